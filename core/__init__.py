@@ -1,0 +1,6 @@
+"""ShiftLab core: domain adaptation in PyTorch.
+
+`core` never imports streamlit; the dashboard in `pages/` only calls into it.
+"""
+
+__version__ = "0.1.0"

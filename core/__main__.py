@@ -1,0 +1,208 @@
+"""Command line: ``python -m core {train,eval,zoo,bench,domains,methods}``.
+
+    python -m core train --method dann --source mnist --target mnistm [--steps N] [--seed K]
+                         [--device auto|cpu|cuda|mps] [--out DIR] [--json] [--set key=value ...]
+    python -m core eval --checkpoint PATH --domain D [--json]
+    python -m core zoo list | rebuild [--tiny] [--seeds N]
+    python -m core bench [--device D] [--json] [--small]
+    python -m core domains | methods
+
+With ``--json`` the last line of stdout is one JSON object; progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+from .device import DEVICE_CHOICES
+
+
+def _parse_value(text: str):
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def _parse_sets(pairs: list[str]) -> dict:
+    out = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise SystemExit(f"--set expects key=value, got {pair!r}")
+        key, value = pair.split("=", 1)
+        out[key.strip()] = _parse_value(value.strip())
+    return out
+
+
+def _finite(x: float) -> float | None:
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else round(float(x), 3)
+
+
+def cmd_train(args) -> int:
+    from tqdm import tqdm
+
+    from .engine import TrainConfig, train
+
+    config = TrainConfig(method=args.method, source=args.source, target=args.target, steps=args.steps,
+                         batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
+                         eval_every=args.eval_every, precision=args.precision, threads=args.threads,
+                         hparams=_parse_sets(args.set))
+    out = Path(args.out) if args.out else Path("runs") / (
+        f"{args.source}-{args.target}-{args.method}-seed{args.seed}-{time.strftime('%Y%m%d-%H%M%S')}")
+    bar = tqdm(total=config.steps, file=sys.stderr, desc=f"{args.method} {args.source}→{args.target}",
+               unit="step", disable=args.quiet, dynamic_ncols=True)
+
+    def on_progress(p):
+        bar.update(1)
+        if p.step % 10 == 0 or p.step == p.total:
+            post = {"loss": f"{p.losses['loss']:.3f}", "img/s": f"{p.images_per_s:.0f}"}
+            if "target_acc" in p.metrics:
+                post["target"] = f"{p.metrics['target_acc']:.1f}%"
+            bar.set_postfix(post, refresh=False)
+
+    try:
+        result = train(config, progress=on_progress, out_dir=out)
+    finally:
+        bar.close()
+    summary = {"method": args.method, "source": args.source, "target": args.target,
+               "target_acc": _finite(result.target_acc), "source_acc": _finite(result.source_acc),
+               "seconds": round(result.seconds, 2), "images_per_s": round(result.images_per_s, 1),
+               "checkpoint": result.checkpoint, "steps": result.steps_done, "seed": args.seed}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"target accuracy {result.target_acc:.2f}%  source accuracy {result.source_acc:.2f}%  "
+              f"({result.seconds:.1f} s, {result.images_per_s:.0f} images/s)\ncheckpoint: {result.checkpoint}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from . import checkpoints
+    from .data import load_domain
+    from .evaluation import full_report
+
+    model, card = checkpoints.load(args.checkpoint, device=args.device if args.device != "auto" else "cpu")
+    domain = load_domain(args.domain, args.split, size=int(card["input_size"]))
+    report = full_report(model, domain)
+    summary = {"checkpoint": args.checkpoint, "domain": args.domain, "split": args.split,
+               "accuracy": round(report.accuracy, 3), "ece": round(report.ece, 3), "n": report.n,
+               "per_class": [_finite(v) for v in report.per_class], "method": card.get("method")}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"{args.domain}/{args.split}: accuracy {report.accuracy:.2f}% on {report.n} images, ECE {report.ece:.2f}%")
+        for name, acc in zip(card["class_names"], report.per_class):
+            print(f"  {name:>12}: {acc:6.1f}%")
+    return 0
+
+
+def cmd_zoo(args) -> int:
+    from . import zoo
+
+    if args.action == "list":
+        rows = zoo.entries()
+        if args.json:
+            print(json.dumps(rows))
+        elif not rows:
+            print("no pretrained models shipped; build them with: python -m core zoo rebuild")
+        for row in rows if not args.json else []:
+            print(f"{row['name']:<40} target {row['target_acc']:6.2f}%   {row['size_kb']:7.0f} KB")
+        return 0
+    return zoo.rebuild(tiny=args.tiny, seeds=args.seeds, device=args.device, steps=args.steps)
+
+
+def cmd_bench(args) -> int:
+    from . import bench
+
+    return bench.main(device=args.device, as_json=args.json, small=args.small)
+
+
+def cmd_domains(args) -> int:
+    from .data import describe_domains
+
+    for name, text in describe_domains().items():
+        print(f"{name:<12} {text}")
+    return 0
+
+
+def cmd_methods(args) -> int:
+    from .methods import METHODS
+
+    for name, cls in METHODS.items():
+        print(f"{name:<14} {cls.summary}")
+        for key, h in cls.hyperparameters.items():
+            print(f"    --set {key}={h.default!s:<8} {h.help}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .methods import METHODS
+
+    parser = argparse.ArgumentParser(prog="python -m core", description="ShiftLab: domain adaptation")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a model")
+    t.add_argument("--method", default="dann", help=f"one of: {', '.join(METHODS)}")
+    t.add_argument("--source", default="mnist")
+    t.add_argument("--target", default="mnistm")
+    t.add_argument("--steps", type=int, default=1000)
+    t.add_argument("--batch-size", type=int, default=64, help="images per domain per step")
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+    t.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
+    t.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    t.add_argument("--eval-every", type=int, default=100)
+    t.add_argument("--out", default=None, help="checkpoint folder (default runs/...)")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="method hyperparameter, repeatable")
+    t.add_argument("--json", action="store_true")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("eval", help="evaluate a checkpoint on a domain")
+    e.add_argument("--checkpoint", required=True)
+    e.add_argument("--domain", required=True)
+    e.add_argument("--split", default="test", choices=("train", "test"))
+    e.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=cmd_eval)
+
+    z = sub.add_parser("zoo", help="list or rebuild the pretrained models")
+    z.add_argument("action", choices=("list", "rebuild"))
+    z.add_argument("--tiny", action="store_true", help="a few steps per model, into a temporary folder (CI)")
+    z.add_argument("--seeds", type=int, default=3)
+    z.add_argument("--steps", type=int, default=None)
+    z.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+    z.add_argument("--json", action="store_true")
+    z.set_defaults(func=cmd_zoo)
+
+    b = sub.add_parser("bench", help="throughput benchmark: textbook loop vs ShiftLab engine")
+    b.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+    b.add_argument("--small", action="store_true", help="a quick run (CI)")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(func=cmd_bench)
+
+    sub.add_parser("domains", help="list domains").set_defaults(func=cmd_domains)
+    sub.add_parser("methods", help="list methods and hyperparameters").set_defaults(func=cmd_methods)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, RuntimeError, FileNotFoundError) as err:
+        # DomainError, BadCheckpoint, unknown method/device, TrainingError: one clear line, no traceback
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

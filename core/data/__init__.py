@@ -1,0 +1,105 @@
+"""Domain registry: ``load_domain(name, split)`` → :class:`TensorDomain` of (image in [0,1], label).
+
+Names: embedded (offline, deterministic) ``mnist``, ``mnistm``, ``syndigits``, ``ucidigits``;
+downloaded via torchvision ``mnist_full``, ``usps``, ``svhn``; custom ``folder:PATH`` (ImageFolder
+layout) or ``zip:PATH`` (a zip of one; ``folder:X.zip`` works too).
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from . import downloads, embedded
+from .base import DIGIT_CLASSES, DomainError, TensorDomain
+from .cache import cache_dir, load_arrays, save_arrays
+from .folder import load_image_folder
+
+SPLITS = ("train", "test")
+EMBEDDED = tuple(embedded.BUILDERS)
+DOWNLOADABLE = tuple(downloads.DESCRIPTIONS)
+_build_lock = threading.Lock()
+
+
+def domain_names() -> list[str]:
+    """All named domains (custom ``folder:``/``zip:`` domains are open-ended and not listed)."""
+    return list(EMBEDDED) + list(DOWNLOADABLE)
+
+
+def describe_domains() -> dict[str, str]:
+    return {**embedded.DESCRIPTIONS, **downloads.DESCRIPTIONS,
+            "folder:PATH": "your own images: PATH/<class>/<image> (or PATH/train|test/<class>/...)",
+            "zip:PATH": "a zip of such a folder"}
+
+
+def _valid_names_message() -> str:
+    return ("available domains: " + ", ".join(domain_names()) +
+            ", folder:PATH (ImageFolder layout), zip:PATH")
+
+
+def _embedded_arrays(name: str) -> dict[str, np.ndarray]:
+    key = f"{name}-v{embedded.BUILD_VERSION}"
+    with _build_lock:
+        arrays = load_arrays(key)
+        if arrays is None:
+            arrays = embedded.BUILDERS[name]()
+            save_arrays(key, arrays)
+    return arrays
+
+
+def _download_arrays(name: str, split: str) -> tuple[np.ndarray, np.ndarray]:
+    key = f"{name}-{split}"
+    arrays = load_arrays(key)
+    if arrays is None:
+        try:
+            x, y = downloads.fetch(name, split)
+        except Exception as err:  # offline: URLError, socket errors, checksum errors ...
+            raise DomainError(
+                f"could not download {name!r} ({type(err).__name__}: {err}). This needs internet "
+                f"access once; offline, use an embedded domain: {', '.join(EMBEDDED)}") from err
+        arrays = {"x": x, "y": y}
+        save_arrays(key, arrays)
+    return arrays["x"], arrays["y"]
+
+
+@lru_cache(maxsize=32)
+def _load_named(name: str, split: str) -> TensorDomain:
+    if name in embedded.BUILDERS:
+        a = _embedded_arrays(name)
+        x, y = a[f"{split}_x"], a[f"{split}_y"]
+    else:
+        x, y = _download_arrays(name, split)
+    x, y = torch.from_numpy(x), torch.from_numpy(y)
+    x.requires_grad_(False)
+    return TensorDomain(name, split, x, y, list(DIGIT_CLASSES))
+
+
+def load_domain(name: str, split: str = "train", size: int = 28) -> TensorDomain:
+    """Load one split of a domain as a :class:`TensorDomain`.
+
+    Named domains are 28×28 RGB; ``size`` resizes custom (folder/zip) domains and, if it
+    differs from 28, named ones too. Raises :class:`DomainError` for unknown names, bad
+    splits, missing folders or failed downloads, listing what is available.
+    """
+    if split not in SPLITS:
+        raise DomainError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+    if not isinstance(name, str) or not name:
+        raise DomainError(f"a domain name is needed; {_valid_names_message()}")
+    if name.startswith(("folder:", "zip:")):
+        return load_image_folder(name.split(":", 1)[1], split, size)
+    if name not in embedded.BUILDERS and name not in downloads.DESCRIPTIONS:
+        raise DomainError(f"unknown domain {name!r}; {_valid_names_message()}")
+    domain = _load_named(name, split)
+    if size != domain.input_size:
+        import torch.nn.functional as F
+
+        x = F.interpolate(domain.images.float(), size=(size, size), mode="bilinear", antialias=True)
+        domain = TensorDomain(name, split, x.round().clamp(0, 255).to(torch.uint8), domain.labels, domain.classes)
+    return domain
+
+
+__all__ = ["DIGIT_CLASSES", "DOWNLOADABLE", "DomainError", "EMBEDDED", "SPLITS", "TensorDomain",
+           "cache_dir", "describe_domains", "domain_names", "load_domain"]

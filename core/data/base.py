@@ -1,0 +1,57 @@
+"""The dataset type every domain loader returns, and the domain error."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch.utils.data import Dataset
+
+DIGIT_CLASSES = [str(i) for i in range(10)]
+
+
+class DomainError(ValueError):
+    """An unknown domain name, or a domain that cannot be loaded (offline, bad folder, ...)."""
+
+
+@dataclass
+class TensorDomain(Dataset):
+    """A whole domain split held as tensors.
+
+    images: uint8 (N, 3, H, W); labels: int64 (N,). Items are ``(float image in [0, 1], int label)``,
+    so it is a regular map-style dataset; the engine instead takes ``images``/``labels`` whole and
+    keeps them resident on the training device.
+    """
+
+    name: str
+    split: str
+    images: torch.Tensor
+    labels: torch.Tensor
+    classes: list[str] = field(default_factory=lambda: list(DIGIT_CLASSES))
+    skipped: dict[str, str] = field(default_factory=dict)  # file name -> why it was skipped
+
+    def __post_init__(self):
+        if self.images.dtype != torch.uint8 or self.images.ndim != 4 or self.images.shape[1] != 3:
+            raise ValueError(f"images must be uint8 (N, 3, H, W), got {tuple(self.images.shape)} {self.images.dtype}")
+        if len(self.images) != len(self.labels):
+            raise ValueError("images and labels differ in length")
+        self.labels = self.labels.long()
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        return self.images[i].float().div_(255.0), int(self.labels[i])
+
+    @property
+    def input_size(self) -> int:
+        return int(self.images.shape[-1])
+
+    def float_images(self, index=None) -> torch.Tensor:
+        """Images (or a subset) as float32 in [0, 1]."""
+        x = self.images if index is None else self.images[index]
+        return x.float().div_(255.0)
+
+    def __repr__(self) -> str:
+        return (f"TensorDomain({self.name!r}, {self.split!r}, n={len(self)}, "
+                f"size={self.input_size}, classes={len(self.classes)})")

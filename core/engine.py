@@ -1,0 +1,230 @@
+"""The one training loop shared by every method.
+
+    data → device (resident uint8 tensors) → for each step: sample batch, method.step(batch, p),
+    check the loss is finite, evaluate now and then, report progress, honour cancel → checkpoint.
+
+Embedded domains are small, so whole splits live on the training device and batches are
+gathered with random indices — no per-sample DataLoader in the hot loop.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from .data import load_domain
+from .device import resolve_device
+from .evaluation import evaluate_accuracy
+from .methods import Batch, Context, get_method
+from .models import build_model
+
+
+class TrainingError(RuntimeError):
+    """A run that could not go on (diverged loss, bad configuration found mid-run)."""
+
+
+@dataclass
+class TrainConfig:
+    method: str = "dann"
+    source: str = "mnist"
+    target: str = "mnistm"
+    steps: int = 1000
+    batch_size: int = 64          # images per domain per step
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    lr_anneal: bool = True
+    seed: int = 0
+    device: str = "auto"
+    eval_every: int = 100         # steps between target-test evaluations (0: only at the end)
+    threads: int | None = None    # torch CPU threads (None: leave as is)
+    precision: str = "auto"       # "fp32", "bf16" (autocast) or "auto": bf16 where the hardware has it
+    channels_last: bool = True    # NHWC memory layout: faster convolutions on CPU and GPU
+    model: dict = field(default_factory=lambda: {"arch": "digits_cnn"})
+    hparams: dict = field(default_factory=dict)
+
+
+@dataclass
+class Progress:
+    """What the progress callback receives after every step."""
+
+    step: int
+    total: int
+    losses: dict[str, float]
+    metrics: dict[str, float]     # latest evaluation, e.g. {"target_acc": 71.2}
+    elapsed: float
+    images_per_s: float
+
+
+@dataclass
+class TrainResult:
+    model: torch.nn.Module
+    card: dict
+    history: list[dict]
+    target_acc: float
+    source_acc: float
+    seconds: float
+    images_per_s: float
+    steps_done: int
+    cancelled: bool = False
+    checkpoint: str | None = None
+
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes bf16 natively (CUDA Ampere+, CPUs with AVX512-BF16/AMX)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        try:
+            with open("/proc/cpuinfo") as f:
+                flags = f.read()
+            return "avx512_bf16" in flags or "amx_bf16" in flags
+        except OSError:
+            return False
+    return False
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision == "bf16" or (precision == "auto" and native_bf16(device)):
+        return torch.bfloat16
+    return None
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    import random
+
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed % (2 ** 32))
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+class _Sampler:
+    """Epoch-wise random batches of resident tensors: images uint8 (N,3,H,W) → float [0,1]."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, generator: torch.Generator):
+        self.images, self.labels, self.batch_size, self.gen = images, labels, batch_size, generator
+        self.order, self.pos = None, len(labels)
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor]:
+        n = len(self.labels)
+        if self.pos + self.batch_size > n:
+            self.order = torch.randperm(n, generator=self.gen).to(self.images.device)
+            self.pos = 0
+        if self.batch_size > n:  # tiny domains: sample with replacement
+            idx = torch.randint(0, n, (self.batch_size,), generator=self.gen).to(self.images.device)
+        else:
+            idx = self.order[self.pos:self.pos + self.batch_size]
+            self.pos += self.batch_size
+        return self.images[idx].float().div_(255.0), self.labels[idx]
+
+
+def few_shot_indices(labels: torch.Tensor, shots: int, generator: torch.Generator) -> torch.Tensor:
+    """``shots`` indices per class (fewer if a class is smaller), drawn with ``generator``."""
+    picks = []
+    for c in labels.unique():
+        idx = (labels == c).nonzero().flatten()
+        picks.append(idx[torch.randperm(len(idx), generator=generator)[:shots]])
+    return torch.cat(picks).sort().values
+
+
+def train(config: TrainConfig, progress: Callable[[Progress], None] | None = None,
+          cancel: threading.Event | None = None, out_dir: str | Path | None = None) -> TrainResult:
+    """Train ``config.method`` from ``config.source`` to ``config.target``; see :class:`TrainConfig`.
+
+    ``progress`` is called after every step; setting ``cancel`` stops the run after the current
+    step (the partly trained model is still evaluated and returned). Raises
+    :class:`TrainingError` if the loss stops being finite.
+    """
+    method_cls = get_method(config.method)  # unknown names fail before any work
+    device = resolve_device(config.device)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    gen = seed_everything(config.seed)
+    started = time.perf_counter()
+
+    src_train, tgt_train = load_domain(config.source, "train"), load_domain(config.target, "train")
+    src_test, tgt_test = load_domain(config.source, "test"), load_domain(config.target, "test")
+    size = src_train.input_size
+    if tgt_train.input_size != size:
+        tgt_train, tgt_test = load_domain(config.target, "train", size), load_domain(config.target, "test", size)
+
+    model = build_model({**config.model, "num_classes": len(src_train.classes), "input_size": size}).to(device)
+    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+    model = model.to(memory_format=memory_format)
+    ctx = Context(device=device, source_classes=src_train.classes, target_classes=tgt_train.classes,
+                  steps=config.steps, seed=config.seed, generator=torch.Generator(device=device).manual_seed(config.seed),
+                  amp_dtype=autocast_dtype(config.precision, device))
+    method = method_cls(model, ctx, lr=config.lr, weight_decay=config.weight_decay, optimizer=config.optimizer,
+                        lr_anneal=config.lr_anneal, **config.hparams)
+
+    tgt_x, tgt_y = tgt_train.images, tgt_train.labels
+    if method.target_labels == "few":
+        keep = few_shot_indices(tgt_y, int(method.hp["shots"]), gen)
+        tgt_x, tgt_y = tgt_x[keep], tgt_y[keep]
+    resident = lambda x: x.to(device).contiguous(memory_format=memory_format)
+    source = _Sampler(resident(src_train.images), src_train.labels.to(device), config.batch_size, gen)
+    target = _Sampler(resident(tgt_x), tgt_y.to(device), config.batch_size, gen)
+    with_target_labels = method.target_labels != "none"
+
+    history: list[dict] = []
+    metrics: dict[str, float] = {}
+    cancelled, step = False, 0
+    t_loop = time.perf_counter()
+    for step in range(1, config.steps + 1):
+        if cancel is not None and cancel.is_set():
+            cancelled, step = True, step - 1
+            break
+        xs, ys = source.next()
+        xt, yt = target.next()
+        losses = method.step(Batch(xs, ys, xt, yt if with_target_labels else None), (step - 1) / config.steps)
+        if not all(math.isfinite(v) for v in losses.values()):
+            raise TrainingError(f"{config.method}: the loss became {losses} at step {step}; "
+                                "lower the learning rate or the adaptation weight")
+        record = {"step": step, **losses}
+        if config.eval_every and (step % config.eval_every == 0) and step < config.steps:
+            metrics = {"target_acc": evaluate_accuracy(method.eval_model(), tgt_test)}
+            record.update(metrics)
+        history.append(record)
+        if progress is not None:
+            elapsed = time.perf_counter() - t_loop
+            progress(Progress(step, config.steps, losses, dict(metrics), elapsed,
+                              2 * config.batch_size * step / max(elapsed, 1e-9)))
+    loop_seconds = time.perf_counter() - t_loop
+
+    final = method.eval_model().eval()
+    target_acc = evaluate_accuracy(final, tgt_test)
+    source_acc = evaluate_accuracy(final, src_test) if tgt_train.classes == src_train.classes else float("nan")
+    if history:
+        history[-1].update(target_acc=target_acc)
+    seconds = time.perf_counter() - started
+    images_per_s = 2 * config.batch_size * step / max(loop_seconds, 1e-9)
+
+    from .checkpoints import make_card, save
+
+    card = make_card(
+        final, method=config.method, source=config.source, target=config.target,
+        class_names=tgt_train.classes if method.target_labels != "none" else src_train.classes,
+        metrics={"target_acc": target_acc, "source_acc": source_acc},
+        hyperparameters={**{k: v for k, v in asdict(config).items() if k not in ("hparams", "model", "device")},
+                         **method.hp, "steps_done": step},
+        seed=config.seed, training_seconds=round(seconds, 2), device=str(device),
+        extra={"history": history[-200:] if len(history) > 200 else history, "cancelled": cancelled},
+    )
+    result = TrainResult(final, card, history, target_acc, source_acc, seconds, images_per_s, step, cancelled)
+    if out_dir is not None:
+        result.checkpoint = str(save(final, card, out_dir))
+    return result

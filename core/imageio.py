@@ -1,0 +1,331 @@
+"""The one door for pictures that come from outside: uploads, folders and zips.
+
+Every byte string a user hands us goes through :func:`read_image`, and every picture
+that feeds a model goes through :func:`image_to_tensor`, so training data from folders,
+evaluation and uploads are preprocessed identically.
+
+Guarantees of :func:`read_image`, whatever the bytes:
+
+* It returns a fully loaded ``"RGB"`` :class:`PIL.Image.Image`, or raises :class:`BadImage`
+  (a ``ValueError``) with a message a person understands. No other exception escapes:
+  Pillow, OS, struct, zlib, memory and any other decoding error is converted.
+* Memory is bounded. The byte string is capped (``max_bytes``, 20 MB by default) and the
+  size the file *declares* is checked against ``max_pixels`` (40 megapixels by default) and
+  :data:`MAX_SIDE` *before* any pixel is decoded, so a decompression bomb (a tiny file
+  declaring 30000×30000 pixels) costs nothing. Pillow's own bomb guard stays on as well.
+* Time is bounded. Besides the limits above, files split into more than :data:`MAX_TILES`
+  pieces and JPEGs with more than :data:`MAX_JPEG_SCANS` scans are refused: both are cheap
+  to craft and cost libjpeg / Pillow seconds to minutes per file. What is left is linear in
+  the (capped) number of bytes.
+* Only :data:`ALLOWED_FORMATS` are opened (PNG, JPEG, WebP, BMP, GIF, TIFF), so a text
+  file renamed ``.png`` or an exotic format is "not an image".
+* Truncated or corrupt files are refused, never padded with grey: this module does not set
+  ``ImageFile.LOAD_TRUNCATED_IMAGES`` (a global that would hide broken uploads).
+* Animated GIF / WebP / APNG and multi-page TIFF: the first frame is used.
+* Colour is normalised: EXIF orientation is applied (broken EXIF is ignored, not fatal);
+  transparency (alpha, ``LA``, palette or colour-key transparency) is composited onto white;
+  16-bit and 32-bit integer and float greyscale is rescaled to 8 bits (not clipped); CMYK,
+  1-bit, palette, YCbCr … are converted to RGB.
+
+Not thread-hostile: nothing here changes Pillow's global settings or the warnings filters.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+
+import numpy as np
+import torch
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+__all__ = [
+    "ALLOWED_FORMATS",
+    "MAX_BYTES",
+    "MAX_PIXELS",
+    "MAX_SIDE",
+    "BadImage",
+    "read_image",
+    "image_to_tensor",
+    "images_to_batch",
+    "read_images",
+]
+
+#: Pillow format ids that may be opened; anything else is "not an image".
+ALLOWED_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF")
+#: Largest accepted file, in bytes.
+MAX_BYTES = 20 * 1024 * 1024
+#: Largest accepted image, in pixels (width × height), checked before decoding.
+MAX_PIXELS = 40_000_000
+#: Longest accepted side in pixels: a 1×1000000 "image" is not a picture.
+MAX_SIDE = 30_000
+#: Most pieces (strips / tiles) a file may be decoded in; Pillow loops over them in Python.
+#: Real files have at most one per row (≤ MAX_SIDE) or a few hundred tiles.
+MAX_TILES = 100_000
+#: Most scans a JPEG may have. Real encoders write ≤ ~20; each extra (even empty)
+#: progressive scan makes libjpeg walk the whole coefficient buffer again.
+MAX_JPEG_SCANS = 256
+#: Pillow ``reducing_gap`` for downscaling: fast box reduction first, then bilinear.
+REDUCING_GAP = 3.0
+
+_WHITE = (255, 255, 255)
+_MB = 1024 * 1024
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"BM", "BMP"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    (b"II+\x00", "TIFF"),
+    (b"MM\x00+", "TIFF"),
+)
+
+
+class BadImage(ValueError):
+    """The bytes are not a picture we accept; ``str(error)`` says why, for a person."""
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_image(data: bytes, *, max_bytes: int = MAX_BYTES,
+               max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Decode ``data`` into a fully loaded RGB image, or raise :class:`BadImage`.
+
+    See the module docstring for the guarantees (bounded memory and time, only BadImage).
+    """
+    _check_bytes(data, max_bytes)
+    try:
+        return _decode(bytes(data), max_pixels)
+    except BadImage:
+        raise
+    except Image.DecompressionBombError as e:  # Pillow's guard fires inside Image.open
+        raise BadImage(f"image too large: {_bomb_megapixels(e)} megapixels "
+                       f"(limit {_megapixels(max_pixels)} megapixels)") from e
+    except MemoryError as e:
+        raise BadImage("not enough memory to decode this image") from e
+    except Exception as e:  # noqa: BLE001 - the contract: nothing but BadImage escapes
+        raise BadImage(f"image is truncated or corrupt: {_describe(e)}") from e
+
+
+def _decode(data: bytes, max_pixels: int) -> Image.Image:
+    with _open(data) as img:
+        _check_dimensions(img.size, max_pixels)
+        _check_cost(img, data)
+        img.load()  # the first frame only, for animations and multi-page TIFF
+        _apply_exif_orientation(img)
+        return _to_rgb(img)  # always a new image, independent of the (closed) file
+
+
+def _open(data: bytes) -> ImageFile.ImageFile:
+    """Image.open restricted to ALLOWED_FORMATS, with a readable error."""
+    try:
+        return Image.open(io.BytesIO(data), formats=list(ALLOWED_FORMATS))
+    except UnidentifiedImageError:
+        looks_like = _sniff_format(data)
+        if looks_like:
+            raise BadImage(f"image is truncated or corrupt: looks like a {looks_like} file "
+                           "but its header cannot be read") from None
+        raise BadImage("not an image (unrecognised format); accepted formats: "
+                       + ", ".join(ALLOWED_FORMATS)) from None
+
+
+def _sniff_format(data: bytes) -> str | None:
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    return next((name for magic, name in _MAGIC if data.startswith(magic)), None)
+
+
+def _check_bytes(data: object, max_bytes: int) -> None:
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise BadImage(f"expected the file's bytes, got {type(data).__name__}")
+    size = memoryview(data).nbytes
+    if size == 0:
+        raise BadImage("file is empty (0 bytes)")
+    if size > max_bytes:
+        raise BadImage(f"file too large: {_format_bytes(size)} "
+                       f"(limit {_format_bytes(max_bytes, trim=True)})")
+
+
+def _check_dimensions(size: tuple[int, int], max_pixels: int) -> None:
+    """Refuse what the header declares, before a single pixel is decoded."""
+    width, height = size
+    if width < 1 or height < 1:
+        raise BadImage(f"image has no pixels: {width}×{height}")
+    if width * height > max_pixels:
+        raise BadImage(f"image too large: {width}×{height} pixels "
+                       f"(limit {_megapixels(max_pixels)} megapixels)")
+    if max(width, height) > MAX_SIDE:
+        raise BadImage(f"image has absurd dimensions: {width}×{height} pixels "
+                       f"(each side must be at most {MAX_SIDE} pixels)")
+
+
+def _check_cost(img: ImageFile.ImageFile, data: bytes) -> None:
+    """Refuse files that are small but slow to decode (see MAX_TILES, MAX_JPEG_SCANS)."""
+    if len(img.tile) > MAX_TILES:
+        raise BadImage(f"image is truncated or corrupt: split into {len(img.tile)} pieces "
+                       f"(limit {MAX_TILES})")
+    if img.format in ("JPEG", "MPO"):
+        scans = data.count(b"\xff\xda")  # SOS marker; 0xFF is byte-stuffed in scan data
+        if scans > MAX_JPEG_SCANS:
+            raise BadImage(f"image is truncated or corrupt: JPEG with {scans} scans "
+                           f"(limit {MAX_JPEG_SCANS})")
+
+
+def _apply_exif_orientation(img: Image.Image) -> None:
+    """Rotate / flip in place as the EXIF orientation tag says; broken EXIF is ignored."""
+    try:
+        ImageOps.exif_transpose(img, in_place=True)
+    except Exception:  # noqa: BLE001 - a broken tag must not lose an otherwise good image
+        pass
+
+
+# --------------------------------------------------------------------------- colour
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Any Pillow mode → a new RGB image; transparency is composited onto white."""
+    if img.mode in ("I", "F") or img.mode.startswith("I;16"):
+        img = _to_8bit_grey(img)
+    if img.mode in ("La", "RGBa"):  # premultiplied alpha: undo it first
+        img = img.convert(img.mode.upper())
+    if _has_transparency(img):
+        return _composite_on_white(img)
+    try:
+        return img.convert("RGB")
+    except ValueError as e:
+        raise BadImage(f"unsupported colour mode: {img.mode}") from e
+
+
+def _has_transparency(img: Image.Image) -> bool:
+    return img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
+
+
+def _composite_on_white(img: Image.Image) -> Image.Image:
+    rgba = img.convert("RGBA")
+    out = Image.new("RGB", rgba.size, _WHITE)
+    out.paste(rgba, mask=rgba.getchannel("A"))  # out = white·(1-α) + colour·α
+    return out
+
+
+def _to_8bit_grey(img: Image.Image) -> Image.Image:
+    """16/32-bit integer or float greyscale → "L", rescaled, never clipped.
+
+    * ``I;16*`` (and ``I`` holding values in 0‥65535, as 16-bit PNG/TIFF give): ÷ 257,
+      so 65535 → 255.
+    * ``F`` in 0‥1 → × 255; ``F`` in 0‥255 → as is.
+    * Anything else (negative, larger, …): stretched linearly from its min‥max to 0‥255.
+    NaN and ±inf count as the darkest / brightest finite value.
+    """
+    arr = np.array(img, dtype=np.float32)  # a writable copy
+    finite = np.isfinite(arr)
+    lo, hi = (float(arr[finite].min()), float(arr[finite].max())) if finite.any() else (0.0, 0.0)
+    np.nan_to_num(arr, copy=False, nan=lo, posinf=hi, neginf=lo)
+    offset, scale = _grey_scaling(img.mode, lo, hi)
+    arr -= offset
+    arr *= scale
+    np.clip(arr, 0, 255, out=arr)  # only guards float rounding at the ends
+    return Image.fromarray(np.rint(arr).astype(np.uint8), mode="L")
+
+
+def _grey_scaling(mode: str, lo: float, hi: float) -> tuple[float, float]:
+    """(offset, scale) so that (value - offset) · scale lands in 0‥255."""
+    if mode.startswith("I;16") or (mode == "I" and lo >= 0 and hi <= 65535):
+        return 0.0, 1 / 257
+    if mode == "F" and lo >= 0 and hi <= 1:
+        return 0.0, 255.0
+    if mode == "F" and lo >= 0 and hi <= 255:
+        return 0.0, 1.0
+    return lo, (255 / (hi - lo) if hi > lo else 0.0)
+
+
+# --------------------------------------------------------------------------- tensors
+
+
+def image_to_tensor(img: Image.Image, size: int) -> torch.Tensor:
+    """The one preprocessing path: whole image → float32 (3, size, size) in [0, 1].
+
+    Resizes without cropping (the aspect ratio is not kept) with bilinear filtering,
+    which Pillow antialiases when downscaling; large reductions use a box ``reduce``
+    first (``reducing_gap``). Non-RGB images are converted as :func:`read_image` does.
+    """
+    _check_size(size)
+    if img.mode != "RGB":
+        img = _to_rgb(img)
+    if img.size != (size, size):
+        img = img.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=REDUCING_GAP)
+    arr = np.array(img, dtype=np.float32)
+    np.divide(arr, 255.0, out=arr)
+    return torch.from_numpy(arr).permute(2, 0, 1).contiguous()
+
+
+def images_to_batch(images: list[Image.Image], size: int) -> torch.Tensor:
+    """Images → float32 (N, 3, size, size) in [0, 1]; an empty list gives N = 0."""
+    _check_size(size)
+    if not images:
+        return torch.empty((0, 3, size, size), dtype=torch.float32)
+    return torch.stack([image_to_tensor(img, size) for img in images])
+
+
+def read_images(named: list[tuple[str, bytes]], size: int, *, max_bytes: int = MAX_BYTES,
+                max_pixels: int = MAX_PIXELS,
+                ) -> tuple[torch.Tensor, list[str], dict[str, str]]:
+    """Decode a batch of named files; a broken file is reported, the rest still returned.
+
+    Returns ``(batch, names, bad)``: ``batch`` is (N, 3, size, size) for the N good files,
+    ``names`` their names in input order, ``bad`` maps each broken file's name to the
+    reason. Each image is turned into a tensor at once, so only one full-size picture is
+    in memory at a time. (With duplicate names, ``bad`` keeps the last reason.)
+    """
+    _check_size(size)
+    tensors: list[torch.Tensor] = []
+    names: list[str] = []
+    bad: dict[str, str] = {}
+    for name, data in named:
+        try:
+            img = read_image(data, max_bytes=max_bytes, max_pixels=max_pixels)
+        except BadImage as e:
+            bad[name] = str(e)
+            continue
+        tensors.append(image_to_tensor(img, size))
+        names.append(name)
+    batch = torch.stack(tensors) if tensors else torch.empty((0, 3, size, size))
+    return batch, names, bad
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _check_size(size: int) -> None:
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"size must be a positive int, got {size!r}")
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _megapixels(pixels: int) -> str:
+    return f"{pixels / 1e6:g}"
+
+
+def _bomb_megapixels(error: Exception) -> str:
+    """The pixel count in Pillow's DecompressionBombError message, as megapixels."""
+    match = re.search(r"\((\d+) pixels\)", str(error))
+    if match:
+        return _megapixels(int(match.group(1)))
+    return f"over {_megapixels(2 * (Image.MAX_IMAGE_PIXELS or 0))}"
+
+
+def _format_bytes(n: int, trim: bool = False) -> str:
+    """30.0 MB / 12.5 KB / 7 bytes; ``trim`` drops a trailing ".0" (for limits)."""
+    if n < 1024:
+        return f"{n} bytes"
+    value, unit = (n / _MB, "MB") if n >= _MB else (n / 1024, "KB")
+    text = f"{value:.1f}"
+    if trim and text.endswith(".0"):
+        text = text[:-2]
+    return f"{text} {unit}"

@@ -1,0 +1,156 @@
+"""The Method interface and the registry that maps names to method classes.
+
+A method owns its networks and optimisers and exposes one call per training step:
+
+    losses = method.step(batch, progress)   # progress p = step / total ∈ [0, 1)
+
+The default :meth:`Method.step` computes :meth:`Method.loss`, backpropagates and takes one
+optimiser step with the DANN learning-rate annealing  lr_p = lr₀ / (1 + α p)^β  (α=10, β=0.75).
+Methods with several players (ADDA) override :meth:`step` instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..models import Classifier
+
+
+@dataclass
+class Batch:
+    """One step's data, float images in [0, 1] on the training device.
+
+    xs: (B, 3, H, W) source images, ys: (B,) source labels;
+    xt: (B, 3, H, W) target images, yt: (B,) target labels — ``None`` unless the method
+    is allowed target labels (``target_labels`` is ``"all"`` or ``"few"``).
+    """
+
+    xs: torch.Tensor
+    ys: torch.Tensor
+    xt: torch.Tensor
+    yt: torch.Tensor | None = None
+
+
+@dataclass
+class Context:
+    """What a method may know about the run besides its hyperparameters."""
+
+    device: torch.device
+    source_classes: list[str]
+    target_classes: list[str]
+    steps: int
+    seed: int = 0
+    generator: torch.Generator | None = None
+    amp_dtype: torch.dtype | None = None  # autocast dtype for forward passes (None: full fp32)
+
+    def autocast(self):
+        """Mixed-precision context for a forward pass (a no-op when ``amp_dtype`` is None)."""
+        return torch.autocast(self.device.type, dtype=self.amp_dtype or torch.bfloat16,
+                              enabled=self.amp_dtype is not None)
+
+
+@dataclass
+class Hyper:
+    """A hyperparameter: default, help text and bounds (the app builds its form from these)."""
+
+    default: float | int | str
+    help: str
+    low: float | None = None
+    high: float | None = None
+
+
+class Method:
+    name: ClassVar[str] = "base"
+    summary: ClassVar[str] = ""
+    # which target labels the engine hands over: "none" (unsupervised DA), "few" (k per class), "all"
+    target_labels: ClassVar[str] = "none"
+    hyperparameters: ClassVar[dict[str, Hyper]] = {}
+
+    def __init__(self, model: Classifier, ctx: Context, lr: float = 1e-3, weight_decay: float = 0.0,
+                 optimizer: str = "adam", lr_anneal: bool = True, **hparams):
+        self.model = model
+        self.ctx = ctx
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.optimizer_name = optimizer
+        self.lr_anneal = lr_anneal
+        unknown = set(hparams) - set(self.hyperparameters)
+        if unknown:
+            raise ValueError(f"unknown hyperparameter(s) {sorted(unknown)} for method {self.name!r}; "
+                             f"valid: {sorted(self.hyperparameters) or 'none'}")
+        self.hp = {k: type(h.default)(hparams.get(k, h.default)) for k, h in self.hyperparameters.items()}
+        self.setup()
+        self.optimizer = self.make_optimizer(self.trainable_modules())
+
+    # ---- to override -------------------------------------------------------------------------
+    def setup(self) -> None:
+        """Create extra modules (discriminators, heads) here."""
+
+    def trainable_modules(self) -> list[nn.Module]:
+        return [self.model]
+
+    def loss(self, batch: Batch, progress: float) -> dict[str, torch.Tensor]:
+        """Return a dict with the total ``"loss"`` and any components to log."""
+        raise NotImplementedError
+
+    def eval_model(self) -> Classifier:
+        """The network that predicts target labels (what is evaluated and saved)."""
+        return self.model
+
+    # ---- shared machinery --------------------------------------------------------------------
+    def make_optimizer(self, modules: list[nn.Module], lr: float | None = None, betas=(0.9, 0.999)):
+        params = [p for m in modules for p in m.parameters() if p.requires_grad]
+        lr = self.lr if lr is None else lr
+        if self.optimizer_name == "sgd":
+            opt = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=self.weight_decay)
+        elif self.optimizer_name == "adam":
+            opt = torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=self.weight_decay)
+        else:
+            raise ValueError(f"unknown optimizer {self.optimizer_name!r}; choose adam or sgd")
+        for g in opt.param_groups:
+            g["initial_lr"] = lr
+        return opt
+
+    def anneal(self, optimizer: torch.optim.Optimizer, progress: float) -> None:
+        """lr_p = lr₀ / (1 + 10 p)^0.75 (Ganin & Lempitsky 2015) when ``lr_anneal`` is on."""
+        factor = (1 + 10 * progress) ** -0.75 if self.lr_anneal else 1.0
+        for g in optimizer.param_groups:
+            g["lr"] = g["initial_lr"] * factor
+
+    def step(self, batch: Batch, progress: float) -> dict[str, float]:
+        self.model.train()
+        self.anneal(self.optimizer, progress)
+        with self.ctx.autocast():
+            losses = self.loss(batch, progress)
+        self.optimizer.zero_grad(set_to_none=True)
+        losses["loss"].backward()
+        self.optimizer.step()
+        return {k: float(v.detach()) for k, v in losses.items()}
+
+    @staticmethod
+    def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits.float(), labels)  # loss in fp32 under autocast
+
+
+METHODS: dict[str, type[Method]] = {}
+
+
+def register(cls: type[Method]) -> type[Method]:
+    """Class decorator adding a method to :data:`METHODS` under ``cls.name``."""
+    if cls.name in METHODS:
+        raise ValueError(f"method {cls.name!r} registered twice")
+    METHODS[cls.name] = cls
+    return cls
+
+
+def get_method(name: str) -> type[Method]:
+    """The method class called ``name``; unknown names raise listing the valid ones."""
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise ValueError(f"unknown method {name!r}; valid methods: {', '.join(METHODS)}") from None

@@ -1,0 +1,16 @@
+"""Source only: train on labelled source images, apply to the target as is (the lower bound).
+
+    L = CE(h(g(x_s)), y_s)
+"""
+
+from .base import Batch, Method, register
+
+
+@register
+class SourceOnly(Method):
+    name = "source_only"
+    summary = "Train on the labelled source only; the baseline every method must beat."
+
+    def loss(self, batch: Batch, progress: float):
+        ce = self.cross_entropy(self.model(batch.xs), batch.ys)
+        return {"loss": ce, "cls": ce}
