@@ -291,8 +291,9 @@ def read_images(named: list[tuple[str, bytes]], size: int, *, max_bytes: int = M
             continue
         tensors.append(image_to_tensor(img, size))
         names.append(name)
-    batch = torch.stack(tensors) if tensors else torch.empty((0, 3, size, size))
-    return batch, names, bad
+    if not tensors:
+        return torch.empty((0, 3, size, size), dtype=torch.float32), names, bad
+    return torch.stack(tensors), names, bad
 
 
 # --------------------------------------------------------------------------- helpers

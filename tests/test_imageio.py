@@ -434,7 +434,7 @@ FUZZ_TOTAL = int(os.environ.get("SHIFTLAB_FUZZ_EXAMPLES", "500"))
 FUZZ_SETTINGS = settings(
     max_examples=max(1, FUZZ_TOTAL // 2),  # two fuzz tests share the total
     deadline=None,
-    database=None,  # leave no .hypothesis/ folder behind
+    database=None,  # no example database; a failure prints its reproducer instead
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                            HealthCheck.filter_too_much],
 )
