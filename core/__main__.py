@@ -3,7 +3,7 @@
     python -m core train --method dann --source mnist --target mnistm [--steps N] [--seed K]
                          [--device auto|cpu|cuda|mps] [--out DIR] [--json] [--set key=value ...]
     python -m core eval --checkpoint PATH --domain D [--json]
-    python -m core zoo list | rebuild [--tiny] [--seeds N]
+    python -m core zoo list | rebuild [--tiny] [--seeds N] [--steps N] [--out DIR]
     python -m core bench [--device D] [--json] [--small]
     python -m core domains | methods
 
@@ -48,12 +48,19 @@ def _finite(x: float) -> float | None:
 def cmd_train(args) -> int:
     from tqdm import tqdm
 
-    from .engine import TrainConfig, train
+    from .data import load_domain
+    from .engine import train
+    from .methods import get_method
+    from .recipes import recipe
 
-    config = TrainConfig(method=args.method, source=args.source, target=args.target, steps=args.steps,
-                         batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
-                         eval_every=args.eval_every, precision=args.precision, threads=args.threads,
-                         hparams=_parse_sets(args.set))
+    get_method(args.method)  # fail on unknown names before any work
+    for name in (args.source, args.target):
+        if not name.startswith(("folder:", "zip:")):
+            load_domain(name, "test")
+    given = {k: v for k, v in {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr,
+                                "eval_every": args.eval_every, "threads": args.threads}.items() if v is not None}
+    config = recipe(args.method, args.source, args.target, seed=args.seed, device=args.device,
+                    precision=args.precision, hparams=_parse_sets(args.set), **given)
     out = Path(args.out) if args.out else Path("runs") / (
         f"{args.source}-{args.target}-{args.method}-seed{args.seed}-{time.strftime('%Y%m%d-%H%M%S')}")
     bar = tqdm(total=config.steps, file=sys.stderr, desc=f"{args.method} {args.source}→{args.target}",
@@ -115,7 +122,8 @@ def cmd_zoo(args) -> int:
         for row in rows if not args.json else []:
             print(f"{row['name']:<40} target {row['target_acc']:6.2f}%   {row['size_kb']:7.0f} KB")
         return 0
-    return zoo.rebuild(tiny=args.tiny, seeds=args.seeds, device=args.device, steps=args.steps)
+    return zoo.rebuild(tiny=args.tiny, seeds=args.seeds, device=args.device, steps=args.steps,
+                       out_dir=args.out, scenarios=args.scenario, methods=args.method)
 
 
 def cmd_bench(args) -> int:
@@ -152,14 +160,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--method", default="dann", help=f"one of: {', '.join(METHODS)}")
     t.add_argument("--source", default="mnist")
     t.add_argument("--target", default="mnistm")
-    t.add_argument("--steps", type=int, default=1000)
-    t.add_argument("--batch-size", type=int, default=64, help="images per domain per step")
-    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--steps", type=int, default=None, help="training steps (default: the method's recipe, 1500)")
+    t.add_argument("--batch-size", type=int, default=None, help="images per domain per step (default 64)")
+    t.add_argument("--lr", type=float, default=None, help="learning rate (default 1e-3, Adam)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     t.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
     t.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    t.add_argument("--eval-every", type=int, default=100)
+    t.add_argument("--eval-every", type=int, default=None, help="steps between target evaluations (default 100)")
     t.add_argument("--out", default=None, help="checkpoint folder (default runs/...)")
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="method hyperparameter, repeatable")
     t.add_argument("--json", action="store_true")
@@ -177,8 +185,13 @@ def build_parser() -> argparse.ArgumentParser:
     z = sub.add_parser("zoo", help="list or rebuild the pretrained models")
     z.add_argument("action", choices=("list", "rebuild"))
     z.add_argument("--tiny", action="store_true", help="a few steps per model, into a temporary folder (CI)")
-    z.add_argument("--seeds", type=int, default=3)
-    z.add_argument("--steps", type=int, default=None)
+    z.add_argument("--seeds", type=int, default=None, help="seeds per model (default 3; 1 with --tiny)")
+    z.add_argument("--steps", type=int, default=None, help="steps per model (default: recipes.ZOO_STEPS)")
+    z.add_argument("--out", default=None, help="zoo folder to write (default pretrained/ or $SHIFTLAB_ZOO_DIR)")
+    z.add_argument("--scenario", action="append", metavar="SOURCE->TARGET",
+                   help="rebuild only this scenario (repeatable); the leaderboard is merged")
+    z.add_argument("--method", action="append", metavar="M",
+                   help="rebuild only this method (repeatable; distill needs an adapted method too)")
     z.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     z.add_argument("--json", action="store_true")
     z.set_defaults(func=cmd_zoo)

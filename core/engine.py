@@ -25,8 +25,19 @@ from .methods import Batch, Context, get_method
 from .models import build_model
 
 
+LOSS_LIMIT = 1e4  # a loss term above this (in magnitude) counts as diverged
+
+
 class TrainingError(RuntimeError):
     """A run that could not go on (diverged loss, bad configuration found mid-run)."""
+
+
+def thin_history(history: list[dict], keep: int = 200) -> list[dict]:
+    """Every evaluation record plus about ``keep`` evenly spaced others (for model cards)."""
+    if len(history) <= keep:
+        return list(history)
+    stride = max(1, len(history) // keep)
+    return [h for i, h in enumerate(history) if "target_acc" in h or i % stride == 0 or i == len(history) - 1]
 
 
 @dataclass
@@ -39,7 +50,7 @@ class TrainConfig:
     lr: float = 1e-3
     optimizer: str = "adam"
     weight_decay: float = 0.0
-    lr_anneal: bool = True
+    lr_anneal: bool = False       # DANN's lr₀/(1+10p)^0.75; off by default (see core/recipes.py)
     seed: int = 0
     device: str = "auto"
     eval_every: int = 100         # steps between target-test evaluations (0: only at the end)
@@ -191,11 +202,13 @@ def train(config: TrainConfig, progress: Callable[[Progress], None] | None = Non
         xs, ys = source.next()
         xt, yt = target.next()
         losses = method.step(Batch(xs, ys, xt, yt if with_target_labels else None), (step - 1) / config.steps)
-        if not all(math.isfinite(v) for v in losses.values()):
-            raise TrainingError(f"{config.method}: the loss became {losses} at step {step}; "
+        if not all(math.isfinite(v) and abs(v) <= LOSS_LIMIT for v in losses.values()):
+            shown = ", ".join(f"{k}={v:.4g}" for k, v in losses.items())
+            raise TrainingError(f"the loss diverged ({shown}) at step {step}; "
                                 "lower the learning rate or the adaptation weight")
         record = {"step": step, **losses}
-        if config.eval_every and (step % config.eval_every == 0) and step < config.steps:
+        evaluate_now = config.eval_every and step % config.eval_every == 0 and step < config.steps
+        if evaluate_now and not (cancel is not None and cancel.is_set()):
             metrics = {"target_acc": evaluate_accuracy(method.eval_model(), tgt_test)}
             record.update(metrics)
         history.append(record)
@@ -222,7 +235,7 @@ def train(config: TrainConfig, progress: Callable[[Progress], None] | None = Non
         hyperparameters={**{k: v for k, v in asdict(config).items() if k not in ("hparams", "model", "device")},
                          **method.hp, "steps_done": step},
         seed=config.seed, training_seconds=round(seconds, 2), device=str(device),
-        extra={"history": history[-200:] if len(history) > 200 else history, "cancelled": cancelled},
+        extra={"history": thin_history(history), "cancelled": cancelled},
     )
     result = TrainResult(final, card, history, target_acc, source_acc, seconds, images_per_s, step, cancelled)
     if out_dir is not None:

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from .engine import TrainConfig
 
-COMMON = {"steps": 1000, "batch_size": 64, "lr": 1e-3, "optimizer": "adam", "eval_every": 100}
+# Adam at a constant 1e-3: on MNIST → MNIST-M the paper's annealing lr₀/(1+10p)^0.75 cost DANN
+# 11 points at 1,500 steps (43.0 % annealed vs 54.2 % constant, seed 0), and DANN keeps gaining
+# with longer training (68.4 % at 4,000 steps) while source-only plateaus near 41 % by step 500.
+COMMON = {"steps": 1500, "batch_size": 64, "lr": 1e-3, "optimizer": "adam", "lr_anneal": False,
+          "eval_every": 100}
 
 # Per-method overrides (hyperparameters under "hparams").
 METHOD_OVERRIDES: dict[str, dict] = {
@@ -21,6 +25,9 @@ METHOD_OVERRIDES: dict[str, dict] = {
     "self_training": {},
     "distill": {},
 }
+
+# The zoo trains longer than a default CLI run (which must finish within 90 s on 2 CPU cores).
+ZOO_STEPS = 2000
 
 # The scenarios the zoo ships, the app's default first.
 SCENARIOS = [("mnist", "mnistm"), ("mnist", "ucidigits"), ("syndigits", "mnist"), ("mnist", "syndigits")]

@@ -67,7 +67,7 @@ class ADDA(Method):
             self.optimizer.zero_grad(set_to_none=True)
             ce.backward()
             self.optimizer.step()
-            return {"loss": float(ce), "cls": float(ce)}
+            return {"loss": float(ce.detach()), "cls": float(ce.detach())}
         if not self.adapting:
             self._start_adaptation()
         self.target_model.backbone.train()
@@ -90,7 +90,8 @@ class ADDA(Method):
         g_loss.backward()
         self.opt_target.step()
         acc = ((ds > 0).float().mean() + (dt < 0).float().mean()) / 2
-        return {"loss": float(g_loss), "disc": float(d_loss), "target_enc": float(g_loss), "disc_acc": float(acc)}
+        g, d = float(g_loss.detach()), float(d_loss.detach())
+        return {"loss": g, "disc": d, "target_enc": g, "disc_acc": float(acc)}
 
     def eval_model(self):
         return self.target_model if self.adapting else self.model
