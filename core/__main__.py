@@ -113,6 +113,9 @@ def cmd_eval(args) -> int:
 def cmd_zoo(args) -> int:
     from . import zoo
 
+    if args.action == "table":
+        print(zoo.markdown_table())
+        return 0
     if args.action == "list":
         rows = zoo.entries()
         if args.json:
@@ -183,7 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_eval)
 
     z = sub.add_parser("zoo", help="list or rebuild the pretrained models")
-    z.add_argument("action", choices=("list", "rebuild"))
+    z.add_argument("action", choices=("list", "rebuild", "table"),
+                   help="list the shipped models, rebuild them, or print the leaderboard as Markdown")
     z.add_argument("--tiny", action="store_true", help="a few steps per model, into a temporary folder (CI)")
     z.add_argument("--seeds", type=int, default=None, help="seeds per model (default 3; 1 with --tiny)")
     z.add_argument("--steps", type=int, default=None, help="steps per model (default: recipes.ZOO_STEPS)")

@@ -39,7 +39,7 @@ def color_jitter(x: torch.Tensor, strength: float = 0.4, generator: torch.Genera
 
 
 def cutout(x: torch.Tensor, size: int = 8, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Fill one random size×size square per image with grey."""
+    """Fill one random square of side 2·(size//2)+1 per image with grey."""
     b, _, h, w = x.shape
     cy = torch.randint(0, h, (b, 1, 1), device=x.device, generator=generator)
     cx = torch.randint(0, w, (b, 1, 1), device=x.device, generator=generator)

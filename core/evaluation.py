@@ -87,6 +87,7 @@ def expected_calibration_error(probs: np.ndarray, y_true: np.ndarray, n_bins: in
 
 def reliability_curve(probs: np.ndarray, y_true: np.ndarray, n_bins: int = 10) -> dict[str, np.ndarray]:
     """Per-bin mean confidence, accuracy and count for a reliability diagram."""
+    probs, y_true = np.asarray(probs), np.asarray(y_true)
     conf, pred = probs.max(1), probs.argmax(1)
     correct = (pred == y_true).astype(float)
     bins = np.minimum((conf * n_bins).astype(int), n_bins - 1)

@@ -747,3 +747,38 @@ __all__ = [
     "leaderboard_rows", "load", "make_name", "method_order", "model_dir", "names", "parse_name",
     "rebuild", "scenario_key", "scenarios", "zoo_dir",
 ]
+
+
+# ------------------------------------------------------------------------------------ report
+
+METHOD_LABELS = {"source_only": "source only", "oracle": "train on target", "finetune": "finetune (10/class)",
+                 "dann": "DANN", "mmd": "MMD", "adda": "ADDA", "self_training": "self-training",
+                 "distill": "distilled student"}
+
+
+def markdown_table(board: dict | None = None) -> str:
+    """The leaderboard as a Markdown table: methods × scenarios, target accuracy mean ± std (%),
+    with the published MNIST → MNIST-M numbers beside. This is what the README's table is."""
+    board = leaderboard() if board is None else board
+    scen = [k for k in (scenario_key(*s) for s in scenarios()) if k in board.get("scenarios", {})]
+    if not scen:
+        return f"(no leaderboard yet: {REBUILD_COMMAND})"
+    paper = (board.get("published") or {}).get("mnist->mnistm", {}).get("results", {})
+    labels = {k: k.replace("->", " → ") for k in scen}
+    head = "| method | " + " | ".join(labels[k] for k in scen) + " | MNIST → MNIST-M, DANN paper |"
+    lines = [head, "|---" * (len(scen) + 2) + "|"]
+    for method in method_order():
+        cells = []
+        for k in scen:
+            e = board["scenarios"][k].get(method)
+            if not e or e.get("mean") is None:
+                cells.append("—")
+                continue
+            cell = f"{e['mean']:.1f} ± {e['std']:.1f}"
+            if e.get("teacher"):
+                cell += f" (teacher: {e['teacher']})"
+            cells.append(cell)
+        ref = paper.get(method)
+        lines.append(f"| {METHOD_LABELS.get(method, method)} | " + " | ".join(cells)
+                     + f" | {ref if ref is not None else '—'} |")
+    return "\n".join(lines)

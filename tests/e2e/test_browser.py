@@ -1,0 +1,175 @@
+"""End to end in a real headless Chromium: every page, uploads, and training runs.
+
+Run with ``pytest -m browser`` (they are part of the default run too when Chromium is there).
+Screenshots land in test-artifacts/ (gitignored).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from .conftest import ARTIFACTS
+
+pytestmark = pytest.mark.browser
+
+PAGES = {"": "ShiftLab", "predict": "Predict", "alignment": "Alignment", "compare": "Compare",
+         "train": "Train", "distill": "Distill"}
+
+
+def settle(page, timeout: float = 60.0) -> None:
+    """Wait until the script run is over (no running status for a moment) and the page has its title."""
+    page.wait_for_selector("h1", timeout=timeout * 1000)
+    deadline = time.monotonic() + timeout
+    quiet_since = None
+    while time.monotonic() < deadline:
+        running = page.locator('[data-testid="stStatusWidget"]').count() > 0  # "Running… / Stop" while busy
+        if running:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since > 0.8:
+            return
+        time.sleep(0.1)
+    raise AssertionError("the app kept running")
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def no_exception(page) -> None:
+    assert page.locator('[data-testid="stException"]').count() == 0, page.locator(
+        '[data-testid="stException"]').first.inner_text()
+
+
+def metric(page, label: str) -> str:
+    m = page.locator('[data-testid="stMetric"]').filter(has=page.locator(
+        '[data-testid="stMetricLabel"]', has_text=label)).first
+    return m.locator('[data-testid="stMetricValue"]').inner_text()
+
+
+def png_bytes(seed: int) -> bytes:
+    """A white digit-like blob on black, 64×64."""
+    rng = np.random.default_rng(seed)
+    arr = np.zeros((64, 64, 3), np.uint8)
+    x, y = rng.integers(16, 40, 2)
+    arr[y:y + 24, x:x + 8] = 255
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_every_page(server, page):
+    for path, title in PAGES.items():
+        page.goto(f"{server}/{path}")
+        settle(page)
+        no_exception(page)
+        assert page.locator("h1").first.inner_text().strip() == title
+        # the shared sidebar is on every page
+        assert page.locator('[data-testid="stSidebar"]').get_by_text("Scenario").count() >= 1
+        shot(page, f"page-{path or 'overview'}")
+
+
+def test_sidebar_navigation_keeps_settings(server, page):
+    page.goto(server)
+    settle(page)
+    seed = page.locator('[data-testid="stSidebar"]').get_by_label("Seed", exact=True)
+    seed.fill("3")
+    seed.press("Enter")
+    settle(page)
+    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Train").click()
+    settle(page)
+    assert page.locator("h1").first.inner_text().strip() == "Train"
+    assert page.get_by_text(re.compile(r"with seed 3")).count() >= 1
+    assert page.locator('[data-testid="stSidebar"]').get_by_label("Seed", exact=True).input_value() == "3"
+
+
+def test_upload_pictures_and_predict(server, page):
+    page.goto(f"{server}/predict")
+    settle(page)
+    files = [{"name": f"digit-{i}.png", "mimeType": "image/png", "buffer": png_bytes(i)} for i in range(3)]
+    files.append({"name": "broken.png", "mimeType": "image/png", "buffer": b"\x89PNG\r\n\x1a\nnot really"})
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(files)
+    page.wait_for_selector('[data-testid="stMetric"]')
+    settle(page)
+    no_exception(page)
+    assert metric(page, "Pictures") == "3"
+    warning = page.locator('[data-testid="stAlert"]').filter(has_text="broken.png")
+    assert warning.count() == 1 and "could not be read" in warning.inner_text()
+    assert page.get_by_text("Download predictions (CSV)").count() == 1
+    shot(page, "predict-uploads")
+    # samples from the target test set, with labels: accuracy is shown
+    page.get_by_text("Samples from the target test set").click()
+    settle(page)
+    assert metric(page, "Pictures") == "16"
+    assert metric(page, "Adapted accuracy").endswith("%")
+    shot(page, "predict-samples")
+
+
+def test_alignment_click_shows_the_picture(server, page):
+    page.goto(f"{server}/alignment")
+    settle(page)
+    charts = page.locator('[data-testid="stPlotlyChart"]')
+    charts.nth(1).wait_for()
+    assert charts.count() == 2
+    point = charts.first.locator(".scatterlayer .point").first
+    point.wait_for()
+    box = point.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    hover = charts.first.locator(".hoverlayer .hovertext")
+    hover.wait_for()
+    hovered = re.search(r"#(\d+)", hover.text_content()).group(1)  # SVG: no inner_text
+    page.mouse.click(x, y)
+    shown = page.get_by_text(re.compile(r"test picture #\d+"))
+    shown.wait_for(timeout=30_000)
+    settle(page)
+    no_exception(page)
+    # the picture is the clicked dot's (the one the hover label names)
+    assert f"test picture #{hovered} " in shown.inner_text()
+    shot(page, "alignment-clicked")
+
+
+def _set_steps(page, steps: int) -> None:
+    box = page.get_by_label("Steps", exact=True)
+    box.fill(str(steps))
+    box.press("Tab")
+
+
+def test_train_cancel_then_finish(server, page):
+    page.goto(f"{server}/train")
+    settle(page)
+    _set_steps(page, 20000)
+    page.get_by_role("button", name=re.compile("Start training")).click()
+    page.wait_for_selector('[data-testid="stProgress"]', timeout=60_000)
+    page.wait_for_function(
+        "() => /step [1-9]/.test(document.querySelector('[data-testid=\"stProgress\"]')?.innerText || '')",
+        timeout=60_000)
+    time.sleep(3)  # let a couple of refreshes draw the live curves
+    shot(page, "train-running")
+    page.get_by_role("button", name=re.compile("^.*Cancel$")).click()
+    page.get_by_text(re.compile("Run cancelled after")).wait_for(timeout=60_000)
+    no_exception(page)
+    shot(page, "train-cancelled")
+
+    _set_steps(page, 40)
+    page.get_by_role("button", name=re.compile("Start training")).click()
+    page.get_by_text("Added to this session's models").wait_for(timeout=120_000)
+    settle(page)
+    no_exception(page)
+    assert metric(page, "Target test accuracy").endswith("%")
+    assert page.get_by_text("Download checkpoint (.zip with model card)").count() >= 1
+    shot(page, "train-done")
+
+    # the new model is used on Predict
+    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Predict").click()
+    settle(page)
+    chosen = page.get_by_role("combobox", name="Adapted model").input_value()
+    assert chosen.startswith("DANN · your run 1"), chosen
