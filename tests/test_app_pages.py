@@ -178,6 +178,23 @@ def test_predict_samples_with_labels(with_zoo):
 
 # ------------------------------------------------------------------------------- train
 
+def test_train_form_follows_each_method(with_zoo):
+    """Every method's declared hyperparameters appear with their default and help text."""
+    from core.methods import METHODS
+
+    at = goto(app(), "train")
+    for method, cls in METHODS.items():
+        at.selectbox(key="train_method").set_value(method).run()
+        assert not at.exception, method
+        for name, h in cls.hyperparameters.items():
+            widget = at.get_by_key(f"train_{method}_{name}")
+            assert widget.help == h.help, (method, name)
+            if name == "teacher":  # a picker over the zoo's models of this scenario
+                assert widget.value == "mnist->mnistm/dann"
+            else:
+                assert widget.value == h.default, (method, name, widget.value)
+
+
 def test_train_a_tiny_run_to_completion(with_zoo, jobs_manager):
     at = goto(app(), "train")
     assert at.selectbox(key="train_method").value == "dann"

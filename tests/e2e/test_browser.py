@@ -106,7 +106,7 @@ def test_upload_pictures_and_predict(server, page):
     assert page.get_by_text("Download predictions (CSV)").count() == 1
     shot(page, "predict-uploads")
     # samples from the target test set, with labels: accuracy is shown
-    page.get_by_text("Samples from the target test set").click()
+    page.get_by_text("Samples from the target test set", exact=True).click()
     settle(page)
     assert metric(page, "Pictures") == "16"
     assert metric(page, "Adapted accuracy").endswith("%")

@@ -1,0 +1,49 @@
+"""ShiftLab dashboard — run with ``streamlit run app.py``.
+
+The entrypoint: page setup, the navigation over app_pages/, and the sidebar every page shares
+(scenario, device, seed), whose values live in ``st.session_state`` (see ui/state.py).
+
+The pages live in ``app_pages/``, not ``pages/``: Streamlit treats a folder called ``pages`` next
+to the entrypoint as an old-style multipage app until some session has called st.navigation, so
+on a fresh server a first visit to /predict would run that page alone, without this file's
+setup and sidebar (and streamlit.testing runs pages that way on every rerun).
+"""
+
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+ROOT = Path(__file__).resolve().parent
+if str(ROOT) not in sys.path:  # `core` and `ui` importable however the app is started
+    sys.path.insert(0, str(ROOT))
+
+from ui import state, training  # noqa: E402
+
+st.set_page_config(page_title="ShiftLab", page_icon=":material/swap_horiz:", layout="wide",
+                   menu_items={"About": "ShiftLab — domain adaptation you can see: train, compare "
+                                        "and try models that carry what they learned to a new domain."})
+
+state.init()
+training.collect_finished()  # a run that ended while the user was elsewhere joins the session's models
+
+PAGES = {
+    "Learn": [
+        st.Page("app_pages/overview.py", title="Overview", icon=":material/home:", default=True),
+    ],
+    "Try": [
+        st.Page("app_pages/predict.py", title="Predict", icon=":material/image_search:"),
+        st.Page("app_pages/alignment.py", title="Alignment", icon=":material/scatter_plot:"),
+        st.Page("app_pages/compare.py", title="Compare", icon=":material/leaderboard:"),
+    ],
+    "Build": [
+        st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
+        st.Page("app_pages/distill.py", title="Distill", icon=":material/compress:"),
+    ],
+}
+
+page = st.navigation(PAGES)
+state.sidebar()
+if training.running():
+    st.sidebar.caption(":material/autorenew: A training run is in progress (see Train).")
+page.run()

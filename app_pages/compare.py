@@ -1,0 +1,116 @@
+"""Compare: the leaderboard, then two models of one scenario class by class."""
+
+import pandas as pd
+import streamlit as st
+
+from ui import models, state, widgets
+
+scenario = state.scenario()
+st.title("Compare")
+
+# ------------------------------------------------------------------------------- leaderboard
+st.subheader("Leaderboard")
+board = models.leaderboard()
+scen_board = board.get("scenarios") or {}
+published = board.get("published") or {}
+
+if not scen_board:
+    st.info(state.ZOO_MISSING, icon=":material/info:")
+else:
+    method_order = ["source_only", "dann", "mmd", "adda", "self_training", "finetune", "distill", "oracle"]
+    methods = sorted({m for s in scen_board.values() for m in s},
+                     key=lambda m: (method_order.index(m) if m in method_order else 99, m))
+    table = {}
+    for skey, entries in scen_board.items():
+        src, _, tgt = skey.partition("->")
+        col = state.scenario_label((src, tgt))
+        for m in methods:
+            e = entries.get(m) or {}
+            mean, std = e.get("mean"), e.get("std")
+            text = "—" if mean is None else (f"{mean:.1f} ± {std:.1f}" if std else f"{mean:.1f}")
+            paper = ((published.get(skey) or {}).get("results") or {}).get(m)
+            if paper is not None:
+                text += f"  (paper {paper:.1f})"
+            table.setdefault(state.method_label(m), {})[col] = text
+    frame = pd.DataFrame.from_dict(table, orient="index")
+    st.dataframe(frame, width="stretch")
+    seeds = board.get("seeds") or []
+    st.caption(f"Target test accuracy (%), mean ± std over {len(seeds) or '?'} seed(s)"
+               + (f"; in brackets the published number for the same scenario and method. {board.get('published_note', '')}"
+                  if published else "."))
+    if board.get("tiny"):
+        st.warning("This leaderboard comes from a tiny smoke-test zoo (a few steps per model): "
+                   "its numbers mean nothing.", icon=":material/science:")
+
+if published:
+    with st.expander("Published reference results"):
+        rows = []
+        for skey, info in published.items():
+            for m, v in (info.get("results") or {}).items():
+                rows.append({"scenario": info.get("label", skey), "method": state.method_label(m),
+                             "target accuracy (%)": v, "source": info.get("citation", "")})
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+# ------------------------------------------------------------------------------- one scenario
+st.divider()
+st.subheader(f"Class by class: {state.scenario_label(scenario)}")
+baseline = models.baseline_ref(scenario)
+c1, c2 = st.columns(2)
+with c1:
+    if baseline:
+        models.show_fixed("Source-only model", baseline)
+with c2:
+    adapted = models.pick_adapted(scenario, key="compare_adapted")
+if baseline is None and adapted is None:
+    st.info(f"No models for this scenario yet. {state.ZOO_MISSING}", icon=":material/info:")
+    st.stop()
+
+
+@st.cache_data(show_spinner="Evaluating on the target test set…", max_entries=64)
+def _report(ref_key: str, _model, target: str):
+    from core.inference import model_report
+
+    return model_report(_model, widgets.test_split(target, int(_model.input_size)))
+
+
+reports = {}
+for role, ref in (("Source only", baseline), ("Adapted", adapted)):
+    if ref is None:
+        continue
+    try:
+        model, _ = models.load(ref)
+        reports[role] = _report(ref + "|" + models._zoo_signature(), model, scenario[1])
+    except Exception as e:  # noqa: BLE001
+        st.warning(f"Could not evaluate {models.label(ref)}: {e}")
+if not reports:
+    st.stop()
+
+names = list(reports)
+short = {n: n if n == "Source only" else f"Adapted ({state.method_label(models.method_of(adapted))})" for n in names}
+cols = st.columns(len(names) * 2)
+for i, n in enumerate(names):
+    r = reports[n]
+    base_acc = reports[names[0]]["accuracy"]
+    cols[2 * i].metric(f"{short[n]}: accuracy", widgets.pct(r["accuracy"]),
+                       delta=widgets.delta(r["accuracy"] - base_acc, "+.1f", " pts") if i else None)
+    cols[2 * i + 1].metric(f"{short[n]}: ECE", widgets.pct(r["ece"]),
+                           delta=widgets.delta(r["ece"] - reports[names[0]]["ece"], "+.1f", " pts") if i else None,
+                           delta_color="inverse",
+                           help="Expected calibration error: the average gap between confidence and accuracy "
+                                "(15 bins). Lower is better.")
+
+class_names = reports[names[0]]["class_names"]
+st.plotly_chart(widgets.per_class_figure(class_names, {short[n]: list(reports[n]["per_class"]) for n in names}),
+                key="compare_per_class")
+
+heat_cols = st.columns(len(names))
+for col, n in zip(heat_cols, names):
+    with col:
+        st.plotly_chart(widgets.confusion_figure(reports[n]["confusion"], class_names, f"Confusion — {short[n]}"),
+                        key=f"compare_confusion_{n}")
+
+st.plotly_chart(widgets.reliability_figure({short[n]: reports[n]["reliability"] for n in names}),
+                key="compare_reliability")
+st.caption("A well-calibrated model is right 80 % of the time when it says 80 %: its line follows the diagonal. "
+           "Under a domain shift models are usually over-confident (below the diagonal). "
+           f"Evaluated on all {reports[names[0]]['n']:,} target test pictures.")

@@ -1,0 +1,113 @@
+"""Overview: what a domain gap is, shown on the chosen scenario, and where to go next."""
+
+import streamlit as st
+
+from ui import models, state, widgets
+
+scenario = state.scenario()
+source, target = scenario
+src_name, tgt_name = state.domain_label(source), state.domain_label(target)
+
+st.title("ShiftLab")
+st.markdown("##### Models that still work when the pictures change")
+
+st.markdown(
+    f"A model trained on one kind of picture — the **source** domain, here *{src_name}* — often "
+    f"fails on pictures that look different — the **target** domain, here *{tgt_name}* — even "
+    "when they show the same things. That drop is the **domain gap**. *Domain adaptation* trains "
+    "with the labelled source pictures **plus unlabelled target pictures**, and learns features "
+    "that do not care which domain a picture came from, so what was learned on the source carries over."
+)
+
+try:
+    from core.data import describe_domains
+
+    descriptions = describe_domains()
+except Exception:  # noqa: BLE001
+    descriptions = {}
+
+left, right = st.columns(2, gap="large")
+for col, name, role in ((left, source, "Source"), (right, target, "Target")):
+    with col:
+        st.subheader(f"{role}: {state.domain_label(name)}")
+        st.caption(descriptions.get(name, "")
+                   + (" — labelled; what the model learns from." if role == "Source"
+                      else " — labels are not used for training; where the model must work."))
+        try:
+            widgets.gallery(widgets.test_split(name), k=16, seed=state.seed())
+        except Exception as e:  # noqa: BLE001 - e.g. a downloadable domain while offline
+            st.warning(f"Could not load {state.domain_label(name)}: {e}")
+
+st.caption("16 random pictures from each test split (change the seed in the sidebar for others); "
+           "the number under each is its label.")
+
+st.divider()
+st.subheader(f"How big is the gap? {state.scenario_label(scenario)}")
+board = models.leaderboard()
+key = state.scenario_key(scenario)
+ours = (board.get("scenarios") or {}).get(key) or {}
+paper = ((board.get("published") or {}).get(key) or {})
+paper_results = paper.get("results") or {}
+
+
+def _mean(method):
+    entry = ours.get(method) or {}
+    return entry.get("mean"), entry.get("std")
+
+
+def _fmt(mean, std):
+    if mean is None:
+        return "—"
+    return f"{mean:.1f} %" + (f" ± {std:.1f}" if std else "")
+
+
+adapted = {m: ours[m] for m in ("dann", "mmd", "adda", "self_training") if (ours.get(m) or {}).get("mean") is not None}
+best = max(adapted, key=lambda m: adapted[m]["mean"]) if adapted else None
+so_mean, so_std = _mean("source_only")
+or_mean, or_std = _mean("oracle")
+
+if not ours:
+    st.info(state.ZOO_MISSING, icon=":material/info:")
+else:
+    so_src = (ours.get("source_only") or {}).get("source_mean")
+    c0, c1, c2, c3 = st.columns(4)
+    c0.metric(f"Source only, on {src_name}", _fmt(so_src, (ours.get("source_only") or {}).get("source_std")),
+              help="The source-only model on test pictures of its own domain: what it can do.")
+    c1.metric(f"Source only, on {tgt_name}", _fmt(so_mean, so_std),
+              delta=f"{so_mean - so_src:+.1f} pts: the gap" if so_mean is not None and so_src is not None else None,
+              help="The same model on the target domain: the gap, untreated.")
+    if best:
+        b_mean, b_std = _mean(best)
+        delta = f"{b_mean - so_mean:+.1f} pts" if so_mean is not None else None
+        c2.metric(f"Best adapted ({state.method_label(best)})", _fmt(b_mean, b_std), delta=delta,
+                  help="The best unsupervised adaptation method on the target: no target labels used.")
+    else:
+        c2.metric("Best adapted", "—")
+    c3.metric("Train on target (oracle)", _fmt(or_mean, or_std),
+              help="Trained on labelled target pictures: the ceiling adaptation aims for.")
+    n_seeds = len(board.get("seeds") or []) or None
+    st.caption("Test accuracy" + (f", mean ± std over {n_seeds} seeds" if n_seeds and n_seeds > 1 else "")
+               + ". Every method and scenario: **Compare**.")
+if paper_results:
+    pub = " · ".join(f"{state.method_label(m)} {v:.1f} %" for m, v in paper_results.items())
+    st.caption(f"Published for {paper.get('label', key)}: {pub} — {paper.get('citation', '')}. "
+               f"{board.get('published_note', '')}")
+
+st.divider()
+st.subheader("Where next")
+NEXT = [
+    ("app_pages/predict.py", "Predict", ":material/image_search:",
+     "Upload your own pictures; see source-only and adapted predictions side by side."),
+    ("app_pages/train.py", "Train", ":material/model_training:",
+     "Train a method yourself in under a minute and watch it learn."),
+    ("app_pages/alignment.py", "Alignment", ":material/scatter_plot:",
+     "Watch the two domains' features line up after adaptation."),
+    ("app_pages/compare.py", "Compare", ":material/leaderboard:",
+     "Leaderboard, per-class accuracy, confusion and calibration."),
+    ("app_pages/distill.py", "Distill", ":material/compress:",
+     "Shrink an adapted model: teacher vs student in size, speed and accuracy."),
+]
+for col, (path, title, icon, text) in zip(st.columns(len(NEXT)), NEXT):
+    with col, st.container(border=True, height="stretch"):
+        st.page_link(path, label=title, icon=icon)
+        st.caption(text)

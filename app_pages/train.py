@@ -1,0 +1,43 @@
+"""Train: pick a method and its settings, train in the background and watch it learn."""
+
+import streamlit as st
+
+from core.methods import METHODS
+from ui import forms, state, training, widgets
+
+scenario = state.scenario()
+st.title("Train")
+st.caption(f"Scenario {state.scenario_label(scenario)} on {state.device()} with seed {state.seed()} "
+           "(change them in the sidebar). The run goes on in the background while you look elsewhere.")
+
+method_names = list(METHODS)
+st.session_state.setdefault("train_method", "dann" if "dann" in method_names else method_names[0])
+method = st.selectbox("Method", method_names, key="train_method", format_func=state.method_label)
+cls = METHODS[method]
+st.caption(cls.summary + {"all": " Uses the target labels (an upper bound, not adaptation).",
+                          "few": " Uses a few labelled target pictures."}.get(cls.target_labels, ""))
+
+with st.form("train_form", border=True):
+    config = forms.run_settings(method, scenario, key="train")
+    submitted = st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:",
+                                      disabled=training.running())
+
+if submitted:
+    if config is not None and training.start_run(config):
+        st.toast(f"Training {state.method_label(method)} started.")
+
+training.run_panel(key="train")
+
+mine = state.session_models()
+if mine:
+    st.divider()
+    st.subheader("Your models in this session")
+    st.caption("They are kept while this browser tab is open; download a checkpoint to keep one.")
+    for entry in mine:
+        with st.container(border=True):
+            a, b, c = st.columns([3, 2, 2], vertical_alignment="center")
+            a.markdown(f"**{entry.label}**  \n{state.scenario_label(entry.scenario)} · {entry.steps:,} steps · "
+                       f"{entry.seconds:.0f} s")
+            b.metric("Target accuracy", widgets.pct(entry.target_acc), label_visibility="collapsed")
+            with c:
+                training.download_button(entry, key=f"dl_{entry.id}", label="Download .zip")

@@ -1,0 +1,215 @@
+"""Start, watch and cancel a background training run (through core.jobs) and show its result.
+
+Used by the Train and Distill pages: one run per browser session; the live view is a fragment
+that refreshes itself every 1.5 s while the run goes on, then reruns the page once to show the
+result. Finished models are added to the session's models by :func:`collect_finished`, which
+app.py calls on every rerun (so a run that ends while you are on another page is kept too).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+
+from . import models, state, widgets
+
+log = logging.getLogger(__name__)
+REFRESH_S = 1.5
+
+
+def _jobs():
+    try:
+        from core import jobs
+    except Exception:  # noqa: BLE001 - e.g. the module is not there yet
+        return None
+    return jobs
+
+
+def current_job():
+    """This session's latest job (running or finished), or None."""
+    jobs = _jobs()
+    if jobs is None:
+        return None
+    try:
+        return jobs.manager().job_for(state.session_id())
+    except Exception as e:  # noqa: BLE001
+        log.warning("job lookup failed: %s", e)
+        return None
+
+
+def running() -> bool:
+    job = current_job()
+    return job is not None and not job.done
+
+
+def collect_finished() -> None:
+    """Add this session's finished run (if new) to the session's models."""
+    job = current_job()
+    if job is None or not job.done:
+        return
+    collected = st.session_state.setdefault("collected_jobs", set())
+    if job.id in collected:
+        return
+    snap = job.snapshot()
+    collected.add(job.id)
+    if snap.status == "done" and snap.result is not None:
+        try:
+            state.add_session_model(job.id, snap.result, snap.config)
+        except Exception as e:  # noqa: BLE001
+            log.warning("could not keep the model of job %s: %s", job.id, e)
+
+
+def start_run(config) -> bool:
+    """Submit ``config`` for this session; shows a warning/error and returns False if it cannot start."""
+    jobs = _jobs()
+    if jobs is None:
+        st.error("Training is not available in this installation (core.jobs is missing).")
+        return False
+    out_dir = Path(tempfile.mkdtemp(prefix="shiftlab-run-")) / f"{config.method}-{config.source}-{config.target}"
+    try:
+        jobs.manager().submit(state.session_id(), config, out_dir=out_dir)
+    except jobs.Busy as e:
+        st.warning(str(e), icon=":material/hourglass_top:")
+        return False
+    except Exception as e:  # noqa: BLE001 - bad settings must not break the page
+        st.error(f"Could not start the run: {e}")
+        return False
+    return True
+
+
+def baseline_for(scenario) -> tuple[float | None, str]:
+    """Target accuracy of the scenario's source-only model (zoo first, else this session's)."""
+    ref = models.baseline_ref(scenario)
+    if ref is None:
+        return None, "source only"
+    where = "pretrained source only" if not models.is_session(ref) else "your source-only run"
+    return models.target_acc(ref), where
+
+
+def _status_line(snap) -> str:
+    rate = snap.step / snap.elapsed if snap.elapsed > 0 and snap.step else 0.0
+    eta = (snap.total - snap.step) / rate if rate else float("nan")
+    parts = [f"step {snap.step:,} / {snap.total:,}", f"{snap.elapsed:.0f} s"]
+    if not math.isnan(eta):
+        parts.append(f"about {eta:.0f} s left" if eta < 120 else f"about {eta / 60:.0f} min left")
+    if snap.images_per_s:
+        parts.append(f"{snap.images_per_s:,.0f} images/s")
+    if "loss" in snap.losses:
+        parts.append(f"loss {snap.losses['loss']:.3f}")
+    if "target_acc" in snap.metrics:
+        parts.append(f"target {snap.metrics['target_acc']:.1f} %")
+    return " · ".join(parts)
+
+
+def _charts(snap, key: str, baseline, baseline_label) -> None:
+    left, right = st.columns(2)
+    with left:
+        st.plotly_chart(widgets.loss_figure(snap.history), key=f"{key}_loss", config={"displayModeBar": False})
+    with right:
+        st.plotly_chart(widgets.accuracy_figure(snap.history, baseline, baseline_label, snap.total), key=f"{key}_acc",
+                        config={"displayModeBar": False})
+
+
+def _describe(config) -> str:
+    return (f"{state.method_label(config.method)} · {state.scenario_label((config.source, config.target))} · "
+            f"{config.steps:,} steps · batch {config.batch_size} · lr {config.lr:g} · seed {config.seed} · "
+            f"{config.device}")
+
+
+@st.fragment(run_every=REFRESH_S)
+def _live(key: str) -> None:
+    job = current_job()
+    if job is None:
+        return
+    snap = job.snapshot()
+    if snap.status != "running":
+        st.rerun()  # the whole page: show the result and stop refreshing
+    baseline, baseline_label = baseline_for((snap.config.source, snap.config.target))
+    st.progress(snap.fraction, text=_status_line(snap))
+    cancel_col, note_col = st.columns([1, 5], vertical_alignment="center")
+    with cancel_col:
+        if job.cancel_requested:
+            st.button("Cancelling…", key=f"{key}_cancel", disabled=True)
+        elif st.button("Cancel", key=f"{key}_cancel", icon=":material/stop_circle:"):
+            job.cancel()
+            st.toast("Cancelling the run…")
+    with note_col:
+        st.caption(_describe(snap.config) + ". You can switch pages; the run goes on.")
+    _charts(snap, f"{key}_live", baseline, baseline_label)
+
+
+def run_panel(key: str) -> None:
+    """The session's run: live while it trains, then its result (or why it failed)."""
+    job = current_job()
+    if job is None:
+        return
+    snap = job.snapshot()
+    if snap.status == "running":
+        st.subheader("Training…")
+        _live(key)
+        return
+    collect_finished()
+    show_result(snap, key)
+
+
+def show_result(snap, key: str) -> None:
+    config = snap.config
+    if snap.status == "failed":
+        st.error(f"The run failed: {snap.error or 'unknown error'}", icon=":material/error:")
+        st.caption(_describe(config) + ". Change the settings and start again.")
+        return
+    result = snap.result
+    baseline, baseline_label = baseline_for((config.source, config.target))
+    if snap.status == "cancelled":
+        st.info(f"Run cancelled after {snap.step:,} of {snap.total:,} steps ({snap.elapsed:.0f} s).",
+                icon=":material/stop_circle:")
+        if result is None:
+            return
+        st.caption(f"The partly trained model reaches {widgets.pct(result.target_acc)} on the target test set.")
+        if st.button("Keep this partly trained model", key=f"{key}_keep"):
+            state.add_session_model(snap.job_id, result, config)
+            st.rerun()
+        return
+    st.subheader("Result")
+    st.caption(_describe(config))
+    c1, c2, c3, c4 = st.columns(4)
+    delta = None if baseline is None else f"{result.target_acc - baseline:+.1f} pts"
+    c1.metric("Target test accuracy", widgets.pct(result.target_acc), delta=delta,
+              delta_description=None if baseline is None else "vs source only",
+              help="Accuracy on the target domain's test split, whose labels training never saw "
+                   "(except the oracle and fine-tune methods)"
+                   + ("." if baseline is None else f"; the {baseline_label} model reaches {baseline:.1f} %."))
+    c2.metric("Source test accuracy", widgets.pct(result.source_acc))
+    c3.metric("Training time", f"{result.seconds:.0f} s")
+    c4.metric("Throughput", f"{result.images_per_s:,.0f} img/s")
+    if baseline is None:
+        st.caption("No source-only model for this scenario to compare with yet: train one "
+                   "(method *Source only*) or rebuild the zoo.")
+    _charts(snap, f"{key}_final", baseline, baseline_label)
+    entry = st.session_state.get("session_models", {}).get(snap.job_id)
+    if entry is not None:
+        st.success(f"Added to this session's models as **{entry.label}** — use it on Predict, "
+                   "Alignment and Compare.", icon=":material/check_circle:")
+        download_button(entry, key=f"{key}_download")
+
+
+def download_button(entry, key: str, label: str = "Download checkpoint (.zip with model card)") -> None:
+    """A download of the model's checkpoint zip (weights + card)."""
+    if not entry.checkpoint:
+        return
+    if entry.zip_bytes is None:
+        try:
+            from core.checkpoints import to_zip_bytes
+
+            entry.zip_bytes = to_zip_bytes(entry.checkpoint)
+        except Exception as e:  # noqa: BLE001
+            st.warning(f"The checkpoint could not be packed for download: {e}")
+            return
+    name = f"shiftlab-{entry.source}-{entry.target}-{entry.method}-run{entry.number}.zip"
+    st.download_button(label, entry.zip_bytes, file_name=name, help="Weights (safetensors) and model card (JSON).",
+                       mime="application/zip", key=key, icon=":material/download:",
+                       on_click="ignore")
