@@ -1,12 +1,12 @@
 """ShiftLab dashboard — run with ``streamlit run app.py``.
 
-The entrypoint: page setup, the navigation over app_pages/, and the sidebar every page shares
+The entrypoint: page setup, the navigation over pages/, and the sidebar every page shares
 (scenario, device, seed), whose values live in ``st.session_state`` (see ui/state.py).
 
-The pages live in ``app_pages/``, not ``pages/``: Streamlit treats a folder called ``pages`` next
-to the entrypoint as an old-style multipage app until some session has called st.navigation, so
-on a fresh server a first visit to /predict would run that page alone, without this file's
-setup and sidebar (and streamlit.testing runs pages that way on every rerun).
+Streamlit treats a folder called ``pages`` next to the entrypoint as an old-style multipage app
+until some session has called st.navigation, so on a fresh server a first visit to /predict (and
+streamlit.testing on every run) executes that page file alone. Every page therefore starts with
+``ui.state.page_shell()``, which does this file's setup when it did not run.
 """
 
 import sys
@@ -29,16 +29,16 @@ training.collect_finished()  # a run that ended while the user was elsewhere joi
 
 PAGES = {
     "Learn": [
-        st.Page("app_pages/overview.py", title="Overview", icon=":material/home:", default=True),
+        st.Page("pages/overview.py", title="Overview", icon=":material/home:", default=True),
     ],
     "Try": [
-        st.Page("app_pages/predict.py", title="Predict", icon=":material/image_search:"),
-        st.Page("app_pages/alignment.py", title="Alignment", icon=":material/scatter_plot:"),
-        st.Page("app_pages/compare.py", title="Compare", icon=":material/leaderboard:"),
+        st.Page("pages/predict.py", title="Predict", icon=":material/image_search:"),
+        st.Page("pages/alignment.py", title="Alignment", icon=":material/scatter_plot:"),
+        st.Page("pages/compare.py", title="Compare", icon=":material/leaderboard:"),
     ],
     "Build": [
-        st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
-        st.Page("app_pages/distill.py", title="Distill", icon=":material/compress:"),
+        st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+        st.Page("pages/distill.py", title="Distill", icon=":material/compress:"),
     ],
 }
 
@@ -46,4 +46,5 @@ page = st.navigation(PAGES)
 state.sidebar()
 if training.running():
     st.sidebar.caption(":material/autorenew: A training run is in progress (see Train).")
-page.run()
+with state.app_shell():
+    page.run()

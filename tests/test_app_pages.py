@@ -23,6 +23,27 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 # ------------------------------------------------------------------------------- fixtures
 
+@pytest.fixture(autouse=True)
+def navigation_mode(request, monkeypatch):
+    """Run the app the way a live server does once any session has called st.navigation.
+
+    streamlit.testing resets Streamlit's "legacy pages/ folder" flag before every run, so with a
+    ``pages/`` folder beside app.py each test run would execute the page file alone (the path a
+    fresh server takes only for its very first deep link, covered by test_page_runs_on_its_own).
+    """
+    if request.node.get_closest_marker("legacy_pages_mode"):
+        return
+    import streamlit.runtime.pages_manager as pm
+    import streamlit.testing.v1.app_test as app_test
+
+    class NavigationPagesManager(pm.PagesManager):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            pm.PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(app_test, "PagesManager", NavigationPagesManager)
+
+
 @pytest.fixture(scope="session")
 def tiny_zoo(tmp_path_factory):
     from core import zoo
@@ -68,9 +89,19 @@ def app() -> AppTest:
 
 
 def goto(at: AppTest, page: str) -> AppTest:
-    at.switch_page(f"app_pages/{page}.py").run()
+    at.switch_page(f"pages/{page}.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
+
+
+@pytest.mark.legacy_pages_mode
+@pytest.mark.parametrize("page", PAGES)
+def test_page_runs_on_its_own(page, with_zoo):
+    """A page file run alone (a fresh server's first deep link) still gets the shared setup."""
+    at = app()
+    goto(at, page)
+    assert at.session_state["scenario"] == ("mnist", "mnistm")
+    assert at.sidebar.selectbox(key="scenario") is not None
 
 
 def texts(elements) -> str:

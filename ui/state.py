@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -105,6 +106,32 @@ def sidebar() -> None:
         models = st.session_state.get("session_models", {})
         if models:
             st.caption(f"{len(models)} model(s) trained in this session.")
+
+
+_SHELL_KEY = "_inside_app_shell"
+
+
+@contextlib.contextmanager
+def app_shell():
+    """app.py runs the chosen page inside this, after it set up state and the sidebar."""
+    st.session_state[_SHELL_KEY] = True
+    try:
+        yield
+    finally:
+        st.session_state[_SHELL_KEY] = False
+
+
+def page_shell() -> None:
+    """First line of every page: when Streamlit runs a page file on its own (its legacy ``pages/``
+    folder mode: a fresh server's first deep link, streamlit.testing), do app.py's shared setup —
+    session defaults, finished runs collected, the sidebar — so the page behaves the same."""
+    if st.session_state.get(_SHELL_KEY):
+        return
+    from . import training
+
+    init()
+    training.collect_finished()
+    sidebar()
 
 
 def scenario() -> tuple[str, str]:

@@ -7,6 +7,8 @@ import streamlit as st
 from core.inference import predict_batch, predict_uploads, rows_to_frame, summarize
 from ui import models, state, widgets
 
+state.page_shell()  # shared setup when Streamlit runs this file on its own (see ui/state.py)
+
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]
 SOURCE_ONLY, ADAPTED = "source only", "adapted"
 

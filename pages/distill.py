@@ -7,6 +7,8 @@ import streamlit as st
 
 from ui import forms, models, state, training, widgets
 
+state.page_shell()  # shared setup when Streamlit runs this file on its own (see ui/state.py)
+
 scenario = state.scenario()
 st.title("Distill")
 st.caption("Knowledge distillation (Hinton et al. 2015) trains a narrower *student* to copy the softened "

@@ -5,6 +5,8 @@ import streamlit as st
 from core.methods import METHODS
 from ui import forms, state, training, widgets
 
+state.page_shell()  # shared setup when Streamlit runs this file on its own (see ui/state.py)
+
 scenario = state.scenario()
 st.title("Train")
 st.caption(f"Scenario {state.scenario_label(scenario)} on {state.device()} with seed {state.seed()} "

@@ -4,6 +4,8 @@ import streamlit as st
 
 from ui import models, state, widgets
 
+state.page_shell()  # shared setup when Streamlit runs this file on its own (see ui/state.py)
+
 scenario = state.scenario()
 source, target = scenario
 src_name, tgt_name = state.domain_label(source), state.domain_label(target)
@@ -96,15 +98,15 @@ if paper_results:
 st.divider()
 st.subheader("Where next")
 NEXT = [
-    ("app_pages/predict.py", "Predict", ":material/image_search:",
+    ("pages/predict.py", "Predict", ":material/image_search:",
      "Upload your own pictures; see source-only and adapted predictions side by side."),
-    ("app_pages/train.py", "Train", ":material/model_training:",
+    ("pages/train.py", "Train", ":material/model_training:",
      "Train a method yourself in under a minute and watch it learn."),
-    ("app_pages/alignment.py", "Alignment", ":material/scatter_plot:",
+    ("pages/alignment.py", "Alignment", ":material/scatter_plot:",
      "Watch the two domains' features line up after adaptation."),
-    ("app_pages/compare.py", "Compare", ":material/leaderboard:",
+    ("pages/compare.py", "Compare", ":material/leaderboard:",
      "Leaderboard, per-class accuracy, confusion and calibration."),
-    ("app_pages/distill.py", "Distill", ":material/compress:",
+    ("pages/distill.py", "Distill", ":material/compress:",
      "Shrink an adapted model: teacher vs student in size, speed and accuracy."),
 ]
 for col, (path, title, icon, text) in zip(st.columns(len(NEXT)), NEXT):

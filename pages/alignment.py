@@ -4,6 +4,8 @@ import streamlit as st
 
 from ui import models, state, widgets
 
+state.page_shell()  # shared setup when Streamlit runs this file on its own (see ui/state.py)
+
 scenario = state.scenario()
 source, target = scenario
 st.title("Alignment")
