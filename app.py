@@ -18,7 +18,14 @@ ROOT = Path(__file__).resolve().parent
 if str(ROOT) not in sys.path:  # `core` and `ui` importable however the app is started
     sys.path.insert(0, str(ROOT))
 
+import torch  # noqa: E402
+
 from ui import state, training  # noqa: E402
+
+# One intra-op thread: the app's inputs are tiny 28×28 batches, and on a shared 1–2 core host a
+# second thread waits on cores busy with training or other sessions (scripts/bench_app.py measured
+# 16-image predictions at ~290 ms with 2 threads vs ~10 ms with 1 while a training job ran).
+torch.set_num_threads(1)
 
 st.set_page_config(page_title="ShiftLab", page_icon=":material/swap_horiz:", layout="wide",
                    menu_items={"About": "ShiftLab — domain adaptation you can see: train, compare "

@@ -1,0 +1,55 @@
+"""Screenshots of the running app for the README (docs/screenshots/).
+
+    streamlit run app.py --server.port 8611 &
+    python scripts/screenshots.py http://localhost:8611 docs/screenshots
+
+Needs Playwright and Debian's chromium (see scripts/test.sh).
+"""
+
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+
+def settle(page, timeout=90):
+    """Wait for a page header, then until Streamlit's 'running' widget has been gone for 1.5 s."""
+    page.wait_for_selector("h1", timeout=timeout * 1000)
+    quiet, end = None, time.time() + timeout
+    while time.time() < end:
+        if page.locator('[data-testid="stStatusWidget"]').count() > 0:
+            quiet = None
+        elif quiet is None:
+            quiet = time.time()
+        elif time.time() - quiet > 1.5:
+            return
+        time.sleep(0.1)
+
+
+def main(base: str, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium"),
+                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1500})
+        for name in ["", "alignment", "compare", "distill", "train"]:
+            page.goto(f"{base}/{name}")
+            settle(page)
+            if name == "alignment":
+                page.locator('[data-testid="stPlotlyChart"]').nth(1).wait_for()
+                time.sleep(2)
+            page.screenshot(path=str(out / f"{name or 'overview'}.png"), full_page=False)
+        page.goto(f"{base}/predict")
+        settle(page)
+        page.get_by_text("Samples from the target test set", exact=True).click()
+        settle(page)
+        time.sleep(1)
+        page.screenshot(path=str(out / "predict.png"), full_page=False)
+        browser.close()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "http://localhost:8501",
+         Path(sys.argv[2] if len(sys.argv) > 2 else "docs/screenshots"))
