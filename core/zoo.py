@@ -764,7 +764,9 @@ def markdown_table(board: dict | None = None) -> str:
     if not scen:
         return f"(no leaderboard yet: {REBUILD_COMMAND})"
     paper = (board.get("published") or {}).get("mnist->mnistm", {}).get("results", {})
-    labels = {k: k.replace("->", " → ") for k in scen}
+    pretty = {"mnist": "MNIST", "mnistm": "MNIST-M", "ucidigits": "UCI digits", "syndigits": "SynDigits",
+              "usps": "USPS", "svhn": "SVHN", "mnist_full": "MNIST (full)"}
+    labels = {k: " → ".join(pretty.get(d, d) for d in k.split("->")) for k in scen}
     head = "| method | " + " | ".join(labels[k] for k in scen) + " | MNIST → MNIST-M, DANN paper |"
     lines = [head, "|---" * (len(scen) + 2) + "|"]
     for method in method_order():
