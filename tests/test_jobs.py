@@ -165,8 +165,9 @@ def test_nan_loss_message(mgr, monkeypatch):
     monkeypatch.setattr(Method, "step", step)
     snap = mgr(1).submit("carol", tiny(method="source_only", steps=30)).wait(120)
     assert snap.status == "failed"
-    assert snap.error == ("Training stopped: the loss became nan at step 12; "
-                          "lower the learning rate or the adaptation weight.")
+    assert snap.error.startswith("Training stopped: the loss diverged")
+    assert "loss=nan" in snap.error and "at step 12" in snap.error
+    assert "lower the learning rate or the adaptation weight" in snap.error
     assert snap.step == 11
 
 
