@@ -30,7 +30,6 @@ import io
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,6 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+from appserver import start_app  # noqa: E402  (scripts/ is this file's folder)
 
 TARGETS = {  # key: (target, unit, comparison)
     "predict_ms": (150, "ms", "<="),
@@ -251,12 +251,6 @@ def bench_pages(repeats: int) -> dict:
     return {"page_switch_s": max(per_page.values()), "page_switch_s_by_page": per_page}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _proc_status(pid: int) -> dict[str, float]:
     out = {}
     with open(f"/proc/{pid}/status") as f:
@@ -268,26 +262,10 @@ def _proc_status(pid: int) -> dict[str, float]:
 
 
 def bench_memory(notes: list[str]) -> dict:
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
     logf = tempfile.NamedTemporaryFile("w+", prefix="bench-streamlit-", suffix=".log", delete=False)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=os.environ.copy(), stdout=logf, stderr=subprocess.STDOUT)
+    proc, url = start_app(os.environ.copy(), logf, timeout=120)
     out: dict = {}
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit did not start; see {logf.name}")
-            time.sleep(0.5)
         with urllib.request.urlopen(f"{url}/predict", timeout=30) as r:
             r.read()
         out["server_rss_http_only_mb"] = _proc_status(proc.pid)["VmRSS"]

@@ -13,19 +13,7 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-
-def settle(page, timeout=90):
-    """Wait for a page header, then until Streamlit's 'running' widget has been gone for 1.5 s."""
-    page.wait_for_selector("h1", timeout=timeout * 1000)
-    quiet, end = None, time.time() + timeout
-    while time.time() < end:
-        if page.locator('[data-testid="stStatusWidget"]').count() > 0:
-            quiet = None
-        elif quiet is None:
-            quiet = time.time()
-        elif time.time() - quiet > 1.5:
-            return
-        time.sleep(0.1)
+from appserver import settle  # this folder
 
 
 def main(base: str, out: Path) -> None:
@@ -36,15 +24,15 @@ def main(base: str, out: Path) -> None:
         page = browser.new_page(viewport={"width": 1400, "height": 1500})
         for name in ["", "alignment", "compare", "distill", "train"]:
             page.goto(f"{base}/{name}")
-            settle(page)
+            settle(page, timeout=90, quiet=1.5)
             if name == "alignment":
                 page.locator('[data-testid="stPlotlyChart"]').nth(1).wait_for()
                 time.sleep(2)
             page.screenshot(path=str(out / f"{name or 'overview'}.png"), full_page=False)
         page.goto(f"{base}/predict")
-        settle(page)
+        settle(page, timeout=90, quiet=1.5)
         page.get_by_text("Samples from the target test set", exact=True).click()
-        settle(page)
+        settle(page, timeout=90, quiet=1.5)
         time.sleep(1)
         page.screenshot(path=str(out / "predict.png"), full_page=False)
         browser.close()

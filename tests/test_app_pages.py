@@ -44,17 +44,6 @@ def navigation_mode(request, monkeypatch):
     monkeypatch.setattr(app_test, "PagesManager", NavigationPagesManager)
 
 
-@pytest.fixture(scope="session")
-def tiny_zoo(tmp_path_factory):
-    from core import zoo
-
-    out = tmp_path_factory.mktemp("zoo")
-    code = zoo.rebuild(tiny=True, steps=1, scenarios=[("mnist", "mnistm")],
-                       methods=["source_only", "dann", "distill"], out_dir=out, log=lambda *a, **k: None)
-    assert code == 0
-    return out
-
-
 @pytest.fixture
 def with_zoo(tiny_zoo, monkeypatch):
     monkeypatch.setenv("SHIFTLAB_ZOO_DIR", str(tiny_zoo))

@@ -11,7 +11,7 @@ import torch
 from core import checkpoints
 from core.data import load_domain
 from core.engine import (
-    Progress, TrainConfig, TrainingError, autocast_dtype, few_shot_indices, native_bf16, seed_everything, train,
+    Progress, TrainConfig, TrainingError, autocast_dtype, native_bf16, seed_everything, train,
 )
 from core.evaluation import evaluate_accuracy, predict_logits
 from core.methods import METHODS

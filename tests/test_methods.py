@@ -5,7 +5,6 @@ Runs use tiny step counts on MNIST → UCI digits (the smallest embedded pair) w
 
 from __future__ import annotations
 
-import copy
 import io
 import math
 from pathlib import Path

@@ -11,7 +11,7 @@ Methods with several players (ADDA) override :meth:`step` instead.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch

@@ -8,23 +8,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+from appserver import start_app  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -37,42 +30,17 @@ def chromium_path() -> str:
 
 
 @pytest.fixture(scope="session")
-def e2e_zoo(tmp_path_factory):
-    from core import zoo
-
-    out = tmp_path_factory.mktemp("e2e-zoo")
-    code = zoo.rebuild(tiny=True, steps=1, scenarios=[("mnist", "mnistm")],
-                       methods=["source_only", "dann", "distill"], out_dir=out, log=lambda *a, **k: None)
-    assert code == 0
-    return out
-
-
-@pytest.fixture(scope="session")
-def server(chromium_path, e2e_zoo):
+def server(chromium_path, tiny_zoo):
     """``streamlit run app.py`` on a free port; yields its base URL."""
-    port = _free_port()
-    env = {**os.environ, "SHIFTLAB_ZOO_DIR": str(e2e_zoo), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "SHIFTLAB_ZOO_DIR": str(tiny_zoo), "OMP_NUM_THREADS": "1"}
     log_path = ARTIFACTS / "streamlit-server.log"
     ARTIFACTS.mkdir(exist_ok=True)
     log = open(log_path, "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            log.close()
-            pytest.fail(f"streamlit did not start; see {log_path}:\n{log_path.read_text()[-2000:]}")
-        time.sleep(0.5)
+    try:
+        proc, url = start_app(env, log)
+    except RuntimeError:
+        log.close()
+        pytest.fail(f"streamlit did not start; see {log_path}:\n{log_path.read_text()[-2000:]}")
     yield url
     proc.terminate()
     try:

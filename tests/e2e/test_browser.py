@@ -14,29 +14,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from appserver import settle  # scripts/, put on sys.path by conftest
+
 from .conftest import ARTIFACTS
 
 pytestmark = pytest.mark.browser
 
 PAGES = {"": "ShiftLab", "predict": "Predict", "alignment": "Alignment", "compare": "Compare",
          "train": "Train", "distill": "Distill"}
-
-
-def settle(page, timeout: float = 60.0) -> None:
-    """Wait until the script run is over (no running status for a moment) and the page has its title."""
-    page.wait_for_selector("h1", timeout=timeout * 1000)
-    deadline = time.monotonic() + timeout
-    quiet_since = None
-    while time.monotonic() < deadline:
-        running = page.locator('[data-testid="stStatusWidget"]').count() > 0  # "Running… / Stop" while busy
-        if running:
-            quiet_since = None
-        elif quiet_since is None:
-            quiet_since = time.monotonic()
-        elif time.monotonic() - quiet_since > 0.8:
-            return
-        time.sleep(0.1)
-    raise AssertionError("the app kept running")
 
 
 def shot(page, name: str) -> None:
