@@ -2,9 +2,10 @@
 
     python -m core train --method dann --source mnist --target mnistm [--steps N] [--seed K]
                          [--device auto|cpu|cuda|mps] [--out DIR] [--json] [--set key=value ...]
+                         [--batch-size B] [--lr-rule none|sqrt|linear] [--accel auto|off|graph|compile]
     python -m core eval --checkpoint PATH --domain D [--json]
     python -m core zoo list | rebuild [--tiny] [--seeds N] [--steps N] [--out DIR]
-    python -m core bench [--device D] [--json] [--small]
+    python -m core bench [--device D] [--json] [--small] [--quick]
     python -m core domains | methods
 
 With ``--json`` the last line of stdout is one JSON object; progress goes to stderr.
@@ -19,7 +20,9 @@ import sys
 import time
 from pathlib import Path
 
+from .accel import ACCEL_CHOICES
 from .device import DEVICE_CHOICES
+from .engine import LR_RULES
 
 
 def _parse_value(text: str):
@@ -60,7 +63,8 @@ def cmd_train(args) -> int:
     given = {k: v for k, v in {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr,
                                 "eval_every": args.eval_every, "threads": args.threads}.items() if v is not None}
     config = recipe(args.method, args.source, args.target, seed=args.seed, device=args.device,
-                    precision=args.precision, hparams=_parse_sets(args.set), **given)
+                    precision=args.precision, accel=args.accel, lr_rule=args.lr_rule,
+                    hparams=_parse_sets(args.set), **given)
     out = Path(args.out) if args.out else Path("runs") / (
         f"{args.source}-{args.target}-{args.method}-seed{args.seed}-{time.strftime('%Y%m%d-%H%M%S')}")
     bar = tqdm(total=config.steps, file=sys.stderr, desc=f"{args.method} {args.source}→{args.target}",
@@ -132,7 +136,7 @@ def cmd_zoo(args) -> int:
 def cmd_bench(args) -> int:
     from . import bench
 
-    return bench.main(device=args.device, as_json=args.json, small=args.small)
+    return bench.main(device=args.device, as_json=args.json, small=args.small, quick=args.quick)
 
 
 def cmd_domains(args) -> int:
@@ -169,6 +173,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     t.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
+    t.add_argument("--accel", default="auto", choices=ACCEL_CHOICES,
+                   help="CUDA fast path: graph (capture each step in a CUDA graph), compile (+ torch.compile), "
+                        "off; auto = graph on CUDA for methods that allow it")
+    t.add_argument("--lr-rule", default="none", choices=tuple(LR_RULES),
+                   help="scale the learning rate with the batch size: lr·(B/64)^½ (sqrt) or lr·B/64 (linear)")
     t.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     t.add_argument("--eval-every", type=int, default=None, help="steps between target evaluations (default 100)")
     t.add_argument("--out", default=None, help="checkpoint folder (default runs/...)")
@@ -202,7 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("bench", help="throughput benchmark: textbook loop vs ShiftLab engine")
     b.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
-    b.add_argument("--small", action="store_true", help="a quick run (CI)")
+    b.add_argument("--small", action="store_true", help="a few steps of each row, to check it runs (CI)")
+    b.add_argument("--quick", action="store_true", help="skip the accuracy-equality seeds (throughput and plateau only)")
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_bench)
 

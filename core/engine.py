@@ -1,10 +1,14 @@
 """The one training loop shared by every method.
 
-    data → device (resident uint8 tensors) → for each step: sample batch, method.step(batch, p),
-    check the loss is finite, evaluate now and then, report progress, honour cancel → checkpoint.
+    data → device (resident uint8 tensors) → for each step: sample batch, method.train_step(batch, p)
+    → every ``sync_every`` steps: read the losses back, check they are finite, report progress
+    → evaluate now and then, honour cancel → checkpoint.
 
 Embedded domains are small, so whole splits live on the training device and batches are
-gathered with random indices — no per-sample DataLoader in the hot loop.
+gathered with random indices — no per-sample DataLoader in the hot loop. On CUDA the step of a
+graph-safe method is captured once and replayed as a CUDA graph (:mod:`core.accel`), the
+optimiser is fused, and losses are read back in blocks so the host never waits on the device
+between steps. On the CPU every step is read back at once (reading costs nothing there).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import torch
 
 from .data import load_domain
 from .device import resolve_device
+from .accel import GraphedStep, resolve_accel
 from .evaluation import evaluate_accuracy
 from .methods import Batch, Context, get_method
 from .models import build_model
@@ -57,6 +62,9 @@ class TrainConfig:
     threads: int | None = None    # torch CPU threads (None: leave as is)
     precision: str = "auto"       # "fp32", "bf16" (autocast) or "auto": bf16 where the hardware has it
     channels_last: bool = True    # NHWC memory layout: faster convolutions on CPU and GPU
+    accel: str = "auto"           # "auto", "off", "graph" (CUDA graph), "compile" (+ torch.compile); see core.accel
+    lr_rule: str = "none"         # large-batch rule: lr × (batch_size / 64)^k, k = ½ ("sqrt") or 1 ("linear")
+    sync_every: int | None = None # steps between reading losses back (None: 1 on CPU, 25 on accelerators)
     model: dict = field(default_factory=lambda: {"arch": "digits_cnn"})
     hparams: dict = field(default_factory=dict)
 
@@ -88,6 +96,21 @@ class TrainResult:
 
 
 PRECISIONS = ("auto", "fp32", "bf16")
+LR_RULES = {"none": 0.0, "sqrt": 0.5, "linear": 1.0}
+LR_REFERENCE_BATCH = 64  # the batch size the recipes' learning rates were tuned at
+
+
+def effective_lr(config: "TrainConfig") -> float:
+    """The learning rate after the large-batch rule: lr · (batch_size / 64)^k.
+
+    k = ½ ("sqrt", the usual rule for Adam), 1 ("linear", Goyal et al. 2017, for SGD) or 0 ("none").
+
+    >>> effective_lr(TrainConfig(lr=1e-3, batch_size=1024, lr_rule="sqrt"))
+    0.004
+    """
+    if config.lr_rule not in LR_RULES:
+        raise ValueError(f"unknown lr_rule {config.lr_rule!r}; choose one of {', '.join(LR_RULES)}")
+    return config.lr * (config.batch_size / LR_REFERENCE_BATCH) ** LR_RULES[config.lr_rule]
 
 
 def native_bf16(device: torch.device) -> bool:
@@ -162,6 +185,8 @@ def train(config: TrainConfig, progress: Callable[[Progress], None] | None = Non
     """
     method_cls = get_method(config.method)  # unknown names fail before any work
     device = resolve_device(config.device)
+    accel = resolve_accel(config.accel, device, method_cls)
+    lr = effective_lr(config)
     if config.threads:
         torch.set_num_threads(config.threads)
     gen = seed_everything(config.seed)
@@ -176,46 +201,77 @@ def train(config: TrainConfig, progress: Callable[[Progress], None] | None = Non
     model = build_model({**config.model, "num_classes": len(src_train.classes), "input_size": size}).to(device)
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format)
+    graphed = accel in ("graph", "compile") and device.type == "cuda"
     ctx = Context(device=device, source_classes=src_train.classes, target_classes=tgt_train.classes,
                   steps=config.steps, seed=config.seed, generator=torch.Generator(device=device).manual_seed(config.seed),
-                  amp_dtype=autocast_dtype(config.precision, device))
-    method = method_cls(model, ctx, lr=config.lr, weight_decay=config.weight_decay, optimizer=config.optimizer,
+                  amp_dtype=autocast_dtype(config.precision, device),
+                  fused_optimizer=device.type == "cuda", capturable=graphed)
+    method = method_cls(model, ctx, lr=lr, weight_decay=config.weight_decay, optimizer=config.optimizer,
                         lr_anneal=config.lr_anneal, **config.hparams)
+    if accel == "compile":
+        method.loss = torch.compile(method.loss, dynamic=False)
 
     tgt_x, tgt_y = tgt_train.images, tgt_train.labels
     if method.target_labels == "few":
         keep = few_shot_indices(tgt_y, int(method.hp["shots"]), gen)
         tgt_x, tgt_y = tgt_x[keep], tgt_y[keep]
     resident = lambda x: x.to(device).contiguous(memory_format=memory_format)
-    source = _Sampler(resident(src_train.images), src_train.labels.to(device), config.batch_size, gen)
-    target = _Sampler(resident(tgt_x), tgt_y.to(device), config.batch_size, gen)
     with_target_labels = method.target_labels != "none"
+    if graphed:
+        run_step = GraphedStep(method, (resident(src_train.images), src_train.labels.to(device)),
+                               (resident(tgt_x), tgt_y.to(device)), config.batch_size, with_target_labels,
+                               generator=ctx.generator)
+    else:
+        source = _Sampler(resident(src_train.images), src_train.labels.to(device), config.batch_size, gen)
+        target = _Sampler(resident(tgt_x), tgt_y.to(device), config.batch_size, gen)
 
+        def run_step(progress: float) -> dict[str, torch.Tensor]:
+            xs, ys = source.next()
+            xt, yt = target.next()
+            return method.train_step(Batch(xs, ys, xt, yt if with_target_labels else None), progress)
+
+    sync_every = config.sync_every or (1 if device.type == "cpu" else 25)
     history: list[dict] = []
     metrics: dict[str, float] = {}
+    pending: list[dict[str, torch.Tensor]] = []  # losses of steps not yet read back
     cancelled, step = False, 0
     t_loop = time.perf_counter()
+
+    def flush() -> None:
+        """Read back the pending steps' losses (one device sync), check them, report progress."""
+        if not pending:
+            return
+        flat = iter(torch.stack([v for losses in pending for v in losses.values()]).tolist())
+        first = len(history) + 1
+        elapsed = time.perf_counter() - t_loop
+        for i, losses in enumerate(pending):
+            values = {name: next(flat) for name in losses}
+            if not all(math.isfinite(v) and abs(v) <= LOSS_LIMIT for v in values.values()):
+                shown = ", ".join(f"{k}={v:.4g}" for k, v in values.items())
+                raise TrainingError(f"the loss diverged ({shown}) at step {first + i}; "
+                                    "lower the learning rate or the adaptation weight")
+            history.append({"step": first + i, **values})
+            if progress is not None:
+                progress(Progress(first + i, config.steps, values, dict(metrics), elapsed,
+                                  2 * config.batch_size * (first + i) / max(elapsed, 1e-9)))
+        pending.clear()
+
     for step in range(1, config.steps + 1):
         if cancel is not None and cancel.is_set():
             cancelled, step = True, step - 1
             break
-        xs, ys = source.next()
-        xt, yt = target.next()
-        losses = method.step(Batch(xs, ys, xt, yt if with_target_labels else None), (step - 1) / config.steps)
-        if not all(math.isfinite(v) and abs(v) <= LOSS_LIMIT for v in losses.values()):
-            shown = ", ".join(f"{k}={v:.4g}" for k, v in losses.items())
-            raise TrainingError(f"the loss diverged ({shown}) at step {step}; "
-                                "lower the learning rate or the adaptation weight")
-        record = {"step": step, **losses}
+        pending.append(run_step((step - 1) / config.steps))
         evaluate_now = config.eval_every and step % config.eval_every == 0 and step < config.steps
         if evaluate_now and not (cancel is not None and cancel.is_set()):
+            current = pending.pop()
+            flush()  # earlier steps are reported with the earlier metrics
             metrics = {"target_acc": evaluate_accuracy(method.eval_model(), tgt_test)}
-            record.update(metrics)
-        history.append(record)
-        if progress is not None:
-            elapsed = time.perf_counter() - t_loop
-            progress(Progress(step, config.steps, losses, dict(metrics), elapsed,
-                              2 * config.batch_size * step / max(elapsed, 1e-9)))
+            pending.append(current)
+            flush()
+            history[-1].update(metrics)
+        elif len(pending) >= sync_every:
+            flush()
+    flush()
     loop_seconds = time.perf_counter() - t_loop
 
     final = method.eval_model().eval()
@@ -233,7 +289,7 @@ def train(config: TrainConfig, progress: Callable[[Progress], None] | None = Non
         class_names=tgt_train.classes if method.target_labels != "none" else src_train.classes,
         metrics={"target_acc": target_acc, "source_acc": source_acc},
         hyperparameters={**{k: v for k, v in asdict(config).items() if k not in ("hparams", "model", "device")},
-                         **method.hp, "steps_done": step},
+                         **method.hp, "steps_done": step, "effective_lr": lr, "accel_used": accel},
         seed=config.seed, training_seconds=round(seconds, 2), device=str(device),
         extra={"history": thin_history(history), "cancelled": cancelled},
     )

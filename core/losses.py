@@ -49,7 +49,7 @@ def mk_mmd(x: torch.Tensor, y: torch.Tensor, scales: Sequence[float] = (0.25, 0.
     if n < 2 or m < 2:
         raise ValueError("mk_mmd needs at least two samples from each distribution")
     sigma = median_bandwidth(x, y) if bandwidth is None else torch.as_tensor(bandwidth, dtype=x.dtype, device=x.device)
-    bw = sigma * torch.as_tensor(scales, dtype=x.dtype, device=x.device)
+    bw = torch.stack([sigma * float(s) for s in scales])  # no host→device copy: graph-capturable
     kxx = gaussian_kernel_matrix(x, x, bw)
     kyy = gaussian_kernel_matrix(y, y, bw)
     kxy = gaussian_kernel_matrix(x, y, bw)

@@ -154,15 +154,15 @@ def test_huge_learning_rate_fails_with_a_loss_message_and_frees_the_slot(mgr):
 def test_nan_loss_message(mgr, monkeypatch):
     from core.methods.base import Method
 
-    real_step = Method.step
+    real_step = Method.train_step
     calls = {"n": 0}
 
-    def step(self, batch, progress):
+    def train_step(self, batch, progress):
         calls["n"] += 1
         losses = real_step(self, batch, progress)
-        return {**losses, "loss": float("nan")} if calls["n"] >= 12 else losses
+        return {**losses, "loss": torch.tensor(float("nan"))} if calls["n"] >= 12 else losses
 
-    monkeypatch.setattr(Method, "step", step)
+    monkeypatch.setattr(Method, "train_step", train_step)
     snap = mgr(1).submit("carol", tiny(method="source_only", steps=30)).wait(120)
     assert snap.status == "failed"
     assert snap.error.startswith("Training stopped: the loss diverged")

@@ -52,24 +52,24 @@ def teacher_path(tmp_path_factory) -> str:
 
 @pytest.fixture
 def spy_steps(monkeypatch):
-    """Wrap ``cls.step`` to record the method instance, the eval model's state before the first step,
+    """Wrap ``cls.train_step`` to record the method instance, the eval model's state before the first step,
     and every batch and loss dict."""
     records: dict = {}
 
     def install(cls):
-        original = cls.step
+        original = cls.train_step
 
-        def step(self, batch, progress):
+        def train_step(self, batch, progress):
             if "method" not in records:
                 records["method"] = self
                 records["initial"] = _state(self.eval_model())
             records.setdefault("batches", []).append(batch)
             records.setdefault("progress", []).append(progress)
             out = original(self, batch, progress)
-            records.setdefault("losses", []).append(out)
+            records.setdefault("losses", []).append({k: float(v) for k, v in out.items()})
             return out
 
-        monkeypatch.setattr(cls, "step", step)
+        monkeypatch.setattr(cls, "train_step", train_step)
         return records
 
     return install

@@ -57,7 +57,7 @@ class ADDA(Method):
         self.opt_target = self.make_optimizer([self.target_model.backbone], lr=lr, betas=(0.5, 0.999))
         self.opt_disc = self.make_optimizer([self.discriminator], lr=lr, betas=(0.5, 0.999))
 
-    def step(self, batch: Batch, progress: float):
+    def train_step(self, batch: Batch, progress: float):
         pre = self.hp["pretrain_fraction"]
         if progress < pre:  # stage 1: source pre-training, annealed over its own span
             self.model.train()
@@ -67,7 +67,8 @@ class ADDA(Method):
             self.optimizer.zero_grad(set_to_none=True)
             ce.backward()
             self.optimizer.step()
-            return {"loss": float(ce.detach()), "cls": float(ce.detach())}
+            ce = ce.detach()
+            return {"loss": ce, "cls": ce}
         if not self.adapting:
             self._start_adaptation()
         self.target_model.backbone.train()
@@ -90,8 +91,8 @@ class ADDA(Method):
         g_loss.backward()
         self.opt_target.step()
         acc = ((ds > 0).float().mean() + (dt < 0).float().mean()) / 2
-        g, d = float(g_loss.detach()), float(d_loss.detach())
-        return {"loss": g, "disc": d, "target_enc": g, "disc_acc": float(acc)}
+        g, d = g_loss.detach(), d_loss.detach()
+        return {"loss": g, "disc": d, "target_enc": g, "disc_acc": acc.detach()}
 
     def eval_model(self):
         return self.target_model if self.adapting else self.model

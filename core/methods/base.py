@@ -2,11 +2,16 @@
 
 A method owns its networks and optimisers and exposes one call per training step:
 
-    losses = method.step(batch, progress)   # progress p = step / total ∈ [0, 1)
+    losses = method.train_step(batch, progress)   # progress p = step / total ∈ [0, 1); 0-d tensors
+    losses = method.step(batch, progress)         # the same, as Python floats (waits for the device)
 
-The default :meth:`Method.step` computes :meth:`Method.loss`, backpropagates and takes one
+The default :meth:`Method.train_step` computes :meth:`Method.loss`, backpropagates and takes one
 optimiser step with the DANN learning-rate annealing  lr_p = lr₀ / (1 + α p)^β  (α=10, β=0.75).
-Methods with several players (ADDA) override :meth:`step` instead.
+Methods with several players (ADDA) override :meth:`train_step` instead.
+
+A method whose step has no data-dependent Python branches and reads ``progress`` only through
+tensor operations sets ``graph_safe = True``: the engine may then capture its whole step
+(forward, backward, optimiser) in one CUDA graph, with ``progress`` a 0-d device tensor.
 """
 
 from __future__ import annotations
@@ -47,11 +52,14 @@ class Context:
     seed: int = 0
     generator: torch.Generator | None = None
     amp_dtype: torch.dtype | None = None  # autocast dtype for forward passes (None: full fp32)
+    fused_optimizer: bool = False         # fused (single-kernel) Adam/SGD updates, CUDA only
+    capturable: bool = False              # optimiser state on the device, safe to capture in a CUDA graph
 
     def autocast(self):
         """Mixed-precision context for a forward pass (a no-op when ``amp_dtype`` is None)."""
+        # autocast's cache of down-cast weights must be off while a CUDA graph is captured
         return torch.autocast(self.device.type, dtype=self.amp_dtype or torch.bfloat16,
-                              enabled=self.amp_dtype is not None)
+                              enabled=self.amp_dtype is not None, cache_enabled=not self.capturable)
 
 
 @dataclass
@@ -70,6 +78,8 @@ class Method:
     # which target labels the engine hands over: "none" (unsupervised DA), "few" (k per class), "all"
     target_labels: ClassVar[str] = "none"
     hyperparameters: ClassVar[dict[str, Hyper]] = {}
+    # True when train_step can be captured in a CUDA graph (see the module docstring)
+    graph_safe: ClassVar[bool] = False
 
     def __init__(self, model: Classifier, ctx: Context, lr: float = 1e-3, weight_decay: float = 0.0,
                  optimizer: str = "adam", lr_anneal: bool = True, **hparams):
@@ -106,23 +116,41 @@ class Method:
     def make_optimizer(self, modules: list[nn.Module], lr: float | None = None, betas=(0.9, 0.999)):
         params = [p for m in modules for p in m.parameters() if p.requires_grad]
         lr = self.lr if lr is None else lr
+        fast = {}
+        if self.ctx.fused_optimizer:
+            fast["fused"] = True
+        if self.ctx.capturable:  # a device-resident lr, rewritten in place by anneal()
+            fast["capturable"] = True
+            lr_value = torch.tensor(float(lr), device=self.ctx.device)
+        else:
+            lr_value = lr
         if self.optimizer_name == "sgd":
-            opt = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=self.weight_decay)
+            fast.pop("capturable", None)  # SGD keeps no step count; a tensor lr is enough with fused
+            opt = torch.optim.SGD(params, lr=lr_value, momentum=0.9, weight_decay=self.weight_decay, **fast)
         elif self.optimizer_name == "adam":
-            opt = torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=self.weight_decay)
+            opt = torch.optim.Adam(params, lr=lr_value, betas=betas, weight_decay=self.weight_decay, **fast)
         else:
             raise ValueError(f"unknown optimizer {self.optimizer_name!r}; choose adam or sgd")
         for g in opt.param_groups:
-            g["initial_lr"] = lr
+            g["initial_lr"] = float(lr)
         return opt
 
-    def anneal(self, optimizer: torch.optim.Optimizer, progress: float) -> None:
-        """lr_p = lr₀ / (1 + 10 p)^0.75 (Ganin & Lempitsky 2015) when ``lr_anneal`` is on."""
-        factor = (1 + 10 * progress) ** -0.75 if self.lr_anneal else 1.0
-        for g in optimizer.param_groups:
-            g["lr"] = g["initial_lr"] * factor
+    def anneal(self, optimizer: torch.optim.Optimizer, progress: float | torch.Tensor) -> None:
+        """lr_p = lr₀ / (1 + 10 p)^0.75 (Ganin & Lempitsky 2015) when ``lr_anneal`` is on.
 
-    def step(self, batch: Batch, progress: float) -> dict[str, float]:
+        A tensor learning rate (capturable optimisers) is updated in place, so a captured step
+        sees the new value.
+        """
+        for g in optimizer.param_groups:
+            if isinstance(g["lr"], torch.Tensor):
+                if self.lr_anneal:
+                    g["lr"].fill_(g["initial_lr"] * (1 + 10 * progress) ** -0.75)
+            else:
+                factor = (1 + 10 * float(progress)) ** -0.75 if self.lr_anneal else 1.0
+                g["lr"] = g["initial_lr"] * factor
+
+    def train_step(self, batch: Batch, progress: float | torch.Tensor) -> dict[str, torch.Tensor]:
+        """One optimisation step; returns the detached loss terms as 0-d tensors (no host sync)."""
         self.model.train()
         self.anneal(self.optimizer, progress)
         with self.ctx.autocast():
@@ -130,7 +158,11 @@ class Method:
         self.optimizer.zero_grad(set_to_none=True)
         losses["loss"].backward()
         self.optimizer.step()
-        return {k: float(v.detach()) for k, v in losses.items()}
+        return {k: torch.as_tensor(v).detach().float() for k, v in losses.items()}
+
+    def step(self, batch: Batch, progress: float) -> dict[str, float]:
+        """:meth:`train_step`, with the losses read back as Python floats."""
+        return {k: float(v) for k, v in self.train_step(batch, progress).items()}
 
     @staticmethod
     def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

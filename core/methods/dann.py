@@ -6,7 +6,7 @@ A domain discriminator D sees features through a gradient reversal layer R_λ:
 
 so one descent step trains D to tell the domains apart and g to make them indistinguishable.
 λ follows λ_p = 2 / (1 + exp(−10 p)) − 1 (times ``domain_weight``), and the learning rate is
-annealed as lr₀ / (1 + 10 p)^0.75.
+annealed as lr₀ / (1 + 10 p)^0.75 when ``lr_anneal`` is on.
 """
 
 import torch
@@ -19,6 +19,7 @@ from .base import Batch, Hyper, Method, register
 @register
 class DANN(Method):
     name = "dann"
+    graph_safe = True
     summary = "Domain-adversarial: a gradient reversal layer makes features fool a domain classifier."
     hyperparameters = {
         "domain_weight": Hyper(1.0, "Maximum λ of the gradient reversal (the schedule rises from 0 to it).", 0.0, 10.0),
@@ -38,4 +39,4 @@ class DANN(Method):
         cls = self.cross_entropy(self.model.head(features[:n]), batch.ys)
         domain_logits = self.discriminator(grad_reverse(features, lam)).float()
         dom = domain_adversarial_loss(domain_logits[:n], domain_logits[n:])
-        return {"loss": cls + dom, "cls": cls, "domain": dom, "lambda": torch.tensor(lam)}
+        return {"loss": cls + dom, "cls": cls, "domain": dom, "lambda": torch.as_tensor(lam, device=cls.device)}

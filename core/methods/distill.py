@@ -36,6 +36,7 @@ def load_teacher(ref: str, device):
 @register
 class Distill(Method):
     name = "distill"
+    graph_safe = True
     summary = "Hinton distillation of a (possibly adapted) teacher into a smaller student, on source and target images."
     hyperparameters = {
         "teacher": Hyper("", "Teacher checkpoint path or zoo name (e.g. mnist->mnistm/dann)."),

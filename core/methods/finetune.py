@@ -15,6 +15,7 @@ from .base import Batch, Hyper, Method, register
 @register
 class Finetune(Method):
     name = "finetune"
+    graph_safe = True
     summary = "Few-shot supervised DA: α·L_source + (1−α)·L_target on k labelled target images per class."
     target_labels = "few"
     hyperparameters = {

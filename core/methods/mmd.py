@@ -16,6 +16,7 @@ from .base import Batch, Hyper, Method, register
 @register
 class MMD(Method):
     name = "mmd"
+    graph_safe = True
     summary = "Minimise the multi-kernel maximum mean discrepancy between source and target features."
     hyperparameters = {
         "mmd_weight": Hyper(1.0, "Weight w of the MMD penalty (ramped up from 0 with the DANN schedule).", 0.0, 100.0),

@@ -13,6 +13,7 @@ from .base import Batch, Method, register
 @register
 class Oracle(Method):
     name = "oracle"
+    graph_safe = True
     summary = "Train on labelled target images: the upper bound (uses labels adaptation never sees)."
     target_labels = "all"
 

@@ -9,6 +9,7 @@ from .base import Batch, Method, register
 @register
 class SourceOnly(Method):
     name = "source_only"
+    graph_safe = True
     summary = "Train on the labelled source only; the baseline every method must beat."
 
     def loss(self, batch: Batch, progress: float):
