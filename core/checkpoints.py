@@ -505,9 +505,11 @@ def _read_folder(folder: Path, max_bytes: int) -> tuple[bytes, bytes, Path]:
     for _attempt in range(5):
         if folder.is_dir():
             target = folder
-        elif not folder.exists() and old.is_dir():
+        elif old.is_dir():  # mid-swap: NAME.old is the previous complete version
             target = old
         elif folder.exists():
+            if folder.is_dir():  # a concurrent save swapped the new version in between the checks
+                continue
             raise BadCheckpoint(f"{folder} is not a checkpoint folder")
         else:
             raise BadCheckpoint(f"no checkpoint at {folder}")
@@ -610,7 +612,8 @@ def _read_source(src, max_bytes: int) -> tuple[bytes, bytes, str]:
     suffix = path.suffix.lower()
     if suffix in PICKLE_SUFFIXES:
         raise BadCheckpoint(f"{path.name}: {PICKLE_REFUSAL}")
-    if path.is_dir() or (not path.exists() and path.with_name(path.name + ".old").is_dir()):
+    # a folder, or one caught mid-swap by a concurrent save (only NAME.old there for a moment)
+    if path.is_dir() or (path.with_name(path.name + ".old").is_dir() and not path.is_file()):
         card, weights, used = _read_folder(path, max_bytes)
         return card, weights, str(used)
     if not path.exists():

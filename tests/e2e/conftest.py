@@ -29,11 +29,10 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
-def server(chromium_path, tiny_zoo):
-    """``streamlit run app.py`` on a free port; yields its base URL."""
-    env = {**os.environ, "SHIFTLAB_ZOO_DIR": str(tiny_zoo), "OMP_NUM_THREADS": "1"}
-    log_path = ARTIFACTS / "streamlit-server.log"
+def _serve(zoo_dir: Path, log_name: str):
+    """``streamlit run app.py`` on a free port over ``zoo_dir``; yields its base URL."""
+    env = {**os.environ, "SHIFTLAB_ZOO_DIR": str(zoo_dir), "OMP_NUM_THREADS": "1"}
+    log_path = ARTIFACTS / log_name
     ARTIFACTS.mkdir(exist_ok=True)
     log = open(log_path, "w")
     try:
@@ -48,6 +47,20 @@ def server(chromium_path, tiny_zoo):
     except subprocess.TimeoutExpired:
         proc.kill()
     log.close()
+
+
+@pytest.fixture(scope="session")
+def server(chromium_path, tiny_zoo):
+    """The app over a tiny zoo (fast to build; its models are barely trained)."""
+    yield from _serve(tiny_zoo, "streamlit-server.log")
+
+
+@pytest.fixture(scope="module")
+def shipped_zoo_server(chromium_path):
+    """The app over the zoo shipped in pretrained/ (real baselines to measure a gain against)."""
+    if not (ROOT / "pretrained" / "leaderboard.json").exists():
+        pytest.skip("no shipped zoo in pretrained/ (python -m core zoo rebuild)")
+    yield from _serve(ROOT / "pretrained", "streamlit-server-shipped.log")
 
 
 @pytest.fixture(scope="session")
