@@ -27,26 +27,15 @@ from ui import state, training  # noqa: E402
 # 16-image predictions at ~290 ms with 2 threads vs ~10 ms with 1 while a training job ran).
 torch.set_num_threads(1)
 
-st.set_page_config(page_title="ShiftLab", page_icon=":material/swap_horiz:", layout="wide",
-                   menu_items={"About": "ShiftLab — domain adaptation you can see: train, compare "
-                                        "and try models that carry what they learned to a new domain."})
+st.set_page_config(**state.PAGE_CONFIG)
 
 state.init()
 training.collect_finished()  # a run that ended while the user was elsewhere joins the session's models
 
 PAGES = {
-    "Learn": [
-        st.Page("pages/overview.py", title="Overview", icon=":material/home:", default=True),
-    ],
-    "Try": [
-        st.Page("pages/predict.py", title="Predict", icon=":material/image_search:"),
-        st.Page("pages/alignment.py", title="Alignment", icon=":material/scatter_plot:"),
-        st.Page("pages/compare.py", title="Compare", icon=":material/leaderboard:"),
-    ],
-    "Build": [
-        st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
-        st.Page("pages/distill.py", title="Distill", icon=":material/compress:"),
-    ],
+    section: [st.Page(path, title=title, icon=icon, default=(path, title, icon) == state.HOME)
+              for path, title, icon in pages]
+    for section, pages in state.NAVIGATION.items()
 }
 
 page = st.navigation(PAGES)

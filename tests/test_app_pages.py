@@ -91,6 +91,8 @@ def test_page_runs_on_its_own(page, with_zoo):
     goto(at, page)
     assert at.session_state["scenario"] == ("mnist", "mnistm")
     assert at.sidebar.selectbox(key="scenario") is not None
+    links = [e.proto.label for e in at.sidebar.get("page_link")]
+    assert links == ["Overview", "Predict", "Alignment", "Compare", "Train", "Distill"]  # not the file names
 
 
 def texts(elements) -> str:

@@ -19,6 +19,25 @@ DOMAIN_LABELS = {
     "svhn": "SVHN",
 }
 
+# The dashboard's pages by section: (file, title, icon); the first is the home page. app.py builds
+# st.navigation from this, and page_shell() the same links when a page file runs on its own.
+NAVIGATION: dict[str, list[tuple[str, str, str]]] = {
+    "Learn": [("pages/overview.py", "Overview", ":material/home:")],
+    "Try": [("pages/predict.py", "Predict", ":material/image_search:"),
+            ("pages/alignment.py", "Alignment", ":material/scatter_plot:"),
+            ("pages/compare.py", "Compare", ":material/leaderboard:")],
+    "Build": [("pages/train.py", "Train", ":material/model_training:"),
+              ("pages/distill.py", "Distill", ":material/compress:")],
+}
+
+HOME = next(iter(NAVIGATION.values()))[0]
+
+PAGE_CONFIG = dict(
+    page_title="ShiftLab", page_icon=":material/swap_horiz:", layout="wide",
+    menu_items={"About": "ShiftLab — domain adaptation you can see: train, compare and try models that "
+                         "carry what they learned to a new domain."},
+)
+
 METHOD_LABELS = {
     "source_only": "Source only",
     "oracle": "Train on target (oracle)",
@@ -129,9 +148,28 @@ def page_shell() -> None:
         return
     from . import training
 
+    st.set_page_config(**PAGE_CONFIG)
     init()
     training.collect_finished()
+    _page_links()
     sidebar()
+
+
+def _page_links() -> None:
+    """In the legacy mode Streamlit lists the pages/ file names ("app", "alignment", …); hide that
+    list and show the same sections, titles and icons as app.py's navigation instead."""
+    from streamlit.errors import StreamlitAPIException
+
+    st.markdown("<style>[data-testid='stSidebarNav'] {display: none;}</style>", unsafe_allow_html=True)
+    with st.sidebar:
+        for section, pages in NAVIGATION.items():
+            st.caption(section)
+            for path, title, icon in pages:
+                try:
+                    st.page_link(path, label=title, icon=icon)
+                except StreamlitAPIException:  # the page file itself is the main script (no pages known)
+                    return
+        st.divider()
 
 
 def scenario() -> tuple[str, str]:

@@ -164,8 +164,11 @@ def test_a_short_run_shows_a_real_gain_within_a_minute(shipped_zoo_server, page)
     """Self-training, 450 steps of MNIST → MNIST-M in the browser: done within 60 s of the click, and
     at least 10 points above the shipped source-only model it is compared with (measured from the CLI
     on one thread: 75.6 % after 18 s, against about 44 %)."""
-    page.goto(f"{shipped_zoo_server}/train")
+    page.goto(f"{shipped_zoo_server}/train")  # a fresh server's first visit is a deep link
     settle(page)
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    assert sidebar.get_by_role("link", name="Overview").is_visible()  # the app's navigation, not file names
+    assert not page.locator('[data-testid="stSidebarNav"]').is_visible()
     page.get_by_role("combobox", name="Method").click()
     page.get_by_role("option", name="Self-training", exact=True).click()
     settle(page)
