@@ -100,6 +100,7 @@ class GraphedStep:
         self.names: list[str] | None = None
         self.static_out: torch.Tensor | None = None
         self.calls = 0
+        self.fallback: str | None = None  # why the step runs eagerly after all, if it does
         self.side_stream = torch.cuda.Stream(device) if capture else None
 
     def _step_from_buffers(self) -> torch.Tensor:
@@ -131,9 +132,22 @@ class GraphedStep:
                 out = self._step_from_buffers()
             torch.cuda.current_stream().wait_stream(stream)
         else:
-            self.graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(self.graph):
-                self.static_out = self._step_from_buffers()
-            self.graph.replay()  # capture records but does not run: this is the step itself
-            out = self.static_out.clone()
+            out = self._capture()
         return dict(zip(self.names, out.unbind()))
+
+    def _capture(self) -> torch.Tensor:
+        """Capture the step and replay it once (capture records but does not run: the replay is
+        this step). If the step cannot be captured (it reads a value back to the host, say), say
+        why in ``fallback`` and go on eagerly: nothing ran during the failed capture."""
+        graph = torch.cuda.CUDAGraph()
+        try:
+            # thread_local: other threads (other app sessions) may use the GPU meanwhile
+            with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+                self.static_out = self._step_from_buffers()
+        except Exception as err:  # noqa: BLE001 - any capture failure falls back to the eager step
+            torch.cuda.synchronize()
+            self.capture, self.fallback = False, f"{type(err).__name__}: {err}".splitlines()[0][:300]
+            return self._step_from_buffers()
+        self.graph = graph
+        self.graph.replay()
+        return self.static_out.clone()

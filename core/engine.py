@@ -273,6 +273,9 @@ def train(config: TrainConfig, progress: Callable[[Progress], None] | None = Non
             flush()
     flush()
     loop_seconds = time.perf_counter() - t_loop
+    accel_used = accel
+    if graphed and run_step.fallback:
+        accel_used = f"off (graph capture failed: {run_step.fallback})"
 
     final = method.eval_model().eval()
     target_acc = evaluate_accuracy(final, tgt_test)
@@ -289,7 +292,7 @@ def train(config: TrainConfig, progress: Callable[[Progress], None] | None = Non
         class_names=tgt_train.classes if method.target_labels != "none" else src_train.classes,
         metrics={"target_acc": target_acc, "source_acc": source_acc},
         hyperparameters={**{k: v for k, v in asdict(config).items() if k not in ("hparams", "model", "device")},
-                         **method.hp, "steps_done": step, "effective_lr": lr, "accel_used": accel},
+                         **method.hp, "steps_done": step, "effective_lr": lr, "accel_used": accel_used},
         seed=config.seed, training_seconds=round(seconds, 2), device=str(device),
         extra={"history": thin_history(history), "cancelled": cancelled},
     )

@@ -213,3 +213,20 @@ def test_compiled_graph_path_trains():
     r = train(TrainConfig(method="dann", steps=60, batch_size=256, lr_rule="sqrt", eval_every=0,
                           device="cuda", accel="compile"))
     assert r.card["hyperparameters"]["accel_used"] == "compile" and r.target_acc > 15
+
+
+@cuda
+def test_a_step_that_cannot_be_captured_falls_back_to_eager_and_says_why(monkeypatch):
+    from core.methods.source_only import SourceOnly
+
+    def loss_reading_the_host(self, batch, progress):
+        ce = self.cross_entropy(self.model(batch.xs), batch.ys)
+        if float(ce) < 0:  # a host read: not allowed while a CUDA graph is being captured
+            raise AssertionError
+        return {"loss": ce, "cls": ce}
+
+    monkeypatch.setattr(SourceOnly, "loss", loss_reading_the_host)
+    r = train(TrainConfig(method="source_only", steps=80, eval_every=0, device="cuda", accel="graph"))
+    used = r.card["hyperparameters"]["accel_used"]
+    assert used.startswith("off (graph capture failed: ") and r.steps_done == 80
+    assert r.target_acc > 15 and all(math.isfinite(h["loss"]) for h in r.history)
