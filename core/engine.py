@@ -175,13 +175,64 @@ def few_shot_indices(labels: torch.Tensor, shots: int, generator: torch.Generato
     return torch.cat(picks).sort().values
 
 
+class _LossLog:
+    """Per-step loss terms, read back from the device in blocks of ``sync_every`` steps.
+
+    ``add`` keeps a step's 0-d loss tensors; every ``sync_every`` steps ``flush`` reads them all
+    back with one device sync, checks each is finite and below :data:`LOSS_LIMIT`, appends them to
+    ``history`` and calls ``progress`` once per step, in order. ``evaluated`` attaches metrics to
+    the latest step (steps before it are reported with the earlier metrics).
+    """
+
+    def __init__(self, config: TrainConfig, progress: Callable[[Progress], None] | None, sync_every: int):
+        self.config, self.progress, self.sync_every = config, progress, sync_every
+        self.history: list[dict] = []
+        self.metrics: dict[str, float] = {}
+        self.pending: list[dict[str, torch.Tensor]] = []
+        self.started = time.perf_counter()
+
+    def add(self, losses: dict[str, torch.Tensor], hold: bool = False) -> None:
+        """Keep a step's losses; read back when ``sync_every`` are waiting (not if ``hold``)."""
+        self.pending.append(losses)
+        if not hold and len(self.pending) >= self.sync_every:
+            self.flush()
+
+    def evaluated(self, metrics: dict[str, float]) -> None:
+        """Report the pending steps, the latest one with ``metrics``."""
+        latest = self.pending.pop()
+        self.flush()
+        self.metrics = metrics
+        self.pending.append(latest)
+        self.flush()
+        self.history[-1].update(metrics)
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        flat = iter(torch.stack([v for losses in self.pending for v in losses.values()]).tolist())
+        elapsed = time.perf_counter() - self.started
+        for losses in self.pending:
+            step = len(self.history) + 1
+            values = {name: next(flat) for name in losses}
+            if not all(math.isfinite(v) and abs(v) <= LOSS_LIMIT for v in values.values()):
+                shown = ", ".join(f"{k}={v:.4g}" for k, v in values.items())
+                raise TrainingError(f"the loss diverged ({shown}) at step {step}; "
+                                    "lower the learning rate or the adaptation weight")
+            self.history.append({"step": step, **values})
+            if self.progress is not None:
+                self.progress(Progress(step, self.config.steps, values, dict(self.metrics), elapsed,
+                                       2 * self.config.batch_size * step / max(elapsed, 1e-9)))
+        self.pending.clear()
+
+
 def train(config: TrainConfig, progress: Callable[[Progress], None] | None = None,
           cancel: threading.Event | None = None, out_dir: str | Path | None = None) -> TrainResult:
     """Train ``config.method`` from ``config.source`` to ``config.target``; see :class:`TrainConfig`.
 
-    ``progress`` is called after every step; setting ``cancel`` stops the run after the current
-    step (the partly trained model is still evaluated and returned). Raises
-    :class:`TrainingError` if the loss stops being finite.
+    ``progress`` is called once for every step, in order: right after it on the CPU, in blocks of
+    ``sync_every`` steps on accelerators (where reading losses back stalls the device). Setting
+    ``cancel`` stops the run after the current step (the partly trained model is still evaluated
+    and returned). Raises :class:`TrainingError` if the loss stops being finite.
     """
     method_cls = get_method(config.method)  # unknown names fail before any work
     device = resolve_device(config.device)
@@ -230,49 +281,21 @@ def train(config: TrainConfig, progress: Callable[[Progress], None] | None = Non
             xt, yt = target.next()
             return method.train_step(Batch(xs, ys, xt, yt if with_target_labels else None), progress)
 
-    sync_every = config.sync_every or (1 if device.type == "cpu" else 25)
-    history: list[dict] = []
-    metrics: dict[str, float] = {}
-    pending: list[dict[str, torch.Tensor]] = []  # losses of steps not yet read back
+    log = _LossLog(config, progress, sync_every=config.sync_every or (1 if device.type == "cpu" else 25))
     cancelled, step = False, 0
-    t_loop = time.perf_counter()
-
-    def flush() -> None:
-        """Read back the pending steps' losses (one device sync), check them, report progress."""
-        if not pending:
-            return
-        flat = iter(torch.stack([v for losses in pending for v in losses.values()]).tolist())
-        first = len(history) + 1
-        elapsed = time.perf_counter() - t_loop
-        for i, losses in enumerate(pending):
-            values = {name: next(flat) for name in losses}
-            if not all(math.isfinite(v) and abs(v) <= LOSS_LIMIT for v in values.values()):
-                shown = ", ".join(f"{k}={v:.4g}" for k, v in values.items())
-                raise TrainingError(f"the loss diverged ({shown}) at step {first + i}; "
-                                    "lower the learning rate or the adaptation weight")
-            history.append({"step": first + i, **values})
-            if progress is not None:
-                progress(Progress(first + i, config.steps, values, dict(metrics), elapsed,
-                                  2 * config.batch_size * (first + i) / max(elapsed, 1e-9)))
-        pending.clear()
-
     for step in range(1, config.steps + 1):
         if cancel is not None and cancel.is_set():
             cancelled, step = True, step - 1
             break
-        pending.append(run_step((step - 1) / config.steps))
-        evaluate_now = config.eval_every and step % config.eval_every == 0 and step < config.steps
-        if evaluate_now and not (cancel is not None and cancel.is_set()):
-            current = pending.pop()
-            flush()  # earlier steps are reported with the earlier metrics
-            metrics = {"target_acc": evaluate_accuracy(method.eval_model(), tgt_test)}
-            pending.append(current)
-            flush()
-            history[-1].update(metrics)
-        elif len(pending) >= sync_every:
-            flush()
-    flush()
-    loop_seconds = time.perf_counter() - t_loop
+        losses = run_step((step - 1) / config.steps)
+        evaluate_now = (config.eval_every and step % config.eval_every == 0 and step < config.steps
+                        and not (cancel is not None and cancel.is_set()))
+        log.add(losses, hold=evaluate_now)  # an evaluated step is reported with its metrics
+        if evaluate_now:
+            log.evaluated({"target_acc": evaluate_accuracy(method.eval_model(), tgt_test)})
+    log.flush()
+    history = log.history
+    loop_seconds = time.perf_counter() - log.started
     accel_used = accel
     if graphed and run_step.fallback:
         accel_used = f"off (graph capture failed: {run_step.fallback})"
