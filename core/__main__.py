@@ -2,7 +2,7 @@
 
     python -m core train --method dann --source mnist --target mnistm [--steps N] [--seed K]
                          [--device auto|cpu|cuda|mps] [--out DIR] [--json] [--set key=value ...]
-                         [--batch-size B] [--lr-rule none|sqrt|linear] [--accel auto|off|graph|compile]
+                         [--batch-size B] [--lr-rule none|sqrt|linear] [--warmup F] [--accel auto|off|graph|compile]
     python -m core eval --checkpoint PATH --domain D [--json]
     python -m core zoo list | rebuild [--tiny] [--seeds N] [--steps N] [--out DIR]
     python -m core bench [--device D] [--json] [--small] [--quick]
@@ -63,7 +63,7 @@ def cmd_train(args) -> int:
     given = {k: v for k, v in {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr,
                                 "eval_every": args.eval_every, "threads": args.threads}.items() if v is not None}
     config = recipe(args.method, args.source, args.target, seed=args.seed, device=args.device,
-                    precision=args.precision, accel=args.accel, lr_rule=args.lr_rule,
+                    precision=args.precision, accel=args.accel, lr_rule=args.lr_rule, warmup=args.warmup,
                     hparams=_parse_sets(args.set), **given)
     out = Path(args.out) if args.out else Path("runs") / (
         f"{args.source}-{args.target}-{args.method}-seed{args.seed}-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -178,6 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "off; auto = graph on CUDA for methods that allow it")
     t.add_argument("--lr-rule", default="none", choices=tuple(LR_RULES),
                    help="scale the learning rate with the batch size: lr·(B/64)^½ (sqrt) or lr·B/64 (linear)")
+    t.add_argument("--warmup", type=float, default=0.0, metavar="FRACTION",
+                   help="linear learning-rate warm-up over this fraction of the steps (e.g. 0.1 for large batches)")
     t.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     t.add_argument("--eval-every", type=int, default=None, help="steps between target evaluations (default 100)")
     t.add_argument("--out", default=None, help="checkpoint folder (default runs/...)")

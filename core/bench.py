@@ -85,11 +85,11 @@ def textbook_dann(steps: int, device: torch.device, batch_size: int = 64, seed: 
 
 def engine_dann(steps: int, device: torch.device, batch_size: int = 64, seed: int = 0,
                 precision: str = "auto", eval_every: int = 0, accel: str = "auto", lr_rule: str = "none",
-                skip: int = 10) -> dict:
+                warmup: float = 0.0, skip: int = 10) -> dict:
     """:func:`core.engine.train` on DANN MNIST → MNIST-M; steady images/s, accuracy, time to plateau."""
     config = TrainConfig(method="dann", source="mnist", target="mnistm", steps=steps, batch_size=batch_size,
                          seed=seed, device=str(device), precision=precision, eval_every=eval_every,
-                         lr_anneal=False, accel=accel, lr_rule=lr_rule)
+                         lr_anneal=False, accel=accel, lr_rule=lr_rule, warmup=warmup)
     marks: list[tuple[int, float]] = []
     evals: list[tuple[float, float]] = []
 
@@ -104,7 +104,7 @@ def engine_dann(steps: int, device: torch.device, batch_size: int = 64, seed: in
     out = {"images_per_s": _steady_rate(marks, 2 * batch_size, skip), "seconds": result.seconds,
            "loop_seconds": loop_seconds, "batch_size": batch_size, "steps": steps,
            "accel": result.card["hyperparameters"]["accel_used"], "precision": precision,
-           "lr": result.card["hyperparameters"]["effective_lr"], "target_acc": result.target_acc}
+           "lr": result.card["hyperparameters"]["effective_lr"], "warmup": warmup, "target_acc": result.target_acc}
     if eval_every:
         evals.append((loop_seconds, result.target_acc))
         best = max(acc for _, acc in evals)

@@ -64,6 +64,7 @@ class TrainConfig:
     channels_last: bool = True    # NHWC memory layout: faster convolutions on CPU and GPU
     accel: str = "auto"           # "auto", "off", "graph" (CUDA graph), "compile" (+ torch.compile); see core.accel
     lr_rule: str = "none"         # large-batch rule: lr × (batch_size / 64)^k, k = ½ ("sqrt") or 1 ("linear")
+    warmup: float = 0.0           # linear lr warm-up over this fraction of the steps (for large batches)
     sync_every: int | None = None # steps between reading losses back (None: 1 on CPU, 25 on accelerators)
     model: dict = field(default_factory=lambda: {"arch": "digits_cnn"})
     hparams: dict = field(default_factory=dict)
@@ -258,7 +259,7 @@ def train(config: TrainConfig, progress: Callable[[Progress], None] | None = Non
                   amp_dtype=autocast_dtype(config.precision, device),
                   fused_optimizer=device.type == "cuda", capturable=graphed)
     method = method_cls(model, ctx, lr=lr, weight_decay=config.weight_decay, optimizer=config.optimizer,
-                        lr_anneal=config.lr_anneal, **config.hparams)
+                        lr_anneal=config.lr_anneal, warmup=config.warmup, **config.hparams)
     if accel == "compile":
         method.loss = torch.compile(method.loss, dynamic=False)
 

@@ -46,6 +46,38 @@ def test_large_batch_learning_rate_rule():
         effective_lr(TrainConfig(lr_rule="cubic"))
 
 
+def test_learning_rate_warm_up_ramps_linearly_then_holds():
+    method = _dann(CPU)  # ctx.steps = 20
+    method.warmup, method.lr_anneal = 0.25, False  # a ramp over the first 5 of 20 steps
+    factors = [method.lr_factor(k / 20) for k in range(8)]
+    assert factors == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0, 1.0, 1.0, 1.0])
+    for k in range(8):  # a tensor progress (the captured step) gives the same values
+        assert float(method.lr_factor(torch.tensor(k / 20))) == pytest.approx(factors[k])
+    method.lr_anneal = True  # both: the ramp times the DANN annealing
+    assert method.lr_factor(0.1) == pytest.approx(0.6 * 2 ** -0.75)
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.5)
+    opt.param_groups[0]["initial_lr"] = 0.5
+    method.lr_anneal = False
+    method.anneal(opt, 0.0)
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="warmup is a fraction"):
+        get_method("dann")(build_model({"arch": "digits_cnn", "num_classes": 10}), method.ctx, warmup=1.5)
+
+
+def test_warm_up_reaches_the_optimiser_in_a_training_run(monkeypatch):
+    seen = []
+    real = torch.optim.Adam.step
+
+    def step(self, *a, **k):
+        seen.append(float(self.param_groups[0]["lr"]))
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", step)
+    result = train(_cfg(method="source_only", steps=8, warmup=0.5, eval_every=0, batch_size=8))
+    assert seen == pytest.approx([1e-3 * k / 4 for k in (1, 2, 3, 4)] + [1e-3] * 4)
+    assert result.card["hyperparameters"]["warmup"] == 0.5
+
+
 # ---------------------------------------------------------------------------- device sampler
 
 def test_device_sampler_visits_every_index_once_per_epoch():

@@ -82,13 +82,16 @@ class Method:
     graph_safe: ClassVar[bool] = False
 
     def __init__(self, model: Classifier, ctx: Context, lr: float = 1e-3, weight_decay: float = 0.0,
-                 optimizer: str = "adam", lr_anneal: bool = True, **hparams):
+                 optimizer: str = "adam", lr_anneal: bool = True, warmup: float = 0.0, **hparams):
         self.model = model
         self.ctx = ctx
         self.lr = lr
         self.weight_decay = weight_decay
         self.optimizer_name = optimizer
         self.lr_anneal = lr_anneal
+        if not 0.0 <= warmup < 1.0:
+            raise ValueError(f"warmup is a fraction of the steps in [0, 1), not {warmup}")
+        self.warmup = warmup
         unknown = set(hparams) - set(self.hyperparameters)
         if unknown:
             raise ValueError(f"unknown hyperparameter(s) {sorted(unknown)} for method {self.name!r}; "
@@ -135,19 +138,34 @@ class Method:
             g["initial_lr"] = float(lr)
         return opt
 
+    def lr_factor(self, progress: float | torch.Tensor) -> float | torch.Tensor:
+        """The learning-rate multiplier at progress p (a tensor p gives a tensor):
+
+            (1 + 10 p)^−0.75          when ``lr_anneal`` is on (Ganin & Lempitsky 2015), else 1,
+            × min(1, (p·T + 1) / (w·T)) when ``warmup`` w > 0: a linear ramp over the first w·T of
+                                        the T steps (Goyal et al. 2017, for large batches).
+        """
+        is_tensor = isinstance(progress, torch.Tensor)
+        factor = (1 + 10 * progress) ** -0.75 if self.lr_anneal else 1.0
+        if self.warmup > 0:
+            steps = max(1, self.ctx.steps)
+            ramp = (progress * steps + 1) / (self.warmup * steps)
+            factor = factor * (ramp.clamp(max=1.0) if is_tensor else min(1.0, ramp))
+        return factor
+
     def anneal(self, optimizer: torch.optim.Optimizer, progress: float | torch.Tensor) -> None:
-        """lr_p = lr₀ / (1 + 10 p)^0.75 (Ganin & Lempitsky 2015) when ``lr_anneal`` is on.
+        """Set every group's lr to lr₀ · :meth:`lr_factor` (a no-op at a constant rate).
 
         A tensor learning rate (capturable optimisers) is updated in place, so a captured step
         sees the new value.
         """
+        if not (self.lr_anneal or self.warmup > 0):
+            return
         for g in optimizer.param_groups:
             if isinstance(g["lr"], torch.Tensor):
-                if self.lr_anneal:
-                    g["lr"].fill_(g["initial_lr"] * (1 + 10 * progress) ** -0.75)
+                g["lr"].fill_(g["initial_lr"] * self.lr_factor(progress))
             else:
-                factor = (1 + 10 * float(progress)) ** -0.75 if self.lr_anneal else 1.0
-                g["lr"] = g["initial_lr"] * factor
+                g["lr"] = g["initial_lr"] * self.lr_factor(float(progress))
 
     def train_step(self, batch: Batch, progress: float | torch.Tensor) -> dict[str, torch.Tensor]:
         """One optimisation step; returns the detached loss terms as 0-d tensors (no host sync)."""
