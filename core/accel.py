@@ -20,10 +20,11 @@ With ``accel="compile"`` the engine first passes the method's loss (the forward)
 ``torch.compile``, which fuses the elementwise work into a few Triton kernels; compilation takes
 tens of seconds once per process, so it pays off only for long or large-batch runs.
 
-The first ``warmup`` steps run eagerly on a side stream (as the CUDA-graph docs require, so that
-lazy initialisation and autotuning happen outside the capture); they are real training steps, so
-the fast path trains on exactly the same sequence of batches as the eager one would with the
-same sampler.
+The first ``eager_steps`` steps run eagerly on a side stream (as the CUDA-graph docs require, so
+that lazy initialisation and autotuning happen outside the capture); they are real training
+steps of the run, not thrown away. Batches come from :class:`DeviceSampler` (the device's random
+stream), so a graphed run sees other batches than an eager run of the same seed: equal in
+distribution, not bit for bit.
 """
 
 from __future__ import annotations
@@ -87,9 +88,9 @@ class GraphedStep:
 
     def __init__(self, method: Method, source: tuple[torch.Tensor, torch.Tensor],
                  target: tuple[torch.Tensor, torch.Tensor], batch_size: int, with_target_labels: bool,
-                 generator: torch.Generator, capture: bool = True, warmup: int = 3):
+                 generator: torch.Generator, capture: bool = True, eager_steps: int = 3):
         self.method, self.source, self.target = method, source, target
-        self.with_target_labels, self.capture, self.warmup = with_target_labels, capture, warmup
+        self.with_target_labels, self.capture, self.eager_steps = with_target_labels, capture, eager_steps
         device = source[0].device
         self.source_sampler = DeviceSampler(len(source[1]), batch_size, device, generator)
         self.target_sampler = DeviceSampler(len(target[1]), batch_size, device, generator)
@@ -125,7 +126,7 @@ class GraphedStep:
         elif self.graph is not None:
             self.graph.replay()
             out = self.static_out.clone()
-        elif self.calls <= self.warmup:
+        elif self.calls <= self.eager_steps:
             stream = self.side_stream
             stream.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(stream):

@@ -219,7 +219,7 @@ def test_cuda_graph_replay_equals_the_eager_step_on_the_same_batches():
     source, target = _data(CUDA, n=64)
     graphed, plain = _dann(CUDA, capturable=True), _dann(CUDA)
     step = GraphedStep(graphed, source, target, batch_size=16, with_target_labels=False,
-                       generator=torch.Generator(device=CUDA).manual_seed(3), capture=True, warmup=2)
+                       generator=torch.Generator(device=CUDA).manual_seed(3), capture=True, eager_steps=2)
     seen, losses = _run_buffered(step, 10)
     assert step.graph is not None  # steps 4-10 were replays
     expected = _replay_eagerly(plain, source, target, seen, 10)
