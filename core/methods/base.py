@@ -6,7 +6,8 @@ A method owns its networks and optimisers and exposes one call per training step
     losses = method.step(batch, progress)         # the same, as Python floats (waits for the device)
 
 The default :meth:`Method.train_step` computes :meth:`Method.loss`, backpropagates and takes one
-optimiser step with the DANN learning-rate annealing  lr_p = lr₀ / (1 + α p)^β  (α=10, β=0.75).
+optimiser step at the learning rate of :meth:`Method.lr_factor` (constant by default; optionally
+the DANN annealing lr₀ / (1 + 10 p)^0.75 and a linear warm-up).
 Methods with several players (ADDA) override :meth:`train_step` instead.
 
 A method whose step has no data-dependent Python branches and reads ``progress`` only through
