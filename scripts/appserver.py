@@ -60,3 +60,33 @@ def settle(page, timeout: float = 60.0, quiet: float = 0.8) -> None:
             return
         time.sleep(0.1)
     raise AssertionError("the app kept running")
+
+
+def short_training_run(page, base_url: str, method_label: str = "Self-training", steps: int = 450,
+                       timeout: float = 180.0) -> dict:
+    """On the Train page: pick ``method_label``, set ``steps``, start, and wait for the result.
+
+    Returns seconds from the click until the run's model joined the session, the target accuracy
+    shown, and its gain over the source-only model the page compares with (the metric's delta).
+    """
+    import re
+
+    page.goto(f"{base_url}/train")
+    settle(page)
+    page.get_by_role("combobox", name="Method").click()
+    page.get_by_role("option", name=method_label, exact=True).click()
+    settle(page)
+    box = page.get_by_label("Steps", exact=True)
+    box.fill(str(steps))
+    box.press("Tab")
+    page.get_by_role("button", name=re.compile("Start training")).click()
+    started = time.perf_counter()
+    page.get_by_text("Added to this session's models").wait_for(timeout=timeout * 1000)
+    seconds = time.perf_counter() - started
+    settle(page)
+    card = page.locator('[data-testid="stMetric"]').filter(
+        has=page.locator('[data-testid="stMetricLabel"]', has_text="Target test accuracy")).first
+    accuracy = float(card.locator('[data-testid="stMetricValue"]').inner_text().rstrip(" %"))
+    delta = card.locator('[data-testid="stMetricDelta"]').inner_text().replace("\u2212", "-")
+    gain = float(re.search(r"[+-]?\d+(?:\.\d+)?", delta).group())
+    return {"seconds": seconds, "target_acc": accuracy, "gain_pts": gain}
