@@ -46,6 +46,16 @@ def start_app(env: dict, log, timeout: float = 90.0) -> tuple[subprocess.Popen, 
         time.sleep(0.5)
 
 
+
+def stop_app(proc: subprocess.Popen, grace: float = 15.0) -> None:
+    """Ask the server to stop; kill it if it has not within ``grace`` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
 def settle(page, timeout: float = 60.0, quiet: float = 0.8) -> None:
     """Wait for the page title, then until Streamlit's running widget has been gone ``quiet`` s."""
     page.wait_for_selector("h1", timeout=timeout * 1000)

@@ -44,7 +44,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-from appserver import short_training_run, start_app  # noqa: E402  (scripts/ is this file's folder)
+from appserver import short_training_run, start_app, stop_app  # noqa: E402  (scripts/ is this file's folder)
 
 TARGETS = {  # key: (target, unit, comparison)
     "predict_ms": (150, "ms", "<="),
@@ -314,12 +314,7 @@ def bench_memory(notes: list[str]) -> dict:
             st = _proc_status(proc.pid)
             out["server_rss_mb"], out["server_peak_rss_mb"] = st["VmRSS"], st["VmHWM"]
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_app(proc)
         logf.close()
     return out
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 sys.path.insert(0, str(ROOT / "scripts"))
-from appserver import start_app  # noqa: E402
+from appserver import start_app, stop_app  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -41,11 +40,7 @@ def _serve(zoo_dir: Path, log_name: str):
         log.close()
         pytest.fail(f"streamlit did not start; see {log_path}:\n{log_path.read_text()[-2000:]}")
     yield url
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    stop_app(proc)
     log.close()
 
 
