@@ -114,3 +114,17 @@ def test_no_command_is_a_usage_error():
     proc = run_cli()
     assert proc.returncode == 2
     assert "usage" in proc.stderr.lower()
+
+
+def test_train_fast_path_flags_reach_the_card_and_fail_clearly_where_they_cannot_apply(tmp_path):
+    out = tmp_path / "run"
+    proc = run_cli("train", "--method", "source_only", "--steps", "4", "--batch-size", "256", "--lr-rule", "sqrt",
+                   "--warmup", "0.5", "--device", "cpu", "--threads", "1", "--json", "--quiet", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    hp = json.loads((out / "card.json").read_text())["hyperparameters"]
+    assert hp["lr_rule"] == "sqrt" and hp["warmup"] == 0.5 and hp["effective_lr"] == pytest.approx(2e-3)
+    assert hp["accel_used"] == "off"  # auto on a CPU
+    proc = run_cli("train", "--accel", "graph", "--device", "cpu", "--steps", "2", "--quiet", "--out", str(tmp_path / "x"))
+    assert proc.returncode == 2 and "needs a CUDA device" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run_cli("train", "--warmup", "1.5", "--device", "cpu", "--steps", "2", "--quiet", "--out", str(tmp_path / "y"))
+    assert proc.returncode == 2 and "warmup is a fraction" in proc.stderr
