@@ -257,7 +257,7 @@ def train(config: TrainConfig, progress: Callable[[Progress], None] | None = Non
     ctx = Context(device=device, source_classes=src_train.classes, target_classes=tgt_train.classes,
                   steps=config.steps, seed=config.seed, generator=torch.Generator(device=device).manual_seed(config.seed),
                   amp_dtype=autocast_dtype(config.precision, device),
-                  fused_optimizer=device.type == "cuda", capturable=graphed)
+                  fused_optimizer=device.type in ("cuda", "cpu"), capturable=graphed)
     method = method_cls(model, ctx, lr=lr, weight_decay=config.weight_decay, optimizer=config.optimizer,
                         lr_anneal=config.lr_anneal, warmup=config.warmup, **config.hparams)
     if accel == "compile":

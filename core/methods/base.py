@@ -53,7 +53,7 @@ class Context:
     seed: int = 0
     generator: torch.Generator | None = None
     amp_dtype: torch.dtype | None = None  # autocast dtype for forward passes (None: full fp32)
-    fused_optimizer: bool = False         # fused (single-kernel) Adam/SGD updates, CUDA only
+    fused_optimizer: bool = False         # fused (single-kernel) Adam/SGD updates (CUDA, CPU)
     capturable: bool = False              # optimiser state on the device, safe to capture in a CUDA graph
 
     def autocast(self):

@@ -24,7 +24,7 @@ class Normalize(nn.Module):
 class DigitsCNN(nn.Module):
     """The LeNet-style digits network of the DANN paper family.
 
-    conv(3→c1, 5) → [BN] → ReLU → maxpool 2 → conv(c1→c2, 5) → [BN] → ReLU → maxpool 2
+    conv(3→c1, 5) → [BN] → maxpool 2 → ReLU → conv(c1→c2, 5) → [BN] → maxpool 2 → ReLU
     → flatten → fc(c2·s·s → feature_dim) → ReLU, with s = ((H - 4) / 2 - 4) / 2 (4 for 28×28).
 
     Shapes: (B, 3, H, W) in [0, 1] → (B, feature_dim).
@@ -40,9 +40,11 @@ class DigitsCNN(nn.Module):
             raise ValueError(f"input_size {input_size} is too small for DigitsCNN (need ≥ 16)")
         norm = (lambda c: nn.BatchNorm2d(c)) if batch_norm else (lambda c: nn.Identity())
         self.normalize = Normalize()
+        # max-pool before ReLU: max and ReLU commute exactly (ReLU is monotone), and the ReLU then
+        # touches a quarter of the values (measured ~3 % of a CPU training step)
         self.conv = nn.Sequential(
-            nn.Conv2d(3, c1, 5), norm(c1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
-            nn.Conv2d(c1, c2, 5), norm(c2), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+            nn.Conv2d(3, c1, 5), norm(c1), nn.MaxPool2d(2), nn.ReLU(inplace=True),
+            nn.Conv2d(c1, c2, 5), norm(c2), nn.MaxPool2d(2), nn.ReLU(inplace=True),
         )
         self.fc = nn.Sequential(
             nn.Flatten(), nn.Dropout(dropout) if dropout > 0 else nn.Identity(),
