@@ -22,8 +22,8 @@ tens of seconds once per process, so it pays off only for long or large-batch ru
 
 The first ``eager_steps`` steps run eagerly on a side stream (as the CUDA-graph docs require, so
 that lazy initialisation and autotuning happen outside the capture); they are real training
-steps of the run, not thrown away. Batches come from :class:`DeviceSampler` (the device's random
-stream), so a graphed run sees other batches than an eager run of the same seed: equal in
+steps of the run, not thrown away. Batches come from :class:`core.sampling.IndexSampler` with the
+device's random stream, so a graphed run sees other batches than an eager run of the same seed: equal in
 distribution, not bit for bit.
 """
 
@@ -32,6 +32,7 @@ from __future__ import annotations
 import torch
 
 from .methods import Batch, Method
+from .sampling import IndexSampler, unit_float
 
 ACCEL_CHOICES = ("auto", "off", "graph", "compile")
 
@@ -54,29 +55,6 @@ def resolve_accel(name: str, device: torch.device, method_cls: type[Method]) -> 
     return name
 
 
-class DeviceSampler:
-    """Epoch-wise random batches of indices, drawn on the device (no host round trip).
-
-    ``next()`` returns a (B,) int64 index tensor on ``device``: consecutive slices of a fresh
-    random permutation each epoch (dropping the remainder), or — when the domain is smaller than
-    a batch — B indices drawn with replacement.
-    """
-
-    def __init__(self, n: int, batch_size: int, device: torch.device, generator: torch.Generator):
-        self.n, self.batch_size, self.device, self.gen = n, batch_size, device, generator
-        self.order, self.pos = None, n
-
-    def next(self) -> torch.Tensor:
-        if self.batch_size > self.n:
-            return torch.randint(0, self.n, (self.batch_size,), device=self.device, generator=self.gen)
-        if self.pos + self.batch_size > self.n:
-            self.order = torch.randperm(self.n, device=self.device, generator=self.gen)
-            self.pos = 0
-        idx = self.order[self.pos:self.pos + self.batch_size]
-        self.pos += self.batch_size
-        return idx
-
-
 class GraphedStep:
     """One training step of ``method`` over resident data, captured as a CUDA graph and replayed.
 
@@ -92,8 +70,8 @@ class GraphedStep:
         self.method, self.source, self.target = method, source, target
         self.with_target_labels, self.capture, self.eager_steps = with_target_labels, capture, eager_steps
         device = source[0].device
-        self.source_sampler = DeviceSampler(len(source[1]), batch_size, device, generator)
-        self.target_sampler = DeviceSampler(len(target[1]), batch_size, device, generator)
+        self.source_sampler = IndexSampler(len(source[1]), batch_size, device, generator)
+        self.target_sampler = IndexSampler(len(target[1]), batch_size, device, generator)
         self.idx_s = torch.zeros(batch_size, dtype=torch.long, device=device)
         self.idx_t = torch.zeros(batch_size, dtype=torch.long, device=device)
         self.progress = torch.zeros((), dtype=torch.float32, device=device)
@@ -108,8 +86,7 @@ class GraphedStep:
         """The step on whatever the static buffers hold → (K,) float32 loss terms."""
         xs_u8, ys_all = self.source
         xt_u8, yt_all = self.target
-        xs = xs_u8[self.idx_s].float().div_(255.0)
-        xt = xt_u8[self.idx_t].float().div_(255.0)
+        xs, xt = unit_float(xs_u8[self.idx_s]), unit_float(xt_u8[self.idx_t])
         yt = yt_all[self.idx_t] if self.with_target_labels else None
         losses = self.method.train_step(Batch(xs, ys_all[self.idx_s], xt, yt), self.progress)
         if self.names is None:

@@ -167,7 +167,8 @@ def _cuda_rows(rows: dict, dev: torch.device, small: bool, quick: bool) -> None:
             rows["fast_compile"] = engine_dann(steps, dev, batch_size=big, accel="compile", lr_rule="sqrt", skip=100)
         except Exception as err:  # noqa: BLE001
             rows["fast_compile_error"] = f"{type(err).__name__}: {err}"[:500]
-        # throughput only: at 16k the √-batch rate (0.016) makes DANN diverge, so this row keeps lr 1e-3
+        # throughput only, at lr 1e-3: the √-batch rate (0.016) diverges at 16k without a warm-up
+        # (docs/benchmarks/h100-warmup.txt)
         rows["fast_graph_16k"] = engine_dann(300, dev, batch_size=16384, accel="graph", skip=20)
     best = max((r for k, r in rows.items() if k.startswith("fast") and isinstance(r, dict) and r["batch_size"] <= big),
                key=lambda r: r["images_per_s"])

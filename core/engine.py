@@ -22,12 +22,13 @@ from typing import Callable
 
 import torch
 
+from .accel import GraphedStep, resolve_accel
 from .data import load_domain
 from .device import resolve_device
-from .accel import GraphedStep, resolve_accel
 from .evaluation import evaluate_accuracy
 from .methods import Batch, Context, get_method
 from .models import build_model
+from .sampling import IndexSampler, unit_float
 
 
 LOSS_LIMIT = 1e4  # a loss term above this (in magnitude) counts as diverged
@@ -147,26 +148,6 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-class _Sampler:
-    """Epoch-wise random batches of resident tensors: images uint8 (N,3,H,W) → float [0,1]."""
-
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, generator: torch.Generator):
-        self.images, self.labels, self.batch_size, self.gen = images, labels, batch_size, generator
-        self.order, self.pos = None, len(labels)
-
-    def next(self) -> tuple[torch.Tensor, torch.Tensor]:
-        n = len(self.labels)
-        if self.pos + self.batch_size > n:
-            self.order = torch.randperm(n, generator=self.gen).to(self.images.device)
-            self.pos = 0
-        if self.batch_size > n:  # tiny domains: sample with replacement
-            idx = torch.randint(0, n, (self.batch_size,), generator=self.gen).to(self.images.device)
-        else:
-            idx = self.order[self.pos:self.pos + self.batch_size]
-            self.pos += self.batch_size
-        return self.images[idx].float().div_(255.0), self.labels[idx]
-
-
 def few_shot_indices(labels: torch.Tensor, shots: int, generator: torch.Generator) -> torch.Tensor:
     """``shots`` indices per class (fewer if a class is smaller), drawn with ``generator``."""
     picks = []
@@ -269,18 +250,20 @@ def train(config: TrainConfig, progress: Callable[[Progress], None] | None = Non
         tgt_x, tgt_y = tgt_x[keep], tgt_y[keep]
     resident = lambda x: x.to(device).contiguous(memory_format=memory_format)
     with_target_labels = method.target_labels != "none"
+    source = resident(src_train.images), src_train.labels.to(device)
+    target = resident(tgt_x), tgt_y.to(device)
     if graphed:
-        run_step = GraphedStep(method, (resident(src_train.images), src_train.labels.to(device)),
-                               (resident(tgt_x), tgt_y.to(device)), config.batch_size, with_target_labels,
-                               generator=ctx.generator)
+        run_step = GraphedStep(method, source, target, config.batch_size, with_target_labels, generator=ctx.generator)
     else:
-        source = _Sampler(resident(src_train.images), src_train.labels.to(device), config.batch_size, gen)
-        target = _Sampler(resident(tgt_x), tgt_y.to(device), config.batch_size, gen)
+        (xs_all, ys_all), (xt_all, yt_all) = source, target
+        source_idx = IndexSampler(len(ys_all), config.batch_size, device, gen)
+        target_idx = IndexSampler(len(yt_all), config.batch_size, device, gen)
 
         def run_step(progress: float) -> dict[str, torch.Tensor]:
-            xs, ys = source.next()
-            xt, yt = target.next()
-            return method.train_step(Batch(xs, ys, xt, yt if with_target_labels else None), progress)
+            i, j = source_idx.next(), target_idx.next()
+            batch = Batch(unit_float(xs_all[i]), ys_all[i], unit_float(xt_all[j]),
+                          yt_all[j] if with_target_labels else None)
+            return method.train_step(batch, progress)
 
     log = _LossLog(config, progress, sync_every=config.sync_every or (1 if device.type == "cpu" else 25))
     cancelled, step = False, 0

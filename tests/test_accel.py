@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from core.accel import ACCEL_CHOICES, DeviceSampler, GraphedStep, resolve_accel
+from core.accel import ACCEL_CHOICES, GraphedStep, resolve_accel
 from core.engine import TrainConfig, TrainingError, effective_lr, train
 from core.methods import METHODS, Batch, Context, get_method
 from core.models import build_model
@@ -76,22 +76,6 @@ def test_warm_up_reaches_the_optimiser_in_a_training_run(monkeypatch):
     result = train(_cfg(method="source_only", steps=8, warmup=0.5, eval_every=0, batch_size=8))
     assert seen == pytest.approx([1e-3 * k / 4 for k in (1, 2, 3, 4)] + [1e-3] * 4)
     assert result.card["hyperparameters"]["warmup"] == 0.5
-
-
-# ---------------------------------------------------------------------------- device sampler
-
-def test_device_sampler_visits_every_index_once_per_epoch():
-    s = DeviceSampler(10, 3, CPU, torch.Generator().manual_seed(0))
-    epoch = torch.cat([s.next() for _ in range(3)])  # 3 batches of 3, remainder of 1 dropped
-    assert len(epoch.unique()) == 9 and epoch.max() < 10
-    nxt = torch.cat([s.next() for _ in range(3)])
-    assert len(nxt.unique()) == 9 and not torch.equal(nxt, epoch)  # a fresh permutation
-
-
-def test_device_sampler_draws_with_replacement_when_the_domain_is_smaller_than_a_batch():
-    s = DeviceSampler(5, 64, CPU, torch.Generator().manual_seed(0))
-    idx = s.next()
-    assert idx.shape == (64,) and idx.min() >= 0 and idx.max() < 5 and len(idx.unique()) == 5
 
 
 # ---------------------------------------------------------------------------- buffer-fed step
