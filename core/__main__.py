@@ -148,12 +148,14 @@ def cmd_domains(args) -> int:
 
 
 def cmd_methods(args) -> int:
-    from .methods import METHODS
+    from .methods import FAMILIES, METHODS, ordered
 
-    for name, cls in METHODS.items():
-        print(f"{name:<14} {cls.summary}")
+    for name in ordered():
+        cls = METHODS[name]
+        print(f"{name:<16} {cls.label} [{FAMILIES[cls.family]}]: {cls.summary}")
         for key, h in cls.hyperparameters.items():
-            print(f"    --set {key}={h.default!s:<8} {h.help}")
+            bounds = f" [{h.low:g}, {h.high:g}]" if h.low is not None and h.high is not None else ""
+            print(f"    --set {key}={h.default!s:<8} {h.help}{bounds}")
     return 0
 
 

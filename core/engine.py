@@ -157,6 +157,23 @@ def few_shot_indices(labels: torch.Tensor, shots: int, generator: torch.Generato
     return torch.cat(picks).sort().values
 
 
+def load_model_hyperparameters(method_cls, hparams: dict, device) -> dict:
+    """Load every ``Hyper(kind="model")`` reference the method declares (a teacher, say), frozen:
+    name -> (model, card). A required one that is missing fails before any training."""
+    from .refs import load_frozen
+
+    loaded = {}
+    for name in method_cls.model_hyperparameters():
+        ref = str(hparams.get(name) or method_cls.hyperparameters[name].default or "")
+        if not ref:
+            if method_cls.hyperparameters[name].required:
+                raise ValueError(f"method {method_cls.name!r} needs {name!r}: a checkpoint path or a zoo name "
+                                 f"(see `python -m core zoo list`), e.g. --set {name}=mnist->mnistm/dann")
+            continue
+        loaded[name] = load_frozen(ref, device)
+    return loaded
+
+
 class _LossLog:
     """Per-step loss terms, read back from the device in blocks of ``sync_every`` steps.
 
@@ -239,6 +256,7 @@ def train(config: TrainConfig, progress: Callable[[Progress], None] | None = Non
                   steps=config.steps, seed=config.seed, generator=torch.Generator(device=device).manual_seed(config.seed),
                   amp_dtype=autocast_dtype(config.precision, device),
                   fused_optimizer=device.type in ("cuda", "cpu"), capturable=graphed)
+    ctx.models = load_model_hyperparameters(method_cls, config.hparams, device)
     method = method_cls(model, ctx, lr=lr, weight_decay=config.weight_decay, optimizer=config.optimizer,
                         lr_anneal=config.lr_anneal, warmup=config.warmup, **config.hparams)
     if accel == "compile":

@@ -128,7 +128,7 @@ def parse_name(name: str) -> tuple[str, str, str]:
     m = _NAME_RE.match(name) if isinstance(name, str) else None
     if not m:
         raise ZooError(f"{name!r} is not a zoo name; a zoo name reads SOURCE->TARGET/METHOD, e.g. "
-                       f"'mnist->mnistm/dann'. {_available_message()}")
+                       f"'mnist->mnistm/dann'. {available_message()}")
     return m.group(1), m.group(2), m.group(3)
 
 
@@ -192,7 +192,7 @@ def names() -> list[str]:
     return sorted(_scan(), key=_sort_key)
 
 
-def _available_message(found: Iterable[str] | None = None) -> str:
+def available_message(found: Iterable[str] | None = None) -> str:
     found = sorted(found if found is not None else _scan(), key=_sort_key)
     if not found:
         return (f"No pretrained models in {zoo_dir()}; build them with: {REBUILD_COMMAND} "
@@ -208,7 +208,7 @@ def model_dir(name: str) -> Path:
     if canonical not in found:
         close = difflib.get_close_matches(canonical, list(found), n=3, cutoff=0.6)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        raise ZooError(f"unknown zoo model {name!r}.{hint} {_available_message(found)}")
+        raise ZooError(f"unknown zoo model {name!r}.{hint} {available_message(found)}")
     return found[canonical]
 
 

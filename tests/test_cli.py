@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-METHOD_NAMES = ["source_only", "oracle", "finetune", "dann", "mmd", "adda", "self_training", "distill"]
+from core.methods import ordered
+
+METHOD_NAMES = ordered()  # every registered method, in display order
 
 
 def run_cli(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:

@@ -1,6 +1,33 @@
-"""Adaptation methods, one file each, registered by name in :data:`METHODS`."""
+"""Adaptation methods, one file each, registered by name in :data:`METHODS`.
 
-from .base import METHODS, Batch, Context, Hyper, Method, get_method, register
-from . import source_only, oracle, finetune, dann, mmd, adda, self_training, distill  # noqa: E402,F401  (registration)
+Every module in this package is imported here, so a new file with a ``@register``-ed
+:class:`Method` subclass is all it takes for a method to be listed, trained and shown::
 
-__all__ = ["METHODS", "Batch", "Context", "Hyper", "Method", "get_method", "register"]
+    from core.methods import Method, Hyper, register, Batch
+"""
+
+import importlib
+import pkgutil
+
+from .base import (ADAPTED_FAMILIES, FAMILIES, METHODS, Batch, Context, Hyper, Method, get_method,
+                   register, unregister)
+
+
+def _discover() -> None:
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.name != "base" and not info.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{info.name}")
+
+
+_discover()
+
+
+def ordered(names=None) -> list[str]:
+    """Method names in display order: by family (:data:`FAMILIES`), then ``order``, then name."""
+    families = list(FAMILIES)
+    names = list(METHODS) if names is None else [n for n in names if n in METHODS]
+    return sorted(names, key=lambda n: (families.index(METHODS[n].family), METHODS[n].order, n))
+
+
+__all__ = ["ADAPTED_FAMILIES", "FAMILIES", "METHODS", "Batch", "Context", "Hyper", "Method", "get_method",
+           "ordered", "register", "unregister"]

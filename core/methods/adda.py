@@ -26,11 +26,13 @@ from .base import Batch, Hyper, Method, register
 @register
 class ADDA(Method):
     name = "adda"
+    label = "ADDA"
+    order = 30
     summary = "GAN-style: a separate target encoder learns to fool a domain discriminator; source encoder frozen."
     hyperparameters = {
-        "pretrain_fraction": Hyper(0.5, "Share of the steps spent pre-training on the source.", 0.05, 0.95),
-        "adversarial_lr": Hyper(2e-4, "Adam learning rate of the target encoder and the discriminator.", 1e-6, 1e-2),
-        "disc_hidden": Hyper(512, "Hidden units of the domain discriminator.", 16, 4096),
+        "pretrain_fraction": Hyper(0.5, "Share of the steps spent pre-training on the source.", 0.05, 0.95, label="Pre-training share", search=(0.2, 0.8, "linear")),
+        "adversarial_lr": Hyper(2e-4, "Adam learning rate of the target encoder and the discriminator.", 1e-6, 1e-2, label="Adversarial learning rate", search=(2e-5, 2e-3, "log")),
+        "disc_hidden": Hyper(512, "Hidden units of the domain discriminator.", 16, 4096, label="Discriminator hidden units"),
     }
 
     def setup(self):

@@ -19,11 +19,13 @@ from .base import Batch, Hyper, Method, register
 @register
 class DANN(Method):
     name = "dann"
+    label = "DANN"
+    order = 10
     graph_safe = True
     summary = "Domain-adversarial: a gradient reversal layer makes features fool a domain classifier."
     hyperparameters = {
-        "domain_weight": Hyper(1.0, "Maximum λ of the gradient reversal (the schedule rises from 0 to it).", 0.0, 10.0),
-        "disc_hidden": Hyper(512, "Hidden units of the domain discriminator MLP.", 16, 4096),
+        "domain_weight": Hyper(1.0, "Maximum λ of the gradient reversal (the schedule rises from 0 to it).", 0.0, 10.0, label="Domain weight λ", search=(0.03, 3.0, "log")),
+        "disc_hidden": Hyper(512, "Hidden units of the domain discriminator MLP.", 16, 4096, label="Discriminator hidden units", search=(128, 1024, "log")),
     }
 
     def setup(self):

@@ -5,7 +5,8 @@
 The KD term is taken on source images *and* on unlabelled target images, so an adapted
 teacher passes its target-domain knowledge on through its soft labels (cross-domain
 distillation). The student is a narrower digits CNN (``student_width`` of the channels).
-The teacher is given by a checkpoint path or a zoo name (hyperparameter ``teacher``).
+The teacher is given by a checkpoint path or a zoo name (hyperparameter ``teacher``); the engine
+loads it, frozen, into ``ctx.models["teacher"]``.
 """
 
 import torch
@@ -15,34 +16,20 @@ from ..models import build_model
 from .base import Batch, Hyper, Method, register
 
 
-def load_teacher(ref: str, device):
-    """A teacher from a checkpoint folder/zip path or a zoo name, frozen and in eval mode."""
-    from pathlib import Path
-
-    from .. import checkpoints, zoo
-
-    if not ref:
-        raise ValueError("distill needs a teacher: a checkpoint path or a zoo name "
-                         f"(e.g. one of {', '.join(zoo.names()[:3]) or 'python -m core zoo list'})")
-    if Path(ref).exists():
-        teacher, card = checkpoints.load(ref, device=str(device))
-    else:
-        teacher, card = zoo.load(ref, device=str(device))
-    for p in teacher.parameters():
-        p.requires_grad_(False)
-    return teacher.eval(), card
-
-
 @register
 class Distill(Method):
     name = "distill"
+    label = "Distillation"
+    short_label = "Student"
+    family = "student"
     graph_safe = True
     summary = "Hinton distillation of a (possibly adapted) teacher into a smaller student, on source and target images."
     hyperparameters = {
-        "teacher": Hyper("", "Teacher checkpoint path or zoo name (e.g. mnist->mnistm/dann)."),
-        "temperature": Hyper(4.0, "Softmax temperature T of the soft targets.", 1.0, 50.0),
-        "alpha": Hyper(0.7, "Weight α of the distillation term; 1 − α goes to the source labels.", 0.0, 1.0),
-        "student_width": Hyper(0.5, "Student channel width relative to the teacher's digits CNN.", 0.1, 2.0),
+        "teacher": Hyper("", "Teacher checkpoint path or zoo name (e.g. mnist->mnistm/dann).", label="Teacher",
+                         kind="model", required=True),
+        "temperature": Hyper(4.0, "Softmax temperature T of the soft targets.", 1.0, 50.0, label="Temperature T"),
+        "alpha": Hyper(0.7, "Weight α of the distillation term; 1 − α goes to the source labels.", 0.0, 1.0, label="α (distillation weight)"),
+        "student_width": Hyper(0.5, "Student channel width relative to the teacher's digits CNN.", 0.1, 2.0, label="Student width"),
     }
 
     @classmethod
@@ -50,7 +37,7 @@ class Distill(Method):
         return {**spec, "arch": "digits_cnn", "width": width, "feature_dim": max(16, int(128 * width))}
 
     def setup(self):
-        self.teacher, self.teacher_card = load_teacher(self.hp["teacher"], self.ctx.device)
+        self.teacher, self.teacher_card = self.ctx.models["teacher"]  # loaded and frozen by the engine
         if self.teacher.num_classes != self.model.num_classes:
             raise ValueError(f"teacher predicts {self.teacher.num_classes} classes, student {self.model.num_classes}")
         # replace the student with a narrower network of the same input size and classes

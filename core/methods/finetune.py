@@ -15,12 +15,15 @@ from .base import Batch, Hyper, Method, register
 @register
 class Finetune(Method):
     name = "finetune"
+    label = "Fine-tune (few labels)"
+    short_label = "Fine-tune"
+    family = "few_label"
     graph_safe = True
     summary = "Few-shot supervised DA: α·L_source + (1−α)·L_target on k labelled target images per class."
     target_labels = "few"
     hyperparameters = {
-        "alpha": Hyper(0.5, "Weight α of the source loss; 1 − α goes to the labelled target images.", 0.0, 1.0),
-        "shots": Hyper(10, "Labelled target images per class (k).", 1, 1000),
+        "alpha": Hyper(0.5, "Weight α of the source loss; 1 − α goes to the labelled target images.", 0.0, 1.0, label="α (source weight)", search=(0.1, 0.9, "linear")),
+        "shots": Hyper(10, "Labelled target images per class (k).", 1, 1000, label="Labelled target pictures per class"),
     }
 
     def setup(self):

@@ -16,10 +16,12 @@ from .base import Batch, Hyper, Method, register
 @register
 class MMD(Method):
     name = "mmd"
+    label = "MMD"
+    order = 20
     graph_safe = True
     summary = "Minimise the multi-kernel maximum mean discrepancy between source and target features."
     hyperparameters = {
-        "mmd_weight": Hyper(1.0, "Weight w of the MMD penalty (ramped up from 0 with the DANN schedule).", 0.0, 100.0),
+        "mmd_weight": Hyper(1.0, "Weight w of the MMD penalty (ramped up from 0 with the DANN schedule).", 0.0, 100.0, label="MMD weight", search=(0.1, 10.0, "log")),
     }
 
     def loss(self, batch: Batch, progress: float):

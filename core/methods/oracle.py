@@ -13,6 +13,9 @@ from .base import Batch, Method, register
 @register
 class Oracle(Method):
     name = "oracle"
+    label = "Train on target (oracle)"
+    short_label = "Oracle"
+    family = "upper_bound"
     graph_safe = True
     summary = "Train on labelled target images: the upper bound (uses labels adaptation never sees)."
     target_labels = "all"

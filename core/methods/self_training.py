@@ -20,11 +20,13 @@ from .base import Batch, Hyper, Method, register
 @register
 class SelfTraining(Method):
     name = "self_training"
+    label = "Self-training"
+    order = 40
     summary = "Confident pseudo-labels on weak views teach the model to agree on strong views of target images."
     hyperparameters = {
-        "threshold": Hyper(0.9, "Confidence τ above which a pseudo-label is trusted.", 0.0, 1.0),
-        "unlabeled_weight": Hyper(1.0, "Weight w of the target consistency loss.", 0.0, 100.0),
-        "warmup_fraction": Hyper(0.3, "Share of the steps trained on the source only before pseudo-labelling.", 0.0, 0.95),
+        "threshold": Hyper(0.9, "Confidence τ above which a pseudo-label is trusted.", 0.0, 1.0, label="Confidence threshold τ", search=(0.7, 0.98, "linear")),
+        "unlabeled_weight": Hyper(1.0, "Weight w of the target consistency loss.", 0.0, 100.0, label="Unlabelled weight", search=(0.3, 3.0, "log")),
+        "warmup_fraction": Hyper(0.3, "Share of the steps trained on the source only before pseudo-labelling.", 0.0, 0.95, label="Warm-up share", search=(0.1, 0.5, "linear")),
     }
 
     def loss(self, batch: Batch, progress: float):

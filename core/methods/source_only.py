@@ -9,6 +9,8 @@ from .base import Batch, Method, register
 @register
 class SourceOnly(Method):
     name = "source_only"
+    label = "Source only"
+    family = "baseline"
     graph_safe = True
     summary = "Train on the labelled source only; the baseline every method must beat."
 
