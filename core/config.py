@@ -117,6 +117,7 @@ class Progress:
     metrics: dict[str, float]     # latest evaluation, e.g. {"target_acc": 71.2}
     elapsed: float
     images_per_s: float
+    preview: object | None = None  # at evaluations, what the method shows of itself (uint8 (n,3,H,W) pictures)
 
 
 @dataclass

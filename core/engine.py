@@ -83,6 +83,19 @@ def few_shot_indices(labels: torch.Tensor, shots: int, generator: torch.Generato
     return torch.cat(picks).sort().values
 
 
+def method_preview(method, source_u8: torch.Tensor):
+    """What the method shows of itself while it learns (a pixel-level GAN: translations of fixed source
+    pictures), as uint8 (n, 3, H, W) on the CPU; None for methods with nothing to show."""
+    show = getattr(method, "preview", None)
+    if show is None:
+        return None
+    with torch.no_grad():
+        pictures = show(unit_float(source_u8))
+    if pictures is None:
+        return None
+    return (pictures.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu()
+
+
 def load_model_hyperparameters(method_cls, hparams: dict, device) -> dict:
     """Load every ``Hyper(kind="model")`` reference the method declares (a teacher, say), frozen:
     name -> (model, card). A required one that is missing fails before any training."""
@@ -122,16 +135,16 @@ class _LossLog:
         if not hold and len(self.pending) >= self.sync_every:
             self.flush()
 
-    def evaluated(self, metrics: dict[str, float]) -> None:
-        """Report the pending steps, the latest one with ``metrics``."""
+    def evaluated(self, metrics: dict[str, float], preview=None) -> None:
+        """Report the pending steps, the latest one with ``metrics`` (and the method's ``preview``)."""
         latest = self.pending.pop()
         self.flush()
         self.metrics = metrics
         self.pending.append(latest)
-        self.flush()
+        self.flush(preview)
         self.history[-1].update(metrics)
 
-    def flush(self) -> None:
+    def flush(self, preview=None) -> None:
         if not self.pending:
             return
         flat = iter(torch.stack([v for losses in self.pending for v in losses.values()]).tolist())
@@ -146,7 +159,8 @@ class _LossLog:
             self.history.append({"step": step, **values})
             if self.progress is not None:
                 self.progress(Progress(step, self.config.steps, values, dict(self.metrics), elapsed,
-                                       2 * self.config.batch_size * step / max(elapsed, 1e-9)))
+                                       2 * self.config.batch_size * step / max(elapsed, 1e-9),
+                                       preview if losses is self.pending[-1] else None))
         self.pending.clear()
 
 
@@ -212,6 +226,7 @@ def train(config: TrainConfig, progress: Callable[[Progress], None] | None = Non
                           yt_all[j] if with_target_labels else None)
             return method.train_step(batch, progress)
 
+    preview_source = src_test.images[:8].to(device)  # fixed pictures a method may show as it learns
     log = _LossLog(config, progress, sync_every=config.sync_every or (1 if device.type == "cpu" else 25))
     cancelled, step = False, 0
     for step in range(1, config.steps + 1):
@@ -223,7 +238,8 @@ def train(config: TrainConfig, progress: Callable[[Progress], None] | None = Non
                         and not (cancel is not None and cancel.is_set()))
         log.add(losses, hold=evaluate_now)  # an evaluated step is reported with its metrics
         if evaluate_now:
-            log.evaluated({"target_acc": evaluate_accuracy(method.eval_model(), tgt_test)})
+            log.evaluated({"target_acc": evaluate_accuracy(method.eval_model(), tgt_test)},
+                          preview=method_preview(method, preview_source))
     log.flush()
     history = log.history
     loop_seconds = time.perf_counter() - log.started

@@ -157,6 +157,14 @@ def _charts(snap, key: str, baseline, baseline_label) -> None:
                         config={"displayModeBar": False})
 
 
+def _preview(snap) -> None:
+    """What the method draws as it learns (a pixel-level GAN's translations), when it shows any."""
+    if snap.preview is None:
+        return
+    st.caption(f"What it draws now (step {snap.step:,}): fixed source pictures, redrawn by the generator.")
+    widgets.picture_row(snap.preview)
+
+
 def _describe(config) -> str:
     return (f"{labels.method_label(config.method)} · {labels.scenario_label((config.source, config.target))} · "
             f"{config.steps:,} steps · batch {config.batch_size} · lr {config.lr:g} · seed {config.seed} · "
@@ -183,6 +191,7 @@ def _live(key: str) -> None:
     with note_col:
         st.caption(_describe(snap.config) + ". You can switch pages; the run goes on.")
     _charts(snap, f"{key}_live", baseline, baseline_label)
+    _preview(snap)
 
 
 def run_panel(key: str) -> None:
@@ -233,6 +242,7 @@ def show_result(snap, key: str) -> None:
         st.caption("No source-only model for this scenario to compare with yet: train one "
                    "(method *Source only*) or rebuild the zoo.")
     _charts(snap, f"{key}_final", baseline, baseline_label)
+    _preview(snap)
     entry = st.session_state.get("session_models", {}).get(snap.job_id)
     if entry is not None:
         st.success(f"Added to this session's models as **{entry.label}** — use it on Predict, "

@@ -43,6 +43,14 @@ def gallery(domain, k: int = 16, seed: int = 0, per_row: int = 8, factor: int = 
             col.image(img, caption=cap, width="stretch")
 
 
+def picture_row(images, captions=None, factor: int = 3) -> None:
+    """uint8 pictures (n, 3, H, W) side by side, upscaled with nearest neighbours."""
+    shown = upscale_nearest(images, factor)
+    cols = st.columns(len(shown), gap="xsmall")
+    for i, (col, img) in enumerate(zip(cols, shown)):
+        col.image(img, caption=None if captions is None else captions[i], width="stretch")
+
+
 def delta(value: float | None, fmt: str = "+.2f", suffix: str = "") -> str | None:
     """A metric delta, or None when there is none or it rounds to zero (no red/green arrow for 0)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):

@@ -67,6 +67,7 @@ class JobSnapshot:
     elapsed: float                   # wall-clock seconds since the job started (until it finished)
     images_per_s: float
     history: list[dict]              # per-step records {"step", losses..., ["target_acc"]}, ≤ HISTORY_CAP
+    preview: object | None           # the method's latest picture preview (uint8 (n,3,H,W)), or None
     error: str | None                # one line saying why, when status == "failed" (ui/wording.py words it for people)
     error_kind: str | None           # "diverged", "data", "memory", "settings" or "unexpected" (see classify_error)
     result: TrainResult | None       # set when done, and for cancelled runs (the partial model)
@@ -107,6 +108,7 @@ class Job:
         self._stride = 1             # keep every ``stride``-th record once the history was thinned
         self._error: str | None = None
         self._error_kind: str | None = None
+        self._preview = None
         self.last_seen: float = time.monotonic()  # the owner's latest heartbeat (JobManager.touch)
         self._result: TrainResult | None = None
         self.started: float = time.time()
@@ -155,7 +157,8 @@ class Job:
                 status=self._status, step=self._step, total=self.config.steps,
                 losses=dict(self._losses), metrics=dict(self._metrics), elapsed=elapsed,
                 images_per_s=self._images_per_s, history=[dict(r) for r in self._history],
-                error=self._error, error_kind=self._error_kind, result=self._result, config=copy.deepcopy(self.config), job_id=self.id,
+                error=self._error, error_kind=self._error_kind, result=self._result, preview=self._preview,
+                config=copy.deepcopy(self.config), job_id=self.id,
                 session_id=self.session_id, started=self.started, finished=self.finished)
 
     def __repr__(self) -> str:
@@ -173,6 +176,8 @@ class Job:
             record.update(p.metrics)
         with self._lock:
             self._step, self._losses, self._metrics = p.step, dict(p.losses), dict(p.metrics)
+            if p.preview is not None:
+                self._preview = p.preview
             self._images_per_s = p.images_per_s
             if fresh_eval or p.step % self._stride == 0:
                 self._history.append(record)
