@@ -320,6 +320,33 @@ def _decimate(p: np.ndarray, spacing: float) -> np.ndarray:
     return np.unique(np.concatenate([idx, [len(p) - 1]]))
 
 
+CHUNK = 12  # segments rasterised together; each run only looks at the pixels around it
+
+
+def _cover(out: np.ndarray, p: np.ndarray, r: np.ndarray, a: np.ndarray | None) -> None:
+    """out ← max(out, coverage of the polyline p (n ≥ 2, pixels) with radii r and opacity a)."""
+    height, width = out.shape
+    pad = float(r.max()) + 1.5
+    x0, x1 = max(int(p[:, 0].min() - pad), 0), min(int(p[:, 0].max() + pad) + 1, width)
+    y0, y1 = max(int(p[:, 1].min() - pad), 0), min(int(p[:, 1].max() + pad) + 1, height)
+    if x0 >= x1 or y0 >= y1:
+        return
+    gy, gx = np.mgrid[y0:y1, x0:x1]
+    q = np.stack([gx.ravel() + 0.5, gy.ravel() + 0.5], 1).astype(np.float32)  # (P, 2)
+    A, AB = p[:-1].astype(np.float32), np.diff(p, axis=0).astype(np.float32)  # (S, 2)
+    l2 = (AB ** 2).sum(1) + 1e-9
+    qa_x = q[:, None, 0] - A[None, :, 0]
+    qa_y = q[:, None, 1] - A[None, :, 1]
+    t = np.clip((qa_x * AB[None, :, 0] + qa_y * AB[None, :, 1]) / l2, 0, 1)  # (P, S)
+    d = np.sqrt((qa_x - t * AB[None, :, 0]) ** 2 + (qa_y - t * AB[None, :, 1]) ** 2)
+    rr = r[:-1][None] + t * (r[1:] - r[:-1])[None]
+    cov = np.clip(rr - d + 0.5, 0, 1)
+    if a is not None:
+        cov = cov * (a[:-1][None] + t * (a[1:] - a[:-1])[None])
+    cov = cov.max(1).reshape(y1 - y0, x1 - x0)
+    np.maximum(out[y0:y1, x0:x1], cov, out=out[y0:y1, x0:x1])
+
+
 def rasterise(polys, radii, height: int, width: int, scale: float, offset: tuple[float, float],
               alpha: list[np.ndarray] | None = None) -> np.ndarray:
     """Antialiased ink coverage (height, width) in [0, 1] of strokes mapped by p ↦ scale·p + offset.
@@ -332,30 +359,14 @@ def rasterise(polys, radii, height: int, width: int, scale: float, offset: tuple
         p = line * scale + np.asarray(offset)
         r = r * scale
         a = alpha[k] if alpha is not None else None
-        keep = _decimate(p, spacing=0.8)
+        keep = _decimate(p, spacing=1.5)
         p, r, a = p[keep], r[keep], (None if a is None else a[keep])
         if len(p) == 1:
             p, r = np.concatenate([p, p]), np.concatenate([r, r])
             a = None if a is None else np.concatenate([a, a])
-        pad = float(r.max()) + 1.5
-        x0, x1 = max(int(p[:, 0].min() - pad), 0), min(int(p[:, 0].max() + pad) + 1, width)
-        y0, y1 = max(int(p[:, 1].min() - pad), 0), min(int(p[:, 1].max() + pad) + 1, height)
-        if x0 >= x1 or y0 >= y1:
-            continue
-        gy, gx = np.mgrid[y0:y1, x0:x1]
-        q = np.stack([gx.ravel() + 0.5, gy.ravel() + 0.5], 1).astype(np.float32)  # (P, 2)
-        A, AB = p[:-1].astype(np.float32), np.diff(p, axis=0).astype(np.float32)  # (S, 2)
-        l2 = (AB ** 2).sum(1) + 1e-9
-        qa_x = q[:, None, 0] - A[None, :, 0]
-        qa_y = q[:, None, 1] - A[None, :, 1]
-        t = np.clip((qa_x * AB[None, :, 0] + qa_y * AB[None, :, 1]) / l2, 0, 1)  # (P, S)
-        d = np.sqrt((qa_x - t * AB[None, :, 0]) ** 2 + (qa_y - t * AB[None, :, 1]) ** 2)
-        rr = r[:-1][None] + t * (r[1:] - r[:-1])[None]
-        cov = np.clip(rr - d + 0.5, 0, 1)
-        if a is not None:
-            cov = cov * (a[:-1][None] + t * (a[1:] - a[:-1])[None])
-        cov = cov.max(1).reshape(y1 - y0, x1 - x0)
-        np.maximum(out[y0:y1, x0:x1], cov, out=out[y0:y1, x0:x1])
+        for s0 in range(0, len(p) - 1, CHUNK):  # short runs of segments: small pixel boxes
+            sl = slice(s0, s0 + CHUNK + 1)
+            _cover(out, p[sl], r[sl], None if a is None else a[sl])
     return out
 
 
@@ -467,10 +478,17 @@ def _font(spec: tuple[str, str | None], size: int):
 # ---- image helpers -------------------------------------------------------------------------
 
 def _smooth_noise(rng: np.random.Generator, h: int, w: int, sigma: float) -> np.ndarray:
-    """Gaussian-filtered white noise rescaled to unit standard deviation, (h, w)."""
+    """Gaussian-filtered white noise rescaled to unit standard deviation, (h, w), float32.
+
+    Wide filters (σ > 2) are applied on a grid k = σ/2 times coarser, then upsampled bilinearly.
+    """
     from scipy.ndimage import gaussian_filter
 
-    n = gaussian_filter(rng.normal(size=(h, w)), sigma, mode="wrap")
+    k = max(1.0, sigma / 2)
+    sh, sw = max(2, math.ceil(h / k)), max(2, math.ceil(w / k))
+    n = gaussian_filter(rng.normal(size=(sh, sw)).astype(np.float32), sigma / k, mode="wrap")
+    if (sh, sw) != (h, w):
+        n = np.asarray(Image.fromarray(n, "F").resize((w, h), Image.BILINEAR))
     return (n / (n.std() + 1e-8)).astype(np.float32)
 
 
