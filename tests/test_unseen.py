@@ -123,11 +123,11 @@ def test_every_variant_renders_inside_the_frame():
 def test_clean_handwriting_is_legible_to_a_model_trained_on_real_mnist(tmp_path):
     from core.checkpoints import load
 
-    folder = unseen.write_domain("handwriting", tmp_path / "hw", n_per_class=1, n_test_per_class=30, seed=11)
+    folder = unseen.write_domain("handwriting", tmp_path / "hw", n_per_class=1, n_test_per_class=60, seed=0)
     d = load_domain(f"folder:{folder}", "test")
     model, _ = load(ORACLE)
     with torch.no_grad():
         pred = model.eval()(d.images.float() / 255).argmax(1)
     acc = (pred == d.labels).float().mean().item()
-    # measured 94 % (2,000 digits, seed 0); 300 digits give a standard error of ~1.4 points
+    # measured 92.8 % here (seeds 0-4: 91.8-92.8 %; 600 digits: standard error ~1.1 points)
     assert acc >= 0.85, f"oracle reads only {acc:.1%} of clean synthesised digits"

