@@ -251,21 +251,18 @@ def _catmull_rom(points: np.ndarray, per_segment: int = 10) -> np.ndarray:
         t = np.linspace(0, 1, per_segment + 1)[:, None]
         return points[0] + t * (points[-1] - points[0]) if n == 2 else points.copy()
     p = np.concatenate([2 * points[:1] - points[1:2], points, 2 * points[-1:] - points[-2:-1]])
-    out = [points[:1]]
-    u = np.linspace(0, 1, per_segment + 1)[1:, None]
-    for i in range(1, n):
-        p0, p1, p2, p3 = p[i - 1], p[i], p[i + 1], p[i + 2]
-        t1 = np.linalg.norm(p1 - p0) ** 0.5 + 1e-6
-        t2 = t1 + np.linalg.norm(p2 - p1) ** 0.5 + 1e-6
-        t3 = t2 + np.linalg.norm(p3 - p2) ** 0.5 + 1e-6
-        t = t1 + u * (t2 - t1)
-        a1 = (t1 - t) / t1 * p0 + t / t1 * p1
-        a2 = (t2 - t) / (t2 - t1) * p1 + (t - t1) / (t2 - t1) * p2
-        a3 = (t3 - t) / (t3 - t2) * p2 + (t - t2) / (t3 - t2) * p3
-        b1 = (t2 - t) / t2 * a1 + t / t2 * a2
-        b2 = (t3 - t) / (t3 - t1) * a2 + (t - t1) / (t3 - t1) * a3
-        out.append((t2 - t) / (t2 - t1) * b1 + (t - t1) / (t2 - t1) * b2)
-    return np.concatenate(out)
+    p0, p1, p2, p3 = (p[i:i + n - 1][:, None] for i in range(4))  # (n-1, 1, 2) each: all segments at once
+    t1 = np.linalg.norm(p1 - p0, axis=-1, keepdims=True) ** 0.5 + 1e-6
+    t2 = t1 + np.linalg.norm(p2 - p1, axis=-1, keepdims=True) ** 0.5 + 1e-6
+    t3 = t2 + np.linalg.norm(p3 - p2, axis=-1, keepdims=True) ** 0.5 + 1e-6
+    t = t1 + np.linspace(0, 1, per_segment + 1)[1:, None] * (t2 - t1)  # (n-1, k, 1)
+    a1 = (t1 - t) / t1 * p0 + t / t1 * p1
+    a2 = (t2 - t) / (t2 - t1) * p1 + (t - t1) / (t2 - t1) * p2
+    a3 = (t3 - t) / (t3 - t2) * p2 + (t - t2) / (t3 - t2) * p3
+    b1 = (t2 - t) / t2 * a1 + t / t2 * a2
+    b2 = (t3 - t) / (t3 - t1) * a2 + (t - t1) / (t3 - t1) * a3
+    curve = (t2 - t) / (t2 - t1) * b1 + (t - t1) / (t2 - t1) * b2
+    return np.concatenate([points[:1], curve.reshape(-1, 2)])
 
 
 def _stroke_polyline(stroke, jitter: float, rng: np.random.Generator) -> np.ndarray:
@@ -370,8 +367,10 @@ def rasterise(polys, radii, height: int, width: int, scale: float, offset: tuple
         if len(p) == 1:
             p, r = np.concatenate([p, p]), np.concatenate([r, r])
             a = None if a is None else np.concatenate([a, a])
-        for s0 in range(0, len(p) - 1, CHUNK):  # short runs of segments: small pixel boxes
-            sl = slice(s0, s0 + CHUNK + 1)
+        extent = np.ptp(p, axis=0) + 2 * float(r.max()) + 3
+        step = CHUNK if extent[0] * extent[1] > 1600 else len(p)  # large strokes: short runs, small boxes
+        for s0 in range(0, len(p) - 1, step):  # (the maximum over segments does not depend on the runs)
+            sl = slice(s0, s0 + step + 1)
             _cover(out, p[sl], r[sl], None if a is None else a[sl])
     return out
 
