@@ -792,9 +792,12 @@ def write_domain(name: str, out_dir, n_per_class: int = 50, n_test_per_class: in
     """Write ``out_dir/{train,test}/<class>/<i>.<ext>`` (what ``folder:out_dir`` reads); returns the path.
 
     ``n_per_class`` train pictures (unlabelled data for adaptation) and ``n_test_per_class`` test
-    pictures per class. Files already there are overwritten; the result depends only on the
-    arguments (same seed → byte-identical files).
+    pictures per class. Pictures an earlier call left there (files named ``<number>.png|jpg``)
+    are removed first, other files are left alone; the result depends only on the arguments
+    (same seed → byte-identical files).
     """
+    if name not in DOMAINS:
+        raise KeyError(f"unknown unseen domain {name!r}; choose from {', '.join(DOMAINS)}")
     if n_per_class < 1 or n_test_per_class < 1:
         raise ValueError("need at least one train and one test picture per class (folder: reads both splits)")
     out = Path(out_dir)
@@ -803,6 +806,9 @@ def write_domain(name: str, out_dir, n_per_class: int = 50, n_test_per_class: in
         for c in range(10):
             folder = out / split / str(c)
             folder.mkdir(parents=True, exist_ok=True)
+            for old in folder.iterdir():
+                if old.is_file() and old.suffix in (".png", ".jpg") and old.stem.isdigit():
+                    old.unlink()
             for i in range(n):
                 img, ext, kw = sample(name, c, i, split, seed, pool)
                 (folder / f"{i}.{ext}").write_bytes(_encode(img, ext, **kw))
