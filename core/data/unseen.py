@@ -51,6 +51,7 @@ import math
 import os
 import zlib
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -486,16 +487,27 @@ def _photo_patch(rng: np.random.Generator, size: int) -> np.ndarray:
     return photo[top:top + size, left:left + size]
 
 
-def printed_font_specs() -> list[tuple[str, str | None]]:
+@lru_cache(maxsize=1)
+def printed_font_specs() -> tuple[tuple[str, str | None], ...]:
     """(name, path) of the printed_other fonts; path None means Pillow's bundled default font."""
     import matplotlib
 
+    from PIL import ImageFont
+
     root = os.path.join(os.path.dirname(matplotlib.__file__), "mpl-data", "fonts", "ttf")
-    specs: list[tuple[str, str | None]] = [("pillow-default", None)]
+    specs: list[tuple[str, str | None]] = []
+    try:  # Pillow ≥ 10.1 with FreeType bundles a scalable font (Aileron Regular)
+        if isinstance(ImageFont.load_default(size=20), ImageFont.FreeTypeFont):
+            specs.append(("pillow-default", None))
+    except (TypeError, OSError, ImportError):
+        pass
     specs += [(n, os.path.join(root, n)) for n in PRINTED_FONTS if os.path.exists(os.path.join(root, n))]
-    return specs
+    if not specs:
+        raise RuntimeError("no font for printed_other: neither Pillow's scalable default nor matplotlib's fonts")
+    return tuple(specs)
 
 
+@lru_cache(maxsize=256)
 def _font(spec: tuple[str, str | None], size: int):
     from PIL import ImageFont
 
