@@ -544,6 +544,20 @@ def _contrasting_colours(rng: np.random.Generator, min_contrast: float = 0.35) -
             return a.astype(np.float32), b.astype(np.float32)
 
 
+def _readable_ink(rng: np.random.Generator, ink: np.ndarray, background: np.ndarray, cov: np.ndarray,
+                  min_contrast: float) -> np.ndarray:
+    """``ink``, or a new random colour, whose luminance differs by ≥ ``min_contrast`` from the
+    background's mean luminance under the glyph (``cov`` (H, W, 1) weights); black or white if
+    20 draws fail."""
+    lum = np.array([0.299, 0.587, 0.114], np.float32)
+    under = float(((background @ lum) * cov[..., 0]).sum() / max(float(cov.sum()), 1e-6))
+    for _ in range(20):
+        if abs(float(ink @ lum) - under) >= min_contrast:
+            return ink
+        ink = rng.uniform(0, 1, 3).astype(np.float32)
+    return np.zeros(3, np.float32) if under > 0.5 else np.ones(3, np.float32)
+
+
 def _linear_gradient(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     """A linear ramp in a random direction, (h, w), values in about [−½, ½]."""
     ang = rng.uniform(0, 2 * np.pi)
@@ -711,6 +725,7 @@ def _colour(label, writer, rng):
     background = np.broadcast_to(bg, (size, size, 3)).copy()
     if rng.random() < 0.5:  # gentle gradient
         background = background + _linear_gradient(rng, size, size)[..., None] * rng.uniform(-0.2, 0.2, 3)
+    fg = _readable_ink(rng, fg, np.clip(background, 0, 1), cov, 0.35)
     img = background * (1 - cov) + fg * cov
     img = img + rng.normal(0, rng.uniform(0, 0.02), img.shape)
     return Image.fromarray(_to_u8(img)), "png", {}
@@ -755,13 +770,14 @@ def _printed_other(label, writer, rng):
                 draw.text((cx + side * gap, cy), str(int(rng.integers(10))), fill=255, font=font, anchor="mm")
     mask = mask.rotate(rng.uniform(-10, 10), resample=Image.BILINEAR, center=(cx, cy))
     cov = np.asarray(mask.resize((size, size), Image.BILINEAR), np.float32)[..., None] / 255
-    fg, bg = _contrasting_colours(rng, 0.3)
+    fg, bg = _contrasting_colours(rng, 0.4)
     kind = rng.choice(["flat", "gradient", "photo"], p=[0.35, 0.35, 0.3])
     background = np.broadcast_to(bg, (size, size, 3)).copy()
     if kind == "gradient":
         background += _linear_gradient(rng, size, size)[..., None] * rng.uniform(-0.3, 0.3, 3)
-    elif kind == "photo":  # a faded photo patch under the colour, keeps the contrast
+    elif kind == "photo":  # a faded photo patch under the colour
         background = 0.6 * background + 0.4 * _photo_patch(rng, size)
+    fg = _readable_ink(rng, fg, np.clip(background, 0, 1), cov, 0.4)
     img = background * (1 - cov) + fg * cov
     img = img + rng.normal(0, rng.uniform(0, 0.03), img.shape)
     return Image.fromarray(_to_u8(img)), "png", {}
