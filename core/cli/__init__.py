@@ -21,7 +21,7 @@ import os
 import sys
 
 #: Command modules in the order ``--help`` lists them; each has ``add_parser(subparsers)``.
-COMMAND_MODULES = ("train", "evaluate", "export", "translate", "zoo", "bench", "info")
+COMMAND_MODULES = ("train", "evaluate", "export", "translate", "fixtures", "zoo", "bench", "info")
 
 
 class _Parser(argparse.ArgumentParser):
