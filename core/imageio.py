@@ -1,8 +1,10 @@
 """The one door for pictures that come from outside: uploads, folders and zips.
 
-Every byte string a user hands us goes through :func:`read_image`, and every picture
-that feeds a model goes through :func:`image_to_tensor`, so training data from folders,
-evaluation and uploads are preprocessed identically.
+Every byte string a user hands us goes through :func:`read_image` (or
+:func:`read_image_bounded`, the same door decoding a picture meant for a model reduced, as
+uploads, folders and zips are read), and every picture that feeds a model goes through
+:func:`image_to_tensor`, so training data from folders, evaluation and uploads are preprocessed
+identically.
 
 Guarantees of :func:`read_image`, whatever the bytes:
 
@@ -40,6 +42,10 @@ import torch
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 __all__ = [
+    "APP_MAX_DECODED_PIXELS",
+    "WORKING_SIDE",
+    "decoded_size",
+    "read_image_bounded",
     "ALLOWED_FORMATS",
     "MAX_BYTES",
     "MAX_PIXELS",
@@ -49,10 +55,6 @@ __all__ = [
     "image_to_tensor",
     "images_to_batch",
     "read_images",
-    "APP_MAX_DECODED_PIXELS",
-    "WORKING_SIDE",
-    "decoded_size",
-    "read_image_bounded",
 ]
 
 #: Pillow format ids that may be opened; anything else is "not an image".

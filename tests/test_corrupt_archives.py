@@ -466,3 +466,36 @@ def test_cli_fails_with_one_error_line(tmp_path, checkpoint, make):
     code, out, err = run_cli(["eval", "--checkpoint", checkpoint, "--domain", f"zip:{path}"])
     lines = err.splitlines()
     assert code == 2 and len(lines) == 1 and lines[0].startswith("error:") and "Traceback" not in err
+
+
+# --------------------------------------------------------------------------- listing for streaming
+
+def test_listed_readers_are_picklable_and_keep_their_checks(tmp_path):
+    """list_image_folder's readers go to DataLoader workers of a streamed domain: they pickle, read
+    the same bytes in the copy (a zip is reopened there) and refuse what the resident loader refuses,
+    as an OSError (``Unreadable``)."""
+    import pickle
+
+    from core.data.folder import Unreadable, list_image_folder
+
+    members = good_members(3)
+    root = write_folder(tmp_path / "d", members)
+    (root / "3" / "out.png").symlink_to("/etc/passwd")
+    zpath = write_zip(tmp_path / "d.zip", members)
+    for spec in (f"folder:{root}", f"zip:{zpath}"):
+        opened: list = []
+        path, entries, classes = list_image_folder(spec.split(":", 1)[1], "train", zf_holder=opened)
+        assert classes == ["3", "7"]
+        for name, cls, read in entries:
+            copy = pickle.loads(pickle.dumps(read))
+            if name == "3/out.png":
+                with pytest.raises(Unreadable, match="outside the folder"):
+                    copy()
+                assert isinstance(Unreadable("x"), OSError)
+            else:
+                assert copy() == members[name] == read()
+        for zf in opened:
+            zf.close()
+        if opened:  # the original reader reopens its zip once the holder closed it
+            assert entries[0][2]() == members[entries[0][0]]
+    assert list_image_folder(str(zpath), "train", max_zip_bytes=None)[1]  # a streamed zip: no total cap

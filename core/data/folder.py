@@ -30,6 +30,10 @@ What a careless or hostile folder or zip cannot do:
 * **Walk forever.** At most :data:`MAX_WALK` directory entries are looked at and folders deeper
   than :data:`MAX_DEPTH` are not entered.
 
+:func:`list_image_folder` lists a split without reading a picture (its readers are picklable, for
+a streamed domain's DataLoader workers, and keep every check above); :func:`load_image_folder`
+decodes it whole into a resident :class:`TensorDomain`. Both see the same files, labels and splits.
+
 Names in ``skipped`` are made printable (control characters and undecodable bytes escaped), so a
 file called ``"a\\nb.png"`` cannot break a one-line message. Class folders whose name is not valid
 text are skipped with their files.
@@ -56,11 +60,12 @@ MAX_WALK = 500_000               # directory entries looked at in a folder
 MAX_DEPTH = 32                   # folder levels below ROOT
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 
-Entry = tuple[str, str, Callable[[], bytes]]  # (relative path, class, read the bytes or raise _Skip)
+Entry = tuple[str, str, Callable[[], bytes]]  # (relative path, class, read the bytes or raise Unreadable)
 
 
-class _Skip(Exception):
-    """A file that is left out; ``str(error)`` says why."""
+class Unreadable(OSError):
+    """A file that is left out; ``str(error)`` says why. An OSError, so code that reads entries and
+    already expects files to vanish (a streamed domain) treats it alike."""
 
 
 def _is_image_name(name: str) -> bool:
@@ -110,25 +115,27 @@ def _inside(path: str, root_real: str) -> bool:
 
 
 def _read_file(path: str, root_real: str, limit: int) -> bytes:
-    """The bytes of ``path`` (at most ``limit``), or :class:`_Skip` saying why not."""
+    """The bytes of ``path`` (at most ``limit``), or :class:`Unreadable` saying why not."""
     try:
         if os.path.islink(path):
             if not _inside(os.path.realpath(path), root_real):
-                raise _Skip("symbolic link to outside the folder: not followed")
+                raise Unreadable("symbolic link to outside the folder: not followed")
             if not os.path.exists(path):
-                raise _Skip("broken symbolic link")
+                raise Unreadable("broken symbolic link")
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except Unreadable:
+        raise
     except OSError as e:
-        raise _Skip(_reason(e)) from None
+        raise Unreadable(_reason(e)) from None
     try:
         opened = f"/proc/self/fd/{fd}"
         if os.path.islink(opened) and not _inside(os.readlink(opened), root_real):
-            raise _Skip("symbolic link to outside the folder: not followed")
+            raise Unreadable("symbolic link to outside the folder: not followed")
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise _Skip("not a regular file")
+            raise Unreadable("not a regular file")
         if st.st_size > limit:
-            raise _Skip(f"file too large: {_size(st.st_size)} (limit {_size(limit)})")
+            raise Unreadable(f"file too large: {_size(st.st_size)} (limit {_size(limit)})")
         chunks, left = [], limit + 1
         while left > 0:
             chunk = os.read(fd, min(left, 1 << 20))
@@ -137,12 +144,25 @@ def _read_file(path: str, root_real: str, limit: int) -> bytes:
             chunks.append(chunk)
             left -= len(chunk)
         if left <= 0:
-            raise _Skip(f"file too large: over {_size(limit)} (it grew while being read)")
+            raise Unreadable(f"file too large: over {_size(limit)} (it grew while being read)")
         return b"".join(chunks)
+    except Unreadable:
+        raise
     except OSError as e:
-        raise _Skip(_reason(e)) from None
+        raise Unreadable(_reason(e)) from None
     finally:
         os.close(fd)
+
+
+class FileReader:
+    """Reads one file of a folder domain (see :func:`_read_file`); picklable, so a DataLoader
+    worker of a streamed domain can call it."""
+
+    def __init__(self, path: str, root_real: str, limit: int):
+        self.path, self.root_real, self.limit = path, root_real, limit
+
+    def __call__(self) -> bytes:
+        return _read_file(self.path, self.root_real, self.limit)
 
 
 def _folder_entries(root: Path, limit: int) -> tuple[list[Entry], dict[str, str]]:
@@ -182,7 +202,7 @@ def _folder_entries(root: Path, limit: int) -> tuple[list[Entry], dict[str, str]
                 continue
             rel = (rel_folder / name).as_posix()
             path = os.path.join(folder, name)
-            entries.append((rel, rel.split("/", 1)[0], lambda p=path: _read_file(p, root_real, limit)))
+            entries.append((rel, rel.split("/", 1)[0], FileReader(path, root_real, limit)))
     entries.sort(key=lambda e: _path_key(e[0]))
     return entries, skipped
 
@@ -209,24 +229,56 @@ def _open_zip(path: Path) -> zipfile.ZipFile:
 
 
 def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
-    """A member's bytes (at most ``limit``), or :class:`_Skip` saying why not."""
+    """A member's bytes (at most ``limit``), or :class:`Unreadable` saying why not."""
     if info.flag_bits & 0x1:
-        raise _Skip("encrypted zip member")
+        raise Unreadable("encrypted zip member")
     if info.file_size > limit:
-        raise _Skip(f"file too large: {_size(info.file_size)} (limit {_size(limit)})")
+        raise Unreadable(f"file too large: {_size(info.file_size)} (limit {_size(limit)})")
     try:
         with zf.open(info) as f:
             data = f.read(limit + 1)
     except zipfile.BadZipFile as e:
-        raise _Skip(f"damaged zip member: {_reason(e)}") from None
+        raise Unreadable(f"damaged zip member: {_reason(e)}") from None
     except Exception as e:  # noqa: BLE001 - zlib.error, EOFError, NotImplementedError, OSError …
-        raise _Skip(f"damaged zip member: {type(e).__name__}: {_reason(e)}") from None
+        raise Unreadable(f"damaged zip member: {type(e).__name__}: {_reason(e)}") from None
     if len(data) > limit:
-        raise _Skip(f"file too large: over {_size(limit)} (the zip declares {_size(info.file_size)})")
+        raise Unreadable(f"file too large: over {_size(limit)} (the zip declares {_size(info.file_size)})")
     return data
 
 
-def _zip_entries(zf: zipfile.ZipFile, limit: int) -> tuple[list[Entry], dict[str, str]]:
+class ZipMember:
+    """Reads one member of a zip (see :func:`_read_member`): ``ZipMember(path, info, zf, limit)()``
+    → bytes. Uses ``zf`` in the process that opened it; elsewhere (a DataLoader worker, a pickled
+    copy) each process opens the zip once, with the same checks, and keeps it open."""
+
+    _opened: dict[tuple[int, str], zipfile.ZipFile] = {}
+
+    def __init__(self, path, info: zipfile.ZipInfo, zf: zipfile.ZipFile | None = None, limit: int | None = None):
+        from ..imageio import MAX_BYTES
+
+        self.path, self.info, self.zf, self.pid = str(path), info, zf, os.getpid()
+        self.limit = MAX_BYTES if limit is None else limit
+
+    def __getstate__(self):
+        return {**self.__dict__, "zf": None, "pid": None}
+
+    def __call__(self) -> bytes:
+        zf = self.zf if self.zf is not None and self.zf.fp is not None and self.pid == os.getpid() else None
+        if zf is None:
+            key = (os.getpid(), self.path)
+            zf = self._opened.get(key)
+            if zf is None:
+                try:
+                    zf = self._opened[key] = _open_zip(Path(self.path))
+                except DomainError as e:
+                    raise Unreadable(str(e)) from None
+        return _read_member(zf, self.info, self.limit)
+
+
+def _zip_entries(zf: zipfile.ZipFile, limit: int, max_zip_bytes: int | None,
+                 ) -> tuple[list[Entry], dict[str, str]]:
+    """Entries of a zip's pictures and what was left out; ``max_zip_bytes`` (None: no limit) caps
+    what the members that would be read declare together."""
     infos = [i for i in zf.infolist() if not i.is_dir() and _is_image_name(i.filename)]
     skipped: dict[str, str] = {}
     safe = []
@@ -238,12 +290,12 @@ def _zip_entries(zf: zipfile.ZipFile, limit: int) -> tuple[list[Entry], dict[str
             continue  # hidden, as in folders
         else:
             safe.append((rel.parts, info))
-    if sum(i.file_size for _, i in safe if i.file_size <= limit) > MAX_ZIP_BYTES:
-        raise DomainError(f"zip too large when unpacked (its images declare more than {MAX_ZIP_BYTES >> 20} MB)")
+    if max_zip_bytes is not None and sum(i.file_size for _, i in safe if i.file_size <= limit) > max_zip_bytes:
+        raise DomainError(f"zip too large when unpacked (its images declare more than {max_zip_bytes >> 20} MB)")
     # allow one wrapping top-level folder: ROOT/<class>/<file> or <class>/<file>
     if safe and all(len(p) >= 3 for p, _ in safe) and len({p[0] for p, _ in safe}) == 1:
         safe = [(p[1:], i) for p, i in safe]
-    entries = [("/".join(p), p[0], (lambda info=i: _read_member(zf, info, limit))) for p, i in safe if len(p) >= 2]
+    entries = [("/".join(p), p[0], ZipMember(zf.filename, i, zf, limit)) for p, i in safe if len(p) >= 2]
     entries.sort(key=lambda e: _path_key(e[0]))
     return entries, skipped
 
@@ -266,47 +318,79 @@ def _pick_split(entries: list[Entry], split: str) -> list[Entry]:
     return out
 
 
-def load_image_folder(spec: str, split: str, size: int = 28) -> TensorDomain:
-    """One split of ``folder:PATH`` / ``zip:PATH`` as a :class:`TensorDomain` (see the module
-    docstring for what is read, what is skipped and named, and what fails)."""
-    from ..imageio import MAX_BYTES, BadImage, image_to_tensor, read_image_bounded
+_LIMIT = object()  # "the module's limit, as it is when called"
 
+
+def list_image_folder(spec: str, split: str, max_files: int | object = _LIMIT,
+                      max_zip_bytes: int | None | object = _LIMIT, zf_holder: list | None = None,
+                      skipped: dict[str, str] | None = None) -> tuple[Path, list[Entry], list[str]]:
+    """``(path, entries, classes)`` of one split, without reading a picture: each entry is
+    (relative name, class name, read-bytes callable — picklable, raising :class:`Unreadable`).
+    ``zf_holder`` (a list) receives the open ZipFile of a zip so the caller can close it (the
+    readers reopen it per process when it is closed); ``skipped`` (a dict) receives, for the train
+    split, what was left out while listing (unsafe zip paths, linked or unlistable folders, class
+    folders whose name is not text). ``max_files`` / ``max_zip_bytes`` default to :data:`MAX_FILES`
+    / :data:`MAX_ZIP_BYTES`; ``max_zip_bytes=None`` lifts the zip's total limit (a streamed domain
+    reads members one at a time). DomainError (one line) when nothing can be listed."""
+    from ..imageio import MAX_BYTES
+
+    max_files = MAX_FILES if max_files is _LIMIT else max_files
+    max_zip_bytes = MAX_ZIP_BYTES if max_zip_bytes is _LIMIT else max_zip_bytes
     path, kind = check_folder_spec(spec)
-    zf = None
+    if kind == "folder":
+        entries, left_out = _folder_entries(path, MAX_BYTES)
+    else:
+        zf = _open_zip(path)
+        if zf_holder is not None:
+            zf_holder.append(zf)
+        entries, left_out = _zip_entries(zf, MAX_BYTES, max_zip_bytes)
+    if len(entries) > max_files:
+        raise DomainError(f"too many images ({len(entries)}; limit {max_files})")
+    for rel, cls, _ in entries:
+        if not _valid_text(cls):
+            left_out[printable(rel)] = "the class folder's name is not valid text (rename it)"
+    entries = [e for e in entries if _valid_text(e[1])]
+    classes = sorted({e[1] for s in ("train", "test") for e in _pick_split(entries, s)})
+    chosen = _pick_split(entries, split)
+    if not chosen:
+        raise DomainError(f"no images found in {str(path)!r} for split {split!r}; "
+                          "expected ROOT/<class name>/<image files>"
+                          + (f" ({len(left_out)} entries skipped, e.g. {_first(left_out)})" if left_out else ""))
+    if skipped is not None and split == "train":  # named once, with the train split
+        skipped.update(left_out)
+    return path, chosen, classes
+
+
+def to_uint8(image: torch.Tensor) -> torch.Tensor:
+    """A float picture in [0, 1] from :func:`core.imageio.image_to_tensor` → uint8, as stored
+    (lossless: image_to_tensor gives multiples of 1/255)."""
+    return image.mul(255).round_().to(torch.uint8)
+
+
+def load_image_folder(spec: str, split: str, size: int = 28) -> TensorDomain:
+    """One split of ``folder:PATH`` / ``zip:PATH`` as a resident :class:`TensorDomain` (see the
+    module docstring for what is read, what is skipped and named, and what fails)."""
+    from ..imageio import BadImage, image_to_tensor, read_image_bounded
+
+    opened: list = []
+    skipped: dict[str, str] = {}
     try:
-        if kind == "folder":
-            entries, skipped = _folder_entries(path, MAX_BYTES)
-        else:
-            zf = _open_zip(path)
-            entries, skipped = _zip_entries(zf, MAX_BYTES)
-        if len(entries) > MAX_FILES:
-            raise DomainError(f"too many images ({len(entries)}; limit {MAX_FILES})")
-        for rel, cls, _ in entries:
-            if not _valid_text(cls):
-                skipped[printable(rel)] = "the class folder's name is not valid text (rename it)"
-        entries = [e for e in entries if _valid_text(e[1])]
-        classes = sorted({e[1] for s in ("train", "test") for e in _pick_split(entries, s)})
-        if split != "train":
-            skipped = {}  # what belongs to no split is named once, with the train split
-        chosen = _pick_split(entries, split)
-        if not chosen:
-            raise DomainError(f"no images found in {str(path)!r} for split {split!r}; "
-                              "expected ROOT/<class name>/<image files>"
-                              + (f" ({len(skipped)} entries skipped, e.g. {_first(skipped)})" if skipped else ""))
+        path, chosen, classes = list_image_folder(spec, split, zf_holder=opened, skipped=skipped)
         images, labels = [], []
         for name, cls, read in chosen:
             try:
                 img = read_image_bounded(read(), size)
-            except (_Skip, BadImage) as err:
+            except (Unreadable, BadImage) as err:
                 skipped[printable(name)] = str(err)
                 continue
-            images.append(image_to_tensor(img, size).mul_(255).round_().to(torch.uint8))
+            # uint8 per picture: the list holds a quarter of the float32 bytes while the split is decoded
+            images.append(to_uint8(image_to_tensor(img, size)))
             labels.append(classes.index(cls))
         if not images:
             raise DomainError(f"none of the {len(chosen)} images in {str(path)!r} ({split}) could be read, "
                               f"e.g. {_first(skipped)}")
     finally:
-        if zf is not None:
+        for zf in opened:
             zf.close()
     return TensorDomain(f"folder:{path}", split, torch.stack(images), torch.tensor(labels), classes, skipped)
 
