@@ -164,6 +164,14 @@ class _LossLog:
         self.pending.clear()
 
 
+def skipped_counts(src_train, src_test, tgt_train, tgt_test) -> dict[str, int]:
+    """How many files of each domain split could not be read (folder / zip domains name them in
+    ``TensorDomain.skipped``): ``skipped_source_train`` … ``skipped_target_test``, for the card's
+    ``data`` (``train --json`` prints every ``skipped*`` key of it)."""
+    splits = {"source_train": src_train, "source_test": src_test, "target_train": tgt_train, "target_test": tgt_test}
+    return {f"skipped_{k}": len(d.skipped) for k, d in splits.items()}
+
+
 def train(config: TrainConfig, progress: Callable[[Progress], None] | None = None,
           cancel: threading.Event | None = None, out_dir: str | Path | None = None) -> TrainResult:
     """Train ``config.method`` from ``config.source`` to ``config.target``; see :class:`TrainConfig`.
@@ -264,7 +272,8 @@ def train(config: TrainConfig, progress: Callable[[Progress], None] | None = Non
         hyperparameters={**{k: v for k, v in asdict(config).items() if k not in ("hparams", "model", "device")},
                          **method.hp, "steps_done": step, "effective_lr": lr, "accel_used": accel_used},
         seed=config.seed, training_seconds=round(seconds, 2), device=str(device),
-        extra={"history": thin_history(history, CARD_HISTORY), "cancelled": cancelled},
+        extra={"history": thin_history(history, CARD_HISTORY), "cancelled": cancelled,
+               "data": skipped_counts(src_train, src_test, tgt_train, tgt_test)},
     )
     result = TrainResult(final, card, history, target_acc, source_acc, seconds, images_per_s, step, cancelled,
                          method=method)

@@ -1,8 +1,10 @@
 """The one door for pictures that come from outside: uploads, folders and zips.
 
-Every byte string a user hands us goes through :func:`read_image`, and every picture
-that feeds a model goes through :func:`image_to_tensor`, so training data from folders,
-evaluation and uploads are preprocessed identically.
+Every byte string a user hands us goes through :func:`read_image` (or
+:func:`read_image_bounded`, the same door decoding a picture meant for a model reduced, as
+uploads, folders and zips are read), and every picture that feeds a model goes through
+:func:`image_to_tensor`, so training data from folders, evaluation and uploads are preprocessed
+identically.
 
 Guarantees of :func:`read_image`, whatever the bytes:
 
@@ -40,6 +42,10 @@ import torch
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 __all__ = [
+    "APP_MAX_DECODED_PIXELS",
+    "WORKING_SIDE",
+    "decoded_size",
+    "read_image_bounded",
     "ALLOWED_FORMATS",
     "MAX_BYTES",
     "MAX_PIXELS",
@@ -330,3 +336,148 @@ def _format_bytes(n: int, trim: bool = False) -> str:
     if trim and text.endswith(".0"):
         text = text[:-2]
     return f"{text} {unit}"
+
+
+# --------------------------------------------------------------------------- bounded decoding
+#
+# read_image decodes a picture at full resolution, which for a 40-megapixel RGBA picture is
+# 160 MB of pixels plus the copies that colour conversion makes. A picture read for a model is
+# shrunk to size×size anyway, so read_image_bounded decodes it small: a JPEG is reduced by its
+# decoder (DCT scaling, 1/2 … 1/8), any other format is box-reduced right after decoding and the
+# full-resolution pixels are dropped at once. Pictures whose *decoded* size is still above a
+# caller's limit (the app's APP_MAX_DECODED_PIXELS) are refused from their header alone.
+
+#: The shorter side a picture keeps when it is reduced for a model (at least REDUCING_GAP × the
+#: model's input): enough for image_to_tensor's own antialiased resize and for a thumbnail.
+WORKING_SIDE = 256
+#: Most pixels the app decodes for one upload (after JPEG DCT scaling): 16 megapixels is 64 MB as
+#: RGBA, about 130 MB at the peak of the conversion. Larger JPEGs are fine (they decode smaller).
+APP_MAX_DECODED_PIXELS = 16_000_000
+
+_EXIF_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+                   4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+                   6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+                   8: Image.Transpose.ROTATE_90}
+#: Modes whose box reduction means something (Pillow premultiplies LA / RGBA itself).
+_REDUCIBLE = ("L", "LA", "RGB", "RGBA", "RGBX", "CMYK")
+
+
+def working_side(size: int) -> int:
+    """The shorter side kept by :func:`read_image_bounded` for a model input of ``size``:
+    ``max(WORKING_SIDE, ceil(REDUCING_GAP · size))``."""
+    _check_size(size)
+    return max(WORKING_SIDE, int(np.ceil(REDUCING_GAP * size)))
+
+
+def decoded_size(data: bytes, size: int, *, max_bytes: int = MAX_BYTES,
+                 max_pixels: int = MAX_PIXELS) -> tuple[int, int]:
+    """(width, height) that :func:`read_image_bounded` would decode, from the header alone (JPEG
+    after DCT scaling; other formats as declared). Raises :class:`BadImage` like read_image for
+    what read_image refuses before decoding (size, format, bytes)."""
+    _check_bytes(data, max_bytes)
+
+    def plan(data: bytes) -> tuple[int, int]:
+        with _open(data) as img:
+            _check_dimensions(img.size, max_pixels)
+            _check_cost(img, data)
+            _draft(img, working_side(size))
+            return img.size
+
+    return _bounded_errors(plan, bytes(data), max_pixels)
+
+
+def read_image_bounded(data: bytes, size: int, *, max_bytes: int = MAX_BYTES,
+                       max_pixels: int = MAX_PIXELS,
+                       max_decoded_pixels: int | None = None) -> Image.Image:
+    """:func:`read_image` for a picture that will become a ``size``×``size`` model input, with
+    memory bounded by what is decoded rather than by what the file declares.
+
+    The result is an RGB image whose shorter side is at least :func:`working_side` (``size``)
+    when the picture had that many pixels, reduced by an integer factor k otherwise (JPEG: the
+    decoder's 1/2, 1/4, 1/8 scaling, then a box reduction for what is left; other formats:
+    a box reduction, the mean of each k×k block, right after decoding; alpha is premultiplied
+    while averaging). ``image_to_tensor(read_image_bounded(d, s), s)`` is therefore the same
+    picture as ``image_to_tensor(read_image(d), s)`` up to rounding, without ever holding more
+    than one full-resolution copy plus one conversion of it.
+
+    ``max_decoded_pixels``: refuse (``BadImage``, from the header alone) a picture that would
+    still decode to more pixels than this, e.g. a 6300×6300 PNG for the app's 16-megapixel
+    limit. Same guarantees as read_image otherwise: BadImage and nothing else.
+    """
+    _check_bytes(data, max_bytes)
+    keep = working_side(size)
+    return _bounded_errors(lambda d: _decode_bounded(d, keep, max_pixels, max_decoded_pixels),
+                           bytes(data), max_pixels)
+
+
+def _bounded_errors(call, data: bytes, max_pixels: int):
+    """Run ``call(data)``, turning every error into BadImage as :func:`read_image` does."""
+    try:
+        return call(data)
+    except BadImage:
+        raise
+    except Image.DecompressionBombError as e:
+        raise BadImage(f"image too large: {_bomb_megapixels(e)} megapixels "
+                       f"(limit {_megapixels(max_pixels)} megapixels)") from e
+    except MemoryError as e:
+        raise BadImage("not enough memory to decode this image") from e
+    except Exception as e:  # noqa: BLE001 - the contract: nothing but BadImage escapes
+        raise BadImage(f"image is truncated or corrupt: {_describe(e)}") from e
+
+
+def _decode_bounded(data: bytes, keep: int, max_pixels: int,
+                    max_decoded_pixels: int | None) -> Image.Image:
+    with _open(data) as img:
+        _check_dimensions(img.size, max_pixels)
+        _check_cost(img, data)
+        declared = img.size
+        _draft(img, keep)
+        _check_decoded(img, declared, max_decoded_pixels)
+        img.load()
+        transpose = _exif_transpose_method(img)
+        small = _reduce_for(img, keep)
+        del img  # the full-resolution pixels go with the file (closed by `with`)
+        if transpose is not None:
+            small = small.transpose(transpose)
+        return _to_rgb(small) if small.mode != "RGB" else small
+
+
+def _draft(img: ImageFile.ImageFile, keep: int) -> None:
+    """JPEG only: let libjpeg decode at 1/2, 1/4 or 1/8 scale, keeping both sides ≥ ``keep``."""
+    if img.format in ("JPEG", "MPO") and min(img.size) >= 2 * keep:
+        img.draft(None, (keep, keep))
+
+
+def _check_decoded(img: Image.Image, declared: tuple[int, int], limit: int | None) -> None:
+    width, height = img.size
+    if limit is not None and width * height > limit:
+        shown = f"{declared[0]}×{declared[1]} pixels"
+        if img.size != declared:
+            shown += f", {width}×{height} after reduction"
+        raise BadImage(f"image too large for this app: {shown} ({width * height / 1e6:.1f} megapixels to "
+                       f"decode; limit {_megapixels(limit)} megapixels per picture). Shrink it, or save "
+                       "it as JPEG, which is reduced while it is decoded")
+
+
+def _exif_transpose_method(img: Image.Image) -> Image.Transpose | None:
+    """The transpose that EXIF orientation asks for (None: none, or broken EXIF, which is ignored)."""
+    try:
+        return _EXIF_TRANSPOSE.get(int(img.getexif().get(0x0112, 1)))
+    except Exception:  # noqa: BLE001 - as in _apply_exif_orientation
+        return None
+
+
+def _reduce_for(img: Image.Image, keep: int) -> Image.Image:
+    """``img`` box-reduced by the largest integer factor that keeps its shorter side ≥ ``keep``;
+    ``img`` itself when no reduction is due. Modes whose pixels cannot be averaged (palette,
+    1-bit, 16/32-bit grey, colour-key transparency) are converted first, as _to_rgb would."""
+    factor = min(img.size) // keep
+    if factor < 2:
+        return img
+    if img.mode in ("I", "F") or img.mode.startswith("I;16"):
+        img = _to_8bit_grey(img)
+    elif img.mode in ("La", "RGBa"):
+        img = img.convert(img.mode.upper())
+    elif img.mode not in _REDUCIBLE or "transparency" in img.info:
+        img = img.convert("RGBA" if _has_transparency(img) else "RGB")
+    return img.reduce(factor)

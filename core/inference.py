@@ -7,9 +7,10 @@ UI-only and the maths is testable without Streamlit:
     summary = summarize(rows, ["source only", "adapted"])        # agreement, accuracy
     frame = rows_to_frame(rows, ["source only", "adapted"])      # for a table / CSV
 
-Pictures go through :mod:`core.imageio` (the one door), so an upload is preprocessed exactly as
-training and evaluation images are. A file that cannot be read is reported in ``errors`` with
-the reason and the rest of the batch is still predicted.
+Uploads are decoded by :mod:`core.uploads` (once per distinct file with a cache, within limits on
+files, pixels per picture and pixels per batch) through :mod:`core.imageio`, so an upload is
+preprocessed exactly as folder domains are. A file that cannot be read is reported in ``errors``
+with the reason and the rest of the batch is still predicted.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Mapping, Sequence
 import torch
 from torch import nn
 
-from .imageio import BadImage, image_to_tensor, read_image
+from .uploads import UploadCache, decode_uploads
 
 __all__ = ["Prediction", "csv_safe", "latency_ms", "predict_batch", "predict_uploads", "probabilities",
            "rows_to_frame", "summarize"]
@@ -110,42 +111,31 @@ def predict_batch(models: Mapping[str, nn.Module], images: torch.Tensor | Mappin
     return rows
 
 
-def predict_uploads(models: Mapping[str, nn.Module], named_bytes: Sequence[tuple[str, bytes]],
-                    size: int | None = None, class_names=None, k: int = 3,
+def predict_uploads(models: Mapping[str, nn.Module], named_bytes: Sequence[tuple],
+                    size: int | None = None, class_names=None, k: int = 3, cache: UploadCache | None = None,
                     ) -> tuple[list[Prediction], dict[str, str]]:
     """Decode uploaded files and predict them with every model.
 
-    ``named_bytes``: ``[(file name, bytes), …]``. ``size``: the input size for all models (by
-    default each model's own). Returns ``(rows, errors)``: rows as :func:`predict_batch` for the
-    files that could be read, in input order, and ``{file name: reason}`` for those that could not.
-    Duplicate names are made unique (``a.png``, ``a.png (2)``) so every file keeps its row.
+    ``named_bytes``: ``[(file name, bytes), …]`` (or ``(name, bytes, sha256)``, see
+    :func:`core.uploads.decode_uploads`). ``size``: the input size for all models (by default
+    each model's own). ``cache``: an :class:`~core.uploads.UploadCache`, so that files already
+    seen are not decoded again. Returns ``(rows, errors)``: rows as :func:`predict_batch` for the
+    files that could be read, in input order, each with a ``thumbnail`` (uint8 (h, w, 3)), and
+    ``{file name: reason}`` for those that could not, or that went over a limit of
+    :mod:`core.uploads` (files per batch, pixels per picture and per batch). Duplicate names are
+    made unique (``a.png``, ``a.png (2)``) so every file keeps its row.
     """
     if not models:
         raise ValueError("predict_uploads needs at least one model")
     sizes = {size} if size else {_input_size(m) for m in models.values()}
-    tensors: dict[int, list[torch.Tensor]] = {s: [] for s in sizes}
-    names: list[str] = []
-    errors: dict[str, str] = {}
-    seen: dict[str, int] = {}
-    for name, data in named_bytes:
-        seen[name] = seen.get(name, 0) + 1
-        unique = name if seen[name] == 1 else f"{name} ({seen[name]})"
-        try:
-            img = read_image(data)
-        except BadImage as e:
-            errors[unique] = str(e)
-            continue
-        for s in sizes:
-            tensors[s].append(image_to_tensor(img, s))
-        names.append(unique)
-    if not names:
-        return [], errors
-    batches = {s: torch.stack(t) for s, t in tensors.items()}
-    if size:
-        batch: torch.Tensor | dict = batches[size]
-    else:
-        batch = batches
-    return predict_batch(models, batch, names, class_names=class_names, k=k), errors
+    batch = decode_uploads(named_bytes, sizes, cache=cache)
+    if not batch.names:
+        return [], batch.errors
+    images = batch.tensors[size] if size else batch.tensors
+    rows = predict_batch(models, images, batch.names, class_names=class_names, k=k)
+    for row, thumbnail in zip(rows, batch.thumbnails):
+        row["thumbnail"] = thumbnail
+    return rows, batch.errors
 
 
 def summarize(rows: Sequence[Prediction], model_names: Sequence[str]) -> dict:

@@ -6,12 +6,29 @@ import streamlit as st
 
 from core.inference import predict_batch, predict_uploads, rows_to_frame, summarize
 from core.sampling import sample_indices
+from core.uploads import MAX_FILES, UploadCache, digest
 from ui import labels, models, shell, state, widgets
 
 shell.page_shell()  # shared setup when Streamlit runs this file on its own (see ui/state.py)
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]
 SOURCE_ONLY, ADAPTED = "source only", "adapted"
+MAX_WARNINGS = 20  # files named one by one; the rest are counted
+
+
+@st.cache_resource(show_spinner=False)
+def upload_cache() -> UploadCache:
+    """Decoded uploads by content hash, for every session: a rerun decodes nothing it has seen."""
+    return UploadCache()
+
+
+def hashed(files) -> list[tuple]:
+    """(name, bytes, sha256) per upload; each upload is hashed once (Streamlit gives it a file_id)."""
+    known = st.session_state.get("predict_digests", {})
+    known = {f.file_id: known.get(f.file_id) or digest(f.getvalue()) for f in files[:MAX_FILES]}
+    st.session_state["predict_digests"] = known
+    return [(f.name, f.getvalue, known.get(f.file_id)) for f in files]
+
 
 scenario = state.scenario()
 st.title("Predict")
@@ -53,12 +70,13 @@ rows, errors, started = [], {}, time.perf_counter()
 if mode == "Upload your own":
     files = st.file_uploader(
         "Upload one or more pictures", type=UPLOAD_TYPES, accept_multiple_files=True, key="predict_files",
-        help="PNG, JPEG, WebP, BMP, GIF (first frame) or TIFF, up to 10 MB each. Pictures are resized "
-             "to the model's input (28×28 for digits) without cropping: a single centred digit works best.")
+        help=f"PNG, JPEG, WebP, BMP, GIF (first frame) or TIFF, up to 10 MB and 16 megapixels each (JPEG: "
+             f"larger is fine), {MAX_FILES} files per batch. Pictures are resized to the model's input "
+             "(28×28 for digits) without cropping: a single centred digit works best.")
     if not files:
         st.caption("No pictures yet — drop some above, or switch to samples from the target test set.")
         st.stop()
-    rows, errors = predict_uploads(chosen, [(f.name, f.getvalue()) for f in files], class_names=class_names)
+    rows, errors = predict_uploads(chosen, hashed(files), class_names=class_names, cache=upload_cache())
 else:
     target = scenario[1]
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
@@ -77,8 +95,11 @@ else:
                          labels=domain.labels[idx].tolist(), class_names=class_names)
 elapsed_ms = 1000 * (time.perf_counter() - started)
 
-for name, message in errors.items():
+for name, message in list(errors.items())[:MAX_WARNINGS]:
     st.warning(f"{widgets.code(name)} could not be read: {message}", icon=":material/broken_image:")
+if len(errors) > MAX_WARNINGS:
+    st.warning(f"{len(errors) - MAX_WARNINGS} more files could not be read either (the first "
+               f"{MAX_WARNINGS} are named above).", icon=":material/broken_image:")
 if not rows:
     st.info("None of the pictures could be read; see the messages above.")
     st.stop()

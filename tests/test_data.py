@@ -301,13 +301,19 @@ def test_zip_domain_equals_folder_domain(tmp_path, prefix, scheme):
         assert from_zip.skipped.keys() == from_folder.skipped.keys()
 
 
-def test_zip_with_unsafe_path_is_refused(tmp_path):
+def test_zip_with_unsafe_path_skips_and_names_it(tmp_path):
     zpath = tmp_path / "evil.zip"
     with zipfile.ZipFile(zpath, "w") as zf:
         zf.writestr("cat/a.png", _png(COLOURS["cat"]))
         zf.writestr("../dog/b.png", _png(COLOURS["dog"]))
+    dom = load_domain(f"zip:{zpath}", "train")
+    assert dom.classes == ["cat"] and len(dom) == 1
+    assert "unsafe" in dom.skipped["../dog/b.png"]
+    only_unsafe = tmp_path / "only-evil.zip"
+    with zipfile.ZipFile(only_unsafe, "w") as zf:
+        zf.writestr("../dog/b.png", _png(COLOURS["dog"]))
     with pytest.raises(DomainError, match="unsafe"):
-        load_domain(f"zip:{zpath}", "train")
+        load_domain(f"zip:{only_unsafe}", "train")
 
 
 def test_nonexistent_folder_raises(tmp_path):

@@ -506,3 +506,16 @@ def test_singleton_and_max_jobs_from_env(monkeypatch):
     from core.device import available_cpus
 
     assert available_cpus() >= 1
+
+
+def test_orphan_window_from_env(monkeypatch):
+    """SHIFTLAB_ORPHAN_S sets the watchdog's window (at least MIN_ORPHAN_S; 'off' disables it) and
+    owners beat every third of it, so an open tab is never taken for a closed one."""
+    monkeypatch.setattr(admission, "_manager", None)
+    monkeypatch.setenv("SHIFTLAB_ORPHAN_S", "9")
+    assert manager().orphan_after_s == 9.0 and admission.heartbeat_interval(9.0) == 3.0
+    for text, expected in (("0.5", admission.MIN_ORPHAN_S), ("off", None), ("0", None), ("nan", 20.0),
+                           ("soon", 20.0), ("", 20.0)):
+        monkeypatch.setenv("SHIFTLAB_ORPHAN_S", text)
+        assert admission.default_orphan_after_s() == expected, text
+    assert admission.heartbeat_interval(None) == admission.heartbeat_interval(60.0) == 5.0

@@ -21,7 +21,6 @@ from . import labels, models, state, widgets, wording
 
 log = logging.getLogger(__name__)
 REFRESH_S = 1.5
-HEARTBEAT_S = 5.0
 
 
 def _jobs():
@@ -30,6 +29,16 @@ def _jobs():
     except Exception:  # noqa: BLE001 - e.g. the module is not there yet
         return None
     return jobs
+
+
+def _heartbeat_s() -> float:
+    """Every 5 s, or a third of a shorter orphan window ($SHIFTLAB_ORPHAN_S): a tab that is open is
+    never taken for a closed one."""
+    jobs = _jobs()
+    return 5.0 if jobs is None else jobs.heartbeat_interval(jobs.default_orphan_after_s())
+
+
+HEARTBEAT_S = _heartbeat_s()
 
 
 OWNER_PARAM = "run"  # the URL query parameter that names the owner of a run, so a reload finds it again
@@ -176,6 +185,7 @@ def _live(key: str) -> None:
     job = current_job()
     if job is None:
         return
+    heartbeat()  # a fragment rerun does not run app.py: the tab watching its run is still there
     snap = job.snapshot()
     if snap.status != "running":
         st.rerun()  # the whole page: show the result and stop refreshing

@@ -14,10 +14,27 @@ def add_parser(sub) -> None:
     x.set_defaults(func=run)
 
 
+def check_out(out: str) -> None:
+    """--out must be a ``.onnx`` file name in a folder that can be written (created if missing)."""
+    from pathlib import Path
+
+    from .common import prepare_out_dir
+
+    path = Path(out).expanduser()
+    if path.suffix.lower() != ".onnx":
+        raise ValueError(f"--out {out!r} should end in .onnx")
+    if path.is_dir():
+        raise ValueError(f"--out {out!r} is a folder; give a file name ending in .onnx")
+    if len(path.name.encode()) > 255:
+        raise ValueError(f"--out {out!r}: the file name is too long")
+    prepare_out_dir(path.parent)
+
+
 def run(args) -> int:
     from ..export import export_onnx
     from ..refs import load_ref
 
+    check_out(args.out)  # before any work
     model, card = load_ref(args.checkpoint)
     report = export_onnx(model, args.out)
     summary = {"checkpoint": args.checkpoint, "format": args.format, "out": str(report["path"]),

@@ -40,6 +40,19 @@ def add_parser(sub) -> None:
     t.set_defaults(func=run)
 
 
+def check_runnable(config) -> None:
+    """What the engine would refuse, checked cheaply before any work: the device is here, the
+    accel mode fits it and the method, and every model reference (a teacher) loads."""
+    from ..accel import resolve_accel
+    from ..device import resolve_device
+    from ..engine import load_model_hyperparameters
+    from ..methods import get_method
+
+    method_cls = get_method(config.method)
+    resolve_accel(config.accel, resolve_device(config.device), method_cls)
+    load_model_hyperparameters(method_cls, config.hparams, "cpu")
+
+
 def run(args) -> int:
     from ..checkpoints import CHECKPOINT_FILES
     from ..data import check_domain_spec
@@ -54,6 +67,7 @@ def run(args) -> int:
     config = recipe(args.method, args.source, args.target, seed=args.seed, device=args.device,
                     precision=args.precision, accel=args.accel, lr_rule=args.lr_rule, warmup=args.warmup,
                     hparams=hparams, **given).validate()
+    check_runnable(config)
     out = prepare_out_dir(args.out or default_run_dir(args.method, args.source, args.target, f"seed{args.seed}"),
                           CHECKPOINT_FILES)
     bar = progress_bar(config.steps, f"{args.method} {args.source}→{args.target}", args.quiet)
@@ -75,9 +89,13 @@ def run(args) -> int:
                "seconds": round(result.seconds, 2), "images_per_s": round(result.images_per_s, 1),
                "checkpoint": result.checkpoint, "steps": result.steps_done, "seed": args.seed,
                **{k: v for k, v in (result.card.get("data") or {}).items() if k.startswith("skipped")}}
+    skipped = {k[len("skipped_"):]: v for k, v in summary.items() if k.startswith("skipped_") and v}
     if args.json:
         emit_json(summary)
     else:
+        if skipped:
+            print("unreadable files skipped (names in the domain's `eval` output): "
+                  + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in skipped.items()))
         source = "n/a (other label space)" if summary["source_acc"] is None else f"{result.source_acc:.2f}%"
         print(f"target accuracy {result.target_acc:.2f}%  source accuracy {source}  "
               f"({result.seconds:.1f} s, {result.images_per_s:.0f} images/s)\ncheckpoint: {result.checkpoint}")

@@ -16,7 +16,7 @@ import torch
 from . import downloads, embedded
 from .base import DIGIT_CLASSES, DomainError, TensorDomain
 from .cache import cache_dir, load_arrays, save_arrays
-from .folder import load_image_folder
+from .folder import check_folder_spec, load_image_folder
 
 SPLITS = ("train", "test")
 EMBEDDED = tuple(embedded.BUILDERS)
@@ -80,14 +80,10 @@ def _load_named(name: str, split: str) -> TensorDomain:
 def check_domain_spec(name: str) -> None:
     """Fail at once (DomainError listing what exists) on a name that cannot be a domain, without
     loading anything: unknown names, a missing folder or zip."""
-    from pathlib import Path
-
     if not isinstance(name, str) or not name:
         raise DomainError(f"a domain name is needed; {_valid_names_message()}")
     if name.startswith(("folder:", "zip:")):
-        path = Path(name.split(":", 1)[1]).expanduser()
-        if not path.exists():
-            raise DomainError(f"no such folder or zip: {str(path)!r}")
+        check_folder_spec(name.split(":", 1)[1])  # exists, a folder or a zip whose table of contents reads
     elif name not in embedded.BUILDERS and name not in downloads.DESCRIPTIONS:
         raise DomainError(f"unknown domain {name!r}; {_valid_names_message()}")
 

@@ -2,7 +2,7 @@
 :mod:`.admission` (admission control, owners and heartbeats, the process-wide manager)."""
 
 from .job import HISTORY_CAP, STATUSES, Job, JobSnapshot, classify_error
-from .admission import Busy, JobManager, default_max_jobs, manager
+from .admission import Busy, JobManager, default_max_jobs, default_orphan_after_s, heartbeat_interval, manager
 
 __all__ = ["Busy", "HISTORY_CAP", "Job", "JobManager", "JobSnapshot", "STATUSES", "classify_error",
-           "default_max_jobs", "manager"]
+           "default_max_jobs", "default_orphan_after_s", "heartbeat_interval", "manager"]

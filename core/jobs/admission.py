@@ -262,17 +262,48 @@ def default_max_jobs() -> int:
     return 1 if available_cpus() <= 2 else 2
 
 
+#: Seconds without a heartbeat after which a run is an orphan, unless $SHIFTLAB_ORPHAN_S says otherwise.
+ORPHAN_AFTER_S = 20.0
+#: The smallest orphan window accepted from the environment (owners beat every third of it).
+MIN_ORPHAN_S = 2.0
+
+
+def default_orphan_after_s() -> float | None:
+    """``$SHIFTLAB_ORPHAN_S`` (seconds an owner may stay silent before its run is cancelled; at
+    least :data:`MIN_ORPHAN_S`; ``off`` or ``0`` disables the watchdog) if set, else
+    :data:`ORPHAN_AFTER_S`. Tests set it small to see a closed tab's slot freed within seconds."""
+    env = os.environ.get("SHIFTLAB_ORPHAN_S", "").strip().lower()
+    if not env:
+        return ORPHAN_AFTER_S
+    if env in ("off", "none", "0"):
+        return None
+    try:
+        value = float(env)
+        if value > 0 and value == value and value != float("inf"):
+            return max(MIN_ORPHAN_S, value)
+    except ValueError:
+        pass
+    log.warning("ignoring SHIFTLAB_ORPHAN_S=%r (not a positive number of seconds, or 'off')", env)
+    return ORPHAN_AFTER_S
+
+
+def heartbeat_interval(orphan_after_s: float | None) -> float:
+    """How often an owner should beat: every 5 s, or a third of a shorter orphan window."""
+    return 5.0 if orphan_after_s is None else min(5.0, orphan_after_s / 3)
+
+
 _manager: JobManager | None = None
 _manager_lock = threading.Lock()
 
 
 def manager() -> JobManager:
-    """The process-wide :class:`JobManager` (created on first use; see :func:`default_max_jobs`)."""
+    """The process-wide :class:`JobManager` (created on first use; see :func:`default_max_jobs` and
+    :func:`default_orphan_after_s`)."""
     global _manager
     if _manager is None:
         with _manager_lock:
             if _manager is None:
-                _manager = JobManager(max_concurrent=default_max_jobs())
+                _manager = JobManager(max_concurrent=default_max_jobs(), orphan_after_s=default_orphan_after_s())
     return _manager
 
 

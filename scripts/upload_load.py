@@ -1,0 +1,211 @@
+"""The upload load test: many large and small pictures into the real app's Predict page, in Chromium.
+
+    python scripts/upload_load.py                      # 30 × 6300×6300 16-bit RGBA PNG + 200 small
+    python scripts/upload_load.py --big 3 --small 50 --json out.json
+
+Starts ``streamlit run app.py`` (over the shipped zoo unless ``--zoo`` says otherwise), uploads the
+files on the Predict page, waits for the predictions, then clicks a widget twice (each click reruns
+the page). Prints one JSON object: the server's resident memory before the upload and its peak
+(``VmHWM`` of the server process), the seconds from choosing the files to the predictions, the
+seconds each rerun took (and the server's CPU seconds for each), how many pictures were predicted and how many files were named as not
+readable. The browser tests (tests/e2e/test_reliability.py) use the same generators.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import struct
+import sys
+import tempfile
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+from appserver import settle, start_app, stop_app  # noqa: E402
+
+
+# --------------------------------------------------------------------------- pictures
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def png16_rgba_idat(side: int) -> bytes:
+    """The compressed pixels of a ``side``×``side`` 16-bit RGBA picture: white paper, a dark
+    upright bar (a "1") in the middle, fully opaque. Highly compressible, as scans of a page are:
+    a 6300×6300 one is ~350 KB on disk and 39.7 megapixels (318 MB as 16-bit RGBA) decoded."""
+    comp = zlib.compressobj(6)
+    paper = np.full((side, 4), 0xFFFF, dtype=">u2")
+    ink = paper.copy()
+    ink[side * 7 // 16: side * 9 // 16, :3] = 0x1000
+    paper_row, ink_row = b"\x00" + paper.tobytes(), b"\x00" + ink.tobytes()
+    parts = [comp.compress(ink_row if side // 4 <= y < side * 3 // 4 else paper_row) for y in range(side)]
+    parts.append(comp.flush())
+    return b"".join(parts)
+
+
+def png16_rgba(side: int, tag: str, idat: bytes | None = None) -> bytes:
+    """A 16-bit RGBA PNG (Pillow cannot write these) of :func:`png16_rgba_idat`'s picture; ``tag``
+    goes into a tEXt chunk so that files with the same pixels still differ byte for byte (and by
+    hash)."""
+    idat = idat if idat is not None else png16_rgba_idat(side)
+    return b"".join([b"\x89PNG\r\n\x1a\n", _chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 16, 6, 0, 0, 0)),
+                     _chunk(b"tEXt", b"Comment\x00" + tag.encode()), _chunk(b"IDAT", idat), _chunk(b"IEND", b"")])
+
+
+def small_png(seed: int, side: int = 64) -> bytes:
+    """A white digit-like bar on black, ``side``×``side``, 8-bit RGB."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    arr = np.zeros((side, side, 3), np.uint8)
+    x, y = rng.integers(side // 4, side * 5 // 8, 2)
+    arr[y:y + side * 3 // 8, x:x + side // 8] = 255
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def write_load(folder: Path, big: int, side: int, small: int) -> list[Path]:
+    """``big`` large 16-bit RGBA PNGs and ``small`` small PNGs in ``folder``; returns their paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    idat = png16_rgba_idat(side) if big else b""
+    for i in range(big):
+        p = folder / f"scan-{i:03d}.png"
+        p.write_bytes(png16_rgba(side, f"scan {i}", idat))
+        paths.append(p)
+    for i in range(small):
+        p = folder / f"digit-{i:03d}.png"
+        p.write_bytes(small_png(i))
+        paths.append(p)
+    return paths
+
+
+# --------------------------------------------------------------------------- measuring
+
+def memory_mb(pid: int) -> dict[str, float]:
+    """VmRSS (now) and VmHWM (peak resident) of a process, in MB (Linux /proc)."""
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            out[key] = int(value.split()[0]) / 1024
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+_MONITOR = """() => { window.__rerun = new Promise(resolve => {
+  // from the click to the page's last change (Streamlit's status widget only shows for long runs)
+  let t0 = null, last = null;
+  document.addEventListener('click', () => { t0 = last = performance.now(); }, {once: true, capture: true});
+  const seen = new MutationObserver(() => { if (t0 !== null) last = performance.now(); });
+  seen.observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true});
+  const iv = setInterval(() => {
+    if (t0 === null) return;
+    if (document.querySelector('[data-testid="stStatusWidget"]')) last = performance.now();
+    else if (performance.now() - last > QUIET) {
+      clearInterval(iv); seen.disconnect(); resolve((last - t0) / 1000);
+    }
+  }, 20);
+}); }"""
+
+
+def rerun_seconds(page, action, pid: int | None = None, quiet: float = 0.8) -> tuple[float, float | None]:
+    """Run ``action`` (a click that reruns the page); return the seconds from the click until the
+    page's last change (its status widget gone and nothing changed for ``quiet`` s, not counted),
+    timed in the browser, and the server's CPU seconds meanwhile (None without ``pid``)."""
+    page.evaluate(_MONITOR.replace("QUIET", str(int(quiet * 1000))))
+    cpu = cpu_seconds(pid) if pid else None
+    action()
+    wall = float(page.evaluate("window.__rerun"))
+    return wall, (round(cpu_seconds(pid) - cpu, 2) if pid else None)
+
+
+def metric_value(page, label: str) -> str:
+    m = page.locator('[data-testid="stMetric"]').filter(
+        has=page.locator('[data-testid="stMetricLabel"]', has_text=label)).first
+    return m.locator('[data-testid="stMetricValue"]').inner_text()
+
+
+def run_load(page, base_url: str, pid: int, paths: list[Path], reruns: int = 2,
+             timeout: float = 900.0) -> dict:
+    """Upload ``paths`` on the Predict page of the app at ``base_url`` (server process ``pid``),
+    then rerun it ``reruns`` times with the "Show only disagreements" toggle; see the module doc."""
+    page.goto(f"{base_url}/predict")
+    settle(page, timeout=120)
+    before = memory_mb(pid)
+    uploader = page.locator('[data-testid="stFileUploader"] input[type="file"]')
+    started, cpu = time.perf_counter(), cpu_seconds(pid)
+    uploader.set_input_files([str(p) for p in paths])
+    page.locator('[data-testid="stMetric"]').first.wait_for(timeout=timeout * 1000)
+    settle(page, timeout=timeout)
+    upload_s, upload_cpu = time.perf_counter() - started - 0.8, cpu_seconds(pid) - cpu
+    toggle = page.get_by_text("Show only disagreements", exact=True)
+    times = [rerun_seconds(page, toggle.click, pid) for _ in range(reruns)]
+    after = memory_mb(pid)
+    alerts = page.locator('[data-testid="stAlert"]')
+    return {"files": len(paths), "pictures": int(metric_value(page, "Pictures")),
+            "warnings": alerts.count(), "rss_before_upload_mb": round(before["VmRSS"], 1),
+            "peak_rss_mb": round(after["VmHWM"], 1), "rss_after_mb": round(after["VmRSS"], 1),
+            "upload_to_predictions_s": round(upload_s, 2), "upload_server_cpu_s": round(upload_cpu, 2),
+            "rerun_s": [round(w, 2) for w, _ in times], "rerun_server_cpu_s": [c for _, c in times]}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--big", type=int, default=30, help="large 16-bit RGBA PNGs")
+    ap.add_argument("--side", type=int, default=6300, help="their side in pixels")
+    ap.add_argument("--small", type=int, default=200, help="small PNGs")
+    ap.add_argument("--zoo", default=str(ROOT / "pretrained"))
+    ap.add_argument("--reruns", type=int, default=2)
+    ap.add_argument("--json", default=None, help="also write the result here")
+    args = ap.parse_args()
+
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        print("error: no chromium on PATH (apt-get install -y chromium)", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="shiftlab-load-") as tmp:
+        started = time.perf_counter()
+        paths = write_load(Path(tmp), args.big, args.side, args.small)
+        made_s = time.perf_counter() - started
+        env = {**os.environ, "SHIFTLAB_ZOO_DIR": args.zoo, "OMP_NUM_THREADS": "1"}
+        log = open(Path(tmp) / "server.log", "w")
+        proc, url = start_app(env, log)
+        try:
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+                page = browser.new_context(viewport={"width": 1400, "height": 1600}).new_page()
+                page.set_default_timeout(600_000)
+                result = run_load(page, url, proc.pid, paths, args.reruns)
+                browser.close()
+        finally:
+            stop_app(proc)
+            log.close()
+        result.update(big=args.big, side=args.side, small=args.small,
+                      bytes_uploaded=sum(p.stat().st_size for p in paths), files_made_s=round(made_s, 1))
+    print(json.dumps(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
