@@ -1,4 +1,4 @@
-"""Command line: ``python -m core {train,eval,zoo,bench,domains,methods}``.
+"""Command line: ``python -m core {train,eval,zoo,bench,adapt,domains,methods}``.
 
     python -m core train --method dann --source mnist --target mnistm [--steps N] [--seed K]
                          [--device auto|cpu|cuda|mps] [--out DIR] [--json] [--set key=value ...]
@@ -7,6 +7,7 @@
     python -m core zoo list | rebuild [--tiny] [--seeds N] [--steps N] [--out DIR]
     python -m core bench [--device D] [--json] [--small] [--quick]
     python -m core domains | methods
+    python -m core adapt [--model REF] --target SPEC [--method M] [--device D] [--out DIR] [--json]
 
 With ``--json`` the last line of stdout is one JSON object; progress goes to stderr.
 """
@@ -139,6 +140,27 @@ def cmd_bench(args) -> int:
     return bench.main(device=args.device, as_json=args.json, small=args.small, quick=args.quick)
 
 
+def cmd_adapt(args) -> int:
+    from .device import resolve_device
+    from .tta.run import adapt_to_domain
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    summary = adapt_to_domain(args.model, args.target, args.method, device=str(resolve_device(args.device)),
+                              out_dir=args.out, max_images=args.max_images, normalize=args.normalize,
+                              seed=args.seed, settings=_parse_sets(args.set))
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"{summary['method']} on {summary['n_images']} pictures of {args.target}: {summary['verdict']} "
+              f"({summary['reason']})\naccuracy on its test split {summary['before_acc']:.2f}% → "
+              f"{summary['after_acc']:.2f}%  ({summary['adapt_seconds']:.1f} s adapting)\n"
+              f"checkpoint: {summary['checkpoint']}")
+    return 0
+
+
 def cmd_domains(args) -> int:
     from .data import describe_domains
 
@@ -219,6 +241,24 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--quick", action="store_true", help="skip the accuracy-equality seeds (throughput and plateau only)")
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_bench)
+
+    from .imageio import NORMALIZE_CHOICES
+    from .tta import ordered as tta_methods
+
+    a = sub.add_parser("adapt", help="test-time adaptation of a model to a domain's unlabelled pictures")
+    a.add_argument("--model", default=None, help="checkpoint folder/zip or zoo name (default: the universal model)")
+    a.add_argument("--target", required=True, help="domain whose train pictures (unlabelled) are adapted to, e.g. folder:PATH")
+    a.add_argument("--method", default="tent", choices=tta_methods())
+    a.add_argument("--max-images", type=int, default=500, help="at most this many train pictures (default 500)")
+    a.add_argument("--normalize", default="none", choices=NORMALIZE_CHOICES,
+                   help="centre: make every picture MNIST-like first (core.imageio.centre_like_mnist)")
+    a.add_argument("--set", action="append", metavar="KEY=VALUE", help="TTA setting (e.g. steps=5), repeatable")
+    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+    a.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    a.add_argument("--out", default=None, help="write the adapted checkpoint here")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=cmd_adapt)
 
     sub.add_parser("domains", help="list domains").set_defaults(func=cmd_domains)
     sub.add_parser("methods", help="list methods and hyperparameters").set_defaults(func=cmd_methods)

@@ -444,8 +444,9 @@ def centre_like_mnist(img: Image.Image, size: int = 28) -> Image.Image:
     total = digit.sum()
     cy, cx = ((np.arange(box)[:, None] * digit).sum() / total, (np.arange(box)[None] * digit).sum() / total) \
         if total > 0 else ((box - 1) / 2, (box - 1) / 2)
-    top = int(np.clip(round((size - 1) / 2 - cy), 0, size - box))
-    left = int(np.clip(round((size - 1) / 2 - cx), 0, size - box))
+    # MNIST put the centre of mass at pixel (14, 14) of 28×28, i.e. at size / 2 in pixel indices
+    top = int(np.clip(round(size / 2 - cy), 0, size - box))
+    left = int(np.clip(round(size / 2 - cx), 0, size - box))
     canvas = np.zeros((size, size), dtype=np.uint8)
     canvas[top:top + box, left:left + box] = np.uint8(np.clip(np.rint(digit), 0, 255))
     return Image.fromarray(canvas).convert("RGB")

@@ -50,12 +50,13 @@ class DigitsCNN(nn.Module):
         # torch.profiler)
         if mixstyle not in (0, 1, 2):
             raise ValueError(f"mixstyle is the number of conv stages followed by MixStyle (0, 1 or 2), not {mixstyle!r}")
-        stage1 = [nn.Conv2d(3, c1, 5), norm(c1), nn.MaxPool2d(2), nn.ReLU(inplace=True)]
-        stage2 = [nn.Conv2d(c1, c2, 5), norm(c2), nn.MaxPool2d(2), nn.ReLU(inplace=True)]
-        # MixStyle layers only when asked, so the layer indices (and state-dict names) of models
-        # without them stay as they always were
-        self.conv = nn.Sequential(*stage1, *([MixStyle()] if mixstyle >= 1 else []),
-                                  *stage2, *([MixStyle()] if mixstyle >= 2 else []))
+        self.conv = nn.Sequential(
+            nn.Conv2d(3, c1, 5), norm(c1), nn.MaxPool2d(2), nn.ReLU(inplace=True),
+            nn.Conv2d(c1, c2, 5), norm(c2), nn.MaxPool2d(2), nn.ReLU(inplace=True),
+        )
+        # MixStyle after the first ``mixstyle`` stages; parameter-free and outside ``conv``, so the
+        # state dict is the same with or without them
+        self.mix = nn.ModuleList(MixStyle() for _ in range(mixstyle))
         self.fc = nn.Sequential(
             nn.Flatten(), nn.Dropout(dropout) if dropout > 0 else nn.Identity(),
             nn.Linear(c2 * spatial * spatial, feature_dim), nn.ReLU(inplace=True),
@@ -63,7 +64,14 @@ class DigitsCNN(nn.Module):
         self.out_dim = feature_dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.conv(self.normalize(x)))
+        if not self.mix:
+            return self.fc(self.conv(self.normalize(x)))
+        h = self.normalize(x)
+        for i, layer in enumerate(self.conv):
+            h = layer(h)
+            if i % 4 == 3 and i // 4 < len(self.mix):  # the end of conv stage i // 4
+                h = self.mix[i // 4](h)
+        return self.fc(h)
 
 
 class ResNet18Backbone(nn.Module):
