@@ -48,15 +48,17 @@ def run_key(method: str, held_out: str, seed: int, steps: int, model: dict) -> s
     return f"{method}|{held_out}|seed{seed}|{steps}|{json.dumps(model, sort_keys=True)}"
 
 
-def train_one(method: str, held_out: str, seed: int, steps: int, model: dict, device: str) -> dict:
+def train_one(method: str, held_out: str, seed: int, steps: int, model: dict, device: str,
+              save_dir: Path | None = None) -> dict:
     from core.engine import train
     from core.recipes import recipe
 
     sources = "+".join(d for d in EMBEDDED if d != held_out)
     config = recipe(method, sources, held_out, steps=steps, seed=seed, eval_every=0, threads=1,
                     device=device, model=dict(model))
-    result = train(config)
-    return {"method": method, "held_out": held_out, "sources": sources, "seed": seed, "steps": steps,
+    out = save_dir / f"{method}-heldout-{held_out}-seed{seed}" if save_dir else None
+    result = train(config, out_dir=out)
+    return {"checkpoint": result.checkpoint, "method": method, "held_out": held_out, "sources": sources, "seed": seed, "steps": steps,
             "model": model, "held_out_acc": round(result.target_acc, 2),
             "source_acc": round(result.source_acc, 2), "seconds": round(result.seconds, 1)}
 
@@ -108,6 +110,7 @@ def main(argv=None) -> int:
     p.add_argument("--no-batch-norm", action="store_true", help="the digits CNN without batch norm")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default="runs/lodo.json")
+    p.add_argument("--save-dir", default=None, help="also save every model here (for test-time adaptation studies)")
     p.add_argument("--table-only", action="store_true", help="print the table from --out, train nothing")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
@@ -125,7 +128,8 @@ def main(argv=None) -> int:
                     if run_key(method, held_out, seed, args.steps, model) in done:
                         continue
                     started = time.perf_counter()
-                    run = train_one(method, held_out, seed, args.steps, model, args.device)
+                    run = train_one(method, held_out, seed, args.steps, model, args.device,
+                                    Path(args.save_dir) if args.save_dir else None)
                     data["runs"].append(run)
                     print(f"{method:>20} held out {held_out:<10} seed {seed}: {run['held_out_acc']:5.1f} % "
                           f"(source {run['source_acc']:.1f} %, {time.perf_counter() - started:.0f} s)",

@@ -178,10 +178,22 @@ def test_guard_keeps_the_original_when_predictions_collapse(trained, target, sab
     assert result.before["max_class_share"] < 0.8
 
 
-def test_guard_keeps_the_original_when_entropy_rises(trained, target, saboteurs):
-    result = adapt(trained, target, "test_flatten")
+@pytest.mark.parametrize("reference", ["statistics", "original"])
+def test_guard_keeps_the_original_when_entropy_rises(trained, target, saboteurs, reference):
+    result = adapt(trained, target, "test_flatten", entropy_reference=reference)
     assert result.verdict == KEPT and "entropy" in result.reason
     assert result.after["mean_entropy"] > result.before["mean_entropy"]
+
+
+def test_few_pictures_get_few_steps():
+    from core.tta.shot_im import ShotIM
+
+    tta = ShotIM()
+    g = torch.Generator().manual_seed(0)
+    assert len(list(tta.minibatches(8, 64, 30, g, epochs=5))) == 5        # 5 passes over 8 pictures
+    assert len(list(tta.minibatches(100, 64, 30, g, epochs=5))) == 8      # ⌈5 · 100 / 64⌉
+    assert len(list(tta.minibatches(500, 64, 30, g, epochs=5))) == 30     # the step budget
+    assert all(len(i) == 8 for i in tta.minibatches(8, 64, 30, g, epochs=5))
 
 
 def test_reestimation_leaves_eval_mode_and_original_momentum(trained, target):

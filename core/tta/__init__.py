@@ -18,7 +18,16 @@ if, on the same pictures,
   of *distinct* pictures: one picture repeated is one picture);
 * its predictions have not collapsed onto one class: the share of the most-predicted class may
   not rise by more than ``max_share_jump`` (0.2) over the original model's;
-* its mean prediction entropy has not risen (above the original's + ``entropy_tolerance``).
+* its mean prediction entropy has not risen (above the reference's + ``entropy_tolerance``).
+
+The entropy reference (``entropy_reference``) is, by default, the original model *with its BatchNorm
+statistics re-estimated on the pictures* ("statistics"; the original itself for a model without
+BatchNorm): re-estimating statistics re-calibrates the logits and may raise the entropy while it
+raises accuracy — on the leave-one-domain-out models (scripts/tta_lodo.py: held-out MNIST-M) it
+raised the mean entropy by ~0.2 nats and the accuracy by 2–3 points, so comparing with the
+unadapted model ("original") kept the original every time. What the guard checks is that the
+gradient steps of TENT / SHOT-IM, which minimise entropy, do not end less certain than where
+they started. ``entropy_reference="original"`` applies the stricter comparison.
 
 Otherwise the original model is returned with ``verdict == "kept the original"`` and the reason.
 """
@@ -132,7 +141,8 @@ def _prepare(images: torch.Tensor, size: int, device) -> torch.Tensor:
 
 
 def adapt(model: nn.Module, images: torch.Tensor, method: str = "tent", *, seed: int = 0,
-          max_share_jump: float = 0.2, entropy_tolerance: float = 0.0, **settings) -> TTAResult:
+          max_share_jump: float = 0.2, entropy_tolerance: float = 0.0, entropy_reference: str = "statistics",
+          **settings) -> TTAResult:
     """Adapt a copy of ``model`` to ``images`` with TTA ``method``; guarded (see the module doc).
 
     ``images``: (N, 3, H, W) float in [0, 1] (uint8 is scaled by 1/255), resized to the model's
@@ -141,6 +151,8 @@ def adapt(model: nn.Module, images: torch.Tensor, method: str = "tent", *, seed:
     and for BN-based methods on a model without BatchNorm layers. ``model`` is never modified.
     """
     cls = get_tta_method(method)
+    if entropy_reference not in ("statistics", "original"):
+        raise ValueError(f"entropy_reference must be 'statistics' or 'original', not {entropy_reference!r}")
     tta = cls(**settings)
     size = int(getattr(model, "input_size", images.shape[-1]))
     n = len(images) if hasattr(images, "__len__") else 0
@@ -177,9 +189,14 @@ def adapt(model: nn.Module, images: torch.Tensor, method: str = "tent", *, seed:
         return result(model, KEPT, f"predictions collapsed: {after['max_class_share']:.0%} of the pictures now get "
                                    f"class {after['top_class']} (the original model's largest class: "
                                    f"{before['max_class_share']:.0%})", after)
-    if after["mean_entropy"] > before["mean_entropy"] + entropy_tolerance:
-        return result(model, KEPT, f"mean prediction entropy rose from {before['mean_entropy']:.3f} to "
-                                   f"{after['mean_entropy']:.3f} nats", after)
+    reference, what = before, "the original model's"
+    if entropy_reference == "statistics" and batch_norm_layers(model):
+        recalibrated = copy.deepcopy(model)
+        reestimate_bn_statistics(recalibrated, x, prior=float(tta.hp.get("prior", 0.0)))
+        reference, what = label_free_stats(recalibrated, x), "the original's with re-estimated statistics"
+    if after["mean_entropy"] > reference["mean_entropy"] + entropy_tolerance:
+        return result(model, KEPT, f"mean prediction entropy rose to {after['mean_entropy']:.3f} nats, above "
+                                   f"{what} ({reference['mean_entropy']:.3f})", after)
     return result(adapted, ADAPTED, f"mean prediction entropy {before['mean_entropy']:.3f} → "
                                     f"{after['mean_entropy']:.3f} nats; largest class share "
                                     f"{before['max_class_share']:.0%} → {after['max_class_share']:.0%}", after)

@@ -15,6 +15,7 @@ it is discovered automatically.
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
 import torch
@@ -107,9 +108,13 @@ class TTAMethod:
         raise NotImplementedError
 
     # ---- helpers for subclasses ---------------------------------------------------------------
-    def minibatches(self, n: int, batch_size: int, steps: int, generator: torch.Generator):
-        """``steps`` index batches of min(batch_size, n) pictures: shuffled passes over the N."""
+    def minibatches(self, n: int, batch_size: int, steps: int, generator: torch.Generator, epochs: float | None = None):
+        """Index batches of B = min(batch_size, n) pictures, shuffled passes over the N: ``steps`` of
+        them, or fewer — at most ⌈epochs · N / B⌉ — so a handful of pictures is not fitted for
+        dozens of steps (on 8 pictures 15 steps of SHOT-IM lost 4 points on LODO, 5 steps gained 2)."""
         size = min(batch_size, n)
+        if epochs is not None:
+            steps = max(1, min(steps, math.ceil(epochs * n / size)))
         order, pos = torch.randperm(n, generator=generator), 0
         for _ in range(steps):
             if pos + size > n:

@@ -14,6 +14,9 @@ from ..methods.base import Hyper
 
 PRIOR = Hyper(8.0, "Weight n₀ of the source statistics, in pictures (0: the target's alone; it steadies "
                    "small batches).", 0.0, 100000.0, label="Source prior n₀")
+# shared by the gradient-based methods: a cap on the passes over the pictures
+EPOCHS = Hyper(5.0, "At most this many passes over the pictures, so few pictures get few steps.", 0.1, 1000.0,
+               label="Passes (at most)")
 
 
 @register

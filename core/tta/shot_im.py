@@ -14,7 +14,7 @@ import torch
 
 from ..methods.base import Hyper
 from .base import TTAMethod, batch_norm_layers, information_maximisation, reestimate_bn_statistics, register
-from .bn_stats import PRIOR
+from .bn_stats import EPOCHS, PRIOR
 
 
 @register
@@ -25,7 +25,8 @@ class ShotIM(TTAMethod):
     min_images = 8
     summary = "Retrains the feature extractor (head frozen) for confident, diverse predictions on your pictures."
     hyperparameters = {
-        "steps": Hyper(15, "Adam steps.", 1, 1000, label="Steps"),
+        "steps": Hyper(30, "Adam steps (at most; see epochs).", 1, 1000, label="Steps"),
+        "epochs": EPOCHS,
         "lr": Hyper(1e-4, "Adam learning rate.", 1e-7, 10.0, label="Learning rate"),
         "batch_size": Hyper(64, "Pictures per step.", 2, 4096, label="Batch size"),
         "prior": PRIOR,
@@ -44,7 +45,8 @@ class ShotIM(TTAMethod):
         model.eval()
         for m in layers:
             m.train()
-        for idx in self.minibatches(len(images), self.hp["batch_size"], self.hp["steps"], generator):
+        for idx in self.minibatches(len(images), self.hp["batch_size"], self.hp["steps"], generator,
+                                    self.hp["epochs"]):
             loss = information_maximisation(model(images[idx]))
             optimiser.zero_grad(set_to_none=True)
             loss.backward()

@@ -14,7 +14,7 @@ import torch
 
 from ..methods.base import Hyper
 from .base import TTAMethod, batch_norm_layers, prediction_entropy, reestimate_bn_statistics, register
-from .bn_stats import PRIOR
+from .bn_stats import EPOCHS, PRIOR
 
 
 @register
@@ -26,8 +26,9 @@ class Tent(TTAMethod):
     min_images = 8
     summary = "Tunes only the BatchNorm scales and shifts so predictions on your pictures become confident."
     hyperparameters = {
-        "steps": Hyper(10, "Adam steps.", 1, 1000, label="Steps"),
-        "lr": Hyper(1e-3, "Adam learning rate.", 1e-6, 10.0, label="Learning rate"),
+        "steps": Hyper(10, "Adam steps (at most; see epochs).", 1, 1000, label="Steps"),
+        "epochs": EPOCHS,
+        "lr": Hyper(3e-3, "Adam learning rate.", 1e-6, 10.0, label="Learning rate"),
         "batch_size": Hyper(64, "Pictures per step.", 2, 4096, label="Batch size"),
         "prior": PRIOR,
     }
@@ -43,7 +44,8 @@ class Tent(TTAMethod):
         model.eval()
         for m in layers:
             m.train()  # batch statistics; everything else (MixStyle, dropout) in eval mode
-        for idx in self.minibatches(len(images), self.hp["batch_size"], self.hp["steps"], generator):
+        for idx in self.minibatches(len(images), self.hp["batch_size"], self.hp["steps"], generator,
+                                    self.hp["epochs"]):
             loss = prediction_entropy(model(images[idx])).mean()
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
