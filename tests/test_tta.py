@@ -233,3 +233,18 @@ def test_cli_adapt_reports_too_few_pictures(trained, tmp_path, capsys):
     checkpoints.save(trained, card, tmp_path / "model")
     code = main(["adapt", "--model", str(tmp_path / "model"), "--target", "ucidigits", "--max-images", "5"])
     assert code == 2 and "at least 8 pictures" in capsys.readouterr().err
+
+
+def test_the_small_adam_matches_torch_adam():
+    from core.tta.base import Adam
+
+    torch.manual_seed(0)
+    a = torch.randn(6, requires_grad=True)
+    b = a.detach().clone().requires_grad_(True)
+    reference, ours = torch.optim.Adam([a], lr=0.01), Adam([b], lr=0.01)
+    for _ in range(20):
+        for p, opt in ((a, reference), (b, ours)):
+            opt.zero_grad()
+            (p ** 3).sum().backward()
+            opt.step()
+    assert torch.allclose(a, b, atol=1e-6)

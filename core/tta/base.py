@@ -123,6 +123,39 @@ class TTAMethod:
             pos += size
 
 
+class Adam:
+    """Plain Adam (Kingma & Ba 2015) for the few parameters TTA trains:
+
+        m ← β₁ m + (1 − β₁) g,   v ← β₂ v + (1 − β₂) g²,   p ← p − lr · m̂ / (√v̂ + ε)
+
+    with bias-corrected m̂, v̂. The same update as ``torch.optim.Adam``; written out because the
+    first ``torch.optim`` optimiser of a process imports torch's compiler stack (10–25 s on a busy
+    2-core machine), which would dominate adapting to a few pictures in a fresh app process.
+    """
+
+    def __init__(self, params, lr: float, betas=(0.9, 0.999), eps: float = 1e-8):
+        self.params = [p for p in params]
+        self.lr, self.betas, self.eps, self.t = lr, betas, eps, 0
+        self.m = [torch.zeros_like(p) for p in self.params]
+        self.v = [torch.zeros_like(p) for p in self.params]
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        self.t += 1
+        b1, b2 = self.betas
+        for p, m, v in zip(self.params, self.m, self.v):
+            if p.grad is None:
+                continue
+            m.mul_(b1).add_(p.grad, alpha=1 - b1)
+            v.mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
+            denom = (v / (1 - b2 ** self.t)).sqrt_().add_(self.eps)
+            p.addcdiv_(m, denom, value=-self.lr / (1 - b1 ** self.t))
+
+
 TTA_METHODS: dict[str, type[TTAMethod]] = {}
 
 

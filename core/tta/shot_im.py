@@ -10,10 +10,9 @@ BatchNorm layers (if any) use batch statistics while training and are re-estimat
 pictures afterwards. Works with models without BatchNorm too.
 """
 
-import torch
 
 from ..methods.base import Hyper
-from .base import TTAMethod, batch_norm_layers, information_maximisation, reestimate_bn_statistics, register
+from .base import Adam, TTAMethod, batch_norm_layers, information_maximisation, reestimate_bn_statistics, register
 from .bn_stats import EPOCHS, PRIOR
 
 
@@ -41,7 +40,7 @@ class ShotIM(TTAMethod):
         params = list(model.backbone.parameters())
         for p in params:
             p.requires_grad_(True)
-        optimiser = torch.optim.Adam(params, lr=self.hp["lr"])
+        optimiser = Adam(params, lr=self.hp["lr"])
         model.eval()
         for m in layers:
             m.train()

@@ -10,10 +10,9 @@ on all of them (with the source prior of :mod:`core.tta.bn_stats`) so the adapte
 one picture at a time exactly as it was tuned. Every other parameter stays as it was.
 """
 
-import torch
 
 from ..methods.base import Hyper
-from .base import TTAMethod, batch_norm_layers, prediction_entropy, reestimate_bn_statistics, register
+from .base import Adam, TTAMethod, batch_norm_layers, prediction_entropy, reestimate_bn_statistics, register
 from .bn_stats import EPOCHS, PRIOR
 
 
@@ -40,7 +39,7 @@ class Tent(TTAMethod):
         params = [p for m in layers for p in (m.weight, m.bias) if p is not None]
         for p in params:
             p.requires_grad_(True)
-        optimiser = torch.optim.Adam(params, lr=self.hp["lr"])
+        optimiser = Adam(params, lr=self.hp["lr"])
         model.eval()
         for m in layers:
             m.train()  # batch statistics; everything else (MixStyle, dropout) in eval mode
