@@ -1,6 +1,6 @@
 """Test-time adaptation of a saved model to a domain: what ``python -m core adapt`` does.
 
-    summary = adapt_to_domain(target="folder:my_photos", method="tent", out_dir="runs/adapted")
+    summary = adapt_to_domain(target="folder:my_photos", method="shot_im", out_dir="runs/adapted")
 
 Loads the model (a checkpoint path or a zoo name, :func:`core.refs.load_ref`), takes up to
 ``max_images`` unlabelled pictures of the target's *train* split (labels are never read), adapts
@@ -35,7 +35,7 @@ def load_pictures(target: str, split: str, size: int, normalize: str | None):
     return domain.float_images(), domain.labels
 
 
-def adapt_to_domain(model_ref: str | None = None, target: str = "mnistm", method: str = "tent", *,
+def adapt_to_domain(model_ref: str | None = None, target: str = "mnistm", method: str | None = None, *,
                     device: str = "cpu", out_dir: str | Path | None = None, max_images: int = 500,
                     normalize: str | None = None, seed: int = 0, settings: dict | None = None) -> dict:
     """Adapt ``model_ref`` (default :data:`DEFAULT_MODEL`) to ``target``'s unlabelled train pictures.
@@ -47,8 +47,9 @@ def adapt_to_domain(model_ref: str | None = None, target: str = "mnistm", method
     from ..checkpoints import make_card, save
     from ..evaluation import accuracy, predict_logits
     from ..refs import load_ref
-    from . import adapt
+    from . import DEFAULT_METHOD, adapt
 
+    method = method or DEFAULT_METHOD
     started = time.perf_counter()
     ref = model_ref or DEFAULT_MODEL
     if model_ref is None and not Path(ref).exists():
