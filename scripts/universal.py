@@ -11,7 +11,7 @@ target test label chose it) — and writes an fp16 checkpoint (≈ 0.4 MB) whose
 accuracy on every embedded domain. Deterministic for a seed on the CPU, one thread.
 
 ``evaluate`` is the honest final benchmark on unseen domains (ImageFolder trees such as
-``scripts/make_unseen.py`` writes: DIR/<domain>/{train,test}/<class>/...): accuracy on each
+``python -m core fixtures --out DIR`` writes: DIR/<domain>/{train,test}/<class>/...): accuracy on each
 domain's test split without adaptation, with and without :func:`core.imageio.centre_like_mnist`;
 then each test-time adaptation method adapted to ≤ 500 unlabelled train pictures of each domain
 (before/after accuracy, the guard's verdict, seconds), and the time to adapt to 100 pictures on
@@ -154,7 +154,7 @@ def main(argv=None) -> int:
     t.add_argument("--device", default="cpu")
     e = sub.add_parser("evaluate", help="accuracy on unseen domains, with and without centring, and TTA")
     e.add_argument("--model", default=str(DEFAULT_OUT))
-    e.add_argument("--unseen", required=True, help="folder of ImageFolder domains (scripts/make_unseen.py --out)")
+    e.add_argument("--unseen", required=True, help="folder of ImageFolder domains (python -m core fixtures --out DIR)")
     e.add_argument("--tta", nargs="*", default=None, help="TTA methods (default: all)")
     e.add_argument("--max-images", type=int, default=500)
     e.add_argument("--json", default=None, help="write the results here")

@@ -74,6 +74,23 @@ def test_multi_source_errors_name_the_bad_part():
         load_domain("mnist+mnist", "test")
 
 
+def test_multi_source_names_are_checked_before_loading(tmp_path):
+    from core.data import check_domain_spec
+
+    check_domain_spec("mnist+syndigits")  # no error
+    for bad, why in (("mnist+nosuch", "nosuch"), ("mnist+mnist", "twice"),
+                     (f"mnist+folder:{tmp_path / 'missing'}", "no such folder")):
+        with pytest.raises(DomainError, match=why):
+            check_domain_spec(bad)
+
+
+def test_aligning_classes_keeps_the_domain_ids():
+    both = load_domain("mnist+ucidigits", "test", classes=[str(9 - i) for i in range(10)])
+    plain = load_domain("mnist+ucidigits", "test")
+    assert torch.equal(both.domain_ids, plain.domain_ids) and both.domain_names == plain.domain_names
+    assert torch.equal(both.labels, 9 - plain.labels)
+
+
 def test_engine_hands_source_domain_ids_to_methods(monkeypatch):
     seen = []
     cls = get_method("source_only")

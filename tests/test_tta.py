@@ -211,7 +211,7 @@ def test_label_free_stats(trained, target):
 
 
 def test_cli_adapt_writes_a_checkpoint_and_one_json_line(trained, tmp_path, capsys):
-    from core.__main__ import main
+    from core.cli import main
 
     card = checkpoints.make_card(trained, method="source_only", source="mnist", target="mnist", class_names=DIGITS)
     checkpoints.save(trained, card, tmp_path / "model")
@@ -227,7 +227,7 @@ def test_cli_adapt_writes_a_checkpoint_and_one_json_line(trained, tmp_path, caps
 
 
 def test_cli_adapt_reports_too_few_pictures(trained, tmp_path, capsys):
-    from core.__main__ import main
+    from core.cli import main
 
     card = checkpoints.make_card(trained, method="source_only", source="mnist", target="mnist", class_names=DIGITS)
     checkpoints.save(trained, card, tmp_path / "model")
@@ -248,3 +248,35 @@ def test_the_small_adam_matches_torch_adam():
             (p ** 3).sum().backward()
             opt.step()
     assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_cli_adapt_checks_its_arguments_before_any_work(trained, tmp_path, capsys):
+    from core.cli import main
+
+    card = checkpoints.make_card(trained, method="source_only", source="mnist", target="mnist", class_names=DIGITS)
+    checkpoints.save(trained, card, tmp_path / "model")
+    base = ["adapt", "--model", str(tmp_path / "model")]
+    assert main([*base, "--target", "ucidigits", "--set", "stepz=3"]) == 2
+    assert "unknown setting" in capsys.readouterr().err
+    assert main([*base, "--target", "ucidigits", "--set", "steps=-1"]) == 2
+    assert "steps" in capsys.readouterr().err
+    assert main([*base, "--target", "nosuchdomain"]) == 2
+    assert "unknown domain" in capsys.readouterr().err
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("mine")
+    assert main([*base, "--target", "ucidigits", "--out", str(tmp_path / "busy")]) == 2
+    assert "holding other files" in capsys.readouterr().err
+
+
+def test_the_shipped_universal_model_is_a_small_batch_norm_checkpoint():
+    from core.data import EMBEDDED
+    from core.tta.run import DEFAULT_MODEL
+
+    model, card = checkpoints.load(DEFAULT_MODEL)
+    assert batch_norm_layers(model), "TTA needs BatchNorm statistics"
+    assert card["source"].split("+") == list(EMBEDDED) and card["class_names"] == DIGITS
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # fp16 on disk, fp32 when loaded
+    from pathlib import Path
+
+    size = sum(f.stat().st_size for f in Path(DEFAULT_MODEL).iterdir())
+    assert size < 600_000, f"the universal model should stay small ({size} bytes)"

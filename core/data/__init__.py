@@ -128,14 +128,59 @@ def load_multi_source(names: list[str], split: str = "train", size: int = 28) ->
                         classes, skipped, domain_ids=torch.cat(ids), domain_names=list(names))
 
 
-def load_domain(name: str, split: str = "train", size: int = 28) -> TensorDomain:
+def check_domain_spec(name: str) -> None:
+    """Fail at once (DomainError listing what exists) on a name that cannot be a domain, without
+    loading anything: unknown names, a missing folder or zip."""
+    from pathlib import Path
+
+    if not isinstance(name, str) or not name:
+        raise DomainError(f"a domain name is needed; {_valid_names_message()}")
+    sources = split_sources(name)
+    if len(sources) > 1:
+        if len(set(sources)) != len(sources):
+            raise DomainError(f"a source is named twice in {name!r}")
+        for source in sources:
+            check_domain_spec(source)
+        return
+    if name.startswith(("folder:", "zip:")):
+        path = Path(name.split(":", 1)[1]).expanduser()
+        if not path.exists():
+            raise DomainError(f"no such folder or zip: {str(path)!r}")
+    elif name not in embedded.BUILDERS and name not in downloads.DESCRIPTIONS:
+        raise DomainError(f"unknown domain {name!r}; {_valid_names_message()}")
+
+
+def align_classes(domain: TensorDomain, classes: list[str]) -> TensorDomain:
+    """``domain`` with its labels renumbered to index ``classes`` *by name* (a folder holding only
+    the 3s and 7s keeps them as '3' and '7' of a digits model, not as classes 0 and 1).
+    DomainError naming the class folders that are not among ``classes``."""
+    classes = [str(c) for c in classes]
+    if list(domain.classes) == classes:
+        return domain
+    unknown = [c for c in domain.classes if c not in classes]
+    if unknown:
+        shown = ", ".join(classes[:20]) + (" …" if len(classes) > 20 else "")
+        raise DomainError(f"{domain.name}: class name(s) {unknown} are not among the model's classes ({shown}); "
+                          "name the class folders like the model's classes")
+    lookup = torch.tensor([classes.index(c) for c in domain.classes], dtype=torch.long)
+    return TensorDomain(domain.name, domain.split, domain.images, lookup[domain.labels], classes, domain.skipped,
+                        domain_ids=domain.domain_ids, domain_names=domain.domain_names)
+
+
+def load_domain(name: str, split: str = "train", size: int = 28, classes: list[str] | None = None) -> TensorDomain:
     """Load one split of a domain as a :class:`TensorDomain`.
 
     Named domains are 28×28 RGB; ``size`` resizes custom (folder/zip) domains and, if it
     differs from 28, named ones too. Several sources joined by ``+`` give one multi-source
-    domain (:func:`load_multi_source`). Raises :class:`DomainError` for unknown names, bad
+    domain (:func:`load_multi_source`). ``classes`` (a model's class names) renumbers the labels
+    by name (see :func:`align_classes`). Raises :class:`DomainError` for unknown names, bad
     splits, missing folders or failed downloads, listing what is available.
     """
+    domain = _load(name, split, size)
+    return domain if classes is None else align_classes(domain, classes)
+
+
+def _load(name: str, split: str, size: int) -> TensorDomain:
     if split not in SPLITS:
         raise DomainError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     if not isinstance(name, str) or not name:
@@ -157,4 +202,5 @@ def load_domain(name: str, split: str = "train", size: int = 28) -> TensorDomain
 
 
 __all__ = ["DIGIT_CLASSES", "DOWNLOADABLE", "DomainError", "EMBEDDED", "SPLITS", "TensorDomain",
-           "cache_dir", "describe_domains", "domain_names", "load_domain", "load_multi_source", "split_sources"]
+           "align_classes", "cache_dir", "check_domain_spec", "describe_domains", "domain_names", "load_domain",
+           "load_multi_source", "split_sources"]

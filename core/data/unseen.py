@@ -32,7 +32,7 @@ Domains (:data:`DOMAINS`):
 
 :func:`write_domain` writes the ImageFolder layout ``OUT/{train,test}/<class>/<i>.<ext>`` that
 ``folder:OUT`` domains read, so the pictures enter through :mod:`core.imageio` exactly like a
-user's; ``scripts/make_unseen.py`` writes them all::
+user's; ``python -m core fixtures --out DIR`` writes them all::
 
     from core.data.unseen import write_domain
     write_domain("paper", "/tmp/paper", n_per_class=50, n_test_per_class=30, seed=0)

@@ -21,17 +21,17 @@ import torch
 DEFAULT_MODEL = str(Path(__file__).resolve().parents[2] / "pretrained" / "universal")
 
 
-def load_pictures(target: str, split: str, size: int, normalize: str | None):
-    """The target split as float pictures (N, 3, size, size) and labels. With ``normalize="centre"``
-    every picture goes through :func:`core.imageio.centre_like_mnist` (from a 4× larger load, so
-    photos keep their detail)."""
+def load_pictures(target: str, split: str, size: int, normalize: str | None, classes: list[str] | None = None):
+    """The target split as float pictures (N, 3, size, size) and labels (renumbered by name to
+    ``classes``, a model's class names, when given). With ``normalize="centre"`` every picture goes
+    through :func:`core.imageio.centre_like_mnist` (from a 4× larger load, so photos keep their detail)."""
     from ..data import load_domain
     from ..imageio import _normalize_mode, centre_batch
 
     if _normalize_mode(normalize) == "centre":
-        domain = load_domain(target, split, size=4 * size)
+        domain = load_domain(target, split, size=4 * size, classes=classes)
         return centre_batch(domain.images, size), domain.labels
-    domain = load_domain(target, split, size=size)
+    domain = load_domain(target, split, size=size, classes=classes)
     return domain.float_images(), domain.labels
 
 
@@ -59,13 +59,15 @@ def adapt_to_domain(model_ref: str | None = None, target: str = "mnistm", method
     size = int(card["input_size"])
     if max_images < 1:
         raise ValueError(f"max_images must be ≥ 1, got {max_images}")
-    train_x, _ = load_pictures(target, "train", size, normalize)  # the labels are not used
-    test_x, test_y = load_pictures(target, "test", size, normalize)
+    classes = list(card["class_names"])
+    train_x, _ = load_pictures(target, "train", size, normalize, classes)  # the labels are not used
+    test_x, test_y = load_pictures(target, "test", size, normalize, classes)
     pick = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(seed))[:max_images]
     pictures = train_x[pick.sort().values]
-    before_acc = accuracy(predict_logits(model, test_x), test_y)
+    scored = len(test_y) > 0  # a folder too small to have a test split: nothing to report
+    before_acc = accuracy(predict_logits(model, test_x), test_y) if scored else None
     result = adapt(model, pictures, method, seed=seed, **(settings or {}))
-    after_acc = accuracy(predict_logits(result.model, test_x), test_y) if result.adapted else before_acc
+    after_acc = accuracy(predict_logits(result.model, test_x), test_y) if scored and result.adapted else before_acc
     checkpoint = None
     if out_dir is not None:
         new_card = make_card(
@@ -78,8 +80,9 @@ def adapt_to_domain(model_ref: str | None = None, target: str = "mnistm", method
             extra={"tta": {**result.summary(), "adapted_from": ref, "normalize": normalize or "none",
                            "target": target}})
         checkpoint = str(save(result.model, new_card, out_dir))
-    return {"model": ref, "method": method, "target": target, "before_acc": round(before_acc, 3),
-            "after_acc": round(after_acc, 3), "seconds": round(time.perf_counter() - started, 2),
+    return {"model": ref, "method": method, "target": target,
+            "before_acc": None if before_acc is None else round(before_acc, 3),
+            "after_acc": None if after_acc is None else round(after_acc, 3), "seconds": round(time.perf_counter() - started, 2),
             "adapt_seconds": round(result.seconds, 3), "checkpoint": checkpoint, "verdict": result.verdict,
             "reason": result.reason, "n_images": result.n_images, "before": result.before,
             "after": result.after, "normalize": normalize or "none"}
