@@ -66,8 +66,10 @@ class GraphedStep:
 
     def __init__(self, method: Method, source: tuple[torch.Tensor, torch.Tensor],
                  target: tuple[torch.Tensor, torch.Tensor], batch_size: int, with_target_labels: bool,
-                 generator: torch.Generator, capture: bool = True, eager_steps: int = 3):
+                 generator: torch.Generator, capture: bool = True, eager_steps: int = 3,
+                 source_domains: torch.Tensor | None = None):
         self.method, self.source, self.target = method, source, target
+        self.source_domains = source_domains  # (N,) source-domain ids of a multi-source domain, or None
         self.with_target_labels, self.capture, self.eager_steps = with_target_labels, capture, eager_steps
         device = source[0].device
         self.source_sampler = IndexSampler(len(source[1]), batch_size, device, generator)
@@ -88,7 +90,8 @@ class GraphedStep:
         xt_u8, yt_all = self.target
         xs, xt = unit_float(xs_u8[self.idx_s]), unit_float(xt_u8[self.idx_t])
         yt = yt_all[self.idx_t] if self.with_target_labels else None
-        losses = self.method.train_step(Batch(xs, ys_all[self.idx_s], xt, yt), self.progress)
+        ds = self.source_domains[self.idx_s] if self.source_domains is not None else None
+        losses = self.method.train_step(Batch(xs, ys_all[self.idx_s], xt, yt, ds), self.progress)
         if self.names is None:
             self.names = list(losses)
         return torch.stack([losses[k].float() for k in self.names])

@@ -199,7 +199,8 @@ def train(config: TrainConfig, progress: Callable[[Progress], None] | None = Non
     if set(tgt_train.classes) <= set(src_train.classes):  # the same label space: match classes by name
         tgt_train, tgt_test = align_classes(tgt_train, src_train.classes), align_classes(tgt_test, src_train.classes)
 
-    model = build_model({**config.model, "num_classes": len(src_train.classes), "input_size": size}).to(device)
+    model = build_model({**config.model, **method_cls.model_spec, "num_classes": len(src_train.classes),
+                         "input_size": size}).to(device)
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format)
     graphed = accel in ("graph", "compile") and device.type == "cuda"
@@ -221,8 +222,11 @@ def train(config: TrainConfig, progress: Callable[[Progress], None] | None = Non
     with_target_labels = method.target_labels != "none"
     source = resident(src_train.images), src_train.labels.to(device)
     target = resident(tgt_x), tgt_y.to(device)
+    # which source each image came from, for methods that use it (multi-source domain generalisation)
+    ds_all = src_train.domain_ids.to(device) if src_train.domain_ids is not None else None
     if graphed:
-        run_step = GraphedStep(method, source, target, config.batch_size, with_target_labels, generator=ctx.generator)
+        run_step = GraphedStep(method, source, target, config.batch_size, with_target_labels,
+                               generator=ctx.generator, source_domains=ds_all)
     else:
         (xs_all, ys_all), (xt_all, yt_all) = source, target
         source_idx = IndexSampler(len(ys_all), config.batch_size, device, gen)
@@ -231,7 +235,7 @@ def train(config: TrainConfig, progress: Callable[[Progress], None] | None = Non
         def run_step(progress: float) -> dict[str, torch.Tensor]:
             i, j = source_idx.next(), target_idx.next()
             batch = Batch(unit_float(xs_all[i]), ys_all[i], unit_float(xt_all[j]),
-                          yt_all[j] if with_target_labels else None)
+                          yt_all[j] if with_target_labels else None, ds_all[i] if ds_all is not None else None)
             return method.train_step(batch, progress)
 
     preview_source = src_test.images[:8].to(device)  # fixed pictures a method may show as it learns

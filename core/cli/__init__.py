@@ -2,6 +2,7 @@
 
     train      train a method (progress on stderr; --json: one JSON object on the last stdout line)
     eval       a checkpoint or zoo model on a domain
+    adapt      test-time adaptation of a model to a domain's unlabelled pictures
     export     a checkpoint as ONNX
     zoo        list / table / rebuild the shipped models
     bench      throughput benchmark
@@ -21,7 +22,7 @@ import os
 import sys
 
 #: Command modules in the order ``--help`` lists them; each has ``add_parser(subparsers)``.
-COMMAND_MODULES = ("train", "evaluate", "export", "translate", "fixtures", "zoo", "bench", "info")
+COMMAND_MODULES = ("train", "evaluate", "adapt", "export", "translate", "fixtures", "zoo", "bench", "info")
 
 
 class _Parser(argparse.ArgumentParser):

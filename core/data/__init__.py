@@ -2,7 +2,9 @@
 
 Names: embedded (offline, deterministic) ``mnist``, ``mnistm``, ``syndigits``, ``ucidigits``;
 downloaded via torchvision ``mnist_full``, ``usps``, ``svhn``; custom ``folder:PATH`` (ImageFolder
-layout) or ``zip:PATH`` (a zip of one; ``folder:X.zip`` works too).
+layout) or ``zip:PATH`` (a zip of one; ``folder:X.zip`` works too). Several sources joined by
+``+`` (``mnist+syndigits``, ``mnist+folder:my_digits``) load as one multi-source domain whose
+``domain_ids`` say which source each image came from.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ def domain_names() -> list[str]:
 def describe_domains() -> dict[str, str]:
     return {**embedded.DESCRIPTIONS, **downloads.DESCRIPTIONS,
             "folder:PATH": "your own images: PATH/<class>/<image> (or PATH/train|test/<class>/...)",
-            "zip:PATH": "a zip of such a folder"}
+            "zip:PATH": "a zip of such a folder",
+            "A+B+...": "several sources as one multi-source domain (classes matched by name), e.g. mnist+syndigits"}
 
 
 def _valid_names_message() -> str:
@@ -77,11 +80,66 @@ def _load_named(name: str, split: str) -> TensorDomain:
     return TensorDomain(name, split, x, y, list(DIGIT_CLASSES))
 
 
+def split_sources(name: str) -> list[str]:
+    """The sources of a ``+``-joined domain name, in order (a single name gives itself).
+
+    A ``+`` inside a ``folder:``/``zip:`` path stays part of the path unless what follows it is
+    a domain name or another ``folder:``/``zip:`` source:
+
+    >>> split_sources("mnist+syndigits")
+    ['mnist', 'syndigits']
+    >>> split_sources("folder:/data/a+b+mnist")
+    ['folder:/data/a+b', 'mnist']
+    """
+    parts: list[str] = []
+    for piece in name.split("+"):
+        starts_source = piece.startswith(("folder:", "zip:")) or piece in embedded.BUILDERS \
+            or piece in downloads.DESCRIPTIONS
+        if parts and not starts_source and parts[-1].startswith(("folder:", "zip:")):
+            parts[-1] += "+" + piece
+        else:
+            parts.append(piece)
+    return parts
+
+
+def load_multi_source(names: list[str], split: str = "train", size: int = 28) -> TensorDomain:
+    """Several domains as one :class:`TensorDomain` with ``domain_ids``.
+
+    Every source is loaded at ``size`` × ``size``; classes are matched by *name*: the first
+    source's classes come first, classes only later sources have are appended, and each source's
+    labels are renumbered accordingly. ``domain_ids[i]`` is the position in ``names`` of the
+    source image i came from (so (N,) int64 in 0..len(names)−1).
+
+    >>> d = load_multi_source(["mnist", "ucidigits"], "test")
+    >>> len(d), d.domain_names, d.domain_ids.bincount().tolist()
+    (1000, ['mnist', 'ucidigits'], [500, 500])
+    """
+    if len(set(names)) != len(names):
+        raise DomainError(f"a source is named twice in {'+'.join(names)!r}")
+    parts = [load_domain(n, split, size) for n in names]
+    classes: list[str] = []
+    for part in parts:
+        classes += [c for c in part.classes if c not in classes]
+    labels = [torch.tensor([classes.index(c) for c in part.classes], dtype=torch.long)[part.labels]
+              for part in parts]
+    ids = [torch.full((len(part),), k, dtype=torch.long) for k, part in enumerate(parts)]
+    skipped = {f"{part.name}/{file}": why for part in parts for file, why in part.skipped.items()}
+    return TensorDomain("+".join(names), split, torch.cat([p.images for p in parts]), torch.cat(labels),
+                        classes, skipped, domain_ids=torch.cat(ids), domain_names=list(names))
+
+
 def check_domain_spec(name: str) -> None:
     """Fail at once (DomainError listing what exists) on a name that cannot be a domain, without
     loading anything: unknown names, a missing folder or zip."""
     if not isinstance(name, str) or not name:
         raise DomainError(f"a domain name is needed; {_valid_names_message()}")
+    sources = split_sources(name)
+    if len(sources) > 1:
+        if len(set(sources)) != len(sources):
+            raise DomainError(f"a source is named twice in {name!r}")
+        for source in sources:
+            check_domain_spec(source)
+        return
     if name.startswith(("folder:", "zip:")):
         check_folder_spec(name.split(":", 1)[1])  # exists, a folder or a zip whose table of contents reads
     elif name not in embedded.BUILDERS and name not in downloads.DESCRIPTIONS:
@@ -101,14 +159,16 @@ def align_classes(domain: TensorDomain, classes: list[str]) -> TensorDomain:
         raise DomainError(f"{domain.name}: class name(s) {unknown} are not among the model's classes ({shown}); "
                           "name the class folders like the model's classes")
     lookup = torch.tensor([classes.index(c) for c in domain.classes], dtype=torch.long)
-    return TensorDomain(domain.name, domain.split, domain.images, lookup[domain.labels], classes, domain.skipped)
+    return TensorDomain(domain.name, domain.split, domain.images, lookup[domain.labels], classes, domain.skipped,
+                        domain_ids=domain.domain_ids, domain_names=domain.domain_names)
 
 
 def load_domain(name: str, split: str = "train", size: int = 28, classes: list[str] | None = None) -> TensorDomain:
     """Load one split of a domain as a :class:`TensorDomain`.
 
     Named domains are 28×28 RGB; ``size`` resizes custom (folder/zip) domains and, if it
-    differs from 28, named ones too. ``classes`` (a model's class names) renumbers the labels
+    differs from 28, named ones too. Several sources joined by ``+`` give one multi-source
+    domain (:func:`load_multi_source`). ``classes`` (a model's class names) renumbers the labels
     by name (see :func:`align_classes`). Raises :class:`DomainError` for unknown names, bad
     splits, missing folders or failed downloads, listing what is available.
     """
@@ -121,6 +181,9 @@ def _load(name: str, split: str, size: int) -> TensorDomain:
         raise DomainError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     if not isinstance(name, str) or not name:
         raise DomainError(f"a domain name is needed; {_valid_names_message()}")
+    sources = split_sources(name)
+    if len(sources) > 1:
+        return load_multi_source(sources, split, size)
     if name.startswith(("folder:", "zip:")):
         return load_image_folder(name.split(":", 1)[1], split, size)
     if name not in embedded.BUILDERS and name not in downloads.DESCRIPTIONS:
@@ -135,4 +198,5 @@ def _load(name: str, split: str, size: int) -> TensorDomain:
 
 
 __all__ = ["DIGIT_CLASSES", "DOWNLOADABLE", "DomainError", "EMBEDDED", "SPLITS", "TensorDomain",
-           "align_classes", "cache_dir", "check_domain_spec", "describe_domains", "domain_names", "load_domain"]
+           "align_classes", "cache_dir", "check_domain_spec", "describe_domains", "domain_names", "load_domain",
+           "load_multi_source", "split_sources"]

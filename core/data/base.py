@@ -21,6 +21,10 @@ class TensorDomain(Dataset):
     images: uint8 (N, 3, H, W); labels: int64 (N,). Items are ``(float image in [0, 1], int label)``,
     so it is a regular map-style dataset; the engine instead takes ``images``/``labels`` whole and
     keeps them resident on the training device.
+
+    A multi-source domain (``load_domain("mnist+syndigits")``) also carries ``domain_ids``: int64
+    (N,), the index into ``domain_names`` of the source each image came from (``None`` for a
+    single domain).
     """
 
     name: str
@@ -29,6 +33,8 @@ class TensorDomain(Dataset):
     labels: torch.Tensor
     classes: list[str] = field(default_factory=lambda: list(DIGIT_CLASSES))
     skipped: dict[str, str] = field(default_factory=dict)  # file name -> why it was skipped
+    domain_ids: torch.Tensor | None = None   # (N,) int64 source index, multi-source domains only
+    domain_names: list[str] | None = None    # the sources, in the order domain_ids count them
 
     def __post_init__(self):
         if self.images.dtype != torch.uint8 or self.images.ndim != 4 or self.images.shape[1] != 3:
@@ -36,6 +42,18 @@ class TensorDomain(Dataset):
         if len(self.images) != len(self.labels):
             raise ValueError("images and labels differ in length")
         self.labels = self.labels.long()
+        if self.domain_ids is not None:
+            if len(self.domain_ids) != len(self.labels):
+                raise ValueError("domain_ids and labels differ in length")
+            self.domain_ids = self.domain_ids.long()
+            ids = self.domain_ids
+            if not self.domain_names or (len(ids) and (int(ids.min()) < 0 or int(ids.max()) >= len(self.domain_names))):
+                raise ValueError("domain_ids need a domain_names entry for every id")
+
+    @property
+    def num_domains(self) -> int:
+        """How many source domains the images come from (1 for a single domain)."""
+        return len(self.domain_names) if self.domain_ids is not None else 1
 
     def __len__(self) -> int:
         return len(self.labels)

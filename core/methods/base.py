@@ -33,13 +33,16 @@ class Batch:
 
     xs: (B, 3, H, W) source images, ys: (B,) source labels;
     xt: (B, 3, H, W) target images, yt: (B,) target labels — ``None`` unless the method
-    is allowed target labels (``target_labels`` is ``"all"`` or ``"few"``).
+    is allowed target labels (``target_labels`` is ``"all"`` or ``"few"``);
+    ds: (B,) int64 source-domain ids of ``xs`` when the source joins several domains
+    (``--source mnist+syndigits``; ids index the source's ``domain_names``), else ``None``.
     """
 
     xs: torch.Tensor
     ys: torch.Tensor
     xt: torch.Tensor
     yt: torch.Tensor | None = None
+    ds: torch.Tensor | None = None
 
 
 @dataclass
@@ -159,6 +162,9 @@ class Method:
     hyperparameters: ClassVar[dict[str, Hyper]] = {}
     # True when train_step can be captured in a CUDA graph (see the module docstring)
     graph_safe: ClassVar[bool] = False
+    # model spec entries the method needs (e.g. {"mixstyle": True}); the engine builds the model
+    # with them on top of the run's spec, so the card records them
+    model_spec: ClassVar[dict] = {}
 
     def __init__(self, model: Classifier, ctx: Context, lr: float = 1e-3, weight_decay: float = 0.0,
                  optimizer: str = "adam", lr_anneal: bool = True, warmup: float = 0.0, **hparams):

@@ -15,6 +15,7 @@ from torch import nn
 from .backbones import DigitsCNN, Normalize, ResNet18Backbone
 from .classifier import Classifier, DomainDiscriminator
 from .grl import GradientReversal, dann_lambda, grad_reverse
+from .mixstyle import MixStyle, mixing_domains
 
 
 def _digits(spec: dict) -> nn.Module:
@@ -23,6 +24,7 @@ def _digits(spec: dict) -> nn.Module:
         width=float(spec.get("width", 1.0)),
         feature_dim=int(spec.get("feature_dim", 128)),
         batch_norm=bool(spec.get("batch_norm", False)),
+        mixstyle=int(spec.get("mixstyle", 0)),
     )
 
 
@@ -37,7 +39,7 @@ ARCHITECTURES: dict[str, Callable[[dict], nn.Module]] = {
 }
 
 # Keys a spec may carry; anything else is refused (specs also come from untrusted cards).
-SPEC_KEYS = {"arch", "num_classes", "input_size", "width", "feature_dim", "batch_norm", "weights_path"}
+SPEC_KEYS = {"arch", "num_classes", "input_size", "width", "feature_dim", "batch_norm", "mixstyle", "weights_path"}
 
 
 def build_model(spec: dict) -> Classifier:
@@ -87,6 +89,6 @@ def build_extra(spec: dict) -> nn.Module:
 
 __all__ = [
     "ARCHITECTURES", "Classifier", "DigitsCNN", "DomainDiscriminator", "GradientReversal",
-    "Normalize", "ResNet18Backbone", "build_extra", "build_model", "count_parameters", "dann_lambda", "grad_reverse",
-    "register_extra",
+    "MixStyle", "Normalize", "ResNet18Backbone", "build_extra", "build_model", "count_parameters", "dann_lambda",
+    "grad_reverse", "mixing_domains", "register_extra",
 ]

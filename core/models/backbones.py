@@ -8,6 +8,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .mixstyle import MixStyle
+
 
 class Normalize(nn.Module):
     """Per-channel (x - mean) / std with constants stored as buffers."""
@@ -29,10 +31,13 @@ class DigitsCNN(nn.Module):
 
     Shapes: (B, 3, H, W) in [0, 1] → (B, feature_dim).
     ``width`` scales the channel counts (1.0 → 32/64; 0.5 → 16/32 for a distilled student).
+    ``batch_norm`` adds BatchNorm after each convolution (what test-time adaptation re-estimates
+    and tunes, :mod:`core.tta`). ``mixstyle`` = k inserts a :class:`~core.models.mixstyle.MixStyle`
+    layer after each of the first k ∈ {0, 1, 2} conv stages (active in training only).
     """
 
     def __init__(self, input_size: int = 28, width: float = 1.0, feature_dim: int = 128,
-                 batch_norm: bool = False, dropout: float = 0.0):
+                 batch_norm: bool = False, dropout: float = 0.0, mixstyle: int = 0):
         super().__init__()
         c1, c2 = max(4, int(round(32 * width))), max(8, int(round(64 * width)))
         spatial = ((input_size - 4) // 2 - 4) // 2
@@ -43,10 +48,15 @@ class DigitsCNN(nn.Module):
         # max-pool before ReLU: max and ReLU commute exactly (ReLU is monotone), and the ReLU then
         # touches a quarter of the values (ReLU forward + backward were ~5 % of a CPU DANN step in
         # torch.profiler)
+        if mixstyle not in (0, 1, 2):
+            raise ValueError(f"mixstyle is the number of conv stages followed by MixStyle (0, 1 or 2), not {mixstyle!r}")
         self.conv = nn.Sequential(
             nn.Conv2d(3, c1, 5), norm(c1), nn.MaxPool2d(2), nn.ReLU(inplace=True),
             nn.Conv2d(c1, c2, 5), norm(c2), nn.MaxPool2d(2), nn.ReLU(inplace=True),
         )
+        # MixStyle after the first ``mixstyle`` stages; parameter-free and outside ``conv``, so the
+        # state dict is the same with or without them
+        self.mix = nn.ModuleList(MixStyle() for _ in range(mixstyle))
         self.fc = nn.Sequential(
             nn.Flatten(), nn.Dropout(dropout) if dropout > 0 else nn.Identity(),
             nn.Linear(c2 * spatial * spatial, feature_dim), nn.ReLU(inplace=True),
@@ -54,7 +64,14 @@ class DigitsCNN(nn.Module):
         self.out_dim = feature_dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.conv(self.normalize(x)))
+        if not self.mix:
+            return self.fc(self.conv(self.normalize(x)))
+        h = self.normalize(x)
+        for i, layer in enumerate(self.conv):
+            h = layer(h)
+            if i % 4 == 3 and i // 4 < len(self.mix):  # the end of conv stage i // 4
+                h = self.mix[i // 4](h)
+        return self.fc(h)
 
 
 class ResNet18Backbone(nn.Module):

@@ -69,10 +69,10 @@ def scenarios() -> list[tuple[str, str]]:
 
 
 def method_order() -> list[str]:
-    """Every registered method in display order (by family, then each method's ``order``)."""
-    from ..methods import ordered
+    """The methods a full rebuild trains (``in_zoo``), in display order (by family, then ``order``)."""
+    from ..methods import METHODS, ordered
 
-    return ordered()
+    return [name for name in ordered() if METHODS[name].in_zoo]
 
 
 def scenario_key(source: str, target: str) -> str:
