@@ -7,6 +7,10 @@
     python -m core zoo list | rebuild [--tiny] [--seeds N] [--steps N] [--out DIR]
     python -m core bench [--device D] [--json] [--small] [--quick]
     python -m core domains | methods
+    python -m core tune --method M --source S --target T [--trials N] [--validator V] [--storage URL]
+                        [--seed K] [--device D] [--steps N] [--out DIR] [--json]
+    python -m core recommend --source S --target T [--validator V] [--seed K] [--device D] [--steps N]
+                             [--methods M,M] [--out DIR] [--json]
 
 With ``--json`` the last line of stdout is one JSON object; progress goes to stderr.
 """
@@ -159,6 +163,67 @@ def cmd_methods(args) -> int:
     return 0
 
 
+def _selection_bar(total: int, quiet: bool, desc: str):
+    """A tqdm bar on stderr over all training steps of a tune/recommend call, and its callback."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, file=sys.stderr, desc=desc, unit="step", disable=quiet, dynamic_ncols=True)
+
+    def on_step(what: str, step: int, steps: int) -> None:
+        if step == 1:
+            bar.set_postfix_str(what, refresh=False)
+        bar.update(1)
+
+    return bar, on_step
+
+
+def cmd_tune(args) -> int:
+    from .recipes import recipe
+    from .selection import tune
+
+    steps = args.steps or recipe(args.method).steps
+    bar, on_step = _selection_bar(args.trials * steps, args.quiet, f"tune {args.method} {args.source}→{args.target}")
+    try:
+        out = tune(args.method, args.source, args.target, trials=args.trials, validator=args.validator,
+                   storage=args.storage, seed=args.seed, device=args.device, steps=args.steps, out_dir=args.out,
+                   threads=args.threads, progress=on_step)
+    finally:
+        bar.close()
+    if args.json:
+        print(json.dumps(out))
+    else:
+        for t in out["trials"]:
+            acc = "—" if t["target_acc"] is None else f"{t['target_acc']:.1f}%"
+            score = "failed" if t["score"] is None else f"{t['score']:.4f}"
+            print(f"trial {t['number']:>3} {t['state']:<8} {args.validator} {score:>9}  target {acc:>6}  {t['params']}")
+        print(f"best: {out['best']}\nSpearman(validator, target accuracy) over {out['completed']} trials: "
+              f"{out['spearman']}")
+    return 0
+
+
+def cmd_recommend(args) -> int:
+    from .selection import RECOMMEND_STEPS, candidate_methods, recommend
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
+    n = len(methods or candidate_methods())
+    bar, on_step = _selection_bar(n * (args.steps or RECOMMEND_STEPS), args.quiet,
+                                  f"recommend {args.source}→{args.target}")
+    try:
+        out = recommend(args.source, args.target, validator=args.validator, seed=args.seed, device=args.device,
+                        out_dir=args.out, steps=args.steps, methods=methods, threads=args.threads, progress=on_step)
+    finally:
+        bar.close()
+    if args.json:
+        print(json.dumps(out))
+    else:
+        for c in out["candidates"]:
+            acc = "—" if c["target_acc"] is None else f"{c['target_acc']:.1f}%"
+            score = c["error"] or f"{c['score']:.4f}"
+            print(f"{c['method']:<16} {out['validator']} {score}  (target {acc}, for reference)")
+        print(f"recommended: {out['recommended']}  checkpoint: {out['checkpoint']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .methods import METHODS
 
@@ -219,6 +284,33 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--quick", action="store_true", help="skip the accuracy-equality seeds (throughput and plateau only)")
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_bench)
+
+    from .selection import DEFAULT_VALIDATOR
+    from .validators import VALIDATORS
+
+    def selection_args(p):
+        p.add_argument("--source", required=True)
+        p.add_argument("--target", required=True)
+        p.add_argument("--validator", default=DEFAULT_VALIDATOR, help=f"one of: {', '.join(VALIDATORS)}")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+        p.add_argument("--steps", type=int, default=None, help="training steps per model")
+        p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+        p.add_argument("--out", default=None, help="checkpoint folder")
+        p.add_argument("--json", action="store_true")
+        p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    tu = sub.add_parser("tune", help="search a method's settings, scored by a label-free validator")
+    tu.add_argument("--method", required=True, help=f"one of: {', '.join(METHODS)}")
+    tu.add_argument("--trials", type=int, default=10)
+    tu.add_argument("--storage", default=None, help="sqlite:///PATH.db or an SQLAlchemy URL: share the study")
+    selection_args(tu)
+    tu.set_defaults(func=cmd_tune)
+
+    rc = sub.add_parser("recommend", help="train the candidate methods and recommend one, without target labels")
+    rc.add_argument("--methods", default=None, help="comma-separated candidates (default: every adapted method)")
+    selection_args(rc)
+    rc.set_defaults(func=cmd_recommend)
 
     sub.add_parser("domains", help="list domains").set_defaults(func=cmd_domains)
     sub.add_parser("methods", help="list methods and hyperparameters").set_defaults(func=cmd_methods)
