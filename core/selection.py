@@ -39,7 +39,7 @@ DEFAULT_VALIDATOR = "im"
 # The learning rate is searched for every method, beside its own Hyper(search=...) ranges.
 LR_SEARCH = (3e-4, 3e-3, "log")
 # Steps per candidate in recommend (see docs/validators.md for the measured wall time).
-RECOMMEND_STEPS = 1000
+RECOMMEND_STEPS = 500
 FALLBACK = "source_only"
 STORAGE_FORMS = ("sqlite:///PATH.db (a file shared by processes on one machine)",
                  "postgresql://USER:PASSWORD@HOST/DB or mysql://... (an SQLAlchemy URL whose driver is "
@@ -53,13 +53,13 @@ ProgressFn = Callable[[str, int, int], None]  # (what is running, step, total st
 def candidate_methods() -> list[str]:
     """Methods ``recommend`` tries, in display order: every registered method whose family adapts
     with unlabelled target pictures (:data:`core.methods.ADAPTED_FAMILIES`), that needs no target
-    labels and no model reference, and that does not opt out with ``recommendable = False``; plus
+    labels and no *required* model reference (a teacher), and that does not opt out with ``recommendable = False``; plus
     source-only, the fallback, first."""
     from .methods import METHODS, ordered
 
     def eligible(cls) -> bool:
-        return (cls.is_adapted() and cls.target_labels == "none" and not cls.model_hyperparameters()
-                and getattr(cls, "recommendable", True))
+        needs_model = any(cls.hyperparameters[k].required for k in cls.model_hyperparameters())
+        return cls.is_adapted() and cls.target_labels == "none" and not needs_model and getattr(cls, "recommendable", True)
 
     return [FALLBACK] + [n for n in ordered() if n != FALLBACK and eligible(METHODS[n])]
 
