@@ -40,7 +40,6 @@ DEFAULT_VALIDATOR = "im"
 LR_SEARCH = (3e-4, 3e-3, "log")
 # Steps per candidate in recommend (see docs/validators.md for the measured wall time).
 RECOMMEND_STEPS = 500
-FALLBACK = "source_only"
 STORAGE_FORMS = ("sqlite:///PATH.db (a file shared by processes on one machine)",
                  "postgresql://USER:PASSWORD@HOST/DB or mysql://... (an SQLAlchemy URL whose driver is "
                  "installed; shared between machines)")
@@ -53,15 +52,17 @@ ProgressFn = Callable[[str, int, int], None]  # (what is running, step, total st
 def candidate_methods() -> list[str]:
     """Methods ``recommend`` tries, in display order: every registered method whose family adapts
     with unlabelled target pictures (:data:`core.methods.ADAPTED_FAMILIES`), that needs no target
-    labels and no *required* model reference (a teacher), and that does not opt out with ``recommendable = False``; plus
-    source-only, the fallback, first."""
-    from .methods import METHODS, ordered
+    labels and no *required* model reference (a teacher), and that does not opt out with
+    ``recommendable = False``; plus source-only, the fallback, first."""
+    from .methods import METHODS, baseline, ordered
 
     def eligible(cls) -> bool:
         needs_model = any(cls.hyperparameters[k].required for k in cls.model_hyperparameters())
-        return cls.is_adapted() and cls.target_labels == "none" and not needs_model and getattr(cls, "recommendable", True)
+        return (cls.is_adapted() and cls.target_labels == "none" and not needs_model
+                and getattr(cls, "recommendable", True))
 
-    return [FALLBACK] + [n for n in ordered() if n != FALLBACK and eligible(METHODS[n])]
+    fallback = baseline()
+    return [fallback] + [n for n in ordered() if n != fallback and eligible(METHODS[n])]
 
 
 def search_space(method: str) -> dict[str, tuple]:
@@ -172,7 +173,7 @@ def spearman(scores: list[float], accuracies: list[float]) -> float | None:
 
 def train_and_score(config, validator: str, progress: ProgressFn | None = None, label: str = "",
                     all_validators: bool = True) -> dict:
-    """Train ``config`` (a :class:`core.engine.TrainConfig`), gather its evidence once and score it.
+    """Train ``config`` (a :class:`core.config.TrainConfig`), gather its evidence once and score it.
 
     Returns ``{"result": TrainResult, "evidence": Evidence, "score": the validator's score, "scores":
     {validator: score} (all of them, or only ``validator``), "validator_errors": {...}, "target_acc":
@@ -243,8 +244,8 @@ def tune(method: str, source: str, target: str, trials: int = 10, validator: str
     get_method(method)
     if trials < 1:
         raise ValueError(f"trials must be at least 1, got {trials}")
+    store = open_storage(storage)  # a bad URL fails before any domain is loaded
     check_validator(validator, target, source)
-    store = open_storage(storage)
     name = study_name(method, source, target, validator)
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # failed trials are reported in the result
     # in memory: reproducible from the seed; shared: mix in who is asking, so workers explore apart
@@ -315,7 +316,7 @@ def recommend(source: str, target: str, validator: str = DEFAULT_VALIDATOR, seed
     labels) and never take part in the choice. A candidate that diverges is listed with its error.
     """
     from .checkpoints import save
-    from .methods import get_method
+    from .methods import baseline, get_method
 
     started = time.perf_counter()
     names = list(methods) if methods else candidate_methods()
@@ -349,7 +350,7 @@ def recommend(source: str, target: str, validator: str = DEFAULT_VALIDATOR, seed
     card = {**result.card, "selection": {"validator": validator, "score": best["score"],
                                          "candidates": [r["method"] for r in rows]}}
     checkpoint = str(save(result.model, card, out))
-    fallback = next((r for r in rows if r["method"] == FALLBACK), None)
+    fallback = next((r for r in rows if r["method"] == baseline()), None)
     return {"source": source, "target": target, "validator": validator, "recommended": best["method"],
             "checkpoint": checkpoint, "target_acc": best["target_acc"],
             "source_only_acc": None if fallback is None else fallback["target_acc"],

@@ -47,8 +47,12 @@ def test_tune_cli_json_and_a_sqlite_study_shared_by_two_calls(tmp_path):
     assert trial["score"] == pytest.approx(trial["scores"]["im"], abs=1e-6)
     assert 0 <= trial["target_acc"] <= 100 and 0 <= trial["source_val_acc"] <= 100
     assert first["best"]["score"] == max(t["score"] for t in first["trials"])
-    second = last_json(run_cli(*args, "--seed", "1"))
-    assert second["study"] == first["study"] and len(second["trials"]) == 4  # one study, resumed
+    from core.selection import tune  # a second process's view: the same study, resumed and extended
+
+    second = tune("dann", "mnist", "ucidigits", trials=1, validator="im", storage=db, seed=1, steps=5,
+                  device="cpu", threads=1)
+    assert second["study"] == first["study"] and len(second["trials"]) == 3
+    assert [t["params"] for t in second["trials"][:2]] == [t["params"] for t in first["trials"]]
     assert second["spearman"] is not None and -1 <= second["spearman"] <= 1
 
 
@@ -141,10 +145,11 @@ def test_recommend_works_for_folder_targets_and_reports_no_accuracy_without_labe
 
 def test_candidates_come_from_the_registry():
     from core.methods import ADAPTED_FAMILIES
-    from core.selection import FALLBACK, candidate_methods
+    from core.methods import baseline
+    from core.selection import candidate_methods
 
     names = candidate_methods()
-    assert names[0] == FALLBACK == "source_only"
+    assert names[0] == baseline() == "source_only"
     for name in names[1:]:
         cls = METHODS[name]
         assert cls.family in ADAPTED_FAMILIES and cls.target_labels == "none"
