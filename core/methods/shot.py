@@ -60,7 +60,7 @@ class SHOT(Method):
         "pseudo_weight": Hyper(0.3, "Weight β of the cluster pseudo-label loss (0: SHOT-IM).", 0.0, 10.0,
                                label="Pseudo-label weight β", search=(0.05, 1.0, "log")),
         "im_weight": Hyper(1.0, "Weight of the information-maximisation loss.", 0.0, 10.0, label="IM weight"),
-        "bank_size": Hyper(2048, "Recent target feature vectors kept to compute the cluster centroids.", 8, 65536,
+        "bank_size": Hyper(2048, "Recent target images kept and re-clustered once per bank turnover for the pseudo-labels.", 8, 65536,
                            label="Feature bank size"),
     }
 
