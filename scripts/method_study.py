@@ -92,6 +92,23 @@ def run_one(spec: str, source: str, target: str, seed: int, steps: int | None) -
             **label_free_stats(result.model, target)}
 
 
+def shipped_runs(path: str = "pretrained/leaderboard.json") -> list[dict]:
+    """The shipped zoo's leaderboard (same recipe, seeds 0-2) as runs named ``zoo:METHOD``, to put
+    the methods this study does not re-run beside it (their gains are taken against zoo:source_only)."""
+    file = Path(__file__).resolve().parents[1] / path
+    if not file.exists():
+        return []
+    board = json.loads(file.read_text())
+    runs = []
+    for scen, methods in board["scenarios"].items():
+        source, target = scen.split("->")
+        for m, cell in methods.items():
+            for seed, acc, src in zip(cell["seeds"], cell["values"], cell.get("source_values", cell["values"])):
+                runs.append({"method": f"zoo:{m}", "source": source, "target": target, "seed": seed,
+                             "steps": board.get("steps", 1500), "target_acc": acc, "source_acc": src})
+    return runs
+
+
 def key(r: dict) -> tuple:
     return (r["method"], r["source"], r["target"], int(r["seed"]), int(r["steps"]))
 
@@ -101,7 +118,8 @@ def table(runs: list[dict], methods: list[str] | None = None, steps: int | None 
     from core.recipes import COMMON
 
     steps = steps or COMMON["steps"]
-    runs = [r for r in runs if r["steps"] == steps or r["method"] == "source_only" and r["steps"] == COMMON["steps"]]
+    runs = [r for r in runs if r["steps"] == steps or r["method"] in ("source_only", "zoo:source_only")
+            and r["steps"] == COMMON["steps"]]
     methods = methods or list(dict.fromkeys(r["method"] for r in runs))
     scen = [s for s in SCENARIOS if any((r["source"], r["target"]) == s for r in runs)]
     by = {}
@@ -113,7 +131,7 @@ def table(runs: list[dict], methods: list[str] | None = None, steps: int | None 
         cells = []
         for s, t in scen:
             got = by.get((m, s, t), {})
-            base = by.get(("source_only", s, t), {})
+            base = by.get(("zoo:source_only" if m.startswith("zoo:") else "source_only", s, t), {})
             if not got:
                 cells.append("—")
                 continue
@@ -121,7 +139,7 @@ def table(runs: list[dict], methods: list[str] | None = None, steps: int | None 
             mean = statistics.mean(accs)
             sd = statistics.stdev(accs) if len(accs) > 1 else 0.0
             cell = f"{mean:.1f} ± {sd:.1f}"
-            if m != "source_only" and base:
+            if m not in ("source_only", "zoo:source_only") and base:
                 shared = [k for k in got if k in base]
                 if shared:
                     gain = statistics.mean(got[k]["target_acc"] - base[k]["target_acc"] for k in shared)
@@ -142,6 +160,9 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=None, help="steps per run (default: the recipe's)")
     ap.add_argument("--out", default="docs/benchmarks/method-study.json")
     ap.add_argument("--table", action="store_true", help="print the table from --out and stop")
+    ap.add_argument("--zoo", nargs="*", default=None,
+                    help="also show these methods' shipped leaderboard rows (zoo:METHOD; default with --table: "
+                         "source_only dann mmd adda self_training)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
 
@@ -154,7 +175,7 @@ def main(argv=None) -> int:
         from core.recipes import COMMON
 
         steps = args.steps or COMMON["steps"]
-        todo = [(m, s, t, seed) for s, t in scenarios for seed in args.seeds for m in methods
+        todo = [(m, s, t, seed) for seed in args.seeds for s, t in scenarios for m in methods
                 if (m, s, t, seed, steps if m != "source_only" else COMMON["steps"]) not in done]
         for i, (m, s, t, seed) in enumerate(todo, 1):
             run_steps = None if m == "source_only" else args.steps
@@ -171,6 +192,12 @@ def main(argv=None) -> int:
             print(f"[{i}/{len(todo)}] {m} {s}->{t} seed {seed}: target {r['target_acc']:.1f} "
                   f"source {r['source_acc']:.1f} ({r.get('seconds', 0):.0f} s)", file=sys.stderr, flush=True)
     shown = [m for m in methods if any(r["method"] == m for r in runs)] if args.methods else None
+    zoo = args.zoo if args.zoo is not None else (["source_only", "dann", "mmd", "adda", "self_training"] if args.table else [])
+    if zoo:
+        extra = [r for r in shipped_runs() if r["method"][4:] in zoo]
+        names = list(dict.fromkeys(r["method"] for r in runs)) if shown is None else shown
+        shown = names + [f"zoo:{m}" for m in zoo]
+        runs = runs + extra
     print(table(runs, shown, args.steps))
     return 0
 

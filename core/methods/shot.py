@@ -15,11 +15,15 @@ Two phases; the second never sees a source image.
        ŷ = nearest centroid of g(x_t) (cosine), centroids from weighted k-means of target features
        L = L_IM + β · CE(h(g(x_t)), ŷ)
 
-   SHOT clusters the whole target set once per epoch. A method here sees one batch at a time, so
-   the centroids come from a bank of the last ``bank_size`` target feature vectors and their
-   predictions (≈ one epoch of the embedded domains at batch 64), re-clustered every step (two
-   k-means rounds: prediction-weighted, then hard; cheap at 2,048 × 129). Until the bank is full
-   (the first ⌈bank_size / B⌉ adaptation steps) only L_IM is used: SHOT-IM.
+   SHOT clusters the whole target set with the current model once per epoch and keeps those
+   labels for the epoch. A method here sees one batch at a time, so it keeps the last
+   ``bank_size`` target *images* (≈ one epoch of the embedded domains; uint8, 2,048 × 3 × 28 × 28
+   = 4.8 MB) and, every ⌈bank_size / B⌉ steps, freezes a copy of the model, embeds the bank with
+   it and clusters (two k-means rounds: prediction-weighted, then hard); until the next refresh
+   that copy and those centroids label each batch. (Labelling the current features against
+   centroids of a moving bank of stale features instead made the labels chase the features:
+   the run collapsed to chance within 100 steps.) Until the bank is full (the first
+   ⌈bank_size / B⌉ adaptation steps) only L_IM is used: SHOT-IM.
 
 The phase-2 optimiser is a fresh one over g only (the same optimiser kind and learning rate).
 Defaults from the paper: ε = 0.1, β = 0.3, IM weight 1. Paper digits results: SVHN → MNIST 98.9
@@ -29,6 +33,7 @@ Defaults from the paper: ε = 0.1, β = 0.3, IM weight 1. Paper digits results: 
 from __future__ import annotations
 
 import copy
+import math
 
 import torch
 import torch.nn.functional as F
@@ -55,7 +60,7 @@ class SHOT(Method):
         "pseudo_weight": Hyper(0.3, "Weight β of the cluster pseudo-label loss (0: SHOT-IM).", 0.0, 10.0,
                                label="Pseudo-label weight β", search=(0.05, 1.0, "log")),
         "im_weight": Hyper(1.0, "Weight of the information-maximisation loss.", 0.0, 10.0, label="IM weight"),
-        "bank_size": Hyper(2048, "Recent target feature vectors kept to compute the cluster centroids.", 8, 65536,
+        "bank_size": Hyper(2048, "Recent target images kept and re-clustered once per bank turnover for the pseudo-labels.", 8, 65536,
                            label="Feature bank size"),
     }
 
@@ -77,38 +82,57 @@ class SHOT(Method):
         """Freeze the head (the source hypothesis); a fresh optimiser over the feature extractor."""
         self.model.head.requires_grad_(False)
         self.optimizer = self.make_optimizer([self.model.backbone])
-        d = self.model.backbone.out_dim
-        size = self.hp["bank_size"]
-        self.bank_features = torch.zeros(size, d, device=self.ctx.device)
-        self.bank_probs = torch.zeros(size, self.model.num_classes, device=self.ctx.device)
-        self.bank_count = 0  # vectors written so far (the ring is full once ≥ size)
+        self.bank: torch.Tensor | None = None  # recent target images, uint8 (bank_size, 3, H, W)
+        self.bank_count = 0                    # images written so far (the ring is full once ≥ bank_size)
+        self.labeller = None                   # (frozen snapshot, centroids, kept clusters) once the bank is full
+        self.since_refresh = 0
         self.adapting = True
 
-    def remember(self, features: torch.Tensor, probs: torch.Tensor) -> None:
-        """Write a batch into the ring buffer of target features and predictions (no gradient)."""
-        size = len(self.bank_features)
-        idx = (torch.arange(len(features), device=features.device) + self.bank_count) % size
-        self.bank_features[idx] = features.detach().float()
-        self.bank_probs[idx] = probs.detach().float()
-        self.bank_count += len(features)
+    def remember(self, xt: torch.Tensor) -> None:
+        """Write a batch of target images (B, 3, H, W) in [0, 1] into the ring buffer."""
+        size = self.hp["bank_size"]
+        if self.bank is None:
+            self.bank = torch.zeros((size, *xt.shape[1:]), dtype=torch.uint8, device=xt.device)
+        idx = (torch.arange(len(xt), device=xt.device) + self.bank_count) % size
+        self.bank[idx] = (xt.detach() * 255).round().to(torch.uint8)
+        self.bank_count += len(xt)
 
-    def pseudo_labels(self, features: torch.Tensor) -> torch.Tensor:
-        """SHOT's cluster labels for ``features`` (B, d): centroids of the bank, nearest by cosine."""
-        centroids, bank_labels = cluster_pseudo_labels(self.bank_features, self.bank_probs)
-        keep = torch.bincount(bank_labels, minlength=len(centroids)) > 0
-        return nearest_centroid(features.detach().float(), centroids, keep)
+    @torch.no_grad()
+    def refresh_labeller(self) -> None:
+        """SHOT's per-epoch step: freeze a copy of the model, embed the bank's images with it and
+        cluster them (prediction-weighted, then hard k-means, cosine); the centroids and the copy
+        then label every batch until the next refresh."""
+        snapshot = copy.deepcopy(self.model).eval()
+        feats, probs = [], []
+        with self.ctx.autocast():
+            for chunk in self.bank.split(512):
+                f = snapshot.features(chunk.float() / 255)
+                feats.append(f.float())
+                probs.append(F.softmax(snapshot.head(f).float(), dim=1))
+        centroids, labels = cluster_pseudo_labels(torch.cat(feats), torch.cat(probs))
+        keep = torch.bincount(labels, minlength=len(centroids)) > 0
+        self.labeller = (snapshot, centroids, keep)
+        self.since_refresh = 0
+
+    @torch.no_grad()
+    def pseudo_labels(self, xt: torch.Tensor) -> torch.Tensor:
+        """Cluster pseudo-labels (B,) for target images xt: the snapshot's features, nearest centroid."""
+        snapshot, centroids, keep = self.labeller
+        return nearest_centroid(snapshot.features(xt).float(), centroids, keep)
 
     def adaptation_loss(self, xt: torch.Tensor) -> dict[str, torch.Tensor]:
         """L_IM + β CE(pseudo) on target images only: xt (B, 3, H, W)."""
-        features = self.model.features(xt)
-        logits = self.model.head(features).float()
+        self.remember(xt)
+        logits = self.model(xt).float()
         ent, div = information_maximization(logits)
-        self.remember(features, F.softmax(logits, dim=1))
-        full = self.bank_count >= len(self.bank_features)
+        size = self.hp["bank_size"]
+        full = self.bank_count >= size
+        pseudo = logits.new_zeros(())
         if full and self.hp["pseudo_weight"] > 0:
-            pseudo = F.cross_entropy(logits, self.pseudo_labels(features))
-        else:
-            pseudo = logits.new_zeros(())
+            if self.labeller is None or self.since_refresh >= math.ceil(size / len(xt)):
+                self.refresh_labeller()
+            pseudo = F.cross_entropy(logits, self.pseudo_labels(xt))
+            self.since_refresh += 1
         total = self.hp["im_weight"] * (ent + div) + self.hp["pseudo_weight"] * pseudo
         return {"loss": total, "ent": ent, "div": div, "pseudo": pseudo,
                 "bank_full": torch.as_tensor(float(full), device=logits.device)}
