@@ -133,3 +133,4 @@ class TrainResult:
     cancelled: bool = False
     checkpoint: str | None = None
     method: object | None = None  # the trained Method (its other modules: a generator, a discriminator)
+    source_val_acc: float = float("nan")  # on the held-out source validation split (engine.split_source)

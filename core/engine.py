@@ -4,6 +4,12 @@
     → every ``sync_every`` steps: read the losses back, check they are finite, report progress
     → evaluate now and then, honour cancel → checkpoint.
 
+Splits: the engine trains on the source train split *minus* a held-out source validation part
+(:func:`split_source`: 10 % of every class, drawn with a fixed seed independent of the run's, so
+every run of a scenario holds out the same images) and reports accuracy on it as
+``source_val_acc``; target train images are used without their labels (unless the method is
+allowed them); target test labels only score the result.
+
 Embedded domains are small, so whole splits live on the training device and batches are
 gathered with random indices — no per-sample DataLoader in the hot loop. On CUDA the step of a
 graph-safe method is captured once and replayed as a CUDA graph (:mod:`core.accel`), the
@@ -34,6 +40,8 @@ from .sampling import IndexSampler, unit_float
 
 
 LOSS_LIMIT = 1e4  # a loss term above this (in magnitude) counts as diverged
+SOURCE_VAL_FRACTION = 0.1   # share of each source class held out for validation
+SOURCE_VAL_SEED = 1_000_003  # fixed: the held-out images do not depend on the run's seed
 CARD_HISTORY = 200  # history records a model card keeps (every evaluation and evenly spaced steps)
 
 
@@ -72,6 +80,44 @@ def seed_everything(seed: int) -> torch.Generator:
     np.random.seed(seed % (2 ** 32))
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+
+def source_val_indices(labels: torch.Tensor, fraction: float = SOURCE_VAL_FRACTION,
+                       seed: int = SOURCE_VAL_SEED) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stratified, deterministic split of a labelled split into ``(train_idx, val_idx)``.
+
+    Each class c with n_c ≥ 2 images gives k_c = clip(round(fraction · n_c), 1, n_c − 1) images,
+    drawn with a generator seeded by ``seed`` alone (never the run's seed), so every run on the
+    same source holds out the same images; a class with a single image stays in training.
+    labels: (N,) → two sorted index tensors that partition range(N).
+
+    >>> tr, va = source_val_indices(torch.arange(10).repeat(20))   # 10 classes × 20 images
+    >>> len(tr), len(va)
+    (180, 20)
+    """
+    gen = torch.Generator().manual_seed(seed)
+    val = []
+    for c in labels.unique(sorted=True):
+        idx = (labels == c).nonzero().flatten()
+        if len(idx) < 2:
+            continue
+        k = min(max(1, round(fraction * len(idx))), len(idx) - 1)
+        val.append(idx[torch.randperm(len(idx), generator=gen)[:k]])
+    val_idx = torch.cat(val).sort().values if val else torch.empty(0, dtype=torch.long)
+    keep = torch.ones(len(labels), dtype=torch.bool)
+    keep[val_idx] = False
+    return keep.nonzero().flatten(), val_idx
+
+
+def split_source(domain):
+    """``(train_part, val_part)`` of a source train :class:`~core.data.TensorDomain` (see
+    :func:`source_val_indices`); the validation part's split is named ``"val"``."""
+    from .data import TensorDomain
+
+    train_idx, val_idx = source_val_indices(domain.labels)
+    part = lambda idx, split: TensorDomain(domain.name, split, domain.images[idx], domain.labels[idx],
+                                           list(domain.classes))
+    return part(train_idx, domain.split), part(val_idx, "val")
 
 
 def few_shot_indices(labels: torch.Tensor, shots: int, generator: torch.Generator) -> torch.Tensor:
@@ -192,6 +238,7 @@ def train(config: TrainConfig, progress: Callable[[Progress], None] | None = Non
     started = time.perf_counter()
 
     src_train, tgt_train = load_domain(config.source, "train"), load_domain(config.target, "train")
+    src_train, src_val = split_source(src_train)  # the engine never trains on the validation part
     src_test, tgt_test = load_domain(config.source, "test"), load_domain(config.target, "test")
     size = src_train.input_size
     if tgt_train.input_size != size:
@@ -261,7 +308,10 @@ def train(config: TrainConfig, progress: Callable[[Progress], None] | None = Non
 
     final = method.eval_model().eval()
     target_acc = evaluate_accuracy(final, tgt_test)
-    source_acc = evaluate_accuracy(final, src_test) if tgt_train.classes == src_train.classes else float("nan")
+    # the model predicts the source's classes unless it learned a new label space from target labels
+    source_classes = method.target_labels == "none" or tgt_train.classes == src_train.classes
+    source_acc = evaluate_accuracy(final, src_test) if source_classes else float("nan")
+    source_val_acc = evaluate_accuracy(final, src_val) if source_classes and len(src_val) else float("nan")
     if history:
         history[-1].update(target_acc=target_acc)
     seconds = time.perf_counter() - started
@@ -272,7 +322,7 @@ def train(config: TrainConfig, progress: Callable[[Progress], None] | None = Non
     card = make_card(
         final, method=config.method, source=config.source, target=config.target,
         class_names=tgt_train.classes if method.target_labels != "none" else src_train.classes,
-        metrics={"target_acc": target_acc, "source_acc": source_acc},
+        metrics={"target_acc": target_acc, "source_acc": source_acc, "source_val_acc": source_val_acc},
         hyperparameters={**{k: v for k, v in asdict(config).items() if k not in ("hparams", "model", "device")},
                          **method.hp, "steps_done": step, "effective_lr": lr, "accel_used": accel_used},
         seed=config.seed, training_seconds=round(seconds, 2), device=str(device),
@@ -280,7 +330,7 @@ def train(config: TrainConfig, progress: Callable[[Progress], None] | None = Non
                "data": skipped_counts(src_train, src_test, tgt_train, tgt_test)},
     )
     result = TrainResult(final, card, history, target_acc, source_acc, seconds, images_per_s, step, cancelled,
-                         method=method)
+                         method=method, source_val_acc=source_val_acc)
     if out_dir is not None:
         result.checkpoint = str(save(final, card, out_dir, extras=method.export_modules()))
     return result

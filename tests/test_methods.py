@@ -79,7 +79,7 @@ def spy_steps(monkeypatch):
 # ---------------------------------------------------------------------------- registry
 
 def test_registry_lists_every_method():
-    assert sorted(METHODS) == sorted(ALL)
+    assert set(ALL) <= set(METHODS)  # and the newer ones (tests/adaptation_methods)
     for name, cls in METHODS.items():
         assert cls.name == name and issubclass(cls, Method)
         assert cls.summary

@@ -4,6 +4,8 @@
     eval       a checkpoint or zoo model on a domain
     adapt      test-time adaptation of a model to a domain's unlabelled pictures
     export     a checkpoint as ONNX
+    tune       search a method's settings with Optuna, scored by a label-free validator
+    recommend  train the candidate methods and recommend one, without target labels
     zoo        list / table / rebuild the shipped models
     bench      throughput benchmark
     domains    what can be loaded
@@ -22,7 +24,8 @@ import os
 import sys
 
 #: Command modules in the order ``--help`` lists them; each has ``add_parser(subparsers)``.
-COMMAND_MODULES = ("train", "evaluate", "adapt", "export", "translate", "fixtures", "zoo", "bench", "info")
+COMMAND_MODULES = ("train", "evaluate", "adapt", "export", "translate", "fixtures", "tune", "recommend", "zoo",
+                   "bench", "info")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,0 +1,56 @@
+"""``python -m core recommend``: train every candidate method and recommend one, without target labels.
+
+    python -m core recommend --source mnist --target folder:my_pictures [--validator im] [--seed K]
+        [--device D] [--steps N] [--methods source_only,dann,...] [--out DIR] [--json]
+
+Candidates are the registry's methods that adapt with unlabelled target pictures (plus source-only,
+the fallback); each trains with its default settings and the validator's highest score wins. The
+winner's checkpoint is saved in ``--out``; target accuracies, where the target has test labels,
+are printed for reference only.
+"""
+
+from __future__ import annotations
+
+from .common import default_run_dir, emit_json, prepare_out_dir, progress_bar
+from .tune import add_selection_args, check_selection_args, step_callback
+
+
+def add_parser(sub) -> None:
+    r = sub.add_parser("recommend", help="train the candidate methods and recommend one, without target labels")
+    r.add_argument("--methods", default=None,
+                   help="comma-separated candidates (default: source_only + every method that adapts "
+                        "with unlabelled target pictures)")
+    r.add_argument("--out", default=None, help="checkpoint folder of the recommended model (default runs/...)")
+    add_selection_args(r)
+    r.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..checkpoints import CHECKPOINT_FILES
+    from ..methods import get_method
+    from ..selection import RECOMMEND_STEPS, candidate_methods, recommend
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else candidate_methods()
+    if not methods:
+        raise ValueError("--methods names no method")
+    for name in methods:
+        get_method(name)
+    check_selection_args(args)
+    out = prepare_out_dir(args.out or default_run_dir("recommend", args.source, args.target), CHECKPOINT_FILES)
+    bar = progress_bar(len(methods) * (args.steps or RECOMMEND_STEPS), f"recommend {args.source}→{args.target}",
+                       args.quiet)
+    try:
+        result = recommend(args.source, args.target, validator=args.validator, seed=args.seed, device=args.device,
+                           out_dir=out, steps=args.steps, methods=methods, threads=args.threads,
+                           progress=step_callback(bar))
+    finally:
+        bar.close()
+    if args.json:
+        emit_json(result)
+    else:
+        for c in result["candidates"]:
+            acc = "—" if c["target_acc"] is None else f"{c['target_acc']:.1f}%"
+            score = c["error"] or f"{c['score']:.4f}"
+            print(f"{c['method']:<16} {result['validator']} {score}  (target {acc}, reference only)")
+        print(f"recommended: {result['recommended']}  checkpoint: {result['checkpoint']}")
+    return 0

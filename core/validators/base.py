@@ -1,0 +1,151 @@
+"""The Validator interface and the registry that maps names to validators.
+
+A validator turns the *evidence* about one trained model (:class:`Evidence`: its logits and
+features on unlabelled target train images and on the labelled source validation split) into one
+number, **higher is better**, without ever looking at a target label::
+
+    ev = gather_evidence(model, "mnist", "mnistm")   # core.validators.evidence, run once per model
+    score = get_validator("im").score(ev)            # any registered validator, same evidence
+
+A validator declares what evidence it ``needs`` (names of :class:`Evidence` fields) and how many
+target images it needs at least (:meth:`Validator.min_target_images`); :meth:`Validator.score`
+checks both and that the result is a finite float, so every caller gets one clear error.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+
+
+class ValidatorError(ValueError):
+    """Evidence a validator cannot score: missing pieces, too few target images, no finite score."""
+
+
+@dataclass
+class Evidence:
+    """What a trained model shows on unlabelled target images and the labelled source validation split.
+
+    target_logits: (N, C) and target_features: (N, D) on N unlabelled target train images;
+    val_logits: (M, C), val_labels: (M,), val_features: (M, D) on the source validation split;
+    source_features: (K, D) on a sample of the source train split (DEV's domain classifier).
+    All CPU float32 tensors (labels int64); a field is ``None`` when it could not be gathered.
+    """
+
+    target_logits: torch.Tensor | None = None
+    target_features: torch.Tensor | None = None
+    val_logits: torch.Tensor | None = None
+    val_labels: torch.Tensor | None = None
+    val_features: torch.Tensor | None = None
+    source_features: torch.Tensor | None = None
+
+    @property
+    def num_target(self) -> int:
+        for t in (self.target_logits, self.target_features):
+            if t is not None:
+                return len(t)
+        return 0
+
+    @property
+    def num_classes(self) -> int | None:
+        for t in (self.target_logits, self.val_logits):
+            if t is not None:
+                return int(t.shape[1])
+        return None
+
+    def target_probs(self) -> torch.Tensor:
+        """softmax(target_logits) in float64, (N, C)."""
+        return F.softmax(self.target_logits.double(), dim=1)
+
+
+EVIDENCE_FIELDS = tuple(f.name for f in fields(Evidence))
+
+
+def entropy_rows(p: torch.Tensor) -> torch.Tensor:
+    """H(p_i) = −Σ_c p_ic log p_ic for each row of p (N, C) → (N,), in nats (0 log 0 = 0)."""
+    return -(p * torch.log(p.clamp_min(1e-300))).sum(1)
+
+
+class Validator:
+    """Subclass, set the class attributes, implement :meth:`compute`, decorate with :func:`register`."""
+
+    name: ClassVar[str] = "base"
+    label: ClassVar[str] = ""        # short display label, e.g. "SND"
+    summary: ClassVar[str] = ""      # one sentence for people
+    paper: ClassVar[str] = ""        # where it comes from
+    needs: ClassVar[tuple[str, ...]] = ("target_logits",)  # Evidence fields it reads
+    min_target: ClassVar[int] = 1    # unlabelled target images it needs at least
+
+    def min_target_images(self, num_classes: int | None = None) -> int:
+        """The fewest unlabelled target images this validator can score from."""
+        return self.min_target
+
+    @property
+    def uses_target(self) -> bool:
+        return any(n.startswith("target_") for n in self.needs)
+
+    def check_target_count(self, n: int, num_classes: int | None = None) -> None:
+        """Raise :class:`ValidatorError` saying how many target images are needed if ``n`` is too few."""
+        need = self.min_target_images(num_classes)
+        if self.uses_target and n < need:
+            raise ValidatorError(f"validator {self.name!r} needs at least {need} unlabelled target images, "
+                                 f"got {n}; add target pictures or choose a validator that needs fewer "
+                                 f"({', '.join(f'{k}: {v}' for k, v in min_images_table(num_classes).items())})")
+
+    def check(self, ev: Evidence) -> None:
+        missing = [n for n in self.needs if getattr(ev, n) is None or
+                   (n.startswith("val_") and len(getattr(ev, n)) == 0)]
+        if missing:
+            raise ValidatorError(f"validator {self.name!r} needs {', '.join(missing)} in its evidence"
+                                 + (" (the source has no validation split: too few images per class)"
+                                    if any(m.startswith("val_") for m in missing) else ""))
+        self.check_target_count(ev.num_target, ev.num_classes)
+
+    def compute(self, ev: Evidence) -> float:
+        raise NotImplementedError
+
+    def score(self, ev: Evidence) -> float:
+        """The validator's score of the model behind ``ev`` (higher is better), a finite float."""
+        self.check(ev)
+        value = float(self.compute(ev))
+        if not math.isfinite(value):
+            raise ValidatorError(f"validator {self.name!r} gave a non-finite score ({value})")
+        return value
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+VALIDATORS: dict[str, type[Validator]] = {}
+
+
+def register(cls: type[Validator]) -> type[Validator]:
+    """Class decorator adding a validator to :data:`VALIDATORS` under ``cls.name``."""
+    if not cls.name or not cls.name.replace("_", "").isalnum() or cls.name != cls.name.lower():
+        raise ValueError(f"validator name {cls.name!r} must be lower-case letters, digits and '_'")
+    if cls.name in VALIDATORS:
+        raise ValueError(f"validator {cls.name!r} registered twice")
+    unknown = [n for n in cls.needs if n not in EVIDENCE_FIELDS]
+    if unknown:
+        raise ValueError(f"validator {cls.name!r} needs unknown evidence {unknown}; valid: {', '.join(EVIDENCE_FIELDS)}")
+    if not cls.label:
+        cls.label = cls.name
+    VALIDATORS[cls.name] = cls
+    return cls
+
+
+def get_validator(name: str) -> Validator:
+    """An instance of the validator called ``name``; unknown names raise listing the valid ones."""
+    try:
+        return VALIDATORS[name]()
+    except KeyError:
+        raise ValueError(f"unknown validator {name!r}; valid validators: {', '.join(VALIDATORS)}") from None
+
+
+def min_images_table(num_classes: int | None = None) -> dict[str, int]:
+    """Validator name → the fewest target images it needs (for error messages and the docs)."""
+    return {n: cls().min_target_images(num_classes) for n, cls in VALIDATORS.items() if cls().uses_target}

@@ -1,0 +1,93 @@
+"""Gather a trained model's evidence once, so every validator scores the same numbers.
+
+    ev = gather_evidence(model, source="mnist", target="mnistm")
+    ev.target_logits (N, C), ev.target_features (N, D)   N ≤ target_cap unlabelled target train images
+    ev.val_logits (M, C), ev.val_labels (M,), ev.val_features (M, D)   the source validation split
+    ev.source_features (K, D)                            K ≤ source_cap source train images (DEV)
+
+The target images are a fixed-seed sample of the target *train* split (labels never read), the
+source validation split is :func:`core.engine.split_source`'s — the images no run trained on —
+and the source sample comes from the rest of the source train split. One forward pass per image
+gives both features and logits (``model.head(model.features(x))``).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .base import VALIDATORS, Evidence, ValidatorError, get_validator
+
+TARGET_CAP = 2000        # unlabelled target images scored (a fixed-seed sample when there are more)
+SOURCE_CAP = 2000        # source train images for DEV's domain classifier
+SAMPLE_SEED = 1_000_033  # fixed, like the source validation split: the same images for every model
+
+
+def sample_indices(n: int, cap: int) -> torch.Tensor:
+    """Indices of the images evidence is gathered on: all n, or a fixed-seed sample of `cap`, sorted."""
+    if n <= cap:
+        return torch.arange(n)
+    return torch.randperm(n, generator=torch.Generator().manual_seed(SAMPLE_SEED))[:cap].sort().values
+
+
+@torch.no_grad()
+def forward_features(model, images: torch.Tensor, batch_size: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(logits (N, C), features (N, D))`` of ``model`` for uint8 or [0, 1] float images (N, 3, H, W),
+    in one pass, in eval mode, on CPU."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    logits, feats = [], []
+    try:
+        for i in range(0, len(images), batch_size):
+            x = images[i:i + batch_size].to(device)
+            x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
+            f = model.features(x)
+            logits.append(model.head(f).float().cpu())
+            feats.append(f.float().flatten(1).cpu())
+    finally:
+        model.train(was_training)
+    if not logits:
+        c = model.num_classes
+        return torch.empty(0, c), torch.empty(0, 0)
+    return torch.cat(logits), torch.cat(feats)
+
+
+def _domain(spec, split: str, size: int):
+    from ..data import load_domain
+
+    return load_domain(spec, split, size) if isinstance(spec, str) else spec
+
+
+def gather_evidence(model, source, target, *, target_cap: int = TARGET_CAP, source_cap: int = SOURCE_CAP) -> Evidence:
+    """Run ``model`` once over the unlabelled target train images (capped) and the source validation
+    split (+ a source train sample); see the module docstring.
+
+    ``source`` / ``target``: domain names (``"mnist"``, ``"folder:PATH"``, …) or the train split as a
+    :class:`core.data.TensorDomain`. Images are loaded at the model's input size.
+    """
+    from ..engine import split_source
+
+    size = int(getattr(model, "input_size", 28))
+    src_train, src_val = split_source(_domain(source, "train", size))
+    tgt = _domain(target, "train", size)
+    t_idx = sample_indices(len(tgt), target_cap)
+    t_logits, t_feats = forward_features(model, tgt.images[t_idx])
+    ev = Evidence(target_logits=t_logits, target_features=t_feats)
+    s_idx = sample_indices(len(src_train), source_cap)
+    _, ev.source_features = forward_features(model, src_train.images[s_idx])
+    if len(src_val) and len(src_val.classes) == model.num_classes:  # a model for the source's classes
+        ev.val_logits, ev.val_features = forward_features(model, src_val.images)
+        ev.val_labels = src_val.labels.clone()
+    return ev
+
+
+def score_all(ev: Evidence, names=None) -> tuple[dict[str, float], dict[str, str]]:
+    """Every (or the named) validator's score from the same evidence: ``(scores, errors)``, where a
+    validator that cannot score this evidence appears in ``errors`` with its message instead."""
+    scores, errors = {}, {}
+    for name in names or VALIDATORS:
+        try:
+            scores[name] = get_validator(name).score(ev)
+        except ValidatorError as err:
+            errors[name] = str(err)
+    return scores, errors
