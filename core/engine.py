@@ -95,6 +95,7 @@ class TrainResult:
     steps_done: int
     cancelled: bool = False
     checkpoint: str | None = None
+    method: object | None = None  # the trained Method (its other modules: a generator, a discriminator)
 
 
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -321,7 +322,8 @@ def train(config: TrainConfig, progress: Callable[[Progress], None] | None = Non
         seed=config.seed, training_seconds=round(seconds, 2), device=str(device),
         extra={"history": thin_history(history), "cancelled": cancelled},
     )
-    result = TrainResult(final, card, history, target_acc, source_acc, seconds, images_per_s, step, cancelled)
+    result = TrainResult(final, card, history, target_acc, source_acc, seconds, images_per_s, step, cancelled,
+                         method=method)
     if out_dir is not None:
         result.checkpoint = str(save(final, card, out_dir))
     return result
