@@ -1,17 +1,20 @@
 """Measure a pixel-level GAN (``pixel_gan``) run: does G cross the domain gap, keep the digit, help T?
 
 Trains ``pixel_gan`` for each seed (or loads checkpoint folders that carry the generator) and
-prints one JSON line with three numbers per seed and their mean ± std over seeds:
+prints one JSON line with these numbers per seed and their mean ± std over seeds:
 
 * ``translated_as_target`` — % of translated *source test* pictures that an independent domain
   classifier (a digits CNN trained here on real source-train vs real target-train pictures, seed 0)
   calls target;
 * ``oracle_reads_label`` — % of those translations that the shipped train-on-target model
   (``SOURCE->TARGET/oracle``) reads as their source label (a digit G redrew as another digit, or
-  smeared, fails here);
+  smeared, fails here); ``oracle_reads_untranslated_source`` is the same for the source pictures
+  as they are;
 * ``target_acc`` — pixel_gan's classifier T on the target *test* split (reporting only: the first
   two use source labels and unlabelled target pictures, and are what a recipe is chosen by;
-  ``--hide-target`` leaves this one out for such a search).
+  ``--hide-target`` leaves this one out for such a search);
+* ``c2st_acc`` / ``c2st_fooled`` — a stricter, label-free judge of realism (see
+  :func:`translation_metrics`).
 
 ``--baseline`` also trains ``source_only`` with the same steps and seed, side by side.
 
@@ -163,6 +166,9 @@ def main(argv=None) -> int:
     hparams = parse_sets(args.set)
     judge, judge_acc = domain_classifier(args.source, args.target)
     oracle, _ = load_ref(f"{args.source}->{args.target}/oracle")
+    source_test = load_domain(args.source, "test")
+    # context for oracle_reads_label: how well the oracle reads the untranslated source pictures
+    oracle_reads_source = evaluate_accuracy(oracle, source_test)
     runs = []
     if args.checkpoint:
         from core import checkpoints
@@ -208,7 +214,8 @@ def main(argv=None) -> int:
     if "target_acc" in summary and "source_only_acc" in summary:
         summary["gain"] = round(summary["target_acc"]["mean"] - summary["source_only_acc"]["mean"], 2)
     print(json.dumps({"source": args.source, "target": args.target, "steps": args.steps, "hparams": hparams,
-                      "domain_classifier_test_acc": round(judge_acc, 2), "runs": runs, "summary": summary}))
+                      "domain_classifier_test_acc": round(judge_acc, 2),
+                      "oracle_reads_untranslated_source": round(oracle_reads_source, 2), "runs": runs, "summary": summary}))
     return 0
 
 

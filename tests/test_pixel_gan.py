@@ -172,7 +172,7 @@ def test_content_loss_keeps_labels_and_reaches_the_generator(digits):
 
 def test_train_step_updates_every_player(digits):
     xs, ys, xt = digits
-    method = make_method(gan_loss="lsgan", semantic_weight=0.5)
+    method = make_method(gan_loss="ns", semantic_weight=0.5, pretrain_fraction=0.2)
     before = {n: copy.deepcopy(m.state_dict()) for n, m in
               [("G", method.generator), ("D", method.discriminator), ("T", method.model)]}
     losses = method.step(Batch(xs, ys, xt), 0.3)
@@ -208,6 +208,11 @@ def test_preview_and_export(digits):
 def test_unknown_gan_loss_is_refused():
     with pytest.raises(ValueError, match="gan_loss"):
         make_method(gan_loss="wgan")
+
+
+def test_semantic_consistency_needs_a_source_trained_classifier():
+    with pytest.raises(ValueError, match="pretrain_fraction"):
+        make_method(semantic_weight=1.0)
 
 
 def test_engine_trains_generator_and_classifier(monkeypatch):
