@@ -6,7 +6,7 @@ The entrypoint: page setup, the navigation over pages/, and the sidebar every pa
 Streamlit treats a folder called ``pages`` next to the entrypoint as an old-style multipage app
 until some session has called st.navigation, so on a fresh server a first visit to /predict (and
 streamlit.testing on every run) executes that page file alone. Every page therefore starts with
-``ui.state.page_shell()``, which does this file's setup when it did not run.
+``ui.shell.page_shell()``, which does this file's setup when it did not run.
 """
 
 import sys
@@ -20,27 +20,30 @@ if str(ROOT) not in sys.path:  # `core` and `ui` importable however the app is s
 
 import torch  # noqa: E402
 
-from ui import state, training  # noqa: E402
+from ui import shell, state, training  # noqa: E402
 
 # One intra-op thread: the app's inputs are tiny 28×28 batches, and on a shared 1–2 core host a
 # second thread waits on cores busy with training or other sessions (scripts/bench_app.py measured
 # 16-image predictions at ~290 ms with 2 threads vs ~10 ms with 1 while a training job ran).
 torch.set_num_threads(1)
 
-st.set_page_config(**state.PAGE_CONFIG)
+st.set_page_config(**shell.PAGE_CONFIG)
 
 state.init()
+training.heartbeat()  # this tab is still open: its run (if any) keeps its slot
 training.collect_finished()  # a run that ended while the user was elsewhere joins the session's models
 
 PAGES = {
-    section: [st.Page(path, title=title, icon=icon, default=(path, title, icon) == state.HOME)
+    section: [st.Page(path, title=title, icon=icon, default=(path, title, icon) == shell.HOME)
               for path, title, icon in pages]
-    for section, pages in state.NAVIGATION.items()
+    for section, pages in shell.NAVIGATION.items()
 }
 
 page = st.navigation(PAGES)
 state.sidebar()
 if training.running():
     st.sidebar.caption(":material/autorenew: A training run is in progress (see Train).")
-with state.app_shell():
+    with st.sidebar:
+        training.keep_alive()
+with shell.app_shell():
     page.run()

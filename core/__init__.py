@@ -3,4 +3,4 @@
 `core` never imports streamlit; the dashboard in `pages/` only calls into it.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -19,6 +19,7 @@ import torch
 
 from .data.cache import cache_dir
 from .evaluation import extract_features, feature_mmd, proxy_a_distance
+from .sampling import sample_indices
 
 EMBED_METHODS = ("umap", "pca")
 
@@ -74,12 +75,6 @@ def embed_2d(features: np.ndarray, method: str = "umap", seed: int = 0, n_neighb
     reducer = umap.UMAP(n_neighbors=k, min_dist=0.1, random_state=seed, n_jobs=1,
                         precomputed_knn=(idx, dist, None), verbose=False)
     return reducer.fit_transform(x).astype(np.float32)
-
-
-def sample_indices(n: int, k: int, seed: int) -> np.ndarray:
-    """A fixed random sample of ``k`` of ``n`` indices (sorted), the same for every model."""
-    rng = np.random.default_rng(seed)
-    return np.sort(rng.choice(n, size=min(k, n), replace=False))
 
 
 def compute_alignment(model: torch.nn.Module, source, target, n_per_domain: int = 500,

@@ -16,104 +16,29 @@ from __future__ import annotations
 import math
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
 import torch
 
 from .accel import GraphedStep, resolve_accel
-from .data import load_domain
+from .config import PRECISIONS, Progress, TrainConfig, TrainResult, effective_lr
+from .data import align_classes, load_domain
 from .device import resolve_device
 from .evaluation import evaluate_accuracy
+from .history import thin_history
 from .methods import Batch, Context, get_method
 from .models import build_model
 from .sampling import IndexSampler, unit_float
 
 
 LOSS_LIMIT = 1e4  # a loss term above this (in magnitude) counts as diverged
+CARD_HISTORY = 200  # history records a model card keeps (every evaluation and evenly spaced steps)
 
 
 class TrainingError(RuntimeError):
     """A run that could not go on (diverged loss, bad configuration found mid-run)."""
-
-
-def thin_history(history: list[dict], keep: int = 200) -> list[dict]:
-    """Every evaluation record plus about ``keep`` evenly spaced others (for model cards)."""
-    if len(history) <= keep:
-        return list(history)
-    stride = max(1, len(history) // keep)
-    return [h for i, h in enumerate(history) if "target_acc" in h or i % stride == 0 or i == len(history) - 1]
-
-
-@dataclass
-class TrainConfig:
-    method: str = "dann"
-    source: str = "mnist"
-    target: str = "mnistm"
-    steps: int = 1000
-    batch_size: int = 64          # images per domain per step
-    lr: float = 1e-3
-    optimizer: str = "adam"
-    weight_decay: float = 0.0
-    lr_anneal: bool = False       # DANN's lr₀/(1+10p)^0.75; off by default (see core/recipes.py)
-    seed: int = 0
-    device: str = "auto"
-    eval_every: int = 100         # steps between target-test evaluations (0: only at the end)
-    threads: int | None = None    # torch CPU threads (None: leave as is)
-    precision: str = "auto"       # "fp32", "bf16" (autocast) or "auto": bf16 where the hardware has it
-    channels_last: bool = True    # NHWC memory layout: faster convolutions on CPU and GPU
-    accel: str = "auto"           # "auto", "off", "graph" (CUDA graph), "compile" (+ torch.compile); see core.accel
-    lr_rule: str = "none"         # large-batch rule: lr × (batch_size / 64)^k, k = ½ ("sqrt") or 1 ("linear")
-    warmup: float = 0.0           # linear lr warm-up over this fraction of the steps (for large batches)
-    sync_every: int | None = None # steps between reading losses back (None: 1 on CPU, 25 on accelerators)
-    model: dict = field(default_factory=lambda: {"arch": "digits_cnn"})
-    hparams: dict = field(default_factory=dict)
-
-
-@dataclass
-class Progress:
-    """What the progress callback receives after every step."""
-
-    step: int
-    total: int
-    losses: dict[str, float]
-    metrics: dict[str, float]     # latest evaluation, e.g. {"target_acc": 71.2}
-    elapsed: float
-    images_per_s: float
-
-
-@dataclass
-class TrainResult:
-    model: torch.nn.Module
-    card: dict
-    history: list[dict]
-    target_acc: float
-    source_acc: float
-    seconds: float
-    images_per_s: float
-    steps_done: int
-    cancelled: bool = False
-    checkpoint: str | None = None
-    method: object | None = None  # the trained Method (its other modules: a generator, a discriminator)
-
-
-PRECISIONS = ("auto", "fp32", "bf16")
-LR_RULES = {"none": 0.0, "sqrt": 0.5, "linear": 1.0}
-LR_REFERENCE_BATCH = 64  # the batch size the recipes' learning rates were tuned at
-
-
-def effective_lr(config: "TrainConfig") -> float:
-    """The learning rate after the large-batch rule: lr · (batch_size / 64)^k.
-
-    k = ½ ("sqrt", the usual rule for Adam), 1 ("linear", Goyal et al. 2017, for SGD) or 0 ("none").
-
-    >>> effective_lr(TrainConfig(lr=1e-3, batch_size=1024, lr_rule="sqrt"))
-    0.004
-    """
-    if config.lr_rule not in LR_RULES:
-        raise ValueError(f"unknown lr_rule {config.lr_rule!r}; choose one of {', '.join(LR_RULES)}")
-    return config.lr * (config.batch_size / LR_REFERENCE_BATCH) ** LR_RULES[config.lr_rule]
 
 
 def native_bf16(device: torch.device) -> bool:
@@ -158,6 +83,19 @@ def few_shot_indices(labels: torch.Tensor, shots: int, generator: torch.Generato
     return torch.cat(picks).sort().values
 
 
+def method_preview(method, source_u8: torch.Tensor):
+    """What the method shows of itself while it learns (a pixel-level GAN: translations of fixed source
+    pictures), as uint8 (n, 3, H, W) on the CPU; None for methods with nothing to show."""
+    show = getattr(method, "preview", None)
+    if show is None:
+        return None
+    with torch.no_grad():
+        pictures = show(unit_float(source_u8))
+    if pictures is None:
+        return None
+    return (pictures.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu()
+
+
 def load_model_hyperparameters(method_cls, hparams: dict, device) -> dict:
     """Load every ``Hyper(kind="model")`` reference the method declares (a teacher, say), frozen:
     name -> (model, card). A required one that is missing fails before any training."""
@@ -197,16 +135,16 @@ class _LossLog:
         if not hold and len(self.pending) >= self.sync_every:
             self.flush()
 
-    def evaluated(self, metrics: dict[str, float]) -> None:
-        """Report the pending steps, the latest one with ``metrics``."""
+    def evaluated(self, metrics: dict[str, float], preview=None) -> None:
+        """Report the pending steps, the latest one with ``metrics`` (and the method's ``preview``)."""
         latest = self.pending.pop()
         self.flush()
         self.metrics = metrics
         self.pending.append(latest)
-        self.flush()
+        self.flush(preview)
         self.history[-1].update(metrics)
 
-    def flush(self) -> None:
+    def flush(self, preview=None) -> None:
         if not self.pending:
             return
         flat = iter(torch.stack([v for losses in self.pending for v in losses.values()]).tolist())
@@ -221,7 +159,8 @@ class _LossLog:
             self.history.append({"step": step, **values})
             if self.progress is not None:
                 self.progress(Progress(step, self.config.steps, values, dict(self.metrics), elapsed,
-                                       2 * self.config.batch_size * step / max(elapsed, 1e-9)))
+                                       2 * self.config.batch_size * step / max(elapsed, 1e-9),
+                                       preview if losses is self.pending[-1] else None))
         self.pending.clear()
 
 
@@ -234,6 +173,7 @@ def train(config: TrainConfig, progress: Callable[[Progress], None] | None = Non
     ``cancel`` stops the run after the current step (the partly trained model is still evaluated
     and returned). Raises :class:`TrainingError` if the loss stops being finite.
     """
+    config.validate()  # ranges and choices, before any work
     method_cls = get_method(config.method)  # unknown names fail before any work
     device = resolve_device(config.device)
     accel = resolve_accel(config.accel, device, method_cls)
@@ -248,6 +188,8 @@ def train(config: TrainConfig, progress: Callable[[Progress], None] | None = Non
     size = src_train.input_size
     if tgt_train.input_size != size:
         tgt_train, tgt_test = load_domain(config.target, "train", size), load_domain(config.target, "test", size)
+    if set(tgt_train.classes) <= set(src_train.classes):  # the same label space: match classes by name
+        tgt_train, tgt_test = align_classes(tgt_train, src_train.classes), align_classes(tgt_test, src_train.classes)
 
     model = build_model({**config.model, "num_classes": len(src_train.classes), "input_size": size}).to(device)
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
@@ -284,6 +226,7 @@ def train(config: TrainConfig, progress: Callable[[Progress], None] | None = Non
                           yt_all[j] if with_target_labels else None)
             return method.train_step(batch, progress)
 
+    preview_source = src_test.images[:8].to(device)  # fixed pictures a method may show as it learns
     log = _LossLog(config, progress, sync_every=config.sync_every or (1 if device.type == "cpu" else 25))
     cancelled, step = False, 0
     for step in range(1, config.steps + 1):
@@ -295,7 +238,8 @@ def train(config: TrainConfig, progress: Callable[[Progress], None] | None = Non
                         and not (cancel is not None and cancel.is_set()))
         log.add(losses, hold=evaluate_now)  # an evaluated step is reported with its metrics
         if evaluate_now:
-            log.evaluated({"target_acc": evaluate_accuracy(method.eval_model(), tgt_test)})
+            log.evaluated({"target_acc": evaluate_accuracy(method.eval_model(), tgt_test)},
+                          preview=method_preview(method, preview_source))
     log.flush()
     history = log.history
     loop_seconds = time.perf_counter() - log.started
@@ -320,10 +264,10 @@ def train(config: TrainConfig, progress: Callable[[Progress], None] | None = Non
         hyperparameters={**{k: v for k, v in asdict(config).items() if k not in ("hparams", "model", "device")},
                          **method.hp, "steps_done": step, "effective_lr": lr, "accel_used": accel_used},
         seed=config.seed, training_seconds=round(seconds, 2), device=str(device),
-        extra={"history": thin_history(history), "cancelled": cancelled},
+        extra={"history": thin_history(history, CARD_HISTORY), "cancelled": cancelled},
     )
     result = TrainResult(final, card, history, target_acc, source_acc, seconds, images_per_s, step, cancelled,
                          method=method)
     if out_dir is not None:
-        result.checkpoint = str(save(final, card, out_dir))
+        result.checkpoint = str(save(final, card, out_dir, extras=method.export_modules()))
     return result

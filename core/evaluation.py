@@ -5,42 +5,45 @@ All functions take a model mapping float images in [0, 1] to logits, or arrays o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 from torch import nn
 
 
-@torch.no_grad()
-def predict_logits(model: nn.Module, images: torch.Tensor, batch_size: int = 512,
-                   device: torch.device | str | None = None) -> torch.Tensor:
-    """Logits for ``images`` (N, 3, H, W) — uint8 (scaled by 1/255) or float in [0, 1] → (N, C) on CPU."""
+#: Most pixels one evaluation batch holds (per channel): 512 pictures of 28×28 … 8 of 224×224.
+#: Keeps evaluation memory flat whatever input size a checkpoint declares.
+EVAL_PIXEL_BUDGET = 512 * 64 * 64
+
+
+def _batched(model: nn.Module, images: torch.Tensor, fn, batch_size: int, device=None) -> torch.Tensor:
+    """``fn(x)`` over ``images`` (N, 3, H, W; uint8 scaled by 1/255, or float in [0, 1]) in batches
+    of at most ``batch_size`` pictures and :data:`EVAL_PIXEL_BUDGET` pixels, in eval mode, on CPU."""
     device = device or next(model.parameters()).device
+    h, w = images.shape[-2:] if images.ndim == 4 else (1, 1)
+    batch_size = max(1, min(batch_size, EVAL_PIXEL_BUDGET // max(1, h * w)))
     was_training = model.training
     model.eval()
     out = []
-    for i in range(0, len(images), batch_size):
-        x = images[i:i + batch_size].to(device, non_blocking=True)
-        x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
-        out.append(model(x).float().cpu())
-    model.train(was_training)
+    try:
+        with torch.no_grad():
+            for i in range(0, len(images), batch_size):
+                x = images[i:i + batch_size].to(device, non_blocking=True)
+                x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
+                out.append(fn(x).float().cpu())
+    finally:
+        model.train(was_training)
     return torch.cat(out) if out else torch.empty(0)
 
 
-@torch.no_grad()
+def predict_logits(model: nn.Module, images: torch.Tensor, batch_size: int = 512,
+                   device: torch.device | str | None = None) -> torch.Tensor:
+    """Logits for ``images`` (N, 3, H, W) — uint8 (scaled by 1/255) or float in [0, 1] → (N, C) on CPU."""
+    return _batched(model, images, model, batch_size, device)
+
+
 def extract_features(model: nn.Module, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
     """``model.features`` for ``images`` (N, 3, H, W) → (N, D) on CPU."""
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    out = []
-    for i in range(0, len(images), batch_size):
-        x = images[i:i + batch_size].to(device)
-        x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
-        out.append(model.features(x).float().cpu())
-    model.train(was_training)
-    return torch.cat(out)
+    return _batched(model, images, model.features, batch_size)
 
 
 def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
@@ -126,26 +129,24 @@ def feature_mmd(source_features: np.ndarray, target_features: np.ndarray) -> flo
                         torch.as_tensor(target_features, dtype=torch.float64)))
 
 
-@dataclass
-class Report:
-    accuracy: float
-    per_class: list[float]
-    confusion: list[list[int]]
-    ece: float
-    n: int
+def model_report(model: nn.Module, domain, n_bins: int = 10) -> dict:
+    """Accuracy, per-class accuracy, confusion, ECE and a reliability curve on a TensorDomain.
 
-
-def full_report(model: nn.Module, domain) -> Report:
-    """Accuracy, per-class accuracy, confusion matrix and ECE of ``model`` on ``domain``."""
+    Returns plain Python / NumPy values: ``accuracy`` (%), ``per_class`` (% per class, NaN when a
+    class is absent), ``confusion`` (C×C array, rows true), ``ece`` (%), ``reliability``
+    ({confidence, accuracy, count} per bin), ``n``, ``class_names``.
+    """
     logits = predict_logits(model, domain.images)
     probs = torch.softmax(logits, 1).numpy()
     y = domain.labels.numpy()
     pred = probs.argmax(1)
-    c = logits.shape[1]
-    return Report(
-        accuracy=float(100.0 * (pred == y).mean()),
-        per_class=[float(v) for v in per_class_accuracy(y, pred, c)],
-        confusion=confusion(y, pred, c).tolist(),
-        ece=expected_calibration_error(probs, y),
-        n=len(y),
-    )
+    c = probs.shape[1]
+    return {
+        "accuracy": float(100.0 * (pred == y).mean()) if len(y) else float("nan"),
+        "per_class": per_class_accuracy(y, pred, c),
+        "confusion": confusion(y, pred, c),
+        "ece": expected_calibration_error(probs, y),
+        "reliability": reliability_curve(probs, y, n_bins),
+        "n": int(len(y)),
+        "class_names": list(domain.classes),
+    }

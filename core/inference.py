@@ -18,15 +18,13 @@ import statistics
 import time
 from typing import Mapping, Sequence
 
-import numpy as np
 import torch
 from torch import nn
 
 from .imageio import BadImage, image_to_tensor, read_image
 
-__all__ = ["Prediction", "predict_batch", "predict_uploads", "summarize", "rows_to_frame",
-           "latency_ms", "model_size_bytes", "count_parameters", "model_report", "probabilities",
-           "upscale_nearest"]
+__all__ = ["Prediction", "csv_safe", "latency_ms", "predict_batch", "predict_uploads", "probabilities",
+           "rows_to_frame", "summarize"]
 
 Prediction = dict  # one row: {"name", "label", "predictions": {model: [(class, prob) × k]}, "agree", ...}
 
@@ -161,6 +159,17 @@ def summarize(rows: Sequence[Prediction], model_names: Sequence[str]) -> dict:
     return {"n": n, "agreement": agreement, "labelled": len(labelled), "accuracy": accuracy}
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(text: str) -> str:
+    """A user-supplied string made safe for spreadsheets: one starting like a formula (``=``,
+    ``+``, ``-``, ``@``, tab, CR) gets a leading apostrophe, so Excel / LibreOffice show it as text
+    instead of running it (OWASP "CSV injection")."""
+    text = str(text)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
 def rows_to_frame(rows: Sequence[Prediction], model_names: Sequence[str]):
     """A flat :class:`pandas.DataFrame`: file, label, per model its prediction, confidence (%) and
     top-k, then agreement (and correctness when labelled). Ready for ``to_csv``."""
@@ -168,12 +177,13 @@ def rows_to_frame(rows: Sequence[Prediction], model_names: Sequence[str]):
 
     records = []
     for r in rows:
-        rec = {"file": r["name"], "label": r.get("label")}
+        rec = {"file": csv_safe(r["name"]), "label": r.get("label")}
         for m in model_names:
             preds = r["predictions"][m]
             rec[f"{m}: prediction"] = preds[0][0] if preds else None
             rec[f"{m}: confidence %"] = round(100.0 * preds[0][1], 2) if preds else None
             rec[f"{m}: top-3"] = ", ".join(f"{c} {100 * p:.1f}%" for c, p in preds)
+            rec[f"{m}: prediction"] = csv_safe(rec[f"{m}: prediction"]) if preds else None
             if "correct" in r:
                 rec[f"{m}: correct"] = bool(r["correct"][m])
         rec["models agree"] = bool(r["agree"])
@@ -187,25 +197,6 @@ def rows_to_frame(rows: Sequence[Prediction], model_names: Sequence[str]):
 
 
 # ------------------------------------------------------------------------------ model facts
-
-def count_parameters(model: nn.Module) -> int:
-    """Number of parameters (trainable or not)."""
-    return sum(p.numel() for p in model.parameters())
-
-
-def model_size_bytes(model: nn.Module, half: bool = False) -> int:
-    """Size of the model's weights as a safetensors file (what a checkpoint stores), in bytes;
-    ``half`` stores floating tensors in fp16."""
-    from safetensors.torch import save as st_save
-
-    tensors = {}
-    for k, v in model.state_dict().items():
-        t = v.detach().to("cpu")
-        if t.is_floating_point():
-            t = t.to(torch.float16 if half else torch.float32)
-        tensors[k] = t.contiguous()
-    return len(st_save(tensors))
-
 
 @torch.inference_mode()
 def latency_ms(model: nn.Module, batch_size: int = 1, repeats: int = 20, warmup: int = 3,
@@ -241,42 +232,3 @@ def latency_ms(model: nn.Module, batch_size: int = 1, repeats: int = 20, warmup:
     median = statistics.median(times)
     return {"median": median, "p90": times[min(len(times) - 1, int(0.9 * len(times)))],
             "per_image": median / batch_size}
-
-
-def model_report(model: nn.Module, domain, n_bins: int = 10) -> dict:
-    """Accuracy, per-class accuracy, confusion, ECE and a reliability curve on a TensorDomain.
-
-    Returns plain Python / NumPy values: ``accuracy`` (%), ``per_class`` (% per class, NaN when a
-    class is absent), ``confusion`` (C×C array, rows true), ``ece`` (%), ``reliability``
-    ({confidence, accuracy, count} per bin), ``n``, ``class_names``.
-    """
-    from .evaluation import confusion, expected_calibration_error, per_class_accuracy, predict_logits, reliability_curve
-
-    logits = predict_logits(model, domain.images)
-    probs = torch.softmax(logits, 1).numpy()
-    y = domain.labels.numpy()
-    pred = probs.argmax(1)
-    c = probs.shape[1]
-    return {
-        "accuracy": float(100.0 * (pred == y).mean()) if len(y) else float("nan"),
-        "per_class": per_class_accuracy(y, pred, c),
-        "confusion": confusion(y, pred, c),
-        "ece": expected_calibration_error(probs, y),
-        "reliability": reliability_curve(probs, y, n_bins),
-        "n": int(len(y)),
-        "class_names": list(domain.classes),
-    }
-
-
-def upscale_nearest(images: torch.Tensor | np.ndarray, factor: int) -> np.ndarray:
-    """uint8 images (N, 3, H, W) or (3, H, W) → HWC uint8 arrays enlarged ``factor``× with nearest
-    neighbours (crisp pixels for display)."""
-    a = images.numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
-    if a.dtype != np.uint8:
-        a = (np.clip(a, 0, 1) * 255).round().astype(np.uint8)
-    single = a.ndim == 3
-    if single:
-        a = a[None]
-    a = a.transpose(0, 2, 3, 1)  # NHWC
-    a = a.repeat(factor, axis=1).repeat(factor, axis=2)
-    return a[0] if single else a

@@ -5,6 +5,7 @@ Whole splits live on the training device; a batch is a gather by index, not a Da
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 
@@ -37,3 +38,9 @@ class IndexSampler:
 def unit_float(images: torch.Tensor) -> torch.Tensor:
     """uint8 images (B, 3, H, W) → float32 in [0, 1], keeping the memory format."""
     return images.float().div_(255.0)
+
+
+def sample_indices(n: int, k: int, seed: int) -> np.ndarray:
+    """A fixed random sample of ``k`` of ``n`` indices (sorted), the same for every model and page."""
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n, size=min(k, n), replace=False))

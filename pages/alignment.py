@@ -2,15 +2,15 @@
 
 import streamlit as st
 
-from ui import models, state, widgets
+from ui import labels, models, shell, state, widgets
 
-state.page_shell()  # shared setup when Streamlit runs this file on its own (see ui/state.py)
+shell.page_shell()  # shared setup when Streamlit runs this file on its own (see ui/state.py)
 
 scenario = state.scenario()
 source, target = scenario
 st.title("Alignment")
 st.caption(
-    f"Each dot is a test picture of {state.domain_label(source)} (circles) or {state.domain_label(target)} "
+    f"Each dot is a test picture of {labels.domain_label(source)} (circles) or {labels.domain_label(target)} "
     "(diamonds), placed by the model's features (a joint UMAP of both domains). A source-only model keeps "
     "the domains apart; adaptation should mix them while keeping the classes apart. Click a dot to see its picture.")
 
@@ -26,7 +26,7 @@ with c3:
                          format_func=str.capitalize)
 
 if baseline is None and adapted is None:
-    st.info(state.ZOO_MISSING, icon=":material/info:")
+    st.info(labels.ZOO_MISSING, icon=":material/info:")
     st.stop()
 
 if any(ref and models.is_session(ref) for ref in (baseline, adapted)):
@@ -105,12 +105,12 @@ else:
         index = int(index)
         img_col, text_col = st.columns([1, 4], vertical_alignment="center")
         with img_col:
-            from core.inference import upscale_nearest
+            from ui.images import upscale_nearest
 
             st.image(upscale_nearest(domain.images[index], 5), width=140)
         with text_col:
             label = domain.classes[int(domain.labels[index])]
-            st.markdown(f"**{state.domain_label(name)}** test picture #{index} · label **{label}** "
+            st.markdown(f"**{labels.domain_label(name)}** test picture #{index} · label **{label}** "
                         f"(clicked in the {role.lower()} map)")
     except Exception as e:  # noqa: BLE001
         st.warning(f"Could not show that picture: {e}")

@@ -3,9 +3,9 @@
 import pandas as pd
 import streamlit as st
 
-from ui import models, state, widgets
+from ui import labels, models, shell, state, widgets
 
-state.page_shell()  # shared setup when Streamlit runs this file on its own (see ui/state.py)
+shell.page_shell()  # shared setup when Streamlit runs this file on its own (see ui/state.py)
 
 scenario = state.scenario()
 st.title("Compare")
@@ -17,15 +17,17 @@ scen_board = board.get("scenarios") or {}
 published = board.get("published") or {}
 
 if not scen_board:
-    st.info(state.ZOO_MISSING, icon=":material/info:")
+    st.info(labels.ZOO_MISSING, icon=":material/info:")
 else:
-    method_order = ["source_only", "dann", "mmd", "adda", "self_training", "finetune", "distill", "oracle"]
+    from core.methods import ordered
+
+    method_order = ordered()
     methods = sorted({m for s in scen_board.values() for m in s},
                      key=lambda m: (method_order.index(m) if m in method_order else 99, m))
     table = {}
     for skey, entries in scen_board.items():
         src, _, tgt = skey.partition("->")
-        col = state.scenario_label((src, tgt))
+        col = labels.scenario_label((src, tgt))
         for m in methods:
             e = entries.get(m) or {}
             mean, std = e.get("mean"), e.get("std")
@@ -33,7 +35,7 @@ else:
             paper = ((published.get(skey) or {}).get("results") or {}).get(m)
             if paper is not None:
                 text += f"  (paper {paper:.1f})"
-            table.setdefault(state.method_label(m), {})[col] = text
+            table.setdefault(labels.method_label(m), {})[col] = text
     frame = pd.DataFrame.from_dict(table, orient="index")
     st.dataframe(frame, width="stretch")
     seeds = board.get("seeds") or []
@@ -49,13 +51,13 @@ if published:
         rows = []
         for skey, info in published.items():
             for m, v in (info.get("results") or {}).items():
-                rows.append({"scenario": info.get("label", skey), "method": state.method_label(m),
+                rows.append({"scenario": info.get("label", skey), "method": labels.method_label(m),
                              "target accuracy (%)": v, "source": info.get("citation", "")})
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
 # ------------------------------------------------------------------------------- one scenario
 st.divider()
-st.subheader(f"Class by class: {state.scenario_label(scenario)}")
+st.subheader(f"Class by class: {labels.scenario_label(scenario)}")
 baseline = models.baseline_ref(scenario)
 c1, c2 = st.columns(2)
 with c1:
@@ -64,13 +66,13 @@ with c1:
 with c2:
     adapted = models.pick_adapted(scenario, key="compare_adapted")
 if baseline is None and adapted is None:
-    st.info(f"No models for this scenario yet. {state.ZOO_MISSING}", icon=":material/info:")
+    st.info(f"No models for this scenario yet. {labels.ZOO_MISSING}", icon=":material/info:")
     st.stop()
 
 
 @st.cache_data(show_spinner="Evaluating on the target test set…", max_entries=64)
 def _report(ref_key: str, _model, target: str):
-    from core.inference import model_report
+    from core.evaluation import model_report
 
     return model_report(_model, widgets.test_split(target, int(_model.input_size)))
 
@@ -88,7 +90,7 @@ if not reports:
     st.stop()
 
 names = list(reports)
-short = {n: n if n == "Source only" else f"Adapted ({state.method_label(models.method_of(adapted))})" for n in names}
+short = {n: n if n == "Source only" else f"Adapted ({labels.method_label(models.method_of(adapted))})" for n in names}
 cols = st.columns(len(names) * 2)
 for i, n in enumerate(names):
     r = reports[n]

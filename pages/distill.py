@@ -5,9 +5,9 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from ui import forms, models, state, training, widgets
+from ui import forms, labels, models, shell, state, training, widgets
 
-state.page_shell()  # shared setup when Streamlit runs this file on its own (see ui/state.py)
+shell.page_shell()  # shared setup when Streamlit runs this file on its own (see ui/state.py)
 
 scenario = state.scenario()
 st.title("Distill")
@@ -19,7 +19,11 @@ st.caption("Knowledge distillation (Hinton et al. 2015) trains a narrower *stude
 def _teacher_ref(student_ref: str) -> str | None:
     """The teacher of a distilled model: a zoo name in its card, or a session model's checkpoint."""
     _, card = models.load(student_ref)
-    teacher = str((card.get("hyperparameters") or {}).get("teacher") or "")
+    from core.methods import METHODS
+
+    cls = METHODS.get(card.get("method"))
+    names = cls.model_hyperparameters() if cls else []
+    teacher = str((card.get("hyperparameters") or {}).get(names[0]) or "") if names else ""
     if not teacher:
         return None
     if teacher in models.zoo_names():
@@ -32,18 +36,23 @@ def _teacher_ref(student_ref: str) -> str | None:
 
 @st.cache_data(show_spinner="Timing the models on the CPU…", max_entries=64)
 def _facts(ref_key: str, _model) -> dict:
-    from core.inference import count_parameters, latency_ms, model_size_bytes
+    from core.checkpoints import size_bytes
+    from core.inference import latency_ms
+    from core.models import count_parameters
 
     return {"params": count_parameters(_model),
-            "size_fp32": model_size_bytes(_model), "size_fp16": model_size_bytes(_model, half=True),
+            "size_fp32": size_bytes(_model), "size_fp16": size_bytes(_model, half=True),
             "latency_1": latency_ms(_model, batch_size=1, repeats=30)["median"],
             "latency_64": latency_ms(_model, batch_size=64, repeats=10)["median"]}
 
 
-students = models.refs(scenario, ["distill"])
+from core.methods import by_family  # noqa: E402
+
+STUDENT_METHODS = by_family("student")
+students = models.refs(scenario, STUDENT_METHODS)
 if not students:
     st.info("No distilled model for this scenario yet. Run one below (it needs an adapted teacher), or "
-            f"build the zoo. {state.ZOO_MISSING}", icon=":material/info:")
+            f"build the zoo. {labels.ZOO_MISSING}", icon=":material/info:")
 else:
     st.session_state.setdefault("distill_student", students[0])
     if st.session_state["distill_student"] not in students:
@@ -94,7 +103,7 @@ else:
 st.divider()
 st.subheader("Run a distillation")
 with st.form("distill_form", border=True):
-    config = forms.run_settings("distill", scenario, key="distill")
+    config = forms.run_settings(STUDENT_METHODS[0], scenario, key="distill")
     submitted = st.form_submit_button("Start distillation", type="primary", icon=":material/play_arrow:",
                                       disabled=training.running())
 if submitted and config is not None and training.start_run(config):

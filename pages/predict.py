@@ -5,16 +5,17 @@ import time
 import streamlit as st
 
 from core.inference import predict_batch, predict_uploads, rows_to_frame, summarize
-from ui import models, state, widgets
+from core.sampling import sample_indices
+from ui import labels, models, shell, state, widgets
 
-state.page_shell()  # shared setup when Streamlit runs this file on its own (see ui/state.py)
+shell.page_shell()  # shared setup when Streamlit runs this file on its own (see ui/state.py)
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]
 SOURCE_ONLY, ADAPTED = "source only", "adapted"
 
 scenario = state.scenario()
 st.title("Predict")
-st.caption(f"Scenario {state.scenario_label(scenario)}. Each picture goes through a model trained on the "
+st.caption(f"Scenario {labels.scenario_label(scenario)}. Each picture goes through a model trained on the "
            "source only and through an adapted one; where they disagree, adaptation changed the answer.")
 
 baseline = models.baseline_ref(scenario)
@@ -32,7 +33,7 @@ with right:
 
 if baseline is None or adapted is None:
     missing = " and ".join(x for x, ok in (("a source-only", baseline), ("an adapted", adapted)) if not ok)
-    st.info(f"This scenario needs {missing} model. {state.ZOO_MISSING}", icon=":material/info:")
+    st.info(f"This scenario needs {missing} model. {labels.ZOO_MISSING}", icon=":material/info:")
     st.stop()
 
 try:
@@ -42,9 +43,8 @@ except ValueError as e:
     st.stop()
 chosen = {SOURCE_ONLY: base_model, ADAPTED: adapted_model}
 class_names = {SOURCE_ONLY: base_card.get("class_names"), ADAPTED: adapted_card.get("class_names")}
-SHORT = {"oracle": "Oracle", "finetune": "Fine-tune", "self_training": "Self-training", "distill": "Student"}
 adapted_method = models.method_of(adapted)
-titles = {SOURCE_ONLY: "Source only", ADAPTED: SHORT.get(adapted_method, state.method_label(adapted_method))}
+titles = {SOURCE_ONLY: "Source only", ADAPTED: labels.method_label(adapted_method, short=True)}
 
 mode = st.radio("Pictures", ["Upload your own", "Samples from the target test set"], horizontal=True,
                 key="predict_mode", label_visibility="collapsed")
@@ -70,9 +70,9 @@ else:
     try:
         domain = widgets.test_split(target, adapted_model.input_size)
     except Exception as e:  # noqa: BLE001
-        st.error(f"Could not load the {state.domain_label(target)} test set: {e}")
+        st.error(f"Could not load the {labels.domain_label(target)} test set: {e}")
         st.stop()
-    idx = widgets.sample_indices(len(domain), k, state.seed() * 1000 + st.session_state.get("predict_round", 0))
+    idx = sample_indices(len(domain), k, state.seed() * 1000 + st.session_state.get("predict_round", 0))
     rows = predict_batch(chosen, domain.images[idx], [f"{target} test #{i}" for i in idx],
                          labels=domain.labels[idx].tolist(), class_names=class_names)
 elapsed_ms = 1000 * (time.perf_counter() - started)

@@ -2,19 +2,19 @@
 
 import streamlit as st
 
-from core.methods import METHODS
-from ui import forms, state, training, widgets
+from core.methods import METHODS, default_method, ordered
+from ui import forms, labels, shell, state, training, widgets
 
-state.page_shell()  # shared setup when Streamlit runs this file on its own (see ui/state.py)
+shell.page_shell()  # shared setup when Streamlit runs this file on its own (see ui/state.py)
 
 scenario = state.scenario()
 st.title("Train")
-st.caption(f"Scenario {state.scenario_label(scenario)} on {state.device()} with seed {state.seed()} "
+st.caption(f"Scenario {labels.scenario_label(scenario)} on {state.device()} with seed {state.seed()} "
            "(change them in the sidebar). The run goes on in the background while you look elsewhere.")
 
-method_names = list(METHODS)
-st.session_state.setdefault("train_method", "dann" if "dann" in method_names else method_names[0])
-method = st.selectbox("Method", method_names, key="train_method", format_func=state.method_label)
+method_names = ordered()
+st.session_state.setdefault("train_method", default_method())
+method = st.selectbox("Method", method_names, key="train_method", format_func=labels.method_label)
 cls = METHODS[method]
 st.caption(cls.summary + {"all": " Uses the target labels (an upper bound, not adaptation).",
                           "few": " Uses a few labelled target pictures."}.get(cls.target_labels, ""))
@@ -26,7 +26,7 @@ with st.form("train_form", border=True):
 
 if submitted:
     if config is not None and training.start_run(config):
-        st.toast(f"Training {state.method_label(method)} started.")
+        st.toast(f"Training {labels.method_label(method)} started.")
 
 training.run_panel(key="train")
 
@@ -38,7 +38,7 @@ if mine:
     for entry in mine:
         with st.container(border=True):
             a, b, c = st.columns([3, 2, 2], vertical_alignment="center")
-            a.markdown(f"**{entry.label}**  \n{state.scenario_label(entry.scenario)} · {entry.steps:,} steps · "
+            a.markdown(f"**{entry.label}**  \n{labels.scenario_label(entry.scenario)} · {entry.steps:,} steps · "
                        f"{entry.seconds:.0f} s")
             b.metric("Target accuracy", widgets.pct(entry.target_acc), label_visibility="collapsed")
             with c:

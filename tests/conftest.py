@@ -19,10 +19,10 @@ import pytest  # noqa: E402
 @pytest.fixture(scope="session")
 def tiny_zoo(tmp_path_factory):
     """A tiny zoo (MNIST → MNIST-M: source_only, dann, distill; 1 step each) for the app's tests."""
-    from core import zoo
+    from core.zoo.rebuild import rebuild
 
     out = tmp_path_factory.mktemp("tiny-zoo")
-    code = zoo.rebuild(tiny=True, steps=1, scenarios=[("mnist", "mnistm")],
+    code = rebuild(tiny=True, steps=1, scenarios=[("mnist", "mnistm")],
                        methods=["source_only", "dann", "distill"], out_dir=out, log=lambda *a, **k: None)
     assert code == 0
     return out

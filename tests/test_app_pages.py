@@ -58,10 +58,11 @@ def empty_zoo(tmp_path, monkeypatch):
 @pytest.fixture
 def jobs_manager(monkeypatch):
     """A fresh process-wide job manager (one run at a time), emptied after the test."""
+    import core.jobs.admission as admission
     from core import jobs
 
     fresh = jobs.JobManager(max_concurrent=1)
-    monkeypatch.setattr(jobs, "_manager", fresh)
+    monkeypatch.setattr(admission, "_manager", fresh)
     yield fresh
     fresh.cancel_all()
     for session in fresh.sessions():
@@ -125,7 +126,7 @@ def run_until(at: AppTest, done, timeout: float = 120.0, pause: float = 0.3) -> 
 def session_job(at: AppTest):
     from core import jobs
 
-    return jobs.manager().job_for(at.session_state["session_id"])
+    return jobs.manager().job_for(at.session_state["run_owner"])
 
 
 # ------------------------------------------------------------------------------- every page
@@ -143,7 +144,7 @@ def test_every_page_without_a_zoo(empty_zoo):
 def test_every_page_with_the_zoo(with_zoo):
     at = app()
     labels = [m.label for m in at.metric]
-    assert "Source only, on MNIST-M" in labels and any(lab.startswith("Best adapted") for lab in labels)
+    assert "Source only, on MNIST-M" in labels and any(lab.startswith("Adapted (") for lab in labels)
     assert len(at.get("imgs")) >= 2 or at.get("image")  # the two galleries
     for page in PAGES[1:]:
         goto(at, page)
@@ -211,15 +212,17 @@ def test_train_form_follows_each_method(with_zoo):
         for name, h in cls.hyperparameters.items():
             widget = at.get_by_key(f"train_{method}_{name}")
             assert widget.help == h.help, (method, name)
-            if name == "teacher":  # a picker over the zoo's models of this scenario
+            if h.kind == "model":  # a picker over the zoo's models of this scenario, adapted first
                 assert widget.value == "mnist->mnistm/dann"
             else:
                 assert widget.value == h.default, (method, name, widget.value)
 
 
 def test_train_a_tiny_run_to_completion(with_zoo, jobs_manager):
+    from core.methods import default_method
+
     at = goto(app(), "train")
-    assert at.selectbox(key="train_method").value == "dann"
+    assert at.selectbox(key="train_method").value == default_method() == "dann"
     at.number_input(key="train_dann_steps").set_value(20)
     button(at, "Start training").click().run()
     assert not at.exception
@@ -273,12 +276,12 @@ def test_train_busy_and_failed(with_zoo, jobs_manager, monkeypatch):
     first.button(key="train_cancel").click().run()
     session_job(first).wait(30)
 
-    from core import jobs
+    import core.engine as engine
 
     def boom(*args, **kwargs):
         raise ValueError("boom: a broken setting")
 
-    monkeypatch.setattr(jobs, "train", boom)
+    monkeypatch.setattr(engine, "train", boom)
     button(second, "Start training").click().run()
     run_until(second, lambda: session_job(second).done and second.error)
     assert "boom" in texts(second.error)

@@ -178,7 +178,7 @@ def test_save_refuses_card_for_another_model(tmp_path):
     precious = tmp_path / "precious"  # an unrelated folder must never be swapped away/deleted
     (precious / "sub").mkdir(parents=True)
     (precious / "notes.txt").write_text("keep me")
-    with pytest.raises(ValueError, match="not a checkpoint folder"):
+    with pytest.raises(ValueError, match="refusing to replace"):
         save(model, _card(model), precious)
     assert (precious / "notes.txt").read_text() == "keep me" and (precious / "sub").is_dir()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "precious"]

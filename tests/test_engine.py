@@ -128,7 +128,18 @@ def test_nan_loss_raises_training_error(monkeypatch):
 
 def test_diverging_learning_rate_raises_training_error():
     with pytest.raises(TrainingError, match="step"):
-        train(_config("source_only", steps=30, lr=1e8, optimizer="sgd", lr_anneal=False))
+        train(_config("source_only", steps=30, lr=10.0, optimizer="sgd", lr_anneal=False))
+
+
+@pytest.mark.parametrize("field, value", [("lr", 1e8), ("steps", 0), ("steps", -5), ("batch_size", 0),
+                                          ("batch_size", 10_000_000), ("warmup", 1.5), ("seed", -1),
+                                          ("lr", float("nan")), ("steps", 2.5)])
+def test_out_of_range_settings_are_refused_before_any_work(field, value, monkeypatch):
+    import core.engine as engine
+
+    monkeypatch.setattr(engine, "load_domain", lambda *a, **k: pytest.fail("loaded data"))
+    with pytest.raises(ValueError, match=field):
+        train(_config("source_only", **{field: value}))
 
 
 def test_unknown_method_fails_before_any_work():
@@ -173,7 +184,7 @@ def test_result_fields():
 #     source_only 66.2 %   mmd 74.6 % (+8.4)   dann 65.0 % (−1.2)   (fused SGD; before it 66.4 / 74.6 / 62.8)
 # (seed 1, before fused SGD: 60.2 / 64.6 / 63.6). MMD gains robustly from step ~250 on; DANN oscillates by ±5 points between
 # evaluations and does not beat the baseline reliably here, with SGD or with the recipes' constant-lr Adam
-# (seed 0: 52.0 vs 66.2 % at 600 steps, 59.0 vs 67.2 % at 800; mmd 71.4 / 74.6 %); see the xfail.
+# (seed 0: 52.0 vs 66.2 % at 600 steps, 59.0 vs 67.2 % at 800; mmd 71.4 / 74.6 %), so no DANN test here.
 
 GAIN = dict(source="mnist", target="ucidigits", steps=600, batch_size=64, optimizer="sgd", lr=0.01,
             lr_anneal=False, eval_every=0, seed=0, device="cpu", precision="fp32")
@@ -197,15 +208,6 @@ def gain_accuracy():
 def test_mmd_beats_source_only_on_mnist_to_ucidigits(gain_accuracy):
     baseline, mmd = gain_accuracy("source_only"), gain_accuracy("mmd")
     assert mmd >= baseline + MARGIN, f"mmd {mmd:.1f} % vs source_only {baseline:.1f} %"
-
-
-@pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="DANN does not reliably beat source_only on MNIST → UCI digits within a "
-                                        "test-sized budget (seed 0: 65.0 % vs 66.2 %; with the recipes' Adam 52.0 vs "
-                                        "66.2 % at 600 steps, 59.0 vs 67.2 % at 800)")
-def test_dann_beats_source_only_on_mnist_to_ucidigits(gain_accuracy):
-    baseline, dann = gain_accuracy("source_only"), gain_accuracy("dann")
-    assert dann >= baseline + MARGIN, f"dann {dann:.1f} % vs source_only {baseline:.1f} %"
 
 
 # DANN's gain where the domain gap is one of appearance: MNIST → MNIST-M with the recipe (Adam 1e-3,

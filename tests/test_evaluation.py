@@ -11,7 +11,7 @@ from torch import nn
 
 from core.data import TensorDomain
 from core.evaluation import (
-    accuracy, confusion, evaluate_accuracy, expected_calibration_error, extract_features, feature_mmd, full_report,
+    accuracy, confusion, evaluate_accuracy, expected_calibration_error, extract_features, feature_mmd, model_report,
     per_class_accuracy, predict_logits, proxy_a_distance, reliability_curve,
 )
 
@@ -126,24 +126,24 @@ def test_predict_logits_accepts_uint8_and_float_and_restores_mode():
     assert extract_features(model, dom.images, batch_size=2).shape == (5, 4)
 
 
-def test_full_report_on_known_predictions():
+def test_model_report_on_known_predictions():
     margin = 2.0
     written = [0, 0, 1, 1, 2, 2, 2, 0]
     labels = [0, 1, 1, 1, 2, 0, 2, 0]   # wrong: item 1 (true 1, pred 0), item 5 (true 0, pred 2)
     model = PixelOracle(3, margin)
     dom = _domain(written, labels)
-    report = full_report(model, dom)
-    assert report.n == 8
-    assert report.accuracy == pytest.approx(75.0)
-    assert report.accuracy == pytest.approx(evaluate_accuracy(model, dom))
+    report = model_report(model, dom)
+    assert report["n"] == 8
+    assert report["accuracy"] == pytest.approx(75.0)
+    assert report["accuracy"] == pytest.approx(evaluate_accuracy(model, dom))
     # per class: class 0 → 2/3, class 1 → 2/3, class 2 → 2/2
-    np.testing.assert_allclose(report.per_class, [200 / 3, 200 / 3, 100.0])
-    assert report.confusion == [[2, 0, 1], [1, 2, 0], [0, 0, 2]]
+    np.testing.assert_allclose(report["per_class"], [200 / 3, 200 / 3, 100.0])
+    assert report["confusion"].tolist() == [[2, 0, 1], [1, 2, 0], [0, 0, 2]]
     conf = math.exp(margin) / (math.exp(margin) + 2)
-    assert report.ece == pytest.approx(100 * abs(0.75 - conf), rel=1e-5)
+    assert report["ece"] == pytest.approx(100 * abs(0.75 - conf), rel=1e-5)
 
 
-def test_full_report_on_a_real_model_is_consistent():
+def test_model_report_on_a_real_model_is_consistent():
     from core.models import build_model
 
     torch.manual_seed(0)
@@ -151,8 +151,30 @@ def test_full_report_on_a_real_model_is_consistent():
     g = torch.Generator().manual_seed(0)
     dom = TensorDomain("rand", "test", torch.randint(0, 256, (40, 3, 28, 28), dtype=torch.uint8, generator=g),
                        torch.randint(0, 10, (40,), generator=g))
-    report = full_report(model, dom)
-    assert report.n == 40 and len(report.per_class) == 10
-    assert sum(map(sum, report.confusion)) == 40
-    assert 0.0 <= report.ece <= 100.0
-    assert report.accuracy == pytest.approx(evaluate_accuracy(model, dom))
+    report = model_report(model, dom)
+    assert report["n"] == 40 and len(report["per_class"]) == 10
+    assert report["confusion"].sum() == 40
+    assert 0.0 <= report["ece"] <= 100.0
+    assert report["accuracy"] == pytest.approx(evaluate_accuracy(model, dom))
+    assert set(report["reliability"]) == {"confidence", "accuracy", "count"}
+    assert report["reliability"]["count"].sum() == 40
+
+
+def test_evaluation_batches_are_bounded_by_pixels(monkeypatch):
+    """A model with a large input size is evaluated in smaller batches: memory stays flat."""
+    import core.evaluation as ev
+
+    seen = []
+
+    class Probe(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(()))
+
+        def forward(self, x):
+            seen.append(len(x))
+            return x.mean((2, 3))
+
+    big = torch.zeros(20, 3, 256, 256, dtype=torch.uint8)
+    ev.predict_logits(Probe(), big, batch_size=512)
+    assert max(seen) <= ev.EVAL_PIXEL_BUDGET // (256 * 256) and sum(seen) == 20

@@ -16,15 +16,22 @@ from pathlib import Path
 import pytest
 import torch
 
-import core.jobs as jobs
-from core.engine import Progress, TrainConfig, TrainingError, TrainResult, train
-from core.jobs import (
-    HISTORY_CAP, Busy, Job, JobManager, JobSnapshot, human_error, manager, server_busy_message,
-    session_busy_message,
-)
+import core.engine as engine
+import core.jobs.admission as admission
+import core.jobs.job as job_module
+from core.config import Progress, TrainConfig, TrainResult
+from core.engine import TrainingError, train
+from core.jobs import HISTORY_CAP, Busy, Job, JobManager, JobSnapshot, manager
+from core.jobs.job import MAX_ERROR_CHARS
+from ui.wording import busy_message, failure_message
 
 SESSION_BUSY = "You already have a training run in progress — cancel it or wait for it to finish."
 SERVER_BUSY_2 = "The server is busy: 2 training runs are in progress (limit 2). Please try again in a minute."
+
+
+def said(snap: JobSnapshot) -> str:
+    """What the app shows for a failed run."""
+    return failure_message(snap.error_kind, snap.error)
 
 
 def tiny(**kw) -> TrainConfig:
@@ -143,10 +150,10 @@ def test_cancel_before_the_loop_starts(mgr):
 
 def test_huge_learning_rate_fails_with_a_loss_message_and_frees_the_slot(mgr):
     m = mgr(1)
-    snap = m.submit("carol", tiny(steps=50, lr=1e9)).wait(120)
-    assert snap.status == "failed" and snap.result is None
-    assert snap.error.startswith("Training stopped: ") and "loss" in snap.error
-    assert "learning rate" in snap.error and "\n" not in snap.error
+    snap = m.submit("carol", tiny(steps=50, lr=10.0)).wait(120)
+    assert snap.status == "failed" and snap.result is None and snap.error_kind == "diverged"
+    assert said(snap).startswith("Training stopped: ") and "loss" in said(snap)
+    assert "learning rate" in said(snap) and "\n" not in said(snap)
     assert m.running() == 0
     assert m.submit("carol", tiny(steps=2)).wait(120).status == "done"
 
@@ -165,19 +172,19 @@ def test_nan_loss_message(mgr, monkeypatch):
     monkeypatch.setattr(Method, "train_step", train_step)
     snap = mgr(1).submit("carol", tiny(method="source_only", steps=30)).wait(120)
     assert snap.status == "failed"
-    assert snap.error.startswith("Training stopped: the loss diverged")
+    assert said(snap).startswith("Training stopped: the loss diverged")
     assert "loss=nan" in snap.error and "at step 12" in snap.error
-    assert "lower the learning rate or the adaptation weight" in snap.error
+    assert "lower the learning rate or the adaptation weight" in said(snap)
     assert snap.step == 11
 
 
 def test_diverging_loss_guard(mgr, monkeypatch):
-    monkeypatch.setattr(jobs, "LOSS_LIMIT", 1e-3)  # every real loss is above this
+    monkeypatch.setattr(engine, "LOSS_LIMIT", 1e-3)  # every real loss is above this
     m = mgr(1)
     snap = m.submit("dave", tiny()).wait(120)
-    assert snap.status == "failed"
-    assert snap.error.startswith("Training stopped: the loss diverged to ")
-    assert "at step 1 " in snap.error and "learning rate" in snap.error
+    assert snap.status == "failed" and snap.error_kind == "diverged"
+    assert said(snap).startswith("Training stopped: the loss diverged")
+    assert "at step 1;" in snap.error and "learning rate" in said(snap)
     assert m.running() == 0
 
 
@@ -200,8 +207,8 @@ def test_exceptions_in_the_progress_callback_propagate_out_of_train():
 def test_bad_domain_fails_with_the_domain_message(mgr):
     m = mgr(1)
     snap = m.submit("erin", tiny(source="no_such_domain")).wait(60)
-    assert snap.status == "failed"
-    assert snap.error.startswith("Could not load the data: unknown domain 'no_such_domain'")
+    assert snap.status == "failed" and snap.error_kind == "data"
+    assert said(snap).startswith("Could not load the data: unknown domain 'no_such_domain'")
     assert "available domains: mnist" in snap.error
     assert m.running() == 0
 
@@ -213,7 +220,7 @@ def test_bad_domain_fails_with_the_domain_message(mgr):
 ])
 def test_bad_settings_fail_with_a_message(mgr, kw, needle):
     snap = mgr(1).submit("erin", tiny(**kw)).wait(60)
-    assert snap.status == "failed" and snap.error.startswith("Invalid settings: ") and needle in snap.error
+    assert snap.status == "failed" and said(snap).startswith("Invalid settings: ") and needle in snap.error
 
 
 def test_one_running_job_per_session(mgr):
@@ -221,7 +228,7 @@ def test_one_running_job_per_session(mgr):
     job = m.submit("frank", long())
     with pytest.raises(Busy) as err:
         m.submit("frank", tiny())
-    assert str(err.value) == SESSION_BUSY == session_busy_message() and err.value.reason == "session"
+    assert busy_message(err.value) == SESSION_BUSY and err.value.reason == "session"
     assert isinstance(err.value, RuntimeError)
     assert m.job_for("frank") is job and m.running() == 1
     m.submit("grace", tiny(steps=2)).wait(120)  # other sessions are not affected
@@ -236,7 +243,8 @@ def test_process_wide_cap(mgr):
     assert m.running() == 2
     with pytest.raises(Busy) as err:
         m.submit("c", tiny())
-    assert str(err.value) == SERVER_BUSY_2 == server_busy_message(2, 2) and err.value.reason == "server"
+    assert busy_message(err.value) == SERVER_BUSY_2 and err.value.reason == "server"
+    assert (err.value.running, err.value.limit) == (2, 2)
     assert m.job_for("c") is None
     a.cancel()
     assert a.wait(30).status == "cancelled"
@@ -247,8 +255,8 @@ def test_process_wide_cap(mgr):
 
 
 def test_server_busy_message_singular():
-    assert server_busy_message(1, 1) == ("The server is busy: 1 training run is in progress (limit 1). "
-                                         "Please try again in a minute.")
+    assert busy_message(Busy("server", 1, 1)) == ("The server is busy: 1 training run is in progress (limit 1). "
+                                                  "Please try again in a minute.")
 
 
 def test_five_sessions_at_once_see_only_their_own_job(mgr):
@@ -311,7 +319,7 @@ def test_same_seed_same_result_whatever_else_runs(mgr):
 
 
 def test_a_slow_setup_does_not_block_other_jobs_for_long(mgr, monkeypatch):
-    monkeypatch.setattr(jobs, "SETUP_WAIT_S", 0.3)
+    monkeypatch.setattr(job_module, "SETUP_WAIT_S", 0.3)
     release = threading.Event()
 
     def fake_train(config, progress=None, cancel=None, out_dir=None):
@@ -319,7 +327,7 @@ def test_a_slow_setup_does_not_block_other_jobs_for_long(mgr, monkeypatch):
             release.wait(30)
         return fake_result(config, 1)
 
-    monkeypatch.setattr(jobs, "train", fake_train)
+    monkeypatch.setattr(engine, "train", fake_train)
     m = mgr(2)
     slow = m.submit("slow", tiny(seed=1))
     time.sleep(0.05)
@@ -328,8 +336,8 @@ def test_a_slow_setup_does_not_block_other_jobs_for_long(mgr, monkeypatch):
     assert time.perf_counter() - t0 < 3
     release.set()
     assert slow.wait(10).status == "done"
-    assert jobs._setup_lock.acquire(timeout=1)  # released again
-    jobs._setup_lock.release()
+    assert job_module._setup_lock.acquire(timeout=1)  # released again
+    job_module._setup_lock.release()
 
 
 def test_config_is_copied_and_threads_capped(mgr):
@@ -383,35 +391,70 @@ def test_unexpected_exceptions_never_escape_the_thread(mgr, monkeypatch):
     def boom(config, progress=None, cancel=None, out_dir=None):
         raise RuntimeError("boom\nwith a second line")
 
-    monkeypatch.setattr(jobs, "train", boom)
+    monkeypatch.setattr(engine, "train", boom)
     snap = m.submit("k", tiny()).wait(10)
-    assert snap.status == "failed"
-    assert snap.error == "Training failed unexpectedly (RuntimeError: boom with a second line)"
+    assert snap.status == "failed" and snap.error_kind == "unexpected"
+    assert snap.error == "boom with a second line"
+    assert said(snap) == "Training failed unexpectedly (boom with a second line)."
 
     def leave(config, progress=None, cancel=None, out_dir=None):
         raise SystemExit(3)
 
-    monkeypatch.setattr(jobs, "train", leave)
+    monkeypatch.setattr(engine, "train", leave)
     snap = m.submit("k", tiny()).wait(10)
-    assert snap.status == "failed" and "SystemExit" in snap.error
+    assert snap.status == "failed" and snap.error_kind == "unexpected"
 
     def oom(config, progress=None, cancel=None, out_dir=None):
         raise MemoryError()
 
-    monkeypatch.setattr(jobs, "train", oom)
+    monkeypatch.setattr(engine, "train", oom)
     snap = m.submit("k", tiny()).wait(10)
-    assert snap.status == "failed" and "ran out of memory" in snap.error
+    assert snap.status == "failed" and "ran out of memory" in said(snap)
     assert not hooked and m.running() == 0
 
 
-def test_human_error_messages():
-    assert human_error(TrainingError("dann: the loss became {'loss': nan, 'cls': 2.3} at step 12; lower the "
-                                     "learning rate or the adaptation weight")) == (
-        "Training stopped: the loss became nan at step 12; lower the learning rate or the adaptation weight.")
-    assert human_error(TrainingError("mmd: the loss became {'loss': 3.1, 'mmd': inf} at step 4; x")) == (
-        "Training stopped: the mmd loss became inf at step 4; lower the learning rate or the adaptation weight.")
-    assert human_error(TrainingError("adda: something else")) == "Training stopped: something else"
-    assert len(human_error(ValueError("x" * 5000))) <= jobs.MAX_ERROR_CHARS
+def test_failure_wording():
+    assert failure_message("diverged", "the loss diverged (loss=nan) at step 12; lower the learning rate or "
+                           "the adaptation weight") == ("Training stopped: the loss diverged (loss=nan) at step 12; "
+                                                        "lower the learning rate or the adaptation weight")
+    assert failure_message("settings", "unknown optimizer 'x'") == "Invalid settings: unknown optimizer 'x'"
+    assert len(failure_message("settings", "x" * 5000)) <= 400
+    assert len(job_module.one_line(ValueError("x" * 5000))) <= MAX_ERROR_CHARS
+
+
+def test_a_run_whose_owner_is_gone_is_cancelled_and_frees_its_slot(mgr):
+    """The reload lock-out: a tab that stops sending heartbeats loses its run within seconds."""
+    m = mgr(1, orphan_after_s=0.5)
+    job = m.submit("tab", long())
+    wait_for_step(job, 1)
+    assert job.wait(10).status == "cancelled"  # nobody touched it: the watchdog cancelled it
+    assert m.running() == 0
+    m.submit("another tab", tiny(steps=2)).wait(120)
+
+
+def test_heartbeats_keep_a_run(mgr):
+    m = mgr(1, orphan_after_s=0.6)
+    job = m.submit("tab", long())
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:
+        m.touch("tab")
+        time.sleep(0.1)
+    assert not job.done
+    job.cancel()
+    job.wait(30)
+
+
+def test_run_folders_are_removed_when_the_manager_lets_go(mgr, tmp_path, monkeypatch):
+    monkeypatch.setattr(engine, "train", lambda config, progress=None, cancel=None, out_dir=None:
+                        (Path(out_dir).mkdir(parents=True), fake_result(config, 1))[1])
+    m = mgr(1)
+    first = m.submit("s", tiny(), out_dir=tmp_path / "run1")
+    first.wait(10)
+    assert (tmp_path / "run1").is_dir()
+    m.submit("s", tiny(), out_dir=tmp_path / "run2").wait(10)  # the session's new run replaces it
+    assert not (tmp_path / "run1").exists() and (tmp_path / "run2").is_dir()
+    m.forget("s")
+    assert not (tmp_path / "run2").exists()
 
 
 def test_history_is_capped_but_spans_the_run():
@@ -433,7 +476,7 @@ def test_history_is_capped_but_spans_the_run():
 
 
 def test_finished_jobs_are_evicted(mgr, monkeypatch):
-    monkeypatch.setattr(jobs, "train", lambda config, progress=None, cancel=None, out_dir=None:
+    monkeypatch.setattr(engine, "train", lambda config, progress=None, cancel=None, out_dir=None:
                         fake_result(config, 1))
     m = mgr(1, max_finished=3)
     for i in range(6):
@@ -449,24 +492,17 @@ def test_finished_jobs_are_evicted(mgr, monkeypatch):
 
 
 def test_singleton_and_max_jobs_from_env(monkeypatch):
-    monkeypatch.setattr(jobs, "_manager", None)
+    monkeypatch.setattr(admission, "_manager", None)
     monkeypatch.setenv("SHIFTLAB_MAX_JOBS", "3")
     first = manager()
     assert first is manager() and first.max_concurrent == 3 and first.threads_per_job == 1
     monkeypatch.delenv("SHIFTLAB_MAX_JOBS")
-    monkeypatch.setattr(jobs, "available_cpus", lambda: 2)
-    assert jobs.default_max_jobs() == 1
-    monkeypatch.setattr(jobs, "available_cpus", lambda: 8)
-    assert jobs.default_max_jobs() == 2
+    monkeypatch.setattr(admission, "available_cpus", lambda: 2)
+    assert admission.default_max_jobs() == 1
+    monkeypatch.setattr(admission, "available_cpus", lambda: 8)
+    assert admission.default_max_jobs() == 2
     monkeypatch.setenv("SHIFTLAB_MAX_JOBS", "zero")
-    assert jobs.default_max_jobs() == 2
-    assert jobs.available_cpus() >= 1
+    assert admission.default_max_jobs() == 2
+    from core.device import available_cpus
 
-
-def test_module_does_not_import_streamlit():
-    import ast
-
-    tree = ast.parse(Path(jobs.__file__).read_text())
-    names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    names |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
-    assert not any(name.split(".")[0] == "streamlit" for name in names)
+    assert available_cpus() >= 1

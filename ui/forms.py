@@ -6,26 +6,18 @@ import math
 
 import streamlit as st
 
-from . import models, state
+from . import labels, models, state
 
-# Short defaults: 500 steps take well under a minute on a 2-core CPU; self-training gains ~30 points
-# on MNIST → MNIST-M in 450 of them (tests/e2e/test_browser.py), DANN needs more steps to show its gain.
-DEFAULT_STEPS = {"distill": 300}
-FALLBACK_STEPS = 500
 LEARNING_RATES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2]
 BATCH_SIZES = [16, 32, 64, 128, 256]
-LABELS = {  # nicer labels for declared hyperparameters (the help text comes from the method)
-    "domain_weight": "Domain weight λ", "disc_hidden": "Discriminator hidden units", "mmd_weight": "MMD weight",
-    "pretrain_fraction": "Pre-training share", "adversarial_lr": "Adversarial learning rate",
-    "threshold": "Confidence threshold τ", "unlabeled_weight": "Unlabelled weight", "warmup_fraction": "Warm-up share",
-    "shots": "Labelled target pictures per class", "alpha": "α", "temperature": "Temperature T",
-    "student_width": "Student width",
-}
-TEACHER_METHODS = ("dann", "mmd", "adda", "self_training", "finetune", "oracle", "source_only")
 
 
 def default_steps(method: str) -> int:
-    return DEFAULT_STEPS.get(method, FALLBACK_STEPS)
+    """The method's short-run default (``Method.app_steps``): 500 steps take well under a minute on
+    a 2-core CPU; self-training gains ~30 points on MNIST → MNIST-M in 450 of them."""
+    from core.methods import METHODS
+
+    return METHODS[method].app_steps
 
 
 def _step_for(default: float) -> float:
@@ -34,14 +26,28 @@ def _step_for(default: float) -> float:
     return 10 ** math.floor(math.log10(abs(default))) / 10
 
 
-def teacher_options(scenario) -> dict[str, str]:
-    """Teacher value (zoo name or checkpoint path) → label, for the scenario; adapted ones first."""
+def _can_teach(method: str) -> bool:
+    """Any trained classifier may teach, except a student of another teacher."""
+    from core.methods import METHODS
+
+    cls = METHODS.get(method)
+    return cls is not None and not cls.model_hyperparameters()
+
+
+def model_options(scenario) -> dict[str, str]:
+    """Trained models a ``Hyper(kind="model")`` field may name (zoo name or checkpoint path) → label,
+    for the scenario: this session's first, then the zoo's with adapted methods first."""
+    from pathlib import Path
+
+    from core.methods import METHODS, ordered
+
     options: dict[str, str] = {}
     for entry in state.session_models(scenario):
-        if entry.checkpoint and entry.method != "distill":
+        if entry.checkpoint and Path(entry.checkpoint).is_dir() and _can_teach(entry.method):
             options[entry.checkpoint] = entry.label
-    zoo = models.zoo_names(scenario, TEACHER_METHODS)
-    zoo.sort(key=lambda n: TEACHER_METHODS.index(models.zoo_method(n)))
+    zoo = [n for n in models.zoo_names(scenario) if _can_teach(models.zoo_method(n))]
+    order = ordered()
+    zoo.sort(key=lambda n: (not METHODS[models.zoo_method(n)].is_adapted(), order.index(models.zoo_method(n))))
     for name in zoo:
         options[name] = models.label(models.ref_for_zoo(name))
     return options
@@ -73,8 +79,9 @@ def run_settings(method: str, scenario, key: str, steps: int | None = None):
     values: dict | None = {}
     if hps:
         st.markdown("**Method settings**")
-        if "teacher" in hps:  # a full-width row for the teacher picker
-            values = _inputs(method, {"teacher": hps.pop("teacher")}, scenario, key)
+        refs = {name: hps.pop(name) for name in list(hps) if hps[name].kind == "model"}
+        if refs:  # full-width rows for model pickers (a teacher)
+            values = _inputs(method, refs, scenario, key)
         if values is not None and hps:
             cols = st.columns(min(3, len(hps)))
             for i, (name, h) in enumerate(hps.items()):
@@ -104,16 +111,18 @@ _MISSING = object()
 
 def _one_input(method, name, h, scenario, key):
     wkey = f"{key}_{method}_{name}"
-    label = LABELS.get(name, name.replace("_", " ").capitalize())
-    if name == "teacher":
-        options = teacher_options(scenario)
+    label = h.display_label(name)
+    if h.kind == "model":
+        options = model_options(scenario)
+        if not h.required:
+            options = {"": "(none)", **options}
         if not options:
-            st.warning("Distillation needs a teacher: train an adapted model on this scenario first "
-                       f"(e.g. DANN), or build the zoo. {state.ZOO_MISSING}")
+            st.warning(f"{labels.method_label(method)} needs a trained model ({label.lower()}): train an adapted "
+                       f"model on this scenario first, or build the zoo. {labels.ZOO_MISSING}")
             return _MISSING
         if st.session_state.get(wkey) not in options:
             st.session_state[wkey] = next(iter(options))
-        return st.selectbox("Teacher", list(options), key=wkey, format_func=options.get, help=h.help)
+        return st.selectbox(label, list(options), key=wkey, format_func=options.get, help=h.help)
     if isinstance(h.default, bool):
         return st.checkbox(label, value=h.default, key=wkey, help=h.help)
     if isinstance(h.default, int):

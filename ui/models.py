@@ -12,7 +12,7 @@ import os
 
 import streamlit as st
 
-from . import state
+from . import labels, state
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +168,7 @@ def label(ref: str) -> str:
         card = zoo_card(name) or {}
         acc = (card.get("metrics") or {}).get("target_acc")
         acc_text = f", {acc:.1f} %" if isinstance(acc, (int, float)) else ""
-        return f"{state.method_label(zoo_method(name))} (pretrained{acc_text})"
+        return f"{labels.method_label(zoo_method(name))} (pretrained{acc_text})"
     entry = session_entry(ref)
     return entry.label if entry else "(a model no longer in this session)"
 
@@ -196,18 +196,48 @@ def refs(scenario, methods=None, exclude=()) -> list[str]:
     return out
 
 
+def _baseline_methods() -> list[str]:
+    from core.methods import by_family
+
+    return by_family("baseline")
+
+
 def baseline_ref(scenario) -> str | None:
     """The source-only model to compare against: the zoo's, else this session's newest."""
-    zoo = zoo_names(scenario, ["source_only"])
+    zoo = zoo_names(scenario, _baseline_methods())
     if zoo:
         return ref_for_zoo(zoo[0])
-    mine = state.session_models(scenario, ["source_only"])
+    mine = state.session_models(scenario, _baseline_methods())
     return ref_for_session(mine[0].id) if mine else None
 
 
 def adapted_refs(scenario) -> list[str]:
-    """Everything but source-only models for the scenario (adapted, oracle, distilled …)."""
-    return refs(scenario, exclude=("source_only",))
+    """Everything but the baseline for the scenario (adapted, oracle, distilled …)."""
+    return refs(scenario, exclude=tuple(_baseline_methods()))
+
+
+def default_adapted(options: list[str]) -> str:
+    """The adapted model a page shows first: your newest, else the zoo's recommended (label-free
+    choice), else the first adapted method in display order."""
+    from core.methods import METHODS
+
+    mine = [r for r in options if is_session(r)]
+    if mine:
+        return mine[0]
+    recommended = [r for r in options if r == recommended_ref(r)]
+    adapted = [r for r in options if method_of(r) in METHODS and METHODS[method_of(r)].is_adapted()]
+    return (recommended or adapted or options)[0]
+
+
+def recommended_ref(ref: str) -> str | None:
+    """``ref`` itself when the zoo's leaderboard marks its method as the scenario's recommended model."""
+    if not ref.startswith(ZOO):
+        return None
+    name = ref[len(ZOO):]
+    source, _, rest = name.partition("->")
+    target, _, method = rest.partition("/")
+    entry = (leaderboard().get("recommended") or {}).get(f"{source}->{target}") or {}
+    return ref if entry.get("method") == method else None
 
 
 def pick_adapted(scenario, key: str, label_text: str = "Adapted model") -> str | None:
@@ -216,9 +246,7 @@ def pick_adapted(scenario, key: str, label_text: str = "Adapted model") -> str |
     if not options:
         return None
     if st.session_state.get(key) not in options:
-        mine = [r for r in options if is_session(r)]
-        dann = [r for r in options if method_of(r) == "dann"]
-        st.session_state[key] = (mine or dann or options)[0]
+        st.session_state[key] = default_adapted(options)
     return st.selectbox(label_text, options, key=key, format_func=labels_for(options).get,
                         help="Pretrained models of this scenario and models you trained in this session.")
 

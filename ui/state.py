@@ -2,71 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
+import tempfile
 import time
 import uuid
+from pathlib import Path
 from dataclasses import dataclass, field
 
 import streamlit as st
 
-DOMAIN_LABELS = {
-    "mnist": "MNIST",
-    "mnistm": "MNIST-M",
-    "syndigits": "SynDigits",
-    "ucidigits": "UCI digits",
-    "mnist_full": "MNIST (full)",
-    "usps": "USPS",
-    "svhn": "SVHN",
-}
-
-# The dashboard's pages by section: (file, title, icon); the first is the home page. app.py builds
-# st.navigation from this, and page_shell() the same links when a page file runs on its own.
-NAVIGATION: dict[str, list[tuple[str, str, str]]] = {
-    "Learn": [("pages/overview.py", "Overview", ":material/home:")],
-    "Try": [("pages/predict.py", "Predict", ":material/image_search:"),
-            ("pages/alignment.py", "Alignment", ":material/scatter_plot:"),
-            ("pages/compare.py", "Compare", ":material/leaderboard:")],
-    "Build": [("pages/train.py", "Train", ":material/model_training:"),
-              ("pages/distill.py", "Distill", ":material/compress:")],
-}
-
-HOME = next(iter(NAVIGATION.values()))[0]
-
-PAGE_CONFIG = dict(
-    page_title="ShiftLab", page_icon=":material/swap_horiz:", layout="wide",
-    menu_items={"About": "ShiftLab — domain adaptation you can see: train, compare and try models that "
-                         "carry what they learned to a new domain."},
-)
-
-METHOD_LABELS = {
-    "source_only": "Source only",
-    "oracle": "Train on target (oracle)",
-    "finetune": "Fine-tune (few labels)",
-    "dann": "DANN",
-    "mmd": "MMD",
-    "adda": "ADDA",
-    "self_training": "Self-training",
-    "distill": "Distillation",
-}
-
-ZOO_MISSING = "No pretrained models yet — run `python -m core zoo rebuild` (or train one on the Train page)."
-
-
-def domain_label(name: str) -> str:
-    return DOMAIN_LABELS.get(name, name)
-
-
-def method_label(name: str) -> str:
-    return METHOD_LABELS.get(name, name.replace("_", " ").capitalize())
-
-
-def scenario_label(scenario) -> str:
-    source, target = scenario
-    return f"{domain_label(source)} → {domain_label(target)}"
-
-
-def scenario_key(scenario) -> str:
-    return f"{scenario[0]}->{scenario[1]}"
+from .labels import method_label, scenario_label
 
 
 def available_scenarios() -> list[tuple[str, str]]:
@@ -125,51 +69,6 @@ def sidebar() -> None:
         models = st.session_state.get("session_models", {})
         if models:
             st.caption(f"{len(models)} model(s) trained in this session.")
-
-
-_SHELL_KEY = "_inside_app_shell"
-
-
-@contextlib.contextmanager
-def app_shell():
-    """app.py runs the chosen page inside this, after it set up state and the sidebar."""
-    st.session_state[_SHELL_KEY] = True
-    try:
-        yield
-    finally:
-        st.session_state[_SHELL_KEY] = False
-
-
-def page_shell() -> None:
-    """First line of every page: when Streamlit runs a page file on its own (its legacy ``pages/``
-    folder mode: a fresh server's first deep link, streamlit.testing), do app.py's shared setup —
-    session defaults, finished runs collected, the sidebar — so the page behaves the same."""
-    if st.session_state.get(_SHELL_KEY):
-        return
-    from . import training
-
-    st.set_page_config(**PAGE_CONFIG)
-    init()
-    training.collect_finished()
-    _page_links()
-    sidebar()
-
-
-def _page_links() -> None:
-    """In the legacy mode Streamlit lists the pages/ file names ("app", "alignment", …); hide that
-    list and show the same sections, titles and icons as app.py's navigation instead."""
-    from streamlit.errors import StreamlitAPIException
-
-    st.markdown("<style>[data-testid='stSidebarNav'] {display: none;}</style>", unsafe_allow_html=True)
-    with st.sidebar:
-        for section, pages in NAVIGATION.items():
-            st.caption(section)
-            for path, title, icon in pages:
-                try:
-                    st.page_link(path, label=title, icon=icon)
-                except StreamlitAPIException:  # the page file itself is the main script (no pages known)
-                    return
-        st.divider()
 
 
 def scenario() -> tuple[str, str]:
@@ -239,3 +138,15 @@ def add_session_model(job_id: str, result, config) -> SessionModel:
         number=len(models) + 1)
     models[job_id] = entry
     return entry
+
+
+def checkpoint_zip(entry: SessionModel) -> bytes:
+    """The session model as a checkpoint zip (weights + card), from its folder while it exists,
+    else from the model in memory (run folders are temporary)."""
+    from core.checkpoints import save_zip, to_zip_bytes
+
+    if entry.checkpoint and Path(entry.checkpoint).is_dir():
+        return to_zip_bytes(entry.checkpoint)
+    with tempfile.TemporaryDirectory(prefix="shiftlab-zip-") as tmp:
+        path = save_zip(entry.model, entry.card, Path(tmp) / f"{entry.method}.zip", half=False)
+        return path.read_bytes()

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import tempfile
+import uuid
 from pathlib import Path
 
 import streamlit as st
 
-from . import models, state, widgets
+from . import labels, models, state, widgets, wording
 
 log = logging.getLogger(__name__)
 REFRESH_S = 1.5
+HEARTBEAT_S = 5.0
 
 
 def _jobs():
@@ -29,13 +32,40 @@ def _jobs():
     return jobs
 
 
+OWNER_PARAM = "run"  # the URL query parameter that names the owner of a run, so a reload finds it again
+
+
+def owner() -> str:
+    """Who owns this tab's training runs: a random token kept in the page's URL once a run starts
+    (``?run=…``), so reloading the tab reattaches to the run instead of orphaning it."""
+    token = st.query_params.get(OWNER_PARAM)
+    if isinstance(token, str) and 16 <= len(token) <= 64 and token.isalnum():
+        st.session_state["run_owner"] = token
+    return st.session_state.setdefault("run_owner", uuid.uuid4().hex)
+
+
+def heartbeat() -> None:
+    """Tell the job manager this tab is still open (app.py calls it on every page run)."""
+    jobs = _jobs()
+    if jobs is not None:
+        jobs.manager().touch(owner())
+
+
+@st.fragment(run_every=HEARTBEAT_S)
+def keep_alive() -> None:
+    """While a run trains, beat every few seconds even when the user only reads a page: a closed
+    tab stops beating, and the manager then cancels its run and frees its slot."""
+    if running():
+        heartbeat()
+
+
 def current_job():
-    """This session's latest job (running or finished), or None."""
+    """This tab's latest job (running or finished), or None."""
     jobs = _jobs()
     if jobs is None:
         return None
     try:
-        return jobs.manager().job_for(state.session_id())
+        return jobs.manager().job_for(owner())
     except Exception as e:  # noqa: BLE001
         log.warning("job lookup failed: %s", e)
         return None
@@ -69,16 +99,29 @@ def start_run(config) -> bool:
     if jobs is None:
         st.error("Training is not available in this installation (core.jobs is missing).")
         return False
-    out_dir = Path(tempfile.mkdtemp(prefix="shiftlab-run-")) / f"{config.method}-{config.source}-{config.target}"
+    # nothing is created before the run is admitted; the manager deletes the folder when it forgets the job
+    out_dir = run_root() / f"{uuid.uuid4().hex[:12]}-{config.method}"
     try:
-        jobs.manager().submit(state.session_id(), config, out_dir=out_dir)
+        jobs.manager().submit(owner(), config, out_dir=out_dir)
     except jobs.Busy as e:
-        st.warning(str(e), icon=":material/hourglass_top:")
+        st.warning(wording.busy_message(e), icon=":material/hourglass_top:")
         return False
     except Exception as e:  # noqa: BLE001 - bad settings must not break the page
         st.error(f"Could not start the run: {e}")
         return False
+    st.query_params[OWNER_PARAM] = owner()  # a reload of this tab finds the run again
     return True
+
+
+def run_root() -> Path:
+    """``<tmp>/shiftlab-runs-<pid>-app``: this server's run folders (a dead server's are removed)."""
+    from core.fsutil import clean_dead_workdirs
+
+    tmp = Path(tempfile.gettempdir())
+    root = tmp / f"shiftlab-runs-{os.getpid()}-app"
+    if not root.exists():
+        clean_dead_workdirs(tmp, "shiftlab-runs-")
+    return root
 
 
 def baseline_for(scenario) -> tuple[float | None, str]:
@@ -114,8 +157,16 @@ def _charts(snap, key: str, baseline, baseline_label) -> None:
                         config={"displayModeBar": False})
 
 
+def _preview(snap) -> None:
+    """What the method draws as it learns (a pixel-level GAN's translations), when it shows any."""
+    if snap.preview is None:
+        return
+    st.caption(f"What it draws now (step {snap.step:,}): fixed source pictures, redrawn by the generator.")
+    widgets.picture_row(snap.preview)
+
+
 def _describe(config) -> str:
-    return (f"{state.method_label(config.method)} · {state.scenario_label((config.source, config.target))} · "
+    return (f"{labels.method_label(config.method)} · {labels.scenario_label((config.source, config.target))} · "
             f"{config.steps:,} steps · batch {config.batch_size} · lr {config.lr:g} · seed {config.seed} · "
             f"{config.device}")
 
@@ -140,6 +191,7 @@ def _live(key: str) -> None:
     with note_col:
         st.caption(_describe(snap.config) + ". You can switch pages; the run goes on.")
     _charts(snap, f"{key}_live", baseline, baseline_label)
+    _preview(snap)
 
 
 def run_panel(key: str) -> None:
@@ -159,7 +211,7 @@ def run_panel(key: str) -> None:
 def show_result(snap, key: str) -> None:
     config = snap.config
     if snap.status == "failed":
-        st.error(f"The run failed: {snap.error or 'unknown error'}", icon=":material/error:")
+        st.error(f"The run failed. {wording.failure_message(snap.error_kind, snap.error)}", icon=":material/error:")
         st.caption(_describe(config) + ". Change the settings and start again.")
         return
     result = snap.result
@@ -190,6 +242,7 @@ def show_result(snap, key: str) -> None:
         st.caption("No source-only model for this scenario to compare with yet: train one "
                    "(method *Source only*) or rebuild the zoo.")
     _charts(snap, f"{key}_final", baseline, baseline_label)
+    _preview(snap)
     entry = st.session_state.get("session_models", {}).get(snap.job_id)
     if entry is not None:
         st.success(f"Added to this session's models as **{entry.label}** — use it on Predict, "
@@ -199,13 +252,9 @@ def show_result(snap, key: str) -> None:
 
 def download_button(entry, key: str, label: str = "Download checkpoint (.zip with model card)") -> None:
     """A download of the model's checkpoint zip (weights + card)."""
-    if not entry.checkpoint:
-        return
     if entry.zip_bytes is None:
         try:
-            from core.checkpoints import to_zip_bytes
-
-            entry.zip_bytes = to_zip_bytes(entry.checkpoint)
+            entry.zip_bytes = state.checkpoint_zip(entry)
         except Exception as e:  # noqa: BLE001
             st.warning(f"The checkpoint could not be packed for download: {e}")
             return

@@ -7,9 +7,8 @@ import math
 import numpy as np
 import streamlit as st
 
-from core.inference import upscale_nearest
-
-from . import state
+from . import labels
+from .images import upscale_nearest
 
 SOURCE_COLOUR = "#1f77b4"
 TARGET_COLOUR = "#ff7f0e"
@@ -30,14 +29,11 @@ def test_split(name: str, size: int = 28):
     return load_domain(name, "test", size)
 
 
-def sample_indices(n_total: int, k: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return np.sort(rng.choice(n_total, size=min(k, n_total), replace=False))
-
-
 def gallery(domain, k: int = 16, seed: int = 0, per_row: int = 8, factor: int = 4) -> None:
     """``k`` test images of ``domain`` in a grid, upscaled with nearest neighbours (crisp pixels),
     labels as captions."""
+    from core.sampling import sample_indices
+
     idx = sample_indices(len(domain), k, seed)
     images = upscale_nearest(domain.images[idx], max(1, factor * 28 // domain.input_size))
     captions = [domain.classes[int(domain.labels[i])] for i in idx]
@@ -45,6 +41,14 @@ def gallery(domain, k: int = 16, seed: int = 0, per_row: int = 8, factor: int = 
         cols = st.columns(per_row, gap="xsmall")
         for col, img, cap in zip(cols, images[start:start + per_row], captions[start:start + per_row]):
             col.image(img, caption=cap, width="stretch")
+
+
+def picture_row(images, captions=None, factor: int = 3) -> None:
+    """uint8 pictures (n, 3, H, W) side by side, upscaled with nearest neighbours."""
+    shown = upscale_nearest(images, factor)
+    cols = st.columns(len(shown), gap="xsmall")
+    for i, (col, img) in enumerate(zip(cols, shown)):
+        col.image(img, caption=None if captions is None else captions[i], width="stretch")
 
 
 def delta(value: float | None, fmt: str = "+.2f", suffix: str = "") -> str | None:
@@ -161,7 +165,7 @@ def alignment_figure(alignment, colour_by: str, source: str, target: str, title:
     import plotly.graph_objects as go
 
     fig = go.Figure()
-    names = {0: state.domain_label(source), 1: state.domain_label(target)}
+    names = {0: labels.domain_label(source), 1: labels.domain_label(target)}
     symbols = {0: "circle", 1: "diamond"}
     if colour_by == "domain":
         groups = [(d, alignment.domain == d, names[d], SOURCE_COLOUR if d == 0 else TARGET_COLOUR) for d in (0, 1)]

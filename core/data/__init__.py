@@ -77,13 +77,50 @@ def _load_named(name: str, split: str) -> TensorDomain:
     return TensorDomain(name, split, x, y, list(DIGIT_CLASSES))
 
 
-def load_domain(name: str, split: str = "train", size: int = 28) -> TensorDomain:
+def check_domain_spec(name: str) -> None:
+    """Fail at once (DomainError listing what exists) on a name that cannot be a domain, without
+    loading anything: unknown names, a missing folder or zip."""
+    from pathlib import Path
+
+    if not isinstance(name, str) or not name:
+        raise DomainError(f"a domain name is needed; {_valid_names_message()}")
+    if name.startswith(("folder:", "zip:")):
+        path = Path(name.split(":", 1)[1]).expanduser()
+        if not path.exists():
+            raise DomainError(f"no such folder or zip: {str(path)!r}")
+    elif name not in embedded.BUILDERS and name not in downloads.DESCRIPTIONS:
+        raise DomainError(f"unknown domain {name!r}; {_valid_names_message()}")
+
+
+def align_classes(domain: TensorDomain, classes: list[str]) -> TensorDomain:
+    """``domain`` with its labels renumbered to index ``classes`` *by name* (a folder holding only
+    the 3s and 7s keeps them as '3' and '7' of a digits model, not as classes 0 and 1).
+    DomainError naming the class folders that are not among ``classes``."""
+    classes = [str(c) for c in classes]
+    if list(domain.classes) == classes:
+        return domain
+    unknown = [c for c in domain.classes if c not in classes]
+    if unknown:
+        shown = ", ".join(classes[:20]) + (" …" if len(classes) > 20 else "")
+        raise DomainError(f"{domain.name}: class name(s) {unknown} are not among the model's classes ({shown}); "
+                          "name the class folders like the model's classes")
+    lookup = torch.tensor([classes.index(c) for c in domain.classes], dtype=torch.long)
+    return TensorDomain(domain.name, domain.split, domain.images, lookup[domain.labels], classes, domain.skipped)
+
+
+def load_domain(name: str, split: str = "train", size: int = 28, classes: list[str] | None = None) -> TensorDomain:
     """Load one split of a domain as a :class:`TensorDomain`.
 
     Named domains are 28×28 RGB; ``size`` resizes custom (folder/zip) domains and, if it
-    differs from 28, named ones too. Raises :class:`DomainError` for unknown names, bad
+    differs from 28, named ones too. ``classes`` (a model's class names) renumbers the labels
+    by name (see :func:`align_classes`). Raises :class:`DomainError` for unknown names, bad
     splits, missing folders or failed downloads, listing what is available.
     """
+    domain = _load(name, split, size)
+    return domain if classes is None else align_classes(domain, classes)
+
+
+def _load(name: str, split: str, size: int) -> TensorDomain:
     if split not in SPLITS:
         raise DomainError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     if not isinstance(name, str) or not name:
@@ -102,4 +139,4 @@ def load_domain(name: str, split: str = "train", size: int = 28) -> TensorDomain
 
 
 __all__ = ["DIGIT_CLASSES", "DOWNLOADABLE", "DomainError", "EMBEDDED", "SPLITS", "TensorDomain",
-           "cache_dir", "describe_domains", "domain_names", "load_domain"]
+           "align_classes", "cache_dir", "check_domain_spec", "describe_domains", "domain_names", "load_domain"]

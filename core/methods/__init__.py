@@ -29,5 +29,24 @@ def ordered(names=None) -> list[str]:
     return sorted(names, key=lambda n: (families.index(METHODS[n].family), METHODS[n].order, n))
 
 
+def by_family(*families: str) -> list[str]:
+    """Registered method names of the given families, in display order."""
+    return [n for n in ordered() if METHODS[n].family in families]
+
+
+def baseline() -> str:
+    """The method every other is compared with (the first of family "baseline": source only)."""
+    names = by_family("baseline")
+    if not names:
+        raise ValueError("no method of family 'baseline' is registered")
+    return names[0]
+
+
+def default_method() -> str:
+    """What ``train`` runs when no method is named: the first unsupervised adaptation method."""
+    names = by_family("unsupervised") or ordered()
+    return names[0]
+
+
 __all__ = ["ADAPTED_FAMILIES", "FAMILIES", "METHODS", "Batch", "Context", "Hyper", "Method", "get_method",
-           "ordered", "register", "unregister"]
+           "baseline", "by_family", "default_method", "ordered", "register", "unregister"]

@@ -152,6 +152,8 @@ class Method:
     family: ClassVar[str] = "unsupervised"  # one of FAMILIES
     in_zoo: ClassVar[bool] = True      # shipped by `zoo rebuild` for every scenario
     order: ClassVar[int] = 100         # position within its family (lower first)
+    recipe: ClassVar[dict] = {}        # TrainConfig fields this method trains with by default (core.recipes)
+    app_steps: ClassVar[int] = 500     # the app's short-run default (about half a minute on a laptop CPU)
     # which target labels the engine hands over: "none" (unsupervised DA), "few" (k per class), "all"
     target_labels: ClassVar[str] = "none"
     hyperparameters: ClassVar[dict[str, Hyper]] = {}
@@ -203,6 +205,11 @@ class Method:
     def eval_model(self) -> Classifier:
         """The network that predicts target labels (what is evaluated and saved)."""
         return self.model
+
+    def export_modules(self) -> dict[str, nn.Module]:
+        """Other trained modules worth saving beside the classifier (a pixel-level GAN's generator),
+        each with a JSON ``.spec`` that :func:`core.models.build_extra` rebuilds. None by default."""
+        return {}
 
     # ---- shared machinery --------------------------------------------------------------------
     def make_optimizer(self, modules: list[nn.Module], lr: float | None = None, betas=(0.9, 0.999)):

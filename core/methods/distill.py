@@ -22,6 +22,7 @@ class Distill(Method):
     label = "Distillation"
     short_label = "Student"
     family = "student"
+    app_steps = 300
     graph_safe = True
     summary = "Hinton distillation of a (possibly adapted) teacher into a smaller student, on source and target images."
     hyperparameters = {

@@ -60,10 +60,33 @@ def build_model(spec: dict) -> Classifier:
 
 
 def count_parameters(model: nn.Module) -> int:
+    """Number of parameters (trainable or not): the one way the project counts them."""
     return sum(p.numel() for p in model.parameters())
+
+
+#: Builders of modules a checkpoint may carry beside its classifier (``card["extras"]``), by the
+#: ``kind`` of their spec; a module file adds itself with :func:`register_extra`.
+EXTRAS: dict[str, Callable[[dict], nn.Module]] = {}
+
+
+def register_extra(kind: str):
+    """Decorator: ``@register_extra("pixel_generator") def build(spec) -> nn.Module``."""
+    def deco(builder):
+        EXTRAS[kind] = builder
+        return builder
+    return deco
+
+
+def build_extra(spec: dict) -> nn.Module:
+    """Rebuild an extra module (a generator, say) from its JSON spec; ValueError for unknown kinds."""
+    kind = spec.get("kind") if isinstance(spec, dict) else None
+    if kind not in EXTRAS:
+        raise ValueError(f"unknown module kind {kind!r}; known: {', '.join(sorted(EXTRAS)) or 'none'}")
+    return EXTRAS[kind](dict(spec))
 
 
 __all__ = [
     "ARCHITECTURES", "Classifier", "DigitsCNN", "DomainDiscriminator", "GradientReversal",
-    "Normalize", "ResNet18Backbone", "build_model", "count_parameters", "dann_lambda", "grad_reverse",
+    "Normalize", "ResNet18Backbone", "build_extra", "build_model", "count_parameters", "dann_lambda", "grad_reverse",
+    "register_extra",
 ]

@@ -1,0 +1,84 @@
+"""``python -m core train``: train one method from a source to a target domain."""
+
+from __future__ import annotations
+
+from ..config import LR_RULES, PRECISIONS
+from .common import (add_device, default_run_dir, emit_json, finite, method_hparams, number_in, parse_sets,
+                     prepare_out_dir, progress_bar)
+
+
+def add_parser(sub) -> None:
+    from ..accel import ACCEL_CHOICES
+    from ..methods import default_method, ordered
+
+    t = sub.add_parser("train", help="train a model")
+    t.add_argument("--method", default=default_method(), help=f"one of: {', '.join(ordered())}")
+    t.add_argument("--source", default="mnist", help="a domain, or several joined by '+'")
+    t.add_argument("--target", default="mnistm")
+    t.add_argument("--steps", type=number_in("steps", int), default=None,
+                   help="training steps (default: the method's recipe, 1500)")
+    t.add_argument("--batch-size", type=number_in("batch_size", int), default=None,
+                   help="images per domain per step (default 64)")
+    t.add_argument("--lr", type=number_in("lr"), default=None, help="learning rate (default 1e-3, Adam)")
+    t.add_argument("--seed", type=number_in("seed", int), default=0)
+    add_device(t)
+    t.add_argument("--precision", default="auto", choices=PRECISIONS)
+    t.add_argument("--accel", default="auto", choices=ACCEL_CHOICES,
+                   help="CUDA fast path: graph (capture each step in a CUDA graph), compile (+ torch.compile), "
+                        "off; auto = graph on CUDA for methods that allow it")
+    t.add_argument("--lr-rule", default="none", choices=tuple(LR_RULES),
+                   help="scale the learning rate with the batch size: lr·(B/64)^½ (sqrt) or lr·B/64 (linear)")
+    t.add_argument("--warmup", type=number_in("warmup"), default=0.0, metavar="FRACTION",
+                   help="linear learning-rate warm-up over this fraction of the steps (e.g. 0.1 for large batches)")
+    t.add_argument("--threads", type=number_in("threads", int), default=None, help="torch CPU threads")
+    t.add_argument("--eval-every", type=number_in("eval_every", int), default=None,
+                   help="steps between target evaluations (default 100; 0: only at the end)")
+    t.add_argument("--out", default=None, help="checkpoint folder (default runs/...)")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="method hyperparameter, repeatable")
+    t.add_argument("--json", action="store_true")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..checkpoints import CHECKPOINT_FILES
+    from ..data import check_domain_spec
+    from ..engine import train
+    from ..recipes import recipe
+
+    hparams = method_hparams(args.method, parse_sets(args.set))  # unknown names/values fail first
+    for spec in (args.source, args.target):
+        check_domain_spec(spec)
+    given = {k: v for k, v in {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr,
+                                "eval_every": args.eval_every, "threads": args.threads}.items() if v is not None}
+    config = recipe(args.method, args.source, args.target, seed=args.seed, device=args.device,
+                    precision=args.precision, accel=args.accel, lr_rule=args.lr_rule, warmup=args.warmup,
+                    hparams=hparams, **given).validate()
+    out = prepare_out_dir(args.out or default_run_dir(args.method, args.source, args.target, f"seed{args.seed}"),
+                          CHECKPOINT_FILES)
+    bar = progress_bar(config.steps, f"{args.method} {args.source}→{args.target}", args.quiet)
+
+    def on_progress(p):
+        bar.update(1)
+        if p.step % 10 == 0 or p.step == p.total:
+            post = {"loss": f"{p.losses['loss']:.3f}", "img/s": f"{p.images_per_s:.0f}"}
+            if "target_acc" in p.metrics:
+                post["target"] = f"{p.metrics['target_acc']:.1f}%"
+            bar.set_postfix(post, refresh=False)
+
+    try:
+        result = train(config, progress=on_progress, out_dir=out)
+    finally:
+        bar.close()
+    summary = {"method": args.method, "source": args.source, "target": args.target,
+               "target_acc": finite(result.target_acc), "source_acc": finite(result.source_acc),
+               "seconds": round(result.seconds, 2), "images_per_s": round(result.images_per_s, 1),
+               "checkpoint": result.checkpoint, "steps": result.steps_done, "seed": args.seed,
+               **{k: v for k, v in (result.card.get("data") or {}).items() if k.startswith("skipped")}}
+    if args.json:
+        emit_json(summary)
+    else:
+        source = "n/a (other label space)" if summary["source_acc"] is None else f"{result.source_acc:.2f}%"
+        print(f"target accuracy {result.target_acc:.2f}%  source accuracy {source}  "
+              f"({result.seconds:.1f} s, {result.images_per_s:.0f} images/s)\ncheckpoint: {result.checkpoint}")
+    return 0

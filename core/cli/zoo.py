@@ -1,0 +1,44 @@
+"""``python -m core zoo list|table|rebuild``: the shipped models."""
+
+from __future__ import annotations
+
+from .common import add_device, emit_json, number_in
+
+
+def add_parser(sub) -> None:
+    z = sub.add_parser("zoo", help="list or rebuild the pretrained models")
+    z.add_argument("action", choices=("list", "rebuild", "table"),
+                   help="list the shipped models, rebuild them, or print the leaderboard as Markdown")
+    z.add_argument("--tiny", action="store_true", help="a few steps per model, into a temporary folder (CI)")
+    z.add_argument("--seeds", type=number_in("seeds", int, 1, 100), default=None, help="seeds per model (default 3; 1 with --tiny)")
+    z.add_argument("--steps", type=number_in("steps", int), default=None, help="steps per model (default: recipes.ZOO_STEPS)")
+    z.add_argument("--out", default=None, help="zoo folder to write (default pretrained/ or $SHIFTLAB_ZOO_DIR)")
+    z.add_argument("--scenario", action="append", metavar="SOURCE->TARGET",
+                   help="rebuild only this scenario (repeatable); the leaderboard is merged")
+    z.add_argument("--method", action="append", metavar="M",
+                   help="rebuild only this method (repeatable; a distilled student needs an adapted method too)")
+    add_device(z)
+    z.add_argument("--json", action="store_true")
+    z.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from .. import zoo
+
+    if args.action == "table":
+        print(zoo.markdown_table())
+        return 0
+    if args.action == "list":
+        rows = zoo.entries()
+        if args.json:
+            emit_json({"models": [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()}
+                                  for r in rows]})
+        elif not rows:
+            print("no pretrained models shipped; build them with: python -m core zoo rebuild")
+        for row in rows if not args.json else []:
+            print(f"{row['name']:<40} target {row['target_acc']:6.2f}%   {row['size_kb']:7.0f} KB")
+        return 0
+    from ..zoo.rebuild import rebuild
+
+    return rebuild(tiny=args.tiny, seeds=args.seeds, device=args.device, steps=args.steps,
+                   out_dir=args.out, scenarios=args.scenario, methods=args.method)

@@ -1,0 +1,399 @@
+"""Rebuilding the zoo: train every scenario × method × seed, ship seed 0 of each (fp16 weights,
+a card re-evaluated on the shipped weights, a precomputed alignment map) and write the leaderboard.
+
+    python -m core zoo rebuild                 # the shipped zoo: 3 seeds, recipes' steps
+    python -m core zoo rebuild --tiny          # 3 steps, 1 seed, into a temporary folder (CI)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import math
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ..fsutil import (clean_dead_temps, clean_dead_workdirs, owned_dir, recover_swap, swap_dir_in, temp_sibling,
+                      write_json_atomic)
+from .index import (ALIGNMENT_NAME, _folder, _scan, make_name, method_order, scenario_key, scenarios, zoo_dir)
+from .leaderboard import LEADERBOARD_NAME, PUBLISHED, PUBLISHED_NOTE
+
+MAX_TOTAL_BYTES = 30 * 1024 * 1024          # keep the shipped zoo under 30 MB
+FP16_TOLERANCE = 0.5                        # points of target accuracy fp16 weights may cost
+SHIPPED_FILES = frozenset({"model.safetensors", "card.json", ALIGNMENT_NAME})
+WORK_PREFIX = "shiftlab-zoo-work-"
+
+def _stats(values: list[float]) -> dict:
+    vals = [float(v) for v in values if v is not None and not math.isnan(float(v))]
+    if not vals:
+        return {"mean": None, "std": None}
+    return {"mean": round(statistics.fmean(vals), 4),
+            "std": round(statistics.stdev(vals), 4) if len(vals) > 1 else 0.0}
+
+
+def _round(v, nd: int = 4):
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else round(float(v), nd)
+
+
+
+def _recover(scen_dir: Path) -> None:
+    """Restore models a killed swap left as ``NAME.old`` and remove dead writers' temp folders."""
+    if not scen_dir.is_dir():
+        return
+    for entry in list(os.scandir(scen_dir)):
+        if entry.name.endswith(".old"):
+            recover_swap(scen_dir / entry.name[:-len(".old")], SHIPPED_FILES)
+        elif not entry.name.startswith("."):
+            clean_dead_temps(scen_dir / entry.name)
+
+
+def _dir_bytes(root: Path) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
+def _device_label(device) -> str:
+    import torch
+
+    from ..device import resolve_device
+
+    dev = resolve_device(device)
+    if dev.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(dev)})"
+    if dev.type == "cpu":
+        return f"cpu ({torch.get_num_threads()} threads)"
+    return str(dev)
+
+
+def _settings(method: str, source: str, target: str, steps: int | None) -> dict:
+    from .. import recipes
+
+    fields = asdict(recipes.recipe(method, source, target, **({"steps": steps} if steps else {})))
+    for k in ("method", "source", "target", "seed", "device"):
+        fields.pop(k, None)
+    for name in _model_refs(method):
+        fields["hparams"] = {**fields["hparams"], name: TEACHER_RULE}
+    return fields
+
+
+TEACHER_RULE = "the scenario's chosen adapted method, same seed"
+
+
+def _model_refs(method: str) -> list[str]:
+    """The hyperparameters through which ``method`` takes a trained model (a teacher)."""
+    from ..methods import METHODS
+
+    return [n for n in METHODS[method].model_hyperparameters() if METHODS[method].hyperparameters[n].required]
+
+
+def _normalise_scenarios(items) -> list[tuple[str, str]]:
+    if items is None:
+        return scenarios()
+    out = []
+    for item in items:
+        if isinstance(item, str):
+            source, sep, target = item.replace("→", "->").partition("->")
+            if not sep:
+                raise ValueError(f"scenario {item!r} should read SOURCE->TARGET, e.g. mnist->mnistm")
+            item = (source.strip(), target.strip())
+        source, target = item
+        out.append((str(source), str(target)))
+    return out
+
+
+def _normalise_methods(items) -> list[str]:
+    from ..methods import METHODS
+
+    order = method_order()
+    if items is None:
+        return [m for m in order if METHODS[m].in_zoo]
+    items = list(dict.fromkeys(items))
+    unknown = [m for m in items if m not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown method(s) {unknown}; choose from: {', '.join(order)}")
+    return sorted(items, key=lambda m: (order.index(m) if m in order else len(order), m))
+
+
+@dataclass
+class _Run:
+    """One finished training run: its numbers, its card and its fp32 checkpoint on disk."""
+
+    target_acc: float
+    source_acc: float
+    seconds: float
+    card: dict
+    checkpoint: Path
+
+
+class _Builder:
+    """State of one :func:`rebuild`: trains runs into a work folder, ships seed 0 into ``out_dir``."""
+
+    def __init__(self, *, out_dir: Path, work: Path, seeds: list[int], device, steps, tiny: bool,
+                 n_runs: int, log: Callable[[str], Any]):
+        self.out_dir, self.work, self.seeds, self.device = out_dir, work, seeds, device
+        self.steps, self.tiny, self.n_runs, self.log = steps, tiny, n_runs, log
+        self.n_points, self.embed = (60, "pca") if tiny else (500, "umap")
+        self.done = 0
+        self.failures: list[str] = []
+        self.shipped: set[str] = set()
+
+    # ---- training ----------------------------------------------------------------------------
+    def train(self, source: str, target: str, method: str, seed: int, hparams: dict | None = None) -> _Run | None:
+        """Train one run with the method's recipe; None (logged, counted as a failure) if it fails."""
+        from .. import recipes
+        from ..engine import train
+
+        self.done += 1
+        skey = scenario_key(source, target)
+        where = f"[{self.done:>3}/{self.n_runs}] {skey:<22} {method:<14} seed {seed}"
+        path = self.work / _folder(source, target) / f"{method}-seed{seed}"
+        config = recipes.recipe(method, source, target, seed=seed, device=self.device,
+                                **({"steps": self.steps} if self.steps else {}),
+                                **({"hparams": hparams} if hparams else {}))
+        try:
+            r = train(config, out_dir=path)
+        except Exception as e:  # one diverged run must not cost the others
+            self.failures.append(f"{skey}/{method} seed {seed}: {type(e).__name__}: {e}")
+            self.log(f"{where}: FAILED {type(e).__name__}: {e}")
+            return None
+        src = "" if math.isnan(r.source_acc) else f"  source {r.source_acc:6.2f}%"
+        self.log(f"{where}: target {r.target_acc:6.2f}%{src}  ({r.seconds:.1f} s)")
+        return _Run(r.target_acc, r.source_acc, r.seconds, r.card, path)
+
+    def train_scenario(self, source: str, target: str, methods: list[str]) -> tuple[dict[str, dict[int, _Run]], str | None]:
+        """Every method × seed; then the methods that learn from a trained model (a distilled
+        student) from the scenario's chosen adapted method, same seed; → (runs, teacher)."""
+        runs: dict[str, dict[int, _Run]] = {m: {} for m in methods}
+        students = [m for m in methods if _model_refs(m)]
+        for seed in self.seeds:
+            for method in methods:
+                if method not in students and (run := self.train(source, target, method, seed)):
+                    runs[method][seed] = run
+        teacher = None
+        if students:
+            teacher = self.choose_teacher(runs)
+            if teacher is None:
+                for m in students:
+                    self.failures.append(f"{scenario_key(source, target)}/{m}: no adapted teacher on every seed")
+                self.log(f"      {scenario_key(source, target)}: {', '.join(students)} skipped, no adapted "
+                         "teacher on every seed")
+                return runs, None
+            self.log(f"      {scenario_key(source, target)}: teacher {teacher}")
+            for seed in self.seeds:
+                for m in students:
+                    refs = {name: str(runs[teacher][seed].checkpoint) for name in _model_refs(m)}
+                    if run := self.train(source, target, m, seed, refs):
+                        runs[m][seed] = run
+        return runs, teacher
+
+    def choose_teacher(self, runs: dict[str, dict[int, _Run]]) -> str | None:
+        """The adapted method (families in ADAPTED_FAMILIES) trained on every seed with the best mean
+        target accuracy; ties go to the earlier method in display order."""
+        from ..methods import METHODS
+
+        means = {m: statistics.fmean(r.target_acc for r in runs[m].values())
+                 for m in runs if m in METHODS and METHODS[m].is_adapted() and len(runs[m]) == len(self.seeds)}
+        return max(means, key=means.get) if means else None
+
+    # ---- shipping ----------------------------------------------------------------------------
+    def ship(self, source: str, target: str, method: str, runs: dict[int, _Run], teacher: str | None,
+             entry: dict) -> None:
+        """Write seed 0 of ``method`` to out_dir/<source>-<target>/<method>/ (weights, card, map)."""
+        import numpy as np
+
+        from .. import checkpoints
+        from ..data import load_domain
+        from ..embedding import compute_alignment
+        from ..evaluation import evaluate_accuracy
+
+        run0, name = runs[0], make_name(source, target, method)
+        model32, _ = checkpoints.load(run0.checkpoint, device="cpu")
+        size = int(model32.input_size)
+        tgt_test, src_test = load_domain(target, "test", size), load_domain(source, "test", size)
+        scen_dir = self.out_dir / _folder(source, target)
+        staging = temp_sibling(scen_dir / method)
+        try:
+            # fp16 unless the saved fp16 checkpoint, re-evaluated, is > 0.5 points off fp32
+            checkpoints.save(model32, run0.card, staging, half=True)
+            model, _ = checkpoints.load(staging, device="cpu")
+            acc = evaluate_accuracy(model, tgt_test)
+            half = abs(acc - run0.target_acc) <= FP16_TOLERANCE
+            if not half:
+                model, acc16, acc = model32, acc, evaluate_accuracy(model32, tgt_test)
+                self.log(f"      {name}: fp16 weights give {acc16:.2f}%, fp32 {acc:.2f}%; shipping fp32")
+                if abs(acc - run0.target_acc) > FP16_TOLERANCE:
+                    self.log(f"      warning: {name} re-evaluates to {acc:.2f}% on the CPU, "
+                             f"{run0.target_acc:.2f}% on the training device")
+            # tiny (CI) runs keep the training-time source accuracy: one evaluation less per model
+            src_acc = run0.source_acc
+            if not self.tiny and list(tgt_test.classes) == list(src_test.classes):
+                src_acc = evaluate_accuracy(model, src_test)
+            hyper = dict(run0.card.get("hyperparameters") or {})
+            for ref in _model_refs(method):  # the teacher by zoo name, not a temporary path
+                hyper[ref] = make_name(source, target, teacher)
+            card = {
+                **run0.card, "name": name, "hyperparameters": hyper,
+                "metrics": {
+                    "target_acc": round(acc, 4), "source_acc": _round(src_acc),
+                    "target_acc_train": _round(run0.target_acc),
+                    "target_acc_mean": entry["mean"], "target_acc_std": entry["std"],
+                    "source_acc_mean": entry["source_mean"], "source_acc_std": entry["source_std"],
+                    "n_seeds": len(entry["values"]),
+                },
+                "weights_dtype": "float16" if half else "float32",
+                "params": sum(p.numel() for p in model.parameters()),
+                "zoo": {"leaderboard": f"{LEADERBOARD_NAME}: scenarios / {scenario_key(source, target)} / {method}",
+                        "seeds": entry["seeds"], "target_acc_values": entry["values"]},
+            }
+            checkpoints.save(model, card, staging, half=half)
+            amap = compute_alignment(model, src_test, tgt_test, n_per_domain=self.n_points,
+                                     method=self.embed, seed=0)
+            with open(staging / ALIGNMENT_NAME, "wb") as f:
+                np.savez_compressed(f, **amap.to_arrays())
+                f.flush()
+                os.fsync(f.fileno())
+            swap_dir_in(staging, scen_dir / method, SHIPPED_FILES)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        self.shipped.add(name)
+        kb = (scen_dir / method / "model.safetensors").stat().st_size / 1024
+        self.log(f"      shipped {name:<34} target {acc:6.2f}% ({'fp16' if half else 'fp32'}, {kb:.0f} KB; "
+                 f"mean {entry['mean']:.2f} ± {entry['std']:.2f} over {len(entry['values'])} seed(s))")
+
+
+def _entry(runs: dict[int, _Run], seeds: list[int]) -> dict:
+    """Leaderboard entry of one scenario × method: target mean/std/values over seeds, and more."""
+    done = [s for s in seeds if s in runs]
+    vals = [runs[s].target_acc for s in done]
+    src = [runs[s].source_acc for s in done]
+    sstats = _stats(src)
+    return {**_stats(vals), "values": [_round(v) for v in vals], "seeds": done,
+            "source_mean": sstats["mean"], "source_std": sstats["std"],
+            "source_values": [_round(v) for v in src],
+            "seconds_mean": _round(statistics.fmean(runs[s].seconds for s in done), 2)}
+
+
+def rebuild(tiny: bool = False, seeds: int | None = None, device: str = "auto", steps: int | None = None,
+            out_dir=None, scenarios=None, methods=None, log: Callable[[str], Any] = print) -> int:
+    """Train the zoo and write it to ``out_dir`` (default: :func:`zoo_dir`); return an exit code.
+
+    For each scenario and each seed in ``range(seeds)`` (default 3) every method of
+    method the registry marks ``in_zoo`` is trained with its recipe (``steps``: default
+    ``recipes.ZOO_STEPS``, else each recipe's own); then the methods that learn from a trained
+    model (a distilled student) are trained per seed from the chosen adapted method
+    (:meth:`_Builder.choose_teacher`), using that method's same-seed checkpoint as teacher. Only seed 0 is shipped: fp16 weights (fp32 if
+    fp16 costs more than 0.5 points), a card whose ``target_acc`` was re-evaluated on the shipped
+    weights (plus mean/std over seeds) and a precomputed alignment map (UMAP of 500 + 500 test
+    images). ``leaderboard.json`` is rewritten after every scenario (atomically), so cards and
+    leaderboard agree even if a run stops half way.
+
+    ``scenarios`` (pairs or ``"S->T"`` strings) / ``methods`` restrict the run; the rest of the
+    zoo and leaderboard is kept. A full run removes shipped models it did not build.
+
+    ``tiny``: 3 steps (unless ``steps``), 1 seed (unless ``seeds``), PCA maps of 60 + 60 points,
+    training-time source accuracy in the cards, into ``out_dir`` or a new temporary folder —
+    never the shipped zoo. Returns 0, or 1 if a run failed or the zoo exceeds 30 MB.
+    """
+    from .. import recipes
+
+    t_start = time.perf_counter()
+    seeds = (1 if tiny else 3) if seeds is None else int(seeds)
+    if seeds < 1:
+        raise ValueError(f"seeds must be at least 1, got {seeds}")
+    partial = scenarios is not None or methods is not None
+    scen_list, meth_list = _normalise_scenarios(scenarios), _normalise_methods(methods)
+    from ..methods import METHODS
+
+    adapted = [m for m in method_order() if METHODS[m].is_adapted()]
+    if any(_model_refs(m) for m in meth_list) and not set(meth_list) & set(adapted):
+        raise ValueError("a distilled student needs an adapted teacher trained in the same rebuild; add one of "
+                         f"{', '.join(adapted)} to the methods")
+    if tiny:
+        steps = steps or 3
+        out_dir = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="shiftlab-zoo-tiny-"))
+    else:
+        steps = steps or getattr(recipes, "ZOO_STEPS", None)  # the zoo trains longer than a CLI run
+        out_dir = Path(out_dir) if out_dir is not None else zoo_dir()
+    seed_list = list(range(seeds))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    device_label = _device_label(device)
+    n_runs = len(scen_list) * len(seed_list) * len(meth_list)
+    log(f"zoo rebuild{' (tiny)' if tiny else ''}: {len(scen_list)} scenario(s) × {len(meth_list)} method(s) × "
+        f"{seeds} seed(s) = {n_runs} runs on {device_label}, steps {steps or 'per recipe'} → {out_dir}")
+
+    # Start from the existing leaderboard so that it agrees with the shipped cards after every
+    # scenario, even if the run stops half way; a full rebuild drops what it did not build at the end.
+    board_path = out_dir / LEADERBOARD_NAME
+    board: dict = {}
+    if board_path.is_file():
+        try:
+            board = json.loads(board_path.read_text(encoding="utf-8"))
+        except ValueError:
+            log(f"warning: {board_path} is unreadable; starting a new leaderboard")
+    if not isinstance(board, dict) or not isinstance(board.get("scenarios"), dict):
+        board = {}
+    board.setdefault("scenarios", {})
+    board["settings"] = dict(board.get("settings") or {}) if partial else {}
+    board.update(seeds=seed_list, device=device_label, steps=steps, tiny=bool(tiny),
+                 published=PUBLISHED, published_note=PUBLISHED_NOTE)
+    for method in meth_list:
+        board["settings"][method] = _settings(method, *scen_list[0], steps)
+
+    clean_dead_workdirs(Path(tempfile.gettempdir()), WORK_PREFIX)  # left by killed rebuilds
+    with tempfile.TemporaryDirectory(prefix=f"{WORK_PREFIX}{os.getpid()}-") as work:
+        b = _Builder(out_dir=out_dir, work=Path(work), seeds=seed_list, device=device, steps=steps,
+                     tiny=tiny, n_runs=n_runs, log=log)
+        for source, target in scen_list:
+            skey = scenario_key(source, target)
+            runs, teacher = b.train_scenario(source, target, meth_list)
+            scen_dir = out_dir / _folder(source, target)
+            scen_dir.mkdir(parents=True, exist_ok=True)
+            _recover(scen_dir)
+            entries_now = dict(board["scenarios"].get(skey) or {}) if partial else {}
+            for method in meth_list:
+                if 0 not in runs[method]:
+                    entries_now.pop(method, None)
+                    continue
+                entry = _entry(runs[method], seed_list)
+                if _model_refs(method):
+                    entry["teacher"] = teacher
+                fields = _settings(method, source, target, steps)
+                if fields != board["settings"].get(method):
+                    entry["settings"] = fields  # a scenario-specific recipe
+                b.ship(source, target, method, runs[method], teacher, entry)
+                entries_now[method] = entry
+            board["scenarios"][skey] = entries_now
+            board["generated"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+            board["seconds_total"] = round(time.perf_counter() - t_start, 1)
+            write_json_atomic(board_path, board)
+
+    if not partial:  # a full rebuild: the zoo is exactly what was built
+        keep = {scenario_key(s, t) for s, t in scen_list}
+        board["scenarios"] = {k: v for k, v in board["scenarios"].items() if k in keep}
+        for name, folder in _scan(out_dir).items():
+            if name not in b.shipped and owned_dir(folder, SHIPPED_FILES):
+                shutil.rmtree(folder)
+                log(f"      removed stale {name}")
+                with contextlib.suppress(OSError):
+                    folder.parent.rmdir()
+    board["seconds_total"] = round(time.perf_counter() - t_start, 1)
+    write_json_atomic(board_path, board)
+
+    total = _dir_bytes(out_dir)
+    log(f"zoo rebuilt: {len(b.shipped)} model(s), {total / 1e6:.2f} MB in {out_dir}, "
+        f"{time.perf_counter() - t_start:.1f} s total")
+    code = 0
+    if total > MAX_TOTAL_BYTES:
+        log(f"error: the zoo is {total / 1e6:.1f} MB, over the {MAX_TOTAL_BYTES / 1e6:.0f} MB limit")
+        code = 1
+    if b.failures:
+        log(f"error: {len(b.failures)} run(s) failed:\n  " + "\n  ".join(b.failures))
+        code = 1
+    return code

@@ -1,0 +1,77 @@
+"""The frame around every page: page config, the navigation, and the shared setup a page needs when
+Streamlit runs its file on its own (a fresh server's first deep link, streamlit.testing)."""
+
+from __future__ import annotations
+
+import contextlib
+
+import streamlit as st
+
+from . import state, training
+
+# The dashboard's pages by section: (file, title, icon); the first is the home page. app.py builds
+# st.navigation from this, and page_shell() the same links when a page file runs on its own.
+NAVIGATION: dict[str, list[tuple[str, str, str]]] = {
+    "Learn": [("pages/overview.py", "Overview", ":material/home:")],
+    "Try": [("pages/predict.py", "Predict", ":material/image_search:"),
+            ("pages/alignment.py", "Alignment", ":material/scatter_plot:"),
+            ("pages/compare.py", "Compare", ":material/leaderboard:")],
+    "Build": [("pages/train.py", "Train", ":material/model_training:"),
+              ("pages/distill.py", "Distill", ":material/compress:")],
+}
+
+HOME = next(iter(NAVIGATION.values()))[0]
+
+PAGE_CONFIG = dict(
+    page_title="ShiftLab", page_icon=":material/swap_horiz:", layout="wide",
+    menu_items={"About": "ShiftLab — domain adaptation you can see: train, compare and try models that "
+                         "carry what they learned to a new domain."},
+)
+
+
+
+
+_SHELL_KEY = "_inside_app_shell"
+
+
+@contextlib.contextmanager
+def app_shell():
+    """app.py runs the chosen page inside this, after it set up state and the sidebar."""
+    st.session_state[_SHELL_KEY] = True
+    try:
+        yield
+    finally:
+        st.session_state[_SHELL_KEY] = False
+
+
+def page_shell() -> None:
+    """First line of every page: when Streamlit runs a page file on its own (its legacy ``pages/``
+    folder mode: a fresh server's first deep link, streamlit.testing), do app.py's shared setup —
+    session defaults, finished runs collected, the sidebar — so the page behaves the same."""
+    if st.session_state.get(_SHELL_KEY):
+        return
+    st.set_page_config(**PAGE_CONFIG)
+    state.init()
+    training.heartbeat()
+    training.collect_finished()
+    _page_links()
+    state.sidebar()
+
+
+def _page_links() -> None:
+    """In the legacy mode Streamlit lists the pages/ file names ("app", "alignment", …); hide that
+    list and show the same sections, titles and icons as app.py's navigation instead."""
+    from streamlit.errors import StreamlitAPIException
+
+    st.markdown("<style>[data-testid='stSidebarNav'] {display: none;}</style>", unsafe_allow_html=True)
+    with st.sidebar:
+        for section, pages in NAVIGATION.items():
+            st.caption(section)
+            for path, title, icon in pages:
+                try:
+                    st.page_link(path, label=title, icon=icon)
+                except StreamlitAPIException:  # the page file itself is the main script (no pages known)
+                    return
+        st.divider()
+
+
