@@ -216,7 +216,8 @@ def test_semantic_consistency_needs_a_source_trained_classifier():
 
 
 def test_engine_trains_generator_and_classifier(monkeypatch):
-    """Three steps through core.engine.train change G and T; the trained method comes back."""
+    """Three steps through core.engine.train change G and T; the trained method comes back, and the
+    evaluation's progress report shows G's translations."""
     from core.engine import TrainConfig, train
 
     initial = {}
@@ -229,11 +230,87 @@ def test_engine_trains_generator_and_classifier(monkeypatch):
 
     monkeypatch.setattr(PixelGAN, "setup", recording_setup)
     config = TrainConfig(method="pixel_gan", source="mnist", target="mnistm", steps=3, batch_size=16,
-                         eval_every=0, device="cpu", hparams={"gen_channels": 8, "gen_blocks": 1})
-    result = train(config)
+                         eval_every=2, device="cpu", hparams={"gen_channels": 8, "gen_blocks": 1})
+    previews = []
+    result = train(config, progress=lambda p: previews.append(p.preview))
     assert result.steps_done == 3 and len(result.history) == 3
+    # the evaluation at step 2 carries the method's preview: G's translations of 8 source test pictures
+    shown = [p for p in previews if p is not None]
+    assert len(shown) == 1 and shown[0].dtype == torch.uint8 and shown[0].shape == (8, 3, 28, 28)
     assert all(k in result.history[-1] for k in ("disc", "gen_adv", "task"))
     g, t = result.method.generator, result.method.model
     assert any(not torch.equal(v, g.state_dict()[k]) for k, v in initial["G"].items())
     assert any(not torch.equal(v, t.state_dict()[k]) for k, v in initial["T"].items())
     assert result.model is t
+
+
+# ---------------------------------------------------------------------- the CLI, end to end
+
+REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "core", *args], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def cli_checkpoint(tmp_path_factory):
+    """``python -m core train --method pixel_gan`` for 3 tiny steps: a checkpoint with a generator."""
+    out = tmp_path_factory.mktemp("pixel-gan-cli") / "model"
+    proc = run_cli("train", "--method", "pixel_gan", "--steps", "3", "--batch-size", "8", "--eval-every", "0",
+                   "--set", "gen_channels=4", "--set", "gen_blocks=1", "--device", "cpu", "--threads", "1",
+                   "--quiet", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def test_cli_trained_checkpoint_translates_to_labelled_pngs(cli_checkpoint, tmp_path):
+    """The checkpoint carries G (card extras + "extras.generator." tensors); ``translate`` writes
+    ``<index>_<label>.png`` RGB pictures of the generator's size, the labels the source's."""
+    from PIL import Image
+
+    from core import checkpoints
+
+    model, card, extras = checkpoints.load_with_extras(cli_checkpoint)
+    assert card["extras"]["generator"]["kind"] == "pixel_generator"
+    assert isinstance(extras["generator"], PixelGenerator) and extras["generator"].spec["channels"] == 4
+    out = tmp_path / "translated"
+    proc = run_cli("translate", "--model", str(cli_checkpoint), "--domain", "mnist", "--n", "8", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    files = sorted(out.glob("*.png"))
+    assert len(files) == 8
+    test = load_domain("mnist", "test")
+    for f in files:
+        index, label = f.stem.split("_")
+        assert test.classes[int(test.labels[int(index)])] == label
+        with Image.open(f) as im:
+            assert im.mode == "RGB" and im.size == (28, 28)
+
+
+def test_cli_translate_refuses_a_model_without_a_generator(tmp_path):
+    proc = run_cli("translate", "--model", str(REPO / "pretrained" / "mnist-mnistm" / "source_only"),
+                   "--domain", "mnist", "--n", "4", "--out", str(tmp_path / "t"))
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "no generator" in lines[0]
+    assert not list((tmp_path / "t").glob("*.png"))
+
+
+def test_cli_translate_refuses_a_domain_of_another_size(cli_checkpoint, tmp_path):
+    """A generator made for 32×32 pictures does not redraw 28×28 MNIST: one clear line, no pictures."""
+    from core import checkpoints
+
+    model, card, _ = checkpoints.load_with_extras(cli_checkpoint)
+    wide = tmp_path / "wide"
+    checkpoints.save(model, card, wide, extras={"generator": small_generator(input_size=32)})
+    proc = run_cli("translate", "--model", str(wide), "--domain", "mnist", "--n", "4", "--out", str(tmp_path / "t"))
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "28×28" in lines[0] and "32×32" in lines[0]
+    assert not list((tmp_path / "t").glob("*.png"))

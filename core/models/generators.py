@@ -27,6 +27,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from . import register_extra
+
 GENERATOR_KINDS = ("pixel_generator",)
 # Keys a generator spec may carry, with the bounds build_generator enforces (specs come from
 # untrusted model cards, so sizes are capped before any memory is allocated).
@@ -125,9 +127,13 @@ class PatchDiscriminator(nn.Module):
         return self.net(x).flatten(1)
 
 
+@register_extra("pixel_generator")
 def build_generator(spec: dict) -> PixelGenerator:
     """Rebuild a generator from its JSON-able ``spec`` (``G.spec``); refuses unknown kinds or keys
-    and sizes outside :data:`GENERATOR_LIMITS` with a ValueError saying what is allowed."""
+    and sizes outside :data:`GENERATOR_LIMITS` with a ValueError saying what is allowed.
+
+    Registered as the ``"pixel_generator"`` extra, so :func:`core.models.build_extra` (and with it
+    a checkpoint's ``card["extras"]``) rebuilds generators through here."""
     if not isinstance(spec, dict):
         raise ValueError(f"a generator spec is a dict, not {type(spec).__name__}")
     kind = spec.get("kind")
@@ -181,16 +187,3 @@ def translate(generator: nn.Module, x: torch.Tensor, z: torch.Tensor | None = No
 
 __all__ = ["GENERATOR_LIMITS", "GENERATOR_SPEC_KEYS", "PatchDiscriminator", "PixelGenerator",
            "ResidualBlock", "build_generator", "sample_noise", "translate"]
-
-
-def _register_with_checkpoints() -> None:
-    """Let checkpoints rebuild a saved generator from its card (``core.models.register_extra``,
-    where the checkpoint package has it)."""
-    try:
-        from . import register_extra
-    except ImportError:
-        return
-    register_extra("pixel_generator")(build_generator)
-
-
-_register_with_checkpoints()
