@@ -68,7 +68,7 @@ def translate_domain(ref: str, domain_name: str | None, split: str, n: int, seed
 
     generator, card = load_generator(ref)
     name = domain_name or card["source"]
-    domain = load_domain(name, split, size=int(generator.spec.get("input_size", 28)))
+    domain = load_domain(name, split)  # at its own size: one the generator was not made for is refused below
     n = min(n, len(domain))
     _, translated, labels, index = translated_samples(generator, domain, n, seed)
     for img, label, i in zip(translated, labels.tolist(), index.tolist()):

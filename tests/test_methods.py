@@ -16,7 +16,7 @@ from core.engine import TrainConfig, few_shot_indices, train
 from core.methods import METHODS, Batch, Context, Method, get_method
 from core.models import build_model
 
-ALL = ["source_only", "oracle", "finetune", "dann", "mmd", "adda", "self_training", "distill",
+ALL = ["source_only", "oracle", "finetune", "dann", "mmd", "adda", "self_training", "distill", "pixel_gan",
        "dg_randomize", "mixstyle", "randomize_mixstyle", "dg_coral"]
 
 

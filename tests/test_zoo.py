@@ -93,7 +93,7 @@ def test_names_format_count_and_order(tiny_zoo):
     assert all(NAME_RE.match(n) for n in names), names
     assert names == expected_names()
     s, t = recipes.SCENARIOS[0]
-    assert names[0] == f"{s}->{t}/source_only" and names[7] == f"{s}->{t}/distill"
+    assert names[0] == f"{s}->{t}/source_only" and names[len(METHOD_ORDER) - 1] == f"{s}->{t}/distill"
     assert zoo.scenarios() == [tuple(s) for s in recipes.SCENARIOS]
 
 
@@ -119,6 +119,19 @@ def test_every_entry_loads_and_reevaluates_to_its_card(tiny_zoo):
         assert abs(acc - card["metrics"]["target_acc"]) <= TOLERANCE, (name, acc, card["metrics"])
         assert card == zoo.card(name)  # card() reads the same card.json without the weights
         assert card["method"] == zoo.parse_name(name)[2]
+
+
+def test_extra_modules_ship_with_their_model(tiny_zoo):
+    """A method that exports modules beside its classifier (a generator) ships them in the zoo."""
+    from core import checkpoints
+    from core.methods import Method
+
+    exporting = {m for m in METHOD_ORDER if METHODS[m].export_modules is not Method.export_modules}
+    assert exporting  # the pixel-level GAN
+    for name in zoo.names():
+        _, card, extras = checkpoints.load_with_extras(zoo.model_dir(name))
+        assert bool(extras) == (card["method"] in exporting), name
+        assert set(extras) == set(card.get("extras") or {})
 
 
 def test_leaderboard_matches_cards(tiny_zoo):

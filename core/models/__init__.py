@@ -87,6 +87,10 @@ def build_extra(spec: dict) -> nn.Module:
     return EXTRAS[kind](dict(spec))
 
 
+# modules that register extras (imported after register_extra exists; they read it from here)
+from . import generators  # noqa: E402,F401  ("pixel_generator": a pixel-level GAN's generator)
+
+
 __all__ = [
     "ARCHITECTURES", "Classifier", "DigitsCNN", "DomainDiscriminator", "GradientReversal",
     "MixStyle", "Normalize", "ResNet18Backbone", "build_extra", "build_model", "count_parameters", "dann_lambda",

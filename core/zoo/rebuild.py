@@ -204,7 +204,8 @@ class _Builder:
     # ---- shipping ----------------------------------------------------------------------------
     def ship(self, source: str, target: str, method: str, runs: dict[int, _Run], teacher: str | None,
              entry: dict) -> None:
-        """Write seed 0 of ``method`` to out_dir/<source>-<target>/<method>/ (weights, card, map)."""
+        """Write seed 0 of ``method`` to out_dir/<source>-<target>/<method>/ (weights with the run's
+        extra modules — a pixel-level GAN's generator —, card, map)."""
         import numpy as np
 
         from .. import checkpoints
@@ -213,14 +214,14 @@ class _Builder:
         from ..evaluation import evaluate_accuracy
 
         run0, name = runs[0], make_name(source, target, method)
-        model32, _ = checkpoints.load(run0.checkpoint, device="cpu")
+        model32, _, extras = checkpoints.load_with_extras(run0.checkpoint, device="cpu")  # a generator, say
         size = int(model32.input_size)
         tgt_test, src_test = load_domain(target, "test", size), load_domain(source, "test", size)
         scen_dir = self.out_dir / _folder(source, target)
         staging = temp_sibling(scen_dir / method)
         try:
             # fp16 unless the saved fp16 checkpoint, re-evaluated, is > 0.5 points off fp32
-            checkpoints.save(model32, run0.card, staging, half=True)
+            checkpoints.save(model32, run0.card, staging, half=True, extras=extras)
             model, _ = checkpoints.load(staging, device="cpu")
             acc = evaluate_accuracy(model, tgt_test)
             half = abs(acc - run0.target_acc) <= FP16_TOLERANCE
@@ -251,7 +252,7 @@ class _Builder:
                 "zoo": {"leaderboard": f"{LEADERBOARD_NAME}: scenarios / {scenario_key(source, target)} / {method}",
                         "seeds": entry["seeds"], "target_acc_values": entry["values"]},
             }
-            checkpoints.save(model, card, staging, half=half)
+            checkpoints.save(model, card, staging, half=half, extras=extras)
             amap = compute_alignment(model, src_test, tgt_test, n_per_domain=self.n_points,
                                      method=self.embed, seed=0)
             with open(staging / ALIGNMENT_NAME, "wb") as f:
