@@ -5,7 +5,11 @@
     → evaluate now and then, honour cancel → checkpoint.
 
 Embedded domains are small, so whole splits live on the training device and batches are
-gathered with random indices — no per-sample DataLoader in the hot loop. On CUDA the step of a
+gathered with random indices — no per-sample DataLoader in the hot loop. Folder/zip domains too
+large for the memory budget stream from disk instead (:mod:`core.data.feed`: the engine only asks
+its feed for the next batch). Under ``torchrun`` the same loop runs data-parallel
+(:mod:`core.distributed`): each rank trains on its shard of the global batch, rank 0 evaluates
+and saves. On CUDA the step of a
 graph-safe method is captured once and replayed as a CUDA graph (:mod:`core.accel`), the
 optimiser is fused, and losses are read back in blocks so the host never waits on the device
 between steps. On the CPU every step is read back at once (reading costs nothing there).
@@ -24,13 +28,14 @@ import torch
 
 from .accel import GraphedStep, resolve_accel
 from .config import PRECISIONS, Progress, TrainConfig, TrainResult, effective_lr
-from .data import align_classes, load_domain
+from . import distributed
+from .data import align_classes, native_size
+from .data.feed import evaluate_accuracy, is_lazy, load_run_domains, make_feed
 from .device import resolve_device
-from .evaluation import evaluate_accuracy
 from .history import thin_history
 from .methods import Batch, Context, get_method
-from .models import build_model
-from .sampling import IndexSampler, unit_float
+from .models import build_model, check_arch
+from .models.pretrained import check_pretrained
 
 
 LOSS_LIMIT = 1e4  # a loss term above this (in magnitude) counts as diverged
@@ -109,8 +114,9 @@ class _LossLog:
     the latest step (steps before it are reported with the earlier metrics).
     """
 
-    def __init__(self, config: TrainConfig, progress: Callable[[Progress], None] | None, sync_every: int):
-        self.config, self.progress, self.sync_every = config, progress, sync_every
+    def __init__(self, config: TrainConfig, progress: Callable[[Progress], None] | None, sync_every: int,
+                 world: distributed.World = distributed.SINGLE):
+        self.config, self.progress, self.sync_every, self.world = config, progress, sync_every, world
         self.history: list[dict] = []
         self.metrics: dict[str, float] = {}
         self.pending: list[dict[str, torch.Tensor]] = []
@@ -134,7 +140,8 @@ class _LossLog:
     def flush(self) -> None:
         if not self.pending:
             return
-        flat = iter(torch.stack([v for losses in self.pending for v in losses.values()]).tolist())
+        stacked = torch.stack([v for losses in self.pending for v in losses.values()])
+        flat = iter(distributed.all_mean(stacked, self.world).tolist())  # under DDP: the mean over ranks
         elapsed = time.perf_counter() - self.started
         for losses in self.pending:
             step = len(self.history) + 1
@@ -161,26 +168,30 @@ def train(config: TrainConfig, progress: Callable[[Progress], None] | None = Non
     """
     config.validate()  # ranges and choices, before any work
     method_cls = get_method(config.method)  # unknown names fail before any work
-    device = resolve_device(config.device)
+    world = distributed.current()  # data-parallel when torchrun started us (core.distributed)
+    distributed.check_batch(config.batch_size, world)
+    distributed.check_method(method_cls, world)
+    device = distributed.device_for(resolve_device(config.device), world)
     accel = resolve_accel(config.accel, device, method_cls)
+    size = config.image_size or native_size(config.source)
+    check_arch(config.arch, size)
+    check_pretrained(config.arch, config.pretrained, size)  # offline ImageNet, wrong shapes: before the data
     lr = effective_lr(config)
     if config.threads:
         torch.set_num_threads(config.threads)
     gen = seed_everything(config.seed)
     started = time.perf_counter()
 
-    src_train, tgt_train = load_domain(config.source, "train"), load_domain(config.target, "train")
-    src_test, tgt_test = load_domain(config.source, "test"), load_domain(config.target, "test")
-    size = src_train.input_size
-    if tgt_train.input_size != size:
-        tgt_train, tgt_test = load_domain(config.target, "train", size), load_domain(config.target, "test", size)
+    data = load_run_domains(config.source, config.target, size, config.data, config.data_budget_mb)
+    src_train, src_test, tgt_train, tgt_test = data.source_train, data.source_test, data.target_train, data.target_test
     if set(tgt_train.classes) <= set(src_train.classes):  # the same label space: match classes by name
         tgt_train, tgt_test = align_classes(tgt_train, src_train.classes), align_classes(tgt_test, src_train.classes)
 
-    model = build_model({**config.model, "num_classes": len(src_train.classes), "input_size": size}).to(device)
+    model = build_model({**config.model_spec(), "num_classes": len(src_train.classes), "input_size": size}).to(device)
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format)
-    graphed = accel in ("graph", "compile") and device.type == "cuda"
+    streamed = is_lazy(src_train.images) or is_lazy(tgt_train.images)  # a graph replays resident data only
+    graphed = accel in ("graph", "compile") and device.type == "cuda" and not streamed and not world.parallel
     ctx = Context(device=device, source_classes=src_train.classes, target_classes=tgt_train.classes,
                   steps=config.steps, seed=config.seed, generator=torch.Generator(device=device).manual_seed(config.seed),
                   amp_dtype=autocast_dtype(config.precision, device),
@@ -188,6 +199,7 @@ def train(config: TrainConfig, progress: Callable[[Progress], None] | None = Non
     ctx.models = load_model_hyperparameters(method_cls, config.hparams, device)
     method = method_cls(model, ctx, lr=lr, weight_decay=config.weight_decay, optimizer=config.optimizer,
                         lr_anneal=config.lr_anneal, warmup=config.warmup, **config.hparams)
+    method = distributed.wrap(method, world)  # DDP around the loss under torchrun; no-op otherwise
     if accel == "compile":
         method.loss = torch.compile(method.loss, dynamic=False)
 
@@ -195,24 +207,18 @@ def train(config: TrainConfig, progress: Callable[[Progress], None] | None = Non
     if method.target_labels == "few":
         keep = few_shot_indices(tgt_y, int(method.hp["shots"]), gen)
         tgt_x, tgt_y = tgt_x[keep], tgt_y[keep]
-    resident = lambda x: x.to(device).contiguous(memory_format=memory_format)
     with_target_labels = method.target_labels != "none"
-    source = resident(src_train.images), src_train.labels.to(device)
-    target = resident(tgt_x), tgt_y.to(device)
+    feed = make_feed((src_train.images, src_train.labels), (tgt_x, tgt_y), config.batch_size, device, gen,
+                     memory_format, world.rank, world.size, config.data_workers, (src_train.skipped, tgt_train.skipped))
     if graphed:
-        run_step = GraphedStep(method, source, target, config.batch_size, with_target_labels, generator=ctx.generator)
+        run_step = GraphedStep(method, feed.source, feed.target, config.batch_size, with_target_labels,
+                               generator=ctx.generator)
     else:
-        (xs_all, ys_all), (xt_all, yt_all) = source, target
-        source_idx = IndexSampler(len(ys_all), config.batch_size, device, gen)
-        target_idx = IndexSampler(len(yt_all), config.batch_size, device, gen)
-
         def run_step(progress: float) -> dict[str, torch.Tensor]:
-            i, j = source_idx.next(), target_idx.next()
-            batch = Batch(unit_float(xs_all[i]), ys_all[i], unit_float(xt_all[j]),
-                          yt_all[j] if with_target_labels else None)
-            return method.train_step(batch, progress)
+            xs, ys, xt, yt = feed.next()
+            return method.train_step(Batch(xs, ys, xt, yt if with_target_labels else None), progress)
 
-    log = _LossLog(config, progress, sync_every=config.sync_every or (1 if device.type == "cpu" else 25))
+    log = _LossLog(config, progress, sync_every=config.sync_every or (1 if device.type == "cpu" else 25), world=world)
     cancelled, step = False, 0
     for step in range(1, config.steps + 1):
         if cancel is not None and cancel.is_set():
@@ -220,20 +226,24 @@ def train(config: TrainConfig, progress: Callable[[Progress], None] | None = Non
             break
         losses = run_step((step - 1) / config.steps)
         evaluate_now = (config.eval_every and step % config.eval_every == 0 and step < config.steps
-                        and not (cancel is not None and cancel.is_set()))
+                        and not (cancel is not None and cancel.is_set()) and world.main)
         log.add(losses, hold=evaluate_now)  # an evaluated step is reported with its metrics
         if evaluate_now:
             log.evaluated({"target_acc": evaluate_accuracy(method.eval_model(), tgt_test)})
     log.flush()
+    feed.close()
     history = log.history
     loop_seconds = time.perf_counter() - log.started
     accel_used = accel
     if graphed and run_step.fallback:
         accel_used = f"off (graph capture failed: {run_step.fallback})"
+    elif accel in ("graph", "compile") and device.type == "cuda" and not graphed:
+        accel_used = accel.replace("graph", "off") + (" (no graph: streamed data)" if streamed else " (no graph under DDP)")
 
     final = method.eval_model().eval()
-    target_acc = evaluate_accuracy(final, tgt_test)
-    source_acc = evaluate_accuracy(final, src_test) if tgt_train.classes == src_train.classes else float("nan")
+    nan = float("nan")  # under DDP only rank 0 evaluates
+    target_acc = evaluate_accuracy(final, tgt_test) if world.main else nan
+    source_acc = evaluate_accuracy(final, src_test) if tgt_train.classes == src_train.classes and world.main else nan
     if history:
         history[-1].update(target_acc=target_acc)
     seconds = time.perf_counter() - started
@@ -248,10 +258,13 @@ def train(config: TrainConfig, progress: Callable[[Progress], None] | None = Non
         hyperparameters={**{k: v for k, v in asdict(config).items() if k not in ("hparams", "model", "device")},
                          **method.hp, "steps_done": step, "effective_lr": lr, "accel_used": accel_used},
         seed=config.seed, training_seconds=round(seconds, 2), device=str(device),
-        extra={"history": thin_history(history, CARD_HISTORY), "cancelled": cancelled},
+        extra={"history": thin_history(history, CARD_HISTORY), "cancelled": cancelled,
+               "data": {**data.card(), **feed.describe()},
+               "distributed": {"world_size": world.size, "backend": world.backend,
+                               "per_rank_batch": config.batch_size // world.size}},
     )
     result = TrainResult(final, card, history, target_acc, source_acc, seconds, images_per_s, step, cancelled,
                          method=method)
-    if out_dir is not None:
+    if out_dir is not None and world.main:
         result.checkpoint = str(save(final, card, out_dir, extras=method.export_modules()))
     return result
