@@ -5,14 +5,15 @@
     → evaluate now and then, honour cancel → checkpoint.
 
 Embedded domains are small, so whole splits live on the training device and batches are
-gathered with random indices — no per-sample DataLoader in the hot loop. Folder/zip domains too
-large for the memory budget stream from disk instead (:mod:`core.data.feed`: the engine only asks
-its feed for the next batch). Under ``torchrun`` the same loop runs data-parallel
-(:mod:`core.distributed`): each rank trains on its shard of the global batch, rank 0 evaluates
-and saves. On CUDA the step of a
+gathered with random indices — no per-sample DataLoader in the hot loop. On CUDA the step of a
 graph-safe method is captured once and replayed as a CUDA graph (:mod:`core.accel`), the
 optimiser is fused, and losses are read back in blocks so the host never waits on the device
 between steps. On the CPU every step is read back at once (reading costs nothing there).
+
+Folder/zip domains too large for the memory budget stream from disk instead: the engine only asks
+its feed for the next batch (:mod:`core.data.feed`). Under ``torchrun`` the same loop runs
+data-parallel (:mod:`core.distributed`): each rank trains on its shard of the global batch, and
+rank 0 alone evaluates and saves.
 """
 
 from __future__ import annotations

@@ -63,6 +63,18 @@ def _status(pid: int) -> dict[str, int]:
     return out
 
 
+def _pss(pid: int) -> int:
+    """Proportional set size in MB: shared pages (torch's libraries in forked workers) are split
+    among the processes sharing them, so PSS adds up across processes where RSS double-counts."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return 0
+
+
 def _children(pid: int) -> list[int]:
     kids = []
     for task in Path(f"/proc/{pid}/task").glob("*"):
@@ -77,7 +89,8 @@ def run_sampled(cmd: list[str]) -> dict:
     """Run ``cmd``; sample its memory and its children's every 0.2 s."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = {"main_hwm_mb": 0, "main_rss_mb": 0, "workers_rss_mb": 0, "total_rss_mb": 0, "workers": 0}
+    peak = {"main_hwm_mb": 0, "main_rss_mb": 0, "workers_rss_mb": 0, "total_rss_mb": 0, "total_pss_mb": 0,
+            "workers": 0}
 
     def sample():
         while proc.poll() is None:
@@ -88,6 +101,8 @@ def run_sampled(cmd: list[str]) -> dict:
             peak["workers_rss_mb"] = max(peak["workers_rss_mb"], sum(kids))
             peak["total_rss_mb"] = max(peak["total_rss_mb"], main.get("VmRSS", 0) + sum(kids))
             peak["workers"] = max(peak["workers"], len(kids))
+            pss = _pss(proc.pid) + sum(_pss(k) for k in _children(proc.pid))
+            peak["total_pss_mb"] = max(peak["total_pss_mb"], pss)
             time.sleep(0.2)
 
     watcher = threading.Thread(target=sample, daemon=True)
