@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 import torch
 
 PRECISIONS = ("auto", "fp32", "bf16")
+DATA_MODES = ("auto", "resident", "stream")
 OPTIMIZERS = ("adam", "sgd")
 LR_RULES = {"none": 0.0, "sqrt": 0.5, "linear": 1.0}
 LR_REFERENCE_BATCH = 64  # the batch size the recipes' learning rates were tuned at
@@ -31,6 +32,8 @@ RANGES: dict[str, tuple[float, float]] = {
     "warmup": (0.0, 0.99),
     "sync_every": (1, 100_000),
     "image_size": (8, 1024),
+    "data_budget_mb": (1, 1 << 24),
+    "data_workers": (0, 64),
 }
 #: Most pixels one batch may hold (batch_size × image_size², per domain): 64 × 224² × 32.
 MAX_BATCH_PIXELS = 64 * 224 * 224 * 32
@@ -63,7 +66,13 @@ class TrainConfig:
     lr_rule: str = "none"         # large-batch rule: lr × (batch_size / 64)^k, k = ½ ("sqrt") or 1 ("linear")
     warmup: float = 0.0           # linear lr warm-up over this fraction of the steps (for large batches)
     sync_every: int | None = None # steps between reading losses back (None: 1 on CPU, 25 on accelerators)
-    model: dict = field(default_factory=lambda: {"arch": "digits_cnn"})
+    arch: str = "digits_cnn"      # backbone: digits_cnn, resnet18, resnet50 (core.models.ARCH_INFO)
+    image_size: int | None = None # square input side every domain is resized to (None: the source's own size)
+    pretrained: str | None = None # initial backbone weights: a safetensors file, a checkpoint, or "imagenet"
+    data: str = "auto"            # "resident" (whole splits in memory), "stream" (DataLoader from disk), "auto"
+    data_budget_mb: int = 2048    # auto: folder/zip domains whose decoded splits exceed this stream from disk
+    data_workers: int | None = None  # DataLoader worker processes per streamed domain (None: from the CPUs)
+    model: dict = field(default_factory=dict)  # more model-spec keys (width, feature_dim, batch_norm)
     hparams: dict = field(default_factory=dict)
 
     def validate(self) -> "TrainConfig":
@@ -81,7 +90,25 @@ class TrainConfig:
             raise ValueError(f"unknown lr_rule {self.lr_rule!r}; choose one of {', '.join(LR_RULES)}")
         if not isinstance(self.hparams, dict) or not isinstance(self.model, dict):
             raise ValueError("hparams and model must be dicts")
+        if self.data not in DATA_MODES:
+            raise ValueError(f"unknown data mode {self.data!r}; choose one of {', '.join(DATA_MODES)}")
+        if self.model.get("arch", self.arch) != self.arch:
+            raise ValueError(f"model['arch']={self.model['arch']!r} contradicts arch={self.arch!r}; set arch")
+        from .models import check_arch
+
+        check_arch(self.arch, self.image_size)  # unknown names and too-small sizes, listing what is valid
+        if self.image_size is not None and self.batch_size * self.image_size ** 2 > MAX_BATCH_PIXELS:
+            raise ValueError(f"batch_size {self.batch_size} × image_size {self.image_size}² is more than "
+                             f"{MAX_BATCH_PIXELS:,} pixels per domain per step; lower one of them")
         return self
+
+    def model_spec(self) -> dict:
+        """The model spec the engine builds from: ``model`` keys, the architecture and, when given,
+        the pretrained weights (``weights_path``, which the saved spec leaves out)."""
+        spec = {**self.model, "arch": self.arch}
+        if self.pretrained:
+            spec["weights_path"] = self.pretrained
+        return spec
 
 
 def check_range(name: str, value, low, high) -> None:

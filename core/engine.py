@@ -15,6 +15,11 @@ gathered with random indices — no per-sample DataLoader in the hot loop. On CU
 graph-safe method is captured once and replayed as a CUDA graph (:mod:`core.accel`), the
 optimiser is fused, and losses are read back in blocks so the host never waits on the device
 between steps. On the CPU every step is read back at once (reading costs nothing there).
+
+Folder/zip domains too large for the memory budget stream from disk instead: the engine only asks
+its feed for the next batch (:mod:`core.data.feed`). Under ``torchrun`` the same loop runs
+data-parallel (:mod:`core.distributed`): each rank trains on its shard of the global batch, and
+rank 0 alone evaluates and saves.
 """
 
 from __future__ import annotations
@@ -30,13 +35,15 @@ import torch
 
 from .accel import GraphedStep, resolve_accel
 from .config import PRECISIONS, Progress, TrainConfig, TrainResult, effective_lr
-from .data import align_classes, load_domain
+from . import distributed
+from .data import align_classes, native_size
+from .data.feed import evaluate_accuracy, is_lazy, load_run_domains, make_feed
 from .device import resolve_device
-from .evaluation import evaluate_accuracy
 from .history import thin_history
 from .methods import Batch, Context, get_method
-from .models import build_model
-from .sampling import IndexSampler, unit_float
+from .models import build_model, check_arch
+from .models.pretrained import check_pretrained
+from .sampling import unit_float
 
 
 LOSS_LIMIT = 1e4  # a loss term above this (in magnitude) counts as diverged
@@ -111,12 +118,19 @@ def source_val_indices(labels: torch.Tensor, fraction: float = SOURCE_VAL_FRACTI
 
 def split_source(domain):
     """``(train_part, val_part)`` of a source train :class:`~core.data.TensorDomain` (see
-    :func:`source_val_indices`); the validation part's split is named ``"val"``."""
+    :func:`source_val_indices`); the validation part's split is named ``"val"``. A streamed split
+    stays on disk (each part lists its own files); a multi-source split keeps its ``domain_ids``."""
     from .data import TensorDomain
+    from .data.feed import is_lazy
 
     train_idx, val_idx = source_val_indices(domain.labels)
-    part = lambda idx, split: TensorDomain(domain.name, split, domain.images[idx], domain.labels[idx],
-                                           list(domain.classes))
+
+    def part(idx, split):
+        images = domain.images.subset(idx) if is_lazy(domain.images) else domain.images[idx]
+        ids = domain.domain_ids[idx] if domain.domain_ids is not None else None
+        return TensorDomain(domain.name, split, images, domain.labels[idx], list(domain.classes), domain.skipped,
+                            domain_ids=ids, domain_names=domain.domain_names)
+
     return part(train_idx, domain.split), part(val_idx, "val")
 
 
@@ -168,8 +182,9 @@ class _LossLog:
     the latest step (steps before it are reported with the earlier metrics).
     """
 
-    def __init__(self, config: TrainConfig, progress: Callable[[Progress], None] | None, sync_every: int):
-        self.config, self.progress, self.sync_every = config, progress, sync_every
+    def __init__(self, config: TrainConfig, progress: Callable[[Progress], None] | None, sync_every: int,
+                 world: distributed.World = distributed.SINGLE):
+        self.config, self.progress, self.sync_every, self.world = config, progress, sync_every, world
         self.history: list[dict] = []
         self.metrics: dict[str, float] = {}
         self.pending: list[dict[str, torch.Tensor]] = []
@@ -193,7 +208,8 @@ class _LossLog:
     def flush(self, preview=None) -> None:
         if not self.pending:
             return
-        flat = iter(torch.stack([v for losses in self.pending for v in losses.values()]).tolist())
+        stacked = torch.stack([v for losses in self.pending for v in losses.values()])
+        flat = iter(distributed.all_mean(stacked, self.world).tolist())  # under DDP: the mean over ranks
         elapsed = time.perf_counter() - self.started
         for losses in self.pending:
             step = len(self.history) + 1
@@ -210,14 +226,6 @@ class _LossLog:
         self.pending.clear()
 
 
-def skipped_counts(src_train, src_test, tgt_train, tgt_test) -> dict[str, int]:
-    """How many files of each domain split could not be read (folder / zip domains name them in
-    ``TensorDomain.skipped``): ``skipped_source_train`` … ``skipped_target_test``, for the card's
-    ``data`` (``train --json`` prints every ``skipped*`` key of it)."""
-    splits = {"source_train": src_train, "source_test": src_test, "target_train": tgt_train, "target_test": tgt_test}
-    return {f"skipped_{k}": len(d.skipped) for k, d in splits.items()}
-
-
 def train(config: TrainConfig, progress: Callable[[Progress], None] | None = None,
           cancel: threading.Event | None = None, out_dir: str | Path | None = None) -> TrainResult:
     """Train ``config.method`` from ``config.source`` to ``config.target``; see :class:`TrainConfig`.
@@ -229,28 +237,32 @@ def train(config: TrainConfig, progress: Callable[[Progress], None] | None = Non
     """
     config.validate()  # ranges and choices, before any work
     method_cls = get_method(config.method)  # unknown names fail before any work
-    device = resolve_device(config.device)
+    world = distributed.current()  # data-parallel when torchrun started us (core.distributed)
+    distributed.check_batch(config.batch_size, world)
+    distributed.check_method(method_cls, world)
+    device = distributed.device_for(resolve_device(config.device), world)
     accel = resolve_accel(config.accel, device, method_cls)
+    size = config.image_size or native_size(config.source)
+    check_arch(config.arch, size)
+    check_pretrained(config.arch, config.pretrained, size)  # offline ImageNet, wrong shapes: before the data
     lr = effective_lr(config)
     if config.threads:
         torch.set_num_threads(config.threads)
     gen = seed_everything(config.seed)
     started = time.perf_counter()
 
-    src_train, tgt_train = load_domain(config.source, "train"), load_domain(config.target, "train")
+    data = load_run_domains(config.source, config.target, size, config.data, config.data_budget_mb)
+    src_train, src_test, tgt_train, tgt_test = data.source_train, data.source_test, data.target_train, data.target_test
     src_train, src_val = split_source(src_train)  # the engine never trains on the validation part
-    src_test, tgt_test = load_domain(config.source, "test"), load_domain(config.target, "test")
-    size = src_train.input_size
-    if tgt_train.input_size != size:
-        tgt_train, tgt_test = load_domain(config.target, "train", size), load_domain(config.target, "test", size)
     if set(tgt_train.classes) <= set(src_train.classes):  # the same label space: match classes by name
         tgt_train, tgt_test = align_classes(tgt_train, src_train.classes), align_classes(tgt_test, src_train.classes)
 
-    model = build_model({**config.model, **method_cls.model_spec, "num_classes": len(src_train.classes),
+    model = build_model({**config.model_spec(), **method_cls.model_spec, "num_classes": len(src_train.classes),
                          "input_size": size}).to(device)
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format)
-    graphed = accel in ("graph", "compile") and device.type == "cuda"
+    streamed = is_lazy(src_train.images) or is_lazy(tgt_train.images)  # a graph replays resident data only
+    graphed = accel in ("graph", "compile") and device.type == "cuda" and not streamed and not world.parallel
     ctx = Context(device=device, source_classes=src_train.classes, target_classes=tgt_train.classes,
                   steps=config.steps, seed=config.seed, generator=torch.Generator(device=device).manual_seed(config.seed),
                   amp_dtype=autocast_dtype(config.precision, device),
@@ -258,6 +270,7 @@ def train(config: TrainConfig, progress: Callable[[Progress], None] | None = Non
     ctx.models = load_model_hyperparameters(method_cls, config.hparams, device)
     method = method_cls(model, ctx, lr=lr, weight_decay=config.weight_decay, optimizer=config.optimizer,
                         lr_anneal=config.lr_anneal, warmup=config.warmup, **config.hparams)
+    method = distributed.wrap(method, world)  # DDP around the loss under torchrun; no-op otherwise
     if accel == "compile":
         method.loss = torch.compile(method.loss, dynamic=False)
 
@@ -265,28 +278,21 @@ def train(config: TrainConfig, progress: Callable[[Progress], None] | None = Non
     if method.target_labels == "few":
         keep = few_shot_indices(tgt_y, int(method.hp["shots"]), gen)
         tgt_x, tgt_y = tgt_x[keep], tgt_y[keep]
-    resident = lambda x: x.to(device).contiguous(memory_format=memory_format)
     with_target_labels = method.target_labels != "none"
-    source = resident(src_train.images), src_train.labels.to(device)
-    target = resident(tgt_x), tgt_y.to(device)
     # which source each image came from, for methods that use it (multi-source domain generalisation)
-    ds_all = src_train.domain_ids.to(device) if src_train.domain_ids is not None else None
+    feed = make_feed((src_train.images, src_train.labels), (tgt_x, tgt_y), config.batch_size, device, gen,
+                     memory_format, world.rank, world.size, config.data_workers, (src_train.skipped, tgt_train.skipped),
+                     source_domains=src_train.domain_ids)
     if graphed:
-        run_step = GraphedStep(method, source, target, config.batch_size, with_target_labels,
-                               generator=ctx.generator, source_domains=ds_all)
+        run_step = GraphedStep(method, feed.source, feed.target, config.batch_size, with_target_labels,
+                               generator=ctx.generator, source_domains=feed.source_domains)
     else:
-        (xs_all, ys_all), (xt_all, yt_all) = source, target
-        source_idx = IndexSampler(len(ys_all), config.batch_size, device, gen)
-        target_idx = IndexSampler(len(yt_all), config.batch_size, device, gen)
-
         def run_step(progress: float) -> dict[str, torch.Tensor]:
-            i, j = source_idx.next(), target_idx.next()
-            batch = Batch(unit_float(xs_all[i]), ys_all[i], unit_float(xt_all[j]),
-                          yt_all[j] if with_target_labels else None, ds_all[i] if ds_all is not None else None)
-            return method.train_step(batch, progress)
+            xs, ys, xt, yt, ds = feed.next()
+            return method.train_step(Batch(xs, ys, xt, yt if with_target_labels else None, ds), progress)
 
-    preview_source = src_test.images[:8].to(device)  # fixed pictures a method may show as it learns
-    log = _LossLog(config, progress, sync_every=config.sync_every or (1 if device.type == "cpu" else 25))
+    preview_source = src_test.images[:8].to(device) if world.main else None  # fixed pictures shown as it learns
+    log = _LossLog(config, progress, sync_every=config.sync_every or (1 if device.type == "cpu" else 25), world=world)
     cancelled, step = False, 0
     for step in range(1, config.steps + 1):
         if cancel is not None and cancel.is_set():
@@ -294,24 +300,28 @@ def train(config: TrainConfig, progress: Callable[[Progress], None] | None = Non
             break
         losses = run_step((step - 1) / config.steps)
         evaluate_now = (config.eval_every and step % config.eval_every == 0 and step < config.steps
-                        and not (cancel is not None and cancel.is_set()))
+                        and not (cancel is not None and cancel.is_set()) and world.main)
         log.add(losses, hold=evaluate_now)  # an evaluated step is reported with its metrics
         if evaluate_now:
             log.evaluated({"target_acc": evaluate_accuracy(method.eval_model(), tgt_test)},
                           preview=method_preview(method, preview_source))
     log.flush()
+    feed.close()
     history = log.history
     loop_seconds = time.perf_counter() - log.started
     accel_used = accel
     if graphed and run_step.fallback:
         accel_used = f"off (graph capture failed: {run_step.fallback})"
+    elif accel in ("graph", "compile") and device.type == "cuda" and not graphed:
+        accel_used = accel.replace("graph", "off") + (" (no graph: streamed data)" if streamed else " (no graph under DDP)")
 
     final = method.eval_model().eval()
-    target_acc = evaluate_accuracy(final, tgt_test)
+    nan = float("nan")  # under DDP only rank 0 evaluates
+    target_acc = evaluate_accuracy(final, tgt_test) if world.main else nan
     # the model predicts the source's classes unless it learned a new label space from target labels
-    source_classes = method.target_labels == "none" or tgt_train.classes == src_train.classes
-    source_acc = evaluate_accuracy(final, src_test) if source_classes else float("nan")
-    source_val_acc = evaluate_accuracy(final, src_val) if source_classes and len(src_val) else float("nan")
+    source_classes = (method.target_labels == "none" or tgt_train.classes == src_train.classes) and world.main
+    source_acc = evaluate_accuracy(final, src_test) if source_classes else nan
+    source_val_acc = evaluate_accuracy(final, src_val) if source_classes and len(src_val) else nan
     if history:
         history[-1].update(target_acc=target_acc)
     seconds = time.perf_counter() - started
@@ -327,10 +337,12 @@ def train(config: TrainConfig, progress: Callable[[Progress], None] | None = Non
                          **method.hp, "steps_done": step, "effective_lr": lr, "accel_used": accel_used},
         seed=config.seed, training_seconds=round(seconds, 2), device=str(device),
         extra={"history": thin_history(history, CARD_HISTORY), "cancelled": cancelled,
-               "data": skipped_counts(src_train, src_test, tgt_train, tgt_test)},
+               "data": {**data.card(), **feed.describe()},
+               "distributed": {"world_size": world.size, "backend": world.backend,
+                               "per_rank_batch": config.batch_size // world.size}},
     )
     result = TrainResult(final, card, history, target_acc, source_acc, seconds, images_per_s, step, cancelled,
                          method=method, source_val_acc=source_val_acc)
-    if out_dir is not None:
+    if out_dir is not None and world.main:
         result.checkpoint = str(save(final, card, out_dir, extras=method.export_modules()))
     return result

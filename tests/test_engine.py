@@ -137,7 +137,7 @@ def test_diverging_learning_rate_raises_training_error():
 def test_out_of_range_settings_are_refused_before_any_work(field, value, monkeypatch):
     import core.engine as engine
 
-    monkeypatch.setattr(engine, "load_domain", lambda *a, **k: pytest.fail("loaded data"))
+    monkeypatch.setattr(engine, "load_run_domains", lambda *a, **k: pytest.fail("loaded data"))
     with pytest.raises(ValueError, match=field):
         train(_config("source_only", **{field: value}))
 

@@ -91,8 +91,31 @@ def run_settings(method: str, scenario, key: str, steps: int | None = None):
     if values is None:
         return None
     n_steps = int(n_steps)
+    network = network_settings(scenario, key)
     return recipe(method, *scenario, steps=n_steps, batch_size=int(batch), lr=float(lr), seed=state.seed(),
-                  device=state.device(), eval_every=max(10, n_steps // 12), hparams=values)
+                  device=state.device(), eval_every=max(10, n_steps // 12), hparams=values, **network)
+
+
+def network_settings(scenario, key: str) -> dict:
+    """Backbone and picture size for scenarios with the user's own pictures (folder/zip domains);
+    the digits scenarios keep the digits CNN at 28 px. The choices come from core.models.ARCH_INFO."""
+    if not any(str(d).startswith(("folder:", "zip:")) for d in scenario):
+        return {}
+    from core.models import ARCH_INFO
+
+    st.markdown("**Network**")
+    c1, c2 = st.columns(2)
+    with c1:
+        arch = st.selectbox("Backbone", list(ARCH_INFO), key=f"{key}_arch", format_func=lambda a: ARCH_INFO[a]["label"],
+                            help="The digits CNN trains in seconds on a CPU; the ResNets suit photos and want a GPU.")
+    info = ARCH_INFO[arch]
+    with c2:
+        size = st.number_input("Picture size (pixels a side)", min_value=int(info["min_size"]), max_value=512,
+                               value=max(int(info["min_size"]), 28 if arch == "digits_cnn" else 64), step=8,
+                               key=f"{key}_size_{arch}",
+                               help=f"Every picture is resized to this square; {arch} needs at least "
+                                    f"{info['min_size']} pixels.")
+    return {"arch": arch, "image_size": int(size)}
 
 
 def _inputs(method, hyperparameters, scenario, key) -> dict | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import add_device
+from .common import add_device, number_in
 
 
 def add_parser(sub) -> None:
@@ -10,6 +10,12 @@ def add_parser(sub) -> None:
     add_device(b)
     b.add_argument("--small", action="store_true", help="a few steps of each row, to check it runs (CI)")
     b.add_argument("--quick", action="store_true", help="skip the accuracy-equality seeds (throughput and plateau only)")
+    b.add_argument("--peer", action="store_true",
+                   help="only the engine vs pytorch-adapt's DANN adapter, --repeat times side by side")
+    b.add_argument("--repeat", type=number_in("repeat", int, 1, 20), default=3, help="repeats of --peer (default 3)")
+    b.add_argument("--resnet", action="store_true",
+                   help="ResNet-50 at 224 px: textbook loop vs the engine's paths (a GPU row)")
+    b.add_argument("--threads", type=number_in("threads", int), default=None, help="torch CPU threads")
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=run)
 
@@ -19,4 +25,5 @@ def run(args) -> int:
     from ..device import resolve_device
 
     resolve_device(args.device)  # an unavailable device fails before any work
-    return bench.main(device=args.device, as_json=args.json, small=args.small, quick=args.quick)
+    return bench.main(device=args.device, as_json=args.json, small=args.small, quick=args.quick, peer=args.peer,
+                      resnet=args.resnet, repeat=args.repeat, threads=args.threads)

@@ -1,8 +1,17 @@
-"""``python -m core train``: train one method from a source to a target domain."""
+"""``python -m core train``: train one method from a source to a target domain.
+
+Under ``torchrun --nproc_per_node N -m core train ...`` it trains data-parallel (see
+:mod:`core.distributed`): ``--batch-size`` is the global batch, rank 0 alone shows progress,
+writes the checkpoint and prints the result (with ``world_size``); the other ranks print nothing.
+"""
 
 from __future__ import annotations
 
-from ..config import LR_RULES, PRECISIONS
+import os
+import sys
+import time
+
+from ..config import DATA_MODES, LR_RULES, PRECISIONS
 from .common import (add_device, default_run_dir, emit_json, finite, method_hparams, number_in, parse_sets,
                      prepare_out_dir, progress_bar)
 
@@ -18,9 +27,27 @@ def add_parser(sub) -> None:
     t.add_argument("--steps", type=number_in("steps", int), default=None,
                    help="training steps (default: the method's recipe, 1500)")
     t.add_argument("--batch-size", type=number_in("batch_size", int), default=None,
-                   help="images per domain per step (default 64)")
+                   help="images per domain per step (default 64); under torchrun the global batch, "
+                        "split evenly over the ranks")
     t.add_argument("--lr", type=number_in("lr"), default=None, help="learning rate (default 1e-3, Adam)")
     t.add_argument("--seed", type=number_in("seed", int), default=0)
+    from ..models import ARCH_INFO
+
+    t.add_argument("--arch", default="digits_cnn", choices=tuple(ARCH_INFO),
+                   help="backbone: " + "; ".join(f"{a}: {i['label']}, ≥ {i['min_size']} px" for a, i in ARCH_INFO.items()))
+    t.add_argument("--image-size", type=number_in("image_size", int), default=None, metavar="N",
+                   help="resize every domain to N×N (default: the source's own size: 28 digits, 32 CIFAR, "
+                        "28 for folders and zips)")
+    t.add_argument("--pretrained", default=None, metavar="PATH|imagenet",
+                   help="initial backbone weights: a safetensors state dict (torchvision naming), a ShiftLab "
+                        "checkpoint, or 'imagenet' (torchvision's weights; needs internet once)")
+    t.add_argument("--data", default="auto", choices=DATA_MODES,
+                   help="resident: whole splits in memory; stream: folder/zip pictures read from disk by "
+                        "DataLoader workers; auto: stream what does not fit --data-budget")
+    t.add_argument("--data-budget", type=number_in("data_budget_mb", int), default=None, metavar="MB",
+                   help="decoded megabytes of pictures auto keeps in memory (default 2048)")
+    t.add_argument("--data-workers", type=number_in("data_workers", int), default=None, metavar="N",
+                   help="decoding processes per streamed domain (default: from the CPUs)")
     add_device(t)
     t.add_argument("--precision", default="auto", choices=PRECISIONS)
     t.add_argument("--accel", default="auto", choices=ACCEL_CHOICES,
@@ -53,24 +80,67 @@ def check_runnable(config) -> None:
     load_model_hyperparameters(method_cls, config.hparams, "cpu")
 
 
-def run(args) -> int:
-    from ..checkpoints import CHECKPOINT_FILES
-    from ..data import check_domain_spec
-    from ..engine import train
+def _config(args):
+    """The run's TrainConfig from the arguments, checked (ranges, names, domains, the world size)."""
+    from .. import distributed
+    from ..data import check_domain_spec, native_size
+    from ..methods import get_method
+    from ..models import check_arch
+    from ..models.pretrained import check_pretrained
     from ..recipes import recipe
 
     hparams = method_hparams(args.method, parse_sets(args.set))  # unknown names/values fail first
     for spec in (args.source, args.target):
         check_domain_spec(spec)
     given = {k: v for k, v in {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr,
-                                "eval_every": args.eval_every, "threads": args.threads}.items() if v is not None}
+                                "eval_every": args.eval_every, "threads": args.threads,
+                                "image_size": args.image_size, "data_budget_mb": args.data_budget,
+                                "data_workers": args.data_workers}.items() if v is not None}
     config = recipe(args.method, args.source, args.target, seed=args.seed, device=args.device,
                     precision=args.precision, accel=args.accel, lr_rule=args.lr_rule, warmup=args.warmup,
-                    hparams=hparams, **given).validate()
+                    arch=args.arch, pretrained=args.pretrained, data=args.data, hparams=hparams, **given).validate()
+    size = config.image_size or native_size(config.source)
+    try:
+        check_arch(config.arch, size)
+    except ValueError as err:
+        raise ValueError(f"{err}; pass --image-size N") from None
+    check_pretrained(config.arch, config.pretrained, size)  # offline ImageNet, a file that does not fit: now
+    world = distributed.World(int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1")))
+    distributed.check_batch(config.batch_size, world)
+    distributed.check_method(get_method(config.method), world)
     check_runnable(config)
-    out = prepare_out_dir(args.out or default_run_dir(args.method, args.source, args.target, f"seed{args.seed}"),
-                          CHECKPOINT_FILES)
-    bar = progress_bar(config.steps, f"{args.method} {args.source}→{args.target}", args.quiet)
+    return config
+
+
+def run(args) -> int:
+    from .. import distributed
+    from ..checkpoints import CHECKPOINT_FILES
+    from ..engine import train
+
+    rank = int(os.environ.get("RANK", "0"))
+    try:
+        config = _config(args)
+        out = None
+        if rank == 0:
+            out = prepare_out_dir(args.out or default_run_dir(args.method, args.source, args.target,
+                                                              f"seed{args.seed}"), CHECKPOINT_FILES)
+    except (ValueError, OSError, LookupError):
+        if rank != 0:  # every rank finds the same problem: rank 0 alone says it
+            time.sleep(3)  # before torchrun, seeing this rank fail, stops rank 0 mid-sentence
+            sys.exit(2)
+        raise
+    world = distributed.init(config.device)
+    try:
+        code = _train(args, config, out, world, train)
+    except BaseException:
+        distributed.shutdown(wait=False)  # the other ranks stop too (torchrun tears the group down)
+        raise
+    distributed.shutdown()
+    return code
+
+
+def _train(args, config, out, world, train) -> int:
+    bar = progress_bar(config.steps, f"{args.method} {args.source}→{args.target}", args.quiet or not world.main)
 
     def on_progress(p):
         bar.update(1)
@@ -84,11 +154,16 @@ def run(args) -> int:
         result = train(config, progress=on_progress, out_dir=out)
     finally:
         bar.close()
+    if not world.main:
+        return 0
+    data = result.card.get("data") or {}
     summary = {"method": args.method, "source": args.source, "target": args.target,
                "target_acc": finite(result.target_acc), "source_acc": finite(result.source_acc),
                "seconds": round(result.seconds, 2), "images_per_s": round(result.images_per_s, 1),
                "checkpoint": result.checkpoint, "steps": result.steps_done, "seed": args.seed,
-               **{k: v for k, v in (result.card.get("data") or {}).items() if k.startswith("skipped")}}
+               "arch": config.arch, "image_size": data.get("image_size"), "world_size": world.size,
+               "data": sorted(set((data.get("modes") or {}).values())),
+               **{k: v for k, v in data.items() if k.startswith("skipped")}}
     skipped = {k[len("skipped_"):]: v for k, v in summary.items() if k.startswith("skipped_") and v}
     if args.json:
         emit_json(summary)

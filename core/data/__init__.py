@@ -1,10 +1,11 @@
 """Domain registry: ``load_domain(name, split)`` → :class:`TensorDomain` of (image in [0,1], label).
 
 Names: embedded (offline, deterministic) ``mnist``, ``mnistm``, ``syndigits``, ``ucidigits``;
-downloaded via torchvision ``mnist_full``, ``usps``, ``svhn``; custom ``folder:PATH`` (ImageFolder
-layout) or ``zip:PATH`` (a zip of one; ``folder:X.zip`` works too). Several sources joined by
-``+`` (``mnist+syndigits``, ``mnist+folder:my_digits``) load as one multi-source domain whose
-``domain_ids`` say which source each image came from.
+downloaded via torchvision ``mnist_full``, ``usps``, ``svhn`` (28×28 digits), ``cifar10``,
+``cifar100`` (32×32 objects); custom ``folder:PATH`` (ImageFolder layout) or ``zip:PATH`` (a zip
+of one; ``folder:X.zip`` works too). Several sources joined by ``+`` (``mnist+syndigits``,
+``mnist+folder:my_digits``) load as one multi-source domain whose ``domain_ids`` say which source
+each image came from.
 """
 
 from __future__ import annotations
@@ -77,7 +78,14 @@ def _load_named(name: str, split: str) -> TensorDomain:
         x, y = _download_arrays(name, split)
     x, y = torch.from_numpy(x), torch.from_numpy(y)
     x.requires_grad_(False)
-    return TensorDomain(name, split, x, y, list(DIGIT_CLASSES))
+    return TensorDomain(name, split, x, y, list(downloads.CLASSES.get(name, DIGIT_CLASSES)))
+
+
+def native_size(name: str) -> int:
+    """The side a domain's pictures have without resizing: 28 for the digits, 32 for CIFAR, and 28
+    for folders and zips (their pictures are resized to it unless a size is asked for); a
+    multi-source name has its first source's."""
+    return downloads.SIZES.get(split_sources(name)[0], 28)
 
 
 def split_sources(name: str) -> list[str]:
@@ -163,16 +171,18 @@ def align_classes(domain: TensorDomain, classes: list[str]) -> TensorDomain:
                         domain_ids=domain.domain_ids, domain_names=domain.domain_names)
 
 
-def load_domain(name: str, split: str = "train", size: int = 28, classes: list[str] | None = None) -> TensorDomain:
+def load_domain(name: str, split: str = "train", size: int | None = None,
+                classes: list[str] | None = None) -> TensorDomain:
     """Load one split of a domain as a :class:`TensorDomain`.
 
-    Named domains are 28×28 RGB; ``size`` resizes custom (folder/zip) domains and, if it
-    differs from 28, named ones too. Several sources joined by ``+`` give one multi-source
-    domain (:func:`load_multi_source`). ``classes`` (a model's class names) renumbers the labels
+    Named domains come at their own size (:func:`native_size`: 28×28 digits, 32×32 CIFAR);
+    ``size`` resizes them, and custom (folder/zip) domains are read at ``size`` (28 by default).
+    Several sources joined by ``+`` give one multi-source domain (:func:`load_multi_source`, every
+    source at the first one's size unless ``size`` is given). ``classes`` (a model's class names) renumbers the labels
     by name (see :func:`align_classes`). Raises :class:`DomainError` for unknown names, bad
     splits, missing folders or failed downloads, listing what is available.
     """
-    domain = _load(name, split, size)
+    domain = _load(name, split, native_size(name) if size is None else int(size))
     return domain if classes is None else align_classes(domain, classes)
 
 
@@ -199,4 +209,4 @@ def _load(name: str, split: str, size: int) -> TensorDomain:
 
 __all__ = ["DIGIT_CLASSES", "DOWNLOADABLE", "DomainError", "EMBEDDED", "SPLITS", "TensorDomain",
            "align_classes", "cache_dir", "check_domain_spec", "describe_domains", "domain_names", "load_domain",
-           "load_multi_source", "split_sources"]
+           "load_multi_source", "native_size", "split_sources"]

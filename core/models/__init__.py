@@ -12,7 +12,8 @@ from typing import Callable
 import torch  # noqa: F401  (used in the doctest)
 from torch import nn
 
-from .backbones import DigitsCNN, Normalize, ResNet18Backbone
+from .backbones import (DIGITS_MIN_INPUT, RESNET_MIN_INPUT, DigitsCNN, Normalize, ResNet18Backbone,
+                        ResNet50Backbone, ResNetBackbone)
 from .classifier import Classifier, DomainDiscriminator
 from .grl import GradientReversal, dann_lambda, grad_reverse
 from .mixstyle import MixStyle, mixing_domains
@@ -29,21 +30,52 @@ def _digits(spec: dict) -> nn.Module:
 
 
 def _resnet18(spec: dict) -> nn.Module:
-    return ResNet18Backbone(input_size=int(spec.get("input_size", 224)),
-                            weights_path=spec.get("weights_path"))
+    return ResNet18Backbone(input_size=int(spec.get("input_size", 224)))
+
+
+def _resnet50(spec: dict) -> nn.Module:
+    return ResNet50Backbone(input_size=int(spec.get("input_size", 224)))
 
 
 ARCHITECTURES: dict[str, Callable[[dict], nn.Module]] = {
     "digits_cnn": _digits,
     "resnet18": _resnet18,
+    "resnet50": _resnet50,
 }
+
+#: Per architecture: the smallest input side it accepts, its default input side, and whether
+#: torchvision has ImageNet weights for it (``--pretrained imagenet``). The CLI, the config check
+#: and the Train page's form read this table.
+ARCH_INFO: dict[str, dict] = {
+    "digits_cnn": {"min_size": DIGITS_MIN_INPUT, "default_size": 28, "imagenet": False,
+                   "label": "Digits CNN (LeNet-style, 0.5M parameters)"},
+    "resnet18": {"min_size": RESNET_MIN_INPUT, "default_size": 224, "imagenet": True,
+                 "label": "ResNet-18 (11M parameters)"},
+    "resnet50": {"min_size": RESNET_MIN_INPUT, "default_size": 224, "imagenet": True,
+                 "label": "ResNet-50 (24M parameters)"},
+}
+
+
+def check_arch(arch: str, image_size: int | None = None) -> None:
+    """ValueError (one line, listing what is valid) for an unknown architecture or an image side
+    too small for it."""
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {arch!r}; available: {', '.join(sorted(ARCHITECTURES))}")
+    low = ARCH_INFO[arch]["min_size"]
+    if image_size is not None and int(image_size) < low:
+        fits = ", ".join(f"{a} ≥ {i['min_size']}" for a, i in ARCH_INFO.items())
+        raise ValueError(f"image size {image_size} is too small for {arch} (needs ≥ {low} pixels; {fits})")
 
 # Keys a spec may carry; anything else is refused (specs also come from untrusted cards).
 SPEC_KEYS = {"arch", "num_classes", "input_size", "width", "feature_dim", "batch_norm", "mixstyle", "weights_path"}
 
 
 def build_model(spec: dict) -> Classifier:
-    """Build a fresh :class:`Classifier` from ``spec`` (arch, num_classes, input_size, …)."""
+    """Build a fresh :class:`Classifier` from ``spec`` (arch, num_classes, input_size, …).
+
+    ``weights_path`` (not kept in the returned spec) initialises the backbone from a safetensors
+    file, a ShiftLab checkpoint or ``"imagenet"`` (:mod:`core.models.pretrained`).
+    """
     spec = dict(spec)
     arch = spec.get("arch", "digits_cnn")
     if arch not in ARCHITECTURES:
@@ -55,9 +87,14 @@ def build_model(spec: dict) -> Classifier:
     if not 1 <= num_classes <= 10_000:
         raise ValueError(f"num_classes must be between 1 and 10000, got {num_classes}")
     spec.update(arch=arch, num_classes=num_classes)
-    spec.setdefault("input_size", 28 if arch == "digits_cnn" else 224)
+    spec.setdefault("input_size", ARCH_INFO[arch]["default_size"])
+    check_arch(arch, int(spec["input_size"]))
     backbone = ARCHITECTURES[arch](spec)
-    spec.pop("weights_path", None)  # a local init file is not part of the saved architecture
+    weights = spec.pop("weights_path", None)  # initial weights are not part of the saved architecture
+    if weights:
+        from .pretrained import load_backbone_state
+
+        load_backbone_state(backbone, str(weights), arch)
     return Classifier(backbone, num_classes, spec)
 
 
@@ -92,7 +129,7 @@ from . import generators  # noqa: E402,F401  ("pixel_generator": a pixel-level G
 
 
 __all__ = [
-    "ARCHITECTURES", "Classifier", "DigitsCNN", "DomainDiscriminator", "GradientReversal",
-    "MixStyle", "Normalize", "ResNet18Backbone", "build_extra", "build_model", "count_parameters", "dann_lambda",
-    "grad_reverse", "mixing_domains", "register_extra",
+    "ARCHITECTURES", "ARCH_INFO", "Classifier", "DigitsCNN", "DomainDiscriminator", "GradientReversal",
+    "MixStyle", "Normalize", "ResNet18Backbone", "ResNet50Backbone", "ResNetBackbone", "build_extra", "build_model",
+    "check_arch", "count_parameters", "dann_lambda", "grad_reverse", "mixing_domains", "register_extra",
 ]

@@ -23,6 +23,10 @@ class Normalize(nn.Module):
         return (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
 
 
+#: Smallest input side the digits CNN accepts: two 5×5 convolutions and two 2×2 poolings leave 1×1.
+DIGITS_MIN_INPUT = 16
+
+
 class DigitsCNN(nn.Module):
     """The LeNet-style digits network of the DANN paper family.
 
@@ -42,7 +46,7 @@ class DigitsCNN(nn.Module):
         c1, c2 = max(4, int(round(32 * width))), max(8, int(round(64 * width)))
         spatial = ((input_size - 4) // 2 - 4) // 2
         if spatial < 1:
-            raise ValueError(f"input_size {input_size} is too small for DigitsCNN (need ≥ 16)")
+            raise ValueError(f"input_size {input_size} is too small for digits_cnn (need ≥ {DIGITS_MIN_INPUT})")
         norm = (lambda c: nn.BatchNorm2d(c)) if batch_norm else (lambda c: nn.Identity())
         self.normalize = Normalize()
         # max-pool before ReLU: max and ReLU commute exactly (ReLU is monotone), and the ReLU then
@@ -74,30 +78,62 @@ class DigitsCNN(nn.Module):
         return self.fc(h)
 
 
-class ResNet18Backbone(nn.Module):
-    """torchvision ResNet-18 without its final fc: (B, 3, H, W) → (B, 512).
+class ResNetBackbone(nn.Module):
+    """A torchvision ResNet without its final fc: (B, 3, H, W) in [0, 1] → (B, D), D = 512 (ResNet-18)
+    or 2048 (ResNet-50). ImageNet normalisation lives inside.
 
-    No weights are downloaded. ``weights_path`` may name a local torchvision ResNet-18
-    state dict in safetensors format (ImageNet weights, say); it is read with
-    ``safetensors`` so loading runs no code from the file.
+    The network downsamples by 32 (a stride-2 stem, a stride-2 max-pool and three stride-2
+    stages), so inputs need at least :data:`RESNET_MIN_INPUT` = 32 pixels a side: below that the
+    last stage sees one padded pixel. Adaptive average pooling makes any larger size work
+    (CIFAR's 32, Office-31's 224).
+
+    No weights are downloaded here. ``weights_path`` may name a local safetensors state dict
+    (torchvision naming: ``conv1.weight``, ``layer1.0.bn1.running_mean``, …; an ``fc.*`` head is
+    ignored), or ``"imagenet"`` for torchvision's ImageNet weights (see
+    :mod:`core.models.pretrained`). Loading runs no code from the file; a file that does not fit
+    raises naming the first tensor that does not.
+
+    >>> ResNetBackbone(18, input_size=32)(torch.rand(2, 3, 32, 32)).shape
+    torch.Size([2, 512])
     """
 
-    def __init__(self, input_size: int = 224, weights_path: str | None = None):
+    DEPTHS = {18: 512, 50: 2048}
+
+    def __init__(self, depth: int = 18, input_size: int = 224, weights_path: str | None = None):
         super().__init__()
-        from torchvision.models import resnet18
+        import torchvision.models as tvm
 
-        net = resnet18(weights=None)
-        if weights_path:
-            from safetensors.torch import load_file
-
-            state = {k: v for k, v in load_file(weights_path).items() if not k.startswith("fc.")}
-            missing, unexpected = net.load_state_dict(state, strict=False)
-            if unexpected or [k for k in missing if not k.startswith("fc.")]:
-                raise ValueError(f"{weights_path} is not a ResNet-18 state dict")
+        if depth not in self.DEPTHS:
+            raise ValueError(f"ResNet depth must be one of {sorted(self.DEPTHS)}, not {depth}")
+        if input_size < RESNET_MIN_INPUT:
+            raise ValueError(f"input_size {input_size} is too small for resnet{depth} (need ≥ {RESNET_MIN_INPUT})")
+        net = getattr(tvm, f"resnet{depth}")(weights=None)
         net.fc = nn.Identity()
+        if weights_path:
+            from .pretrained import load_backbone_state
+
+            load_backbone_state(net, weights_path, f"resnet{depth}")
         self.normalize = Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
         self.net = net
-        self.out_dim = 512
+        self.out_dim = self.DEPTHS[depth]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(self.normalize(x))
+
+
+#: Smallest input side a ResNet backbone accepts (its total stride).
+RESNET_MIN_INPUT = 32
+
+
+class ResNet18Backbone(ResNetBackbone):
+    """torchvision ResNet-18 without its final fc: (B, 3, H, W) → (B, 512). See :class:`ResNetBackbone`."""
+
+    def __init__(self, input_size: int = 224, weights_path: str | None = None):
+        super().__init__(18, input_size, weights_path)
+
+
+class ResNet50Backbone(ResNetBackbone):
+    """torchvision ResNet-50 without its final fc: (B, 3, H, W) → (B, 2048). See :class:`ResNetBackbone`."""
+
+    def __init__(self, input_size: int = 224, weights_path: str | None = None):
+        super().__init__(50, input_size, weights_path)
