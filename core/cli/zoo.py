@@ -17,8 +17,11 @@ def add_parser(sub) -> None:
                    help="rebuild only this scenario (repeatable); the leaderboard is merged")
     z.add_argument("--method", action="append", metavar="M",
                    help="rebuild only this method (repeatable; a distilled student needs an adapted method too)")
+    z.add_argument("--all-seeds", action="store_true",
+                   help="train every method on every seed (default: seed 0 of each, the further seeds for "
+                        "source-only and the recommended method)")
     add_device(z)
-    z.add_argument("--json", action="store_true")
+    z.add_argument("--json", action="store_true", help="list / table: one JSON object on stdout")
     z.set_defaults(func=run)
 
 
@@ -26,7 +29,10 @@ def run(args) -> int:
     from .. import zoo
 
     if args.action == "table":
-        print(zoo.markdown_table())
+        if args.json:
+            emit_json({"rows": zoo.leaderboard_rows()})
+        else:
+            print(zoo.markdown_table())
         return 0
     if args.action == "list":
         rows = zoo.entries()
@@ -50,4 +56,4 @@ def run(args) -> int:
     if args.out is not None:
         prepare_out_dir(args.out)
     return rebuild(tiny=args.tiny, seeds=args.seeds, device=args.device, steps=args.steps,
-                   out_dir=args.out, scenarios=args.scenario, methods=args.method)
+                   out_dir=args.out, scenarios=args.scenario, methods=args.method, all_seeds=args.all_seeds)

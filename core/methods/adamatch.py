@@ -76,7 +76,7 @@ class AdaMatch(Method):
     label = "AdaMatch"
     short_label = "AdaMatch"
     order = 45
-    in_zoo = False  # not (yet) shipped by `zoo rebuild`; a candidate for `recommend`
+    in_zoo = True
     summary = ("FixMatch for domain shift: logit interpolation across batch-norm statistics, aligned target "
                "pseudo-labels and a confidence bar relative to the source.")
     hyperparameters = {

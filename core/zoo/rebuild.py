@@ -1,8 +1,19 @@
-"""Rebuilding the zoo: train every scenario × method × seed, ship seed 0 of each (fp16 weights,
-a card re-evaluated on the shipped weights, a precomputed alignment map) and write the leaderboard.
+"""Rebuilding the zoo: train every scenario × method, choose without target labels, ship seed 0 of
+each (fp16 weights, a card re-evaluated on the shipped weights, a precomputed alignment map) and
+write the leaderboard.
 
     python -m core zoo rebuild                 # the shipped zoo: 3 seeds, recipes' steps
     python -m core zoo rebuild --tiny          # 3 steps, 1 seed, into a temporary folder (CI)
+
+Label-free choices. Every run is scored by the label-free validators (:mod:`core.validators`, on
+the unlabelled target *train* images and the source validation split). Per scenario the
+*recommended* method is the candidate (source-only and every method that adapts without target
+labels) with the highest mean score of the default validator (:data:`core.selection.DEFAULT_VALIDATOR`);
+it is also the teacher of the distilled student. Seed 0 of every method is trained first; the
+further seeds go to source-only and the recommended method (the pair the leaderboard compares), or
+to every method with ``all_seeds=True``. Target *test* labels only report: the leaderboard shows the
+best method in hindsight beside the recommended one, and how well the validator's scores rank the
+runs (Spearman's rho over every run of the scenario).
 """
 
 from __future__ import annotations
@@ -82,7 +93,7 @@ def _settings(method: str, source: str, target: str, steps: int | None) -> dict:
     return fields
 
 
-TEACHER_RULE = "the scenario's chosen adapted method, same seed"
+TEACHER_RULE = "the scenario's recommended method (chosen by the validator, no target labels), same seed"
 
 
 def _model_refs(method: str) -> list[str]:
@@ -129,13 +140,17 @@ class _Run:
     seconds: float
     card: dict
     checkpoint: Path
+    scores: dict = None  # label-free validator scores, {validator: score}
 
 
 class _Builder:
     """State of one :func:`rebuild`: trains runs into a work folder, ships seed 0 into ``out_dir``."""
 
     def __init__(self, *, out_dir: Path, work: Path, seeds: list[int], device, steps, tiny: bool,
-                 n_runs: int, log: Callable[[str], Any]):
+                 n_runs: int, log: Callable[[str], Any], all_seeds: bool = False):
+        from ..selection import DEFAULT_VALIDATOR
+
+        self.validator, self.all_seeds = DEFAULT_VALIDATOR, all_seeds
         self.out_dir, self.work, self.seeds, self.device = out_dir, work, seeds, device
         self.steps, self.tiny, self.n_runs, self.log = steps, tiny, n_runs, log
         self.n_points, self.embed = (60, "pca") if tiny else (500, "umap")
@@ -162,44 +177,83 @@ class _Builder:
             self.failures.append(f"{skey}/{method} seed {seed}: {type(e).__name__}: {e}")
             self.log(f"{where}: FAILED {type(e).__name__}: {e}")
             return None
+        scores = self.score(r.model, source, target)
         src = "" if math.isnan(r.source_acc) else f"  source {r.source_acc:6.2f}%"
-        self.log(f"{where}: target {r.target_acc:6.2f}%{src}  ({r.seconds:.1f} s)")
-        return _Run(r.target_acc, r.source_acc, r.seconds, r.card, path)
+        shown = scores.get(self.validator)
+        shown = "" if shown is None else f"  {self.validator} {shown:.4f}"
+        self.log(f"{where}: target {r.target_acc:6.2f}%{src}{shown}  ({r.seconds:.1f} s)")
+        return _Run(r.target_acc, r.source_acc, r.seconds, r.card, path, scores)
+
+    def score(self, model, source: str, target: str) -> dict:
+        """Every validator's label-free score of ``model`` (those that cannot score it are left out)."""
+        from ..validators import VALIDATORS, gather_evidence, score_all
+
+        try:
+            scores, _ = score_all(gather_evidence(model, source, target), list(VALIDATORS))
+        except Exception as e:  # a score is evidence, never a reason to lose the run
+            self.log(f"      validators failed: {type(e).__name__}: {e}")
+            return {}
+        return {k: _round(v, 6) for k, v in scores.items() if v is not None and math.isfinite(v)}
 
     def train_scenario(self, source: str, target: str, methods: list[str]) -> tuple[dict[str, dict[int, _Run]], str | None]:
-        """Every method × seed; then the methods that learn from a trained model (a distilled
-        student) from the scenario's chosen adapted method, same seed; → (runs, teacher)."""
+        """Seed 0 of every method; the recommended method (label-free, :meth:`recommend`); the further
+        seeds of source-only and the recommended method (of every method with ``all_seeds``); then
+        the methods that learn from a trained model (a distilled student), taught by the recommended
+        method (or the best-scored adapted one when source-only is recommended), same seed;
+        → (runs, teacher)."""
+        from ..methods import baseline
+
         runs: dict[str, dict[int, _Run]] = {m: {} for m in methods}
         students = [m for m in methods if _model_refs(m)]
-        for seed in self.seeds:
-            for method in methods:
-                if method not in students and (run := self.train(source, target, method, seed)):
+        first, later = self.seeds[0], self.seeds[1:]
+        for method in methods:
+            if method not in students and (run := self.train(source, target, method, first)):
+                runs[method][first] = run
+        recommended = self.recommend(runs)
+        more = [m for m in methods if m not in students] if self.all_seeds else \
+            [m for m in dict.fromkeys([baseline(), recommended]) if m in methods]
+        for seed in later:
+            for method in more:
+                if run := self.train(source, target, method, seed):
                     runs[method][seed] = run
         teacher = None
         if students:
-            teacher = self.choose_teacher(runs)
+            teacher = self.choose_teacher(runs, recommended)
             if teacher is None:
                 for m in students:
-                    self.failures.append(f"{scenario_key(source, target)}/{m}: no adapted teacher on every seed")
-                self.log(f"      {scenario_key(source, target)}: {', '.join(students)} skipped, no adapted "
-                         "teacher on every seed")
+                    self.failures.append(f"{scenario_key(source, target)}/{m}: no adapted teacher")
+                self.log(f"      {scenario_key(source, target)}: {', '.join(students)} skipped, no adapted teacher")
                 return runs, None
-            self.log(f"      {scenario_key(source, target)}: teacher {teacher}")
-            for seed in self.seeds:
+            self.log(f"      {scenario_key(source, target)}: teacher {teacher} (chosen by {self.validator}, no target labels)")
+            for seed in sorted(runs[teacher]):
                 for m in students:
                     refs = {name: str(runs[teacher][seed].checkpoint) for name in _model_refs(m)}
                     if run := self.train(source, target, m, seed, refs):
                         runs[m][seed] = run
         return runs, teacher
 
-    def choose_teacher(self, runs: dict[str, dict[int, _Run]]) -> str | None:
-        """The adapted method (families in ADAPTED_FAMILIES) trained on every seed with the best mean
-        target accuracy; ties go to the earlier method in display order."""
+    def mean_score(self, runs: dict[int, _Run]) -> float | None:
+        vals = [r.scores.get(self.validator) for r in runs.values() if r.scores]
+        vals = [v for v in vals if v is not None]
+        return statistics.fmean(vals) if vals else None
+
+    def recommend(self, runs: dict[str, dict[int, _Run]]) -> str | None:
+        """The candidate (source-only, or a method that adapts without target labels) with the highest
+        mean validator score; ties go to the earlier method in display order. No target label is read."""
+        scored = {m: self.mean_score(r) for m, r in runs.items() if r and _candidate(m)}
+        scored = {m: v for m, v in scored.items() if v is not None}
+        return max(scored, key=scored.get) if scored else None
+
+    def choose_teacher(self, runs: dict[str, dict[int, _Run]], recommended: str | None) -> str | None:
+        """The recommended method if it adapts, else the adapted candidate with the best mean
+        validator score (label-free either way)."""
         from ..methods import METHODS
 
-        means = {m: statistics.fmean(r.target_acc for r in runs[m].values())
-                 for m in runs if m in METHODS and METHODS[m].is_adapted() and len(runs[m]) == len(self.seeds)}
-        return max(means, key=means.get) if means else None
+        if recommended in METHODS and METHODS[recommended].is_adapted() and runs.get(recommended):
+            return recommended
+        scored = {m: self.mean_score(r) for m, r in runs.items() if r and _candidate(m) and METHODS[m].is_adapted()}
+        scored = {m: v for m, v in scored.items() if v is not None}
+        return max(scored, key=scored.get) if scored else None
 
     # ---- shipping ----------------------------------------------------------------------------
     def ship(self, source: str, target: str, method: str, runs: dict[int, _Run], teacher: str | None,
@@ -269,27 +323,72 @@ class _Builder:
                  f"mean {entry['mean']:.2f} ± {entry['std']:.2f} over {len(entry['values'])} seed(s))")
 
 
+def _candidate(method: str) -> bool:
+    """Whether ``method`` competes for "recommended": source-only and every method that adapts with
+    unlabelled target pictures only (no target labels, no teacher)."""
+    from ..methods import METHODS, baseline
+
+    cls = METHODS.get(method)
+    return cls is not None and (method == baseline() or (cls.is_adapted() and cls.target_labels == "none"
+                                                         and not _model_refs(method)))
+
+
+def _selection(runs: dict[str, dict[int, _Run]], validator: str, recommended: str | None,
+               entries: dict[str, dict]) -> dict:
+    """The leaderboard's label-free selection blocks of one scenario: ``recommended``, ``best_in_hindsight``
+    (by mean target test accuracy: for reference only) and ``selection`` (every candidate run's
+    validator scores and target accuracy, Spearman's rho per validator)."""
+    from ..methods import baseline
+    from ..selection import spearman
+
+    points = [{"method": m, "seed": seed, "score": r.scores.get(validator), "target_acc": _round(r.target_acc),
+               "scores": dict(r.scores)}
+              for m, by_seed in runs.items() if _candidate(m) for seed, r in sorted(by_seed.items()) if r.scores]
+    names = sorted({v for p in points for v in p["scores"]})
+    rho = {v: spearman([p["scores"].get(v) for p in points], [p["target_acc"] for p in points]) for v in names}
+    cands = {m: e for m, e in entries.items() if _candidate(m) and e.get("mean") is not None}
+    hindsight = max(cands, key=lambda m: cands[m]["mean"]) if cands else None
+    base = entries.get(baseline()) or {}
+    rec = None
+    if recommended in entries:
+        e = entries[recommended]
+        rec = {"method": recommended, "validator": validator, "score": e.get("validator_scores", {}).get(validator),
+               "target_acc_mean": e.get("mean"), "target_acc_std": e.get("std"), "n_seeds": len(e.get("values", [])),
+               "source_only_acc_mean": base.get("mean"), "source_only_acc_std": base.get("std"),
+               "gain": _round(e["mean"] - base["mean"]) if e.get("mean") is not None and base.get("mean") is not None
+               else None}
+    return {"recommended": rec,
+            "best_in_hindsight": {"method": hindsight, "target_acc_mean": cands[hindsight]["mean"]} if hindsight else None,
+            "selection": {"validator": validator, "spearman": rho.get(validator), "spearman_by_validator": rho,
+                          "points": points}}
+
+
 def _entry(runs: dict[int, _Run], seeds: list[int]) -> dict:
     """Leaderboard entry of one scenario × method: target mean/std/values over seeds, and more."""
     done = [s for s in seeds if s in runs]
     vals = [runs[s].target_acc for s in done]
     src = [runs[s].source_acc for s in done]
     sstats = _stats(src)
-    return {**_stats(vals), "values": [_round(v) for v in vals], "seeds": done,
+    names = sorted({v for s in done for v in (runs[s].scores or {})})
+    scores = {v: _round(statistics.fmean(runs[s].scores[v] for s in done if v in (runs[s].scores or {})), 6)
+              for v in names}
+    return {**_stats(vals), "values": [_round(v) for v in vals], "seeds": done, "validator_scores": scores,
             "source_mean": sstats["mean"], "source_std": sstats["std"],
             "source_values": [_round(v) for v in src],
             "seconds_mean": _round(statistics.fmean(runs[s].seconds for s in done), 2)}
 
 
 def rebuild(tiny: bool = False, seeds: int | None = None, device: str = "auto", steps: int | None = None,
-            out_dir=None, scenarios=None, methods=None, log: Callable[[str], Any] = print) -> int:
+            out_dir=None, scenarios=None, methods=None, log: Callable[[str], Any] = print,
+            all_seeds: bool = False) -> int:
     """Train the zoo and write it to ``out_dir`` (default: :func:`zoo_dir`); return an exit code.
 
-    For each scenario and each seed in ``range(seeds)`` (default 3) every method of
-    method the registry marks ``in_zoo`` is trained with its recipe (``steps``: default
-    ``recipes.ZOO_STEPS``, else each recipe's own); then the methods that learn from a trained
-    model (a distilled student) are trained per seed from the chosen adapted method
-    (:meth:`_Builder.choose_teacher`), using that method's same-seed checkpoint as teacher. Only seed 0 is shipped: fp16 weights (fp32 if
+    For each scenario every method the registry marks ``in_zoo`` is trained with its recipe
+    (``steps``: default ``recipes.ZOO_STEPS``, else each recipe's own) on seed 0, and on the further
+    seeds of ``range(seeds)`` (default 3) source-only and the method recommended without target
+    labels (every method with ``all_seeds``; see the module docstring); then the methods that
+    learn from a trained model (a distilled student) from the recommended method's same-seed
+    checkpoint (:meth:`_Builder.choose_teacher`). Only seed 0 is shipped: fp16 weights (fp32 if
     fp16 costs more than 0.5 points), a card whose ``target_acc`` was re-evaluated on the shipped
     weights (plus mean/std over seeds) and a precomputed alignment map (UMAP of 500 + 500 test
     images). ``leaderboard.json`` is rewritten after every scenario (atomically), so cards and
@@ -325,7 +424,8 @@ def rebuild(tiny: bool = False, seeds: int | None = None, device: str = "auto", 
     seed_list = list(range(seeds))
     out_dir.mkdir(parents=True, exist_ok=True)
     device_label = _device_label(device)
-    n_runs = len(scen_list) * len(seed_list) * len(meth_list)
+    n_runs = len(scen_list) * (len(seed_list) * len(meth_list) if all_seeds
+                               else len(meth_list) + 2 * (len(seed_list) - 1))
     log(f"zoo rebuild{' (tiny)' if tiny else ''}: {len(scen_list)} scenario(s) × {len(meth_list)} method(s) × "
         f"{seeds} seed(s) = {n_runs} runs on {device_label}, steps {steps or 'per recipe'} → {out_dir}")
 
@@ -350,7 +450,7 @@ def rebuild(tiny: bool = False, seeds: int | None = None, device: str = "auto", 
     clean_dead_workdirs(Path(tempfile.gettempdir()), WORK_PREFIX)  # left by killed rebuilds
     with tempfile.TemporaryDirectory(prefix=f"{WORK_PREFIX}{os.getpid()}-") as work:
         b = _Builder(out_dir=out_dir, work=Path(work), seeds=seed_list, device=device, steps=steps,
-                     tiny=tiny, n_runs=n_runs, log=log)
+                     tiny=tiny, n_runs=n_runs, log=log, all_seeds=all_seeds)
         for source, target in scen_list:
             skey = scenario_key(source, target)
             runs, teacher = b.train_scenario(source, target, meth_list)
@@ -371,13 +471,23 @@ def rebuild(tiny: bool = False, seeds: int | None = None, device: str = "auto", 
                 b.ship(source, target, method, runs[method], teacher, entry)
                 entries_now[method] = entry
             board["scenarios"][skey] = entries_now
+            chosen = _selection(runs, b.validator, b.recommend(runs), entries_now)
+            for key, block in chosen.items():
+                board.setdefault(key, {})[skey] = block
+            board["validator"] = b.validator
+            if chosen["recommended"]:
+                rec = chosen["recommended"]
+                log(f"      {skey}: recommended {rec['method']} (by {b.validator}, no target labels): "
+                    f"{rec['target_acc_mean']} vs source-only {rec['source_only_acc_mean']}; best in hindsight "
+                    f"{(chosen['best_in_hindsight'] or {}).get('method')}; Spearman {chosen['selection']['spearman']}")
             board["generated"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
             board["seconds_total"] = round(time.perf_counter() - t_start, 1)
             write_json_atomic(board_path, board)
 
     if not partial:  # a full rebuild: the zoo is exactly what was built
         keep = {scenario_key(s, t) for s, t in scen_list}
-        board["scenarios"] = {k: v for k, v in board["scenarios"].items() if k in keep}
+        for key in ("scenarios", "recommended", "best_in_hindsight", "selection"):
+            board[key] = {k: v for k, v in (board.get(key) or {}).items() if k in keep}
         for name, folder in _scan(out_dir).items():
             if name not in b.shipped and owned_dir(folder, SHIPPED_FILES):
                 shutil.rmtree(folder)
