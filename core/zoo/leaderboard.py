@@ -126,11 +126,31 @@ def markdown_table(board: dict | None = None) -> str:
             if not e or e.get("mean") is None:
                 cells.append("—")
                 continue
-            cell = f"{e['mean']:.1f} ± {e['std']:.1f}"
+            n = len(e.get("values") or [])
+            cell = f"{e['mean']:.1f} ± {e['std']:.1f}" if n > 1 else f"{e['mean']:.1f} (1 seed)"
             if e.get("teacher"):
                 cell += f" (teacher: {e['teacher']})"
+            if ((board.get("recommended") or {}).get(k) or {}).get("method") == method:
+                cell = f"**{cell}** ★"
             cells.append(cell)
         ref = paper.get(method)
         lines.append(f"| {method_label(method)} | " + " | ".join(cells)
                      + f" | {ref if ref is not None else '—'} |")
+    if not any((board.get("recommended") or {}).get(k) for k in scen):
+        return "\n".join(lines)
+    lines += ["", "★ recommended without target labels (the validator's choice); the choice of each column:", "",
+              "| scenario | recommended (no target labels) | vs source-only | best in hindsight (target labels, reference only) "
+              "| validator's Spearman ρ over the runs |", "|---|---|---|---|---|"]
+    for k in scen:
+        rec = (board.get("recommended") or {}).get(k)
+        if not rec:
+            continue
+        best = (board.get("best_in_hindsight") or {}).get(k) or {}
+        sel = (board.get("selection") or {}).get(k) or {}
+        gain = rec.get("gain")
+        rho = sel.get("spearman")
+        lines.append(f"| {labels[k]} | {method_label(rec['method'])} {rec['target_acc_mean']:.1f} "
+                     f"({rec.get('n_seeds', '?')} seeds) | {'—' if gain is None else f'{gain:+.1f}'} | "
+                     f"{method_label(best.get('method', '—'))} {best.get('target_acc_mean', float('nan')):.1f} | "
+                     f"{'—' if rho is None else f'{rho:.2f}'} ({rec.get('validator')}) |")
     return "\n".join(lines)
