@@ -12,7 +12,7 @@ shell.page_shell()  # shared setup when Streamlit runs this file on its own (see
 scenario = state.scenario()
 st.title("Translate")
 st.markdown(
-    f"A **{labels.method_label('pixel_gan')}** (PixelDA, Bousmalis et al. 2017) learns a generator "
+    f"A **{labels.method_label('pixel_gan')}** (Bousmalis et al., CVPR 2017) learns a generator "
     "G(x, z) that redraws a labelled source picture x in the style of the target domain, while a "
     "discriminator tries to tell its drawings from real (unlabelled) target pictures. The classifier it "
     "ships is trained on those drawings, which keep their source label. Here you see what it draws; "
@@ -98,7 +98,7 @@ def _real_pictures(label: int, row: int) -> np.ndarray:
 src_name, tgt_name = labels.domain_label(source), labels.domain_label(target)
 st.subheader(f"{src_name} → {tgt_name}, redrawn")
 spread = [1] * (2 + REAL_PER_ROW) + [4]
-head = st.columns(spread, gap="small")
+head = st.columns([1, 1, REAL_PER_ROW, 4], gap="small")
 head[0].caption(f"Source ({src_name})")
 head[1].caption("Translation")
 head[2].caption(f"Real {tgt_name} pictures of the same digit")

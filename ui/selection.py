@@ -57,22 +57,29 @@ def _validator_label(name: str | None) -> str:
 
 # ------------------------------------------------------------------ recommended vs hindsight
 
+RECOMMENDED = "recommended (no target labels)"
+HINDSIGHT = "best in hindsight (chosen with target labels, for reference only)"
+
+
 def selection_rows(board: dict) -> list[dict]:
-    """One row per scenario with a label-free recommendation: the two choices and the gap."""
+    """One row per scenario with a label-free recommendation: the two choices (method: target accuracy)
+    and the selection gap (hindsight − recommended, points)."""
     rec, hind = board.get("recommended") or {}, board.get("best_in_hindsight") or {}
     rows = []
     for key in sorted(set(rec) | set(hind)):
         r, h = rec.get(key) or {}, hind.get(key) or {}
         r_acc, h_acc, so = _num(r.get("target_acc_mean")), _num(h.get("target_acc_mean")), _num(r.get("source_only_acc_mean"))
+        rec_text = "—"
+        if r.get("method"):
+            rec_text = f"{labels.method_label(r['method'])}: {_pct(r_acc)}"
+            extra = [f"{r_acc - so:+.1f} pts vs source only" if r_acc is not None and so is not None else None,
+                     f"by {_validator_label(r.get('validator'))}" if r.get("validator") else None]
+            if any(extra):
+                rec_text += f" ({', '.join(e for e in extra if e)})"
         rows.append({
             "scenario": _scenario_label(key),
-            "recommended (no target labels)": labels.method_label(r["method"]) if r.get("method") else "—",
-            "validator": _validator_label(r.get("validator")),
-            "recommended: target acc.": _pct(r_acc),
-            "vs source only": "—" if r_acc is None or so is None else f"{r_acc - so:+.1f} pts",
-            "best in hindsight (chosen with target labels, for reference only)":
-                labels.method_label(h["method"]) if h.get("method") else "—",
-            "hindsight: target acc.": _pct(h_acc),
+            RECOMMENDED: rec_text,
+            HINDSIGHT: f"{labels.method_label(h['method'])}: {_pct(h_acc)}" if h.get("method") else "—",
             "selection gap": "—" if r_acc is None or h_acc is None else f"{h_acc - r_acc:.1f} pts",
         })
     return rows
@@ -129,9 +136,9 @@ def scatter(frame: pd.DataFrame, validator: str, rho: float | None, baseline: fl
     title = f"{_validator_label(validator)} vs target accuracy — Spearman ρ = {rho_text}"
     points = alt.Chart(frame).mark_circle(size=90, opacity=0.85).encode(
         x=alt.X("score:Q", title=f"{_validator_label(validator)} (label-free score, higher is better)",
-                scale=alt.Scale(zero=False)),
-        y=alt.Y("target_acc:Q", title="target test accuracy (%)", scale=alt.Scale(zero=False)),
-        color=alt.Color("label:N", title="method"),
+                scale=alt.Scale(zero=False, padding=12)),
+        y=alt.Y("target_acc:Q", title="target test accuracy (%)", scale=alt.Scale(zero=False, padding=12)),
+        color=alt.Color("label:N", title="method", scale=alt.Scale(scheme="tableau10")),
         tooltip=[alt.Tooltip("label:N", title="method"), "seed:N",
                  alt.Tooltip("score:Q", format=".4g"), alt.Tooltip("target_acc:Q", title="target acc. (%)", format=".1f")],
     )
@@ -219,4 +226,4 @@ def lodo_table(board: dict) -> None:
     st.caption("Leave one domain out: each column trains on every other domain and tests on the one held out, "
                "which it never saw, not even unlabelled — domain generalisation. Test accuracy (%)"
                + (f", {', '.join(b for b in bits if b)}" if any(bits) else "") + "."
-               + (f" {lodo['how']}" if isinstance(lodo.get("how"), str) else ""))
+               + (f" How: {lodo['how']}" if isinstance(lodo.get("how"), str) else ""))
