@@ -11,8 +11,9 @@ shell.page_shell()  # shared setup when Streamlit runs this file on its own (see
 
 scenario = state.scenario()
 st.title("Translate")
+GAN = translation.generator_method()
 st.markdown(
-    f"A **{labels.method_label('pixel_gan')}** (Bousmalis et al., CVPR 2017) learns a generator "
+    f"A **{labels.method_label(GAN) if GAN else 'pixel-level GAN'}** (Bousmalis et al., CVPR 2017) learns a generator "
     "G(x, z) that redraws a labelled source picture x in the style of the target domain, while a "
     "discriminator tries to tell its drawings from real (unlabelled) target pictures. The classifier it "
     "ships is trained on those drawings, which keep their source label. Here you see what it draws; "
@@ -26,8 +27,10 @@ DRAWS = 8
 
 
 def _train_link(text: str) -> None:
+    if GAN is None:
+        return
     if st.button(text, icon=":material/model_training:", key="translate_train"):
-        st.session_state["train_method"] = "pixel_gan"
+        st.session_state["train_method"] = GAN
         st.switch_page("pages/train.py")
     st.caption("The Train page's live view shows the generator's translations of fixed source pictures as it learns.")
 

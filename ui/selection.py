@@ -68,7 +68,8 @@ def selection_rows(board: dict) -> list[dict]:
     rows = []
     for key in sorted(set(rec) | set(hind)):
         r, h = rec.get(key) or {}, hind.get(key) or {}
-        r_acc, h_acc, so = _num(r.get("target_acc_mean")), _num(h.get("target_acc_mean")), _num(r.get("source_only_acc_mean"))
+        r_acc, h_acc = _num(r.get("target_acc_mean")), _num(h.get("target_acc_mean"))
+        so = _num(r.get("source_only_acc_mean"))
         rec_text = "—"
         if r.get("method"):
             rec_text = f"{labels.method_label(r['method'])}: {_pct(r_acc)}"
@@ -140,7 +141,8 @@ def scatter(frame: pd.DataFrame, validator: str, rho: float | None, baseline: fl
         y=alt.Y("target_acc:Q", title="target test accuracy (%)", scale=alt.Scale(zero=False, padding=12)),
         color=alt.Color("label:N", title="method", scale=alt.Scale(scheme="tableau10")),
         tooltip=[alt.Tooltip("label:N", title="method"), "seed:N",
-                 alt.Tooltip("score:Q", format=".4g"), alt.Tooltip("target_acc:Q", title="target acc. (%)", format=".1f")],
+                 alt.Tooltip("score:Q", format=".4g"),
+                 alt.Tooltip("target_acc:Q", title="target acc. (%)", format=".1f")],
     )
     chart = points
     if baseline is not None:

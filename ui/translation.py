@@ -27,12 +27,24 @@ log = logging.getLogger(__name__)
 GENERATOR_KIND = "pixel_generator"
 HOW_TO_TRAIN = ("No model here can translate pictures yet: that takes a pixel-level GAN's generator. Train one on "
                 "the **Train** page with the method *{label}* (its live view shows the translations as it learns), "
-                "or on the command line: `python -m core train --method pixel_gan --source mnist --target mnistm "
-                "--threads 1`; `python -m core zoo rebuild` ships `mnist->mnistm/pixel_gan` with the zoo.")
+                "or on the command line: `python -m core train --method {name} --source mnist --target mnistm "
+                "--threads 1`; `python -m core zoo rebuild` ships `mnist->mnistm/{name}` with the zoo.")
+
+
+def generator_method() -> str | None:
+    """The first method (registry order) that saves extra modules beside its classifier — a generator
+    (it overrides ``Method.export_modules``); None when no registered method does."""
+    from core.methods import METHODS, Method, ordered
+
+    return next((m for m in ordered() if METHODS[m].export_modules is not Method.export_modules), None)
 
 
 def how_to_train() -> str:
-    return HOW_TO_TRAIN.format(label=labels.method_label("pixel_gan"))
+    name = generator_method()
+    if name is None:
+        return ("No model here can translate pictures, and no registered method trains a generator "
+                "(a method whose export_modules() returns one).")
+    return HOW_TO_TRAIN.format(label=labels.method_label(name), name=name)
 
 
 def generator_name(card: dict | None) -> str | None:
