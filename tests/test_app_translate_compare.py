@@ -99,22 +99,38 @@ def test_translate_without_a_generator(plain_zoo):
 
 
 def test_translate_offers_session_models(plain_zoo, gan_zoo):
-    """A generator trained in this session (its run folder holds it) is offered, first."""
-    from core.checkpoints import load
-    from ui.state import SessionModel
+    """Generators trained in this session are offered first: kept in memory (the run folder is deleted
+    when the session trains again) or still in the run folder; a model without one is not."""
+    from core.checkpoints import load_with_extras
+    from ui.state import SessionModel, _extras
 
     folder = gan_zoo / "mnist-mnistm" / "pixel_gan"
-    model, card = load(folder)
-    entry = SessionModel(id="job1", method="pixel_gan", source="mnist", target="mnistm", model=model, card=card,
-                         checkpoint=str(folder), target_acc=11.0, source_acc=12.0, steps=3, seconds=1.0, number=1,
-                         created=time.time())
+    model, card, extras = load_with_extras(folder)
+
+    class Result:  # what add_session_model keeps of a finished run's method
+        method = type("M", (), {"export_modules": lambda self: extras})()
+
+    kept = _extras(Result())
+    assert list(kept) == ["generator"]
+
+    def entry(job, checkpoint, extras=None, method="pixel_gan", created=0.0):
+        return SessionModel(id=job, method=method, source="mnist", target="mnistm", model=model, card=card,
+                            checkpoint=checkpoint, target_acc=11.0, source_acc=12.0, steps=3, seconds=1.0,
+                            number=int(job[-1]), created=created, extras=extras or {})
+
     at = app()
-    at.session_state["session_models"] = {"job1": entry}
+    at.session_state["session_models"] = {
+        "job1": entry("job1", str(folder), created=time.time() - 10),
+        "job2": entry("job2", None, kept, created=time.time()),        # run folder gone, generator in memory
+        "job3": entry("job3", str(plain_zoo / "mnist-mnistm" / "dann"), method="dann", created=time.time() + 1),
+    }
     goto(at, "translate")
     picker = at.selectbox(key="translate_model")
-    assert picker.value == "session:job1" and len(picker.options) == 1
-    assert "your run 1" in picker.options[0]
+    assert picker.value == "session:job2" and len(picker.options) == 2
+    assert "your run 2" in picker.options[0] and "your run 1" in picker.options[1]
     assert len(urls(at, "translated ")) == at.slider(key="translate_n").value
+    picker.set_value("session:job1").run()
+    assert not at.exception and len(urls(at, "translated ")) == at.slider(key="translate_n").value
 
 
 # ------------------------------------------------------------------------------- compare

@@ -70,11 +70,19 @@ def _folder_card(folder: str | None) -> dict | None:
         return None
 
 
+def _session_generator(entry):
+    """A session model's generator: kept in memory (``entry.extras``), else in its run folder (still
+    there), else None."""
+    for module in (getattr(entry, "extras", None) or {}).values():
+        if (getattr(module, "spec", None) or {}).get("kind") == GENERATOR_KIND:
+            return module
+    return "folder" if generator_name(_folder_card(entry.checkpoint)) else None
+
+
 def generator_refs(scenario=None) -> list[str]:
     """Model references that carry a generator: this session's (newest first), then the zoo's; those
     of ``scenario`` before the others."""
-    mine = [models.ref_for_session(m.id) for m in state.session_models()
-            if generator_name(_folder_card(m.checkpoint))]
+    mine = [models.ref_for_session(m.id) for m in state.session_models() if _session_generator(m) is not None]
     zoo = [models.ref_for_zoo(n) for n in models.zoo_names() if generator_name(models.zoo_card(n))]
     refs = mine + zoo
     if scenario is not None:
@@ -124,9 +132,11 @@ def load_generator(ref: str):
     entry = models.session_entry(ref)
     if entry is None:
         raise ValueError("that session model is gone (the page was reloaded?); train it again")
-    if not entry.checkpoint or not Path(entry.checkpoint).is_dir():
-        raise ValueError("this session model's checkpoint folder is gone, and the generator lived there; "
-                         "train it again")
+    found = _session_generator(entry)
+    if found is None:
+        raise ValueError("this session model has no generator any more (its run folder is gone); train it again")
+    if found != "folder":
+        return found.eval(), entry.card
     return _load_path(entry.checkpoint, entry.id)
 
 
