@@ -201,6 +201,17 @@ def test_compare_label_free_selection(plain_zoo):
     assert "recommended (no target labels)" in texts(at.caption)
 
 
+def test_overview_when_source_only_is_recommended(plain_zoo):
+    keys = selection_keys()
+    keys["recommended"]["mnist->mnistm"]["method"] = "source_only"
+    write_board(plain_zoo, **keys)
+    at = app()
+    assert "Recommended (Source only)" in [m.label for m in at.metric]
+    assert "recommended (no target labels)" in texts(at.caption)
+    goto(at, "compare")  # nothing adapted is recommended: the first adapted method is the default
+    assert at.selectbox(key="compare_adapted").value == "zoo:mnist->mnistm/dann"
+
+
 def test_compare_without_the_new_keys(plain_zoo):
     at = goto(app(), "compare")
     info = texts(at.info)
