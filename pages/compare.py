@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from ui import labels, models, shell, state, widgets
+from ui import labels, models, selection, shell, state, widgets
 
 shell.page_shell()  # shared setup when Streamlit runs this file on its own (see ui/state.py)
 
@@ -32,6 +32,8 @@ else:
             e = entries.get(m) or {}
             mean, std = e.get("mean"), e.get("std")
             text = "—" if mean is None else (f"{mean:.1f} ± {std:.1f}" if std else f"{mean:.1f}")
+            if m == ((board.get("recommended") or {}).get(skey) or {}).get("method"):
+                text += "  ✓ recommended"
             paper = ((published.get(skey) or {}).get("results") or {}).get(m)
             if paper is not None:
                 text += f"  (paper {paper:.1f})"
@@ -40,6 +42,7 @@ else:
     st.dataframe(frame, width="stretch")
     seeds = board.get("seeds") or []
     st.caption(f"Target test accuracy (%), mean ± std over {len(seeds) or '?'} seed(s)"
+               + ("; ✓ marks the model recommended without target labels" if board.get("recommended") else "")
                + (f"; in brackets the published number for the same scenario and method. {board.get('published_note', '')}"
                   if published else "."))
     if board.get("tiny"):
@@ -54,6 +57,16 @@ if published:
                 rows.append({"scenario": info.get("label", skey), "method": labels.method_label(m),
                              "target accuracy (%)": v, "source": info.get("citation", "")})
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+# ------------------------------------------------------------------------------- label-free selection
+if scen_board or any(board.get(k) for k in ("recommended", "best_in_hindsight", "selection", "lodo")):
+    st.divider()
+    st.subheader("Choosing a model without target labels")
+    selection.recommended_table(board)
+    st.markdown("##### Does the validator's score track the true accuracy?")
+    selection.selection_scatter(board, labels.scenario_key(scenario))
+    st.subheader("Domains never seen: leave one domain out")
+    selection.lodo_table(board)
 
 # ------------------------------------------------------------------------------- one scenario
 st.divider()

@@ -70,9 +70,11 @@ UPPER = next(iter(by_family("upper_bound")), None)
 recommended = ((board.get("recommended") or {}).get(key) or {}).get("method")
 adapted = {m: e for m, e in ours.items() if m in METHODS and METHODS[m].is_adapted() and e.get("mean") is not None}
 if recommended in ours:
-    best, best_how = recommended, "recommended without target labels (a label-free validator chose it)"
+    best, best_tag = recommended, "recommended (no target labels)"
+    best_how = "recommended without target labels (a label-free validator chose it)"
 else:  # an older leaderboard without a label-free choice
     best = max(adapted, key=lambda m: adapted[m]["mean"]) if adapted else None
+    best_tag = "best in hindsight (chosen with target labels, for reference only)"
     best_how = "the best in hindsight: chosen with target labels, for reference only"
 so_mean, so_std = _mean(BASELINE)
 or_mean, or_std = _mean(UPPER)
@@ -90,8 +92,14 @@ else:
     if best:
         b_mean, b_std = _mean(best)
         delta = f"{b_mean - so_mean:+.1f} pts" if so_mean is not None else None
-        c2.metric(f"Adapted ({labels.method_label(best)})", _fmt(b_mean, b_std), delta=delta,
-                  help=f"An unsupervised adaptation method trained without target labels; {best_how}.")
+        if best == BASELINE:  # the validator found no adapted model better than the source-only one
+            c2.metric(f"Recommended ({labels.method_label(best)})", _fmt(b_mean, b_std),
+                      help="A label-free validator scored no adaptation method above the source-only model "
+                           "on this scenario, so it recommends not adapting.")
+        else:
+            c2.metric(f"Adapted ({labels.method_label(best)})", _fmt(b_mean, b_std), delta=delta,
+                      help=f"An unsupervised adaptation method trained without target labels; {best_how}.")
+        c2.caption(best_tag)
     else:
         c2.metric("Adapted", "—")
     c3.metric("Train on target (oracle)", _fmt(or_mean, or_std),
@@ -113,6 +121,8 @@ NEXT = [
      "Train a method yourself in under a minute and watch it learn."),
     ("pages/alignment.py", "Alignment", ":material/scatter_plot:",
      "Watch the two domains' features line up after adaptation."),
+    ("pages/translate.py", "Translate", ":material/palette:",
+     "See a pixel-level GAN redraw source digits in the target's style."),
     ("pages/compare.py", "Compare", ":material/leaderboard:",
      "Leaderboard, per-class accuracy, confusion and calibration."),
     ("pages/distill.py", "Distill", ":material/compress:",

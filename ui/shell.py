@@ -15,6 +15,7 @@ NAVIGATION: dict[str, list[tuple[str, str, str]]] = {
     "Learn": [("pages/overview.py", "Overview", ":material/home:")],
     "Try": [("pages/predict.py", "Predict", ":material/image_search:"),
             ("pages/alignment.py", "Alignment", ":material/scatter_plot:"),
+            ("pages/translate.py", "Translate", ":material/palette:"),
             ("pages/compare.py", "Compare", ":material/leaderboard:")],
     "Build": [("pages/train.py", "Train", ":material/model_training:"),
               ("pages/distill.py", "Distill", ":material/compress:")],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import time
 import uuid
@@ -107,6 +108,7 @@ class SessionModel:
     number: int
     created: float = field(default_factory=time.time)
     zip_bytes: bytes | None = None
+    extras: dict = field(default_factory=dict)  # name -> module saved beside the classifier (a GAN's generator)
 
     @property
     def scenario(self) -> tuple[str, str]:
@@ -135,9 +137,20 @@ def add_session_model(job_id: str, result, config) -> SessionModel:
         id=job_id, method=config.method, source=config.source, target=config.target, model=model,
         card=dict(result.card), checkpoint=result.checkpoint, target_acc=float(result.target_acc),
         source_acc=float(result.source_acc), steps=int(result.steps_done), seconds=float(result.seconds),
-        number=len(models) + 1)
+        number=len(models) + 1, extras=_extras(result))
     models[job_id] = entry
     return entry
+
+
+def _extras(result) -> dict:
+    """The run's other exported modules (a pixel-level GAN's generator), on the CPU: the run folder
+    that also holds them is deleted when the session trains again."""
+    try:
+        exported = result.method.export_modules() if result.method is not None else {}
+        return {name: module.to("cpu").eval() for name, module in exported.items()}
+    except Exception as e:  # noqa: BLE001 - the classifier is what matters
+        logging.getLogger(__name__).warning("could not keep the run's extra modules: %s", e)
+        return {}
 
 
 def checkpoint_zip(entry: SessionModel) -> bytes:
