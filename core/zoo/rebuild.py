@@ -333,17 +333,23 @@ def _candidate(method: str) -> bool:
                                                          and not _model_refs(method)))
 
 
-def _selection(runs: dict[str, dict[int, _Run]], validator: str, recommended: str | None,
-               entries: dict[str, dict]) -> dict:
-    """The leaderboard's label-free selection blocks of one scenario: ``recommended``, ``best_in_hindsight``
-    (by mean target test accuracy: for reference only) and ``selection`` (every candidate run's
-    validator scores and target accuracy, Spearman's rho per validator)."""
+def _selection(runs: dict[str, dict[int, _Run]], validator: str, entries: dict[str, dict],
+               previous: dict | None = None) -> dict:
+    """The leaderboard's label-free selection blocks of one scenario: ``recommended`` (the candidate
+    entry with the highest mean score of ``validator``), ``best_in_hindsight`` (by mean target test
+    accuracy: for reference only) and ``selection`` (every candidate run's validator scores and target
+    accuracy, Spearman's rho per validator). ``previous``: the scenario's old ``selection`` block,
+    whose points of methods not retrained now are kept (a partial rebuild adds to the pool)."""
     from ..methods import baseline
     from ..selection import spearman
 
     points = [{"method": m, "seed": seed, "score": r.scores.get(validator), "target_acc": _round(r.target_acc),
                "scores": dict(r.scores)}
               for m, by_seed in runs.items() if _candidate(m) for seed, r in sorted(by_seed.items()) if r.scores]
+    points += [p for p in (previous or {}).get("points", []) if p.get("method") not in runs and p.get("method") in entries]
+    scored = {m: e["validator_scores"][validator] for m, e in entries.items()
+              if _candidate(m) and (e.get("validator_scores") or {}).get(validator) is not None}
+    recommended = max(scored, key=scored.get) if scored else None
     names = sorted({v for p in points for v in p["scores"]})
     rho = {v: spearman([p["scores"].get(v) for p in points], [p["target_acc"] for p in points]) for v in names}
     cands = {m: e for m, e in entries.items() if _candidate(m) and e.get("mean") is not None}
@@ -471,7 +477,7 @@ def rebuild(tiny: bool = False, seeds: int | None = None, device: str = "auto", 
                 b.ship(source, target, method, runs[method], teacher, entry)
                 entries_now[method] = entry
             board["scenarios"][skey] = entries_now
-            chosen = _selection(runs, b.validator, b.recommend(runs), entries_now)
+            chosen = _selection(runs, b.validator, entries_now, (board.get("selection") or {}).get(skey))
             for key, block in chosen.items():
                 board.setdefault(key, {})[skey] = block
             board["validator"] = b.validator
