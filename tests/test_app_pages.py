@@ -313,3 +313,94 @@ def test_distill_page(with_zoo):
     table = at.dataframe[0].value
     assert any(c.startswith("Teacher") for c in table.columns) and any(c.startswith("Student") for c in table.columns)
     assert at.selectbox(key="distill_distill_teacher").value == "mnist->mnistm/dann"
+
+
+# ------------------------------------------------------------------------------- your pictures: adapt
+
+def digit_png(seed: int, size: int = 48) -> bytes:
+    """A dark stroke figure on light paper-like noise (each seed a different picture)."""
+    from PIL import ImageDraw
+
+    rng = np.random.default_rng(seed)
+    arr = (200 + rng.integers(0, 40, (size, size, 3))).astype(np.uint8)
+    img = Image.fromarray(arr)
+    draw = ImageDraw.Draw(img)
+    points = [tuple(int(v) for v in rng.integers(size // 5, 4 * size // 5, 2)) for _ in range(4)]
+    draw.line(points, fill=(20, 20, 30), width=max(3, size // 10))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def upload(at: AppTest, files: list[tuple[str, bytes]]) -> AppTest:
+    at.file_uploader(key="predict_files").set_value([(n, d, "image/png") for n, d in files]).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_predict_adapt_to_uploads(with_zoo):
+    from ui.adapt import universal_path
+
+    weights = universal_path() / "model.safetensors"
+    before_hash = sha256(weights)
+    at = goto(app(), "predict")
+    pictures = [(f"digit{i}.png", digit_png(i)) for i in range(12)]
+    upload(at, pictures + [("broken.png", b"\x89PNG\r\n\x1a\n not a picture")])
+    assert "broken.png" in texts(at.warning)
+    assert {m.label: m.value for m in at.metric}["Pictures"] == "12"
+    assert "Universal" in texts(at.caption), "the universal model is one of the models compared"
+    assert at.selectbox(key="predict_tta_model").value == "universal", "the default model for uploads"
+    assert "broken.png" in texts(at.caption), "the file left out of the adaptation is named"
+    button(at, "Adapt to these pictures").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    verdict = texts(at.success) + texts(at.warning)
+    assert "Adapted" in verdict or "Kept the original model" in verdict
+    assert "nats" in verdict or "distinct" in verdict or "collapsed" in verdict, "the guard's reason in words"
+    done = at.session_state["predict_tta"]
+    assert len(done["rows"]) == 12 and done["summary"]["n_images"] == 12
+    captions = texts(at.caption)
+    assert "Before" in captions and "After" in captions
+    assert "Answers changed" in [m.label for m in at.metric]
+    if done["adapted"]:
+        downloads = [d.proto.label for d in at.get("download_button")]
+        assert "Download the adapted model (.zip)" in downloads
+        button(at, "Prepare ONNX").click().run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert "Download ONNX" in [d.proto.label for d in at.get("download_button")]
+    # neither the shipped weights on disk nor the model cached for every session changed
+    assert sha256(weights) == before_hash
+    import torch
+    from core.refs import load_ref
+    from ui.adapt import _load_universal
+
+    on_disk, _ = load_ref(str(universal_path()))
+    cached, _ = _load_universal(str(universal_path()), weights.stat().st_mtime_ns)
+    for (name, a), b in zip(on_disk.state_dict().items(), cached.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_predict_adapt_needs_enough_pictures(with_zoo):
+    at = goto(app(), "predict")
+    upload(at, [(f"digit{i}.png", digit_png(i)) for i in range(3)])
+    assert {m.label: m.value for m in at.metric}["Pictures"] == "3"
+    assert "needs at least 8 pictures" in texts(at.info)
+    assert "Adapt to these pictures" not in [b.label for b in at.button]
+
+
+def test_predict_centre_toggle_changes_inputs(with_zoo):
+    at = goto(app(), "predict")
+    upload(at, [(f"digit{i}.png", digit_png(i, size=96)) for i in range(4)])
+    plain = at.dataframe[0].value
+    at.toggle(key="predict_normalize").set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "centred like MNIST" in texts(at.caption)
+    centred = at.dataframe[0].value
+    column = "universal: confidence %"
+    assert list(plain["file"]) == list(centred["file"])
+    assert (plain[column] != centred[column]).any(), "centring changes what the models see"
