@@ -236,6 +236,9 @@ def test_train_a_tiny_run_to_completion(with_zoo, jobs_manager):
     models = at.session_state["session_models"]
     assert len(models) == 1
     assert at.get("download_button")
+    button(at, "Prepare ONNX").click().run()  # the ONNX file beside the checkpoint zip, built when asked
+    assert not at.exception, [e.value for e in at.exception]
+    assert "Download ONNX" in [d.proto.label for d in at.get("download_button")]
     # the new model is offered on Predict (and chosen by default)
     goto(at, "predict")
     assert at.selectbox(key="predict_adapted").value.startswith("session:")
@@ -332,6 +335,19 @@ def digit_png(seed: int, size: int = 48) -> bytes:
     return buf.getvalue()
 
 
+def paper_photos(n: int) -> list[tuple[str, bytes]]:
+    """``n`` phone-style photos of handwritten digits on paper (core.data.unseen: never trained on)."""
+    from core.data.unseen import sample
+
+    out = []
+    for i in range(n):
+        img, ext, kwargs = sample("paper", i % 10, i, "test")
+        buf = io.BytesIO()
+        img.save(buf, format="JPEG" if ext == "jpg" else ext.upper(), **kwargs)
+        out.append((f"photo{i}.{ext}", buf.getvalue()))
+    return out
+
+
 def upload(at: AppTest, files: list[tuple[str, bytes]]) -> AppTest:
     at.file_uploader(key="predict_files").set_value([(n, d, "image/png") for n, d in files]).run()
     assert not at.exception, [e.value for e in at.exception]
@@ -344,14 +360,13 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_predict_adapt_to_uploads(with_zoo):
+def test_predict_adapt_to_uploads(with_zoo, tmp_path):
     from ui.adapt import universal_path
 
     weights = universal_path() / "model.safetensors"
     before_hash = sha256(weights)
     at = goto(app(), "predict")
-    pictures = [(f"digit{i}.png", digit_png(i)) for i in range(12)]
-    upload(at, pictures + [("broken.png", b"\x89PNG\r\n\x1a\n not a picture")])
+    upload(at, paper_photos(12) + [("broken.png", b"\x89PNG\r\n\x1a\n not a picture")])
     assert "broken.png" in texts(at.warning)
     assert {m.label: m.value for m in at.metric}["Pictures"] == "12"
     assert "Universal" in texts(at.caption), "the universal model is one of the models compared"
@@ -367,12 +382,23 @@ def test_predict_adapt_to_uploads(with_zoo):
     captions = texts(at.caption)
     assert "Before" in captions and "After" in captions
     assert "Answers changed" in [m.label for m in at.metric]
-    if done["adapted"]:
-        downloads = [d.proto.label for d in at.get("download_button")]
-        assert "Download the adapted model (.zip)" in downloads
-        button(at, "Prepare ONNX").click().run()
-        assert not at.exception, [e.value for e in at.exception]
-        assert "Download ONNX" in [d.proto.label for d in at.get("download_button")]
+    # BN statistics never raises the entropy above its own reference: adapted, with downloads
+    at.selectbox(key="predict_tta_method").set_value("bn_stats").run()
+    assert "adapt again" in texts(at.caption), "a result is shown only for the settings it was made with"
+    button(at, "Adapt to these pictures").click().run()
+    assert at.session_state["predict_tta"]["adapted"], texts(at.warning)
+    assert "**Adapted** with BN statistics to 12 pictures" in texts(at.success)
+    downloads = [d.proto.label for d in at.get("download_button")]
+    assert "Download the adapted model (.zip)" in downloads and "Download ONNX" not in downloads
+    button(at, "Prepare ONNX").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "Download ONNX" in [d.proto.label for d in at.get("download_button")]
+    from core.checkpoints import load
+
+    (tmp_path / "adapted.zip").write_bytes(at.session_state["predict_tta"]["zip"])
+    _, card = load(tmp_path / "adapted.zip")  # a checkpoint the CLI and the app read back
+    assert card["tta"]["method"] == "bn_stats" and card["tta"]["verdict"] == "adapted"
+    assert card["target"] == "uploaded pictures"
     # neither the shipped weights on disk nor the model cached for every session changed
     assert sha256(weights) == before_hash
     import torch
@@ -404,3 +430,24 @@ def test_predict_centre_toggle_changes_inputs(with_zoo):
     column = "universal: confidence %"
     assert list(plain["file"]) == list(centred["file"])
     assert (plain[column] != centred[column]).any(), "centring changes what the models see"
+
+
+def test_predict_camera_and_drawing_join_the_batch(with_zoo, monkeypatch):
+    import ui.adapt as adapt
+
+    at = goto(app(), "predict")
+    at.toggle(key="predict_use_camera").set_value(True)
+    at.toggle(key="predict_use_canvas").set_value(True).run()  # the real canvas component: no crash
+    assert not at.exception, [e.value for e in at.exception]
+    assert "No pictures yet" in texts(at.caption)
+    # AppTest cannot draw on a component: hand the page a drawing as the canvas would
+    stroke = np.zeros((224, 224, 4), np.uint8)
+    stroke[40:190, 100:124] = 255
+    drawn = adapt.drawing_png(stroke)
+    assert adapt.drawing_png(np.zeros((224, 224, 4), np.uint8)) is None, "an empty canvas is no picture"
+    monkeypatch.setattr(adapt, "drawing", lambda key: drawn)
+    at.run()
+    assert {m.label: m.value for m in at.metric}["Pictures"] == "1"
+    assert "drawing.png" in at.dataframe[0].value["file"].tolist()
+    upload(at, [("one.png", digit_png(1))])
+    assert {m.label: m.value for m in at.metric}["Pictures"] == "2"
