@@ -77,7 +77,8 @@ def universal():
 
 def universal_label(card: dict) -> str:
     method = labels.method_label(card.get("method", "?"), short=True)
-    return f"Universal digits model ({method}, trained on {labels.domain_label(card.get('source', '?'))})"
+    domains = len(str(card.get("source", "")).split("+"))
+    return f"Universal digits model ({method}, {domains} domains)"
 
 
 # --------------------------------------------------------------------------- camera and drawing
