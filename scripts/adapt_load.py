@@ -71,11 +71,14 @@ def adapt_once(page, pid: int, n: int, timeout: float) -> dict:
 
 
 def run(page, base_url: str, pid: int, paths: list[Path], methods: list[str], with_onnx: bool = False,
-        timeout: float = 600.0) -> dict:
+        centre: bool = False, timeout: float = 600.0) -> dict:
     from core.tta import DEFAULT_METHOD, TTA_METHODS
 
     page.goto(f"{base_url}/predict")
     settle(page, timeout=120)
+    if centre:
+        page.get_by_text("Centre like MNIST", exact=True).click()
+        settle(page)
     before = memory_mb(pid)
     started = time.perf_counter()
     page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files([str(p) for p in paths])
@@ -113,6 +116,7 @@ def main() -> int:
     ap.add_argument("--method", default="shot_im", help="TTA methods to click through, comma-separated")
     ap.add_argument("--cpus", default="0", help="CPUs the server may use (comma-separated; '' for all)")
     ap.add_argument("--onnx", action="store_true", help="then click Prepare ONNX for the adapted model")
+    ap.add_argument("--centre", action="store_true", help="turn on Centre like MNIST before the upload")
     ap.add_argument("--zoo", default=str(ROOT / "pretrained"))
     ap.add_argument("--json", default=None, help="also write the result here")
     args = ap.parse_args()
@@ -141,13 +145,13 @@ def main() -> int:
                 browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
                 page = browser.new_context(viewport={"width": 1400, "height": 1600}).new_page()
                 page.set_default_timeout(600_000)
-                result = run(page, url, proc.pid, paths, methods, args.onnx)
+                result = run(page, url, proc.pid, paths, methods, args.onnx, args.centre)
                 browser.close()
             result["server_cpus"] = sorted(os.sched_getaffinity(proc.pid))
         finally:
             stop_app(proc)
             log.close()
-    result.update(n=args.n, methods=methods)
+    result.update(n=args.n, methods=methods, centre=args.centre)
     print(json.dumps(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
