@@ -451,3 +451,18 @@ def test_predict_camera_and_drawing_join_the_batch(with_zoo, monkeypatch):
     assert "drawing.png" in at.dataframe[0].value["file"].tolist()
     upload(at, [("one.png", digit_png(1))])
     assert {m.label: m.value for m in at.metric}["Pictures"] == "2"
+
+
+def test_predict_adapt_a_scenario_model_without_batch_norm(with_zoo):
+    """The tiny zoo's models have no BatchNorm: only SHOT-IM is offered, and it adapts them."""
+    at = goto(app(), "predict")
+    upload(at, paper_photos(8))
+    at.selectbox(key="predict_tta_method").set_value("tent").run()
+    at.selectbox(key="predict_tta_model").set_value("source only").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="predict_tta_method").options == ["SHOT-IM"]
+    assert "adapt BatchNorm layers, which this model has none of" in texts(at.caption)
+    button(at, "Adapt to these pictures").click().run()
+    assert not at.exception and not at.error, texts(at.error)
+    assert at.session_state["predict_tta"]["summary"]["n_images"] == 8
+    assert "8 pictures" in texts(at.success) + texts(at.warning)

@@ -154,12 +154,11 @@ def adapt_panel(candidates: dict[str, dict], rows: list[dict], *, skipped: list[
     models saw, after normalisation); ``skipped``: files that could not be read (named, left out).
     """
     import torch
-    from core.tta import DEFAULT_METHOD, TTA_METHODS, ordered
+    from core.tta import DEFAULT_METHOD, TTA_METHODS, batch_norm_layers, ordered
 
     st.caption("Test-time adaptation of a model to this batch itself — no labels needed. A label-free guard "
                "keeps the original model if the predictions collapse onto one class or become less certain. "
                "Your pictures and the shipped models are not changed.")
-    methods = ordered()
     c1, c2, c3 = st.columns([3, 2, 2], vertical_alignment="bottom")
     with c1:
         which = st.selectbox("Model to adapt", list(candidates), key=f"{key}_model",
@@ -167,11 +166,19 @@ def adapt_panel(candidates: dict[str, dict], rows: list[dict], *, skipped: list[
                              help="The universal digits model (the default) was trained on all four embedded digit "
                                   "domains with domain-randomising augmentation: the best start for pictures from "
                                   "elsewhere. The scenario's models know its source (and target) only.")
+    has_bn = bool(batch_norm_layers(candidates[which]["model"]))
+    methods = [m for m in ordered() if has_bn or not TTA_METHODS[m].needs_batch_norm]
+    if st.session_state.get(f"{key}_method") not in methods:
+        st.session_state.pop(f"{key}_method", None)
     with c2:
-        method = st.selectbox("Method", methods, index=methods.index(DEFAULT_METHOD), key=f"{key}_method",
+        method = st.selectbox("Method", methods, index=methods.index(DEFAULT_METHOD) if DEFAULT_METHOD in methods
+                              else 0, key=f"{key}_method",
                               format_func=lambda m: TTA_METHODS[m].label,
                               help="  \n".join(f"**{TTA_METHODS[m].label}**: {TTA_METHODS[m].summary}" for m in methods))
     chosen, cls, n = candidates[which], TTA_METHODS[method], len(rows)
+    if not has_bn:
+        needing = [TTA_METHODS[m].label for m in ordered() if TTA_METHODS[m].needs_batch_norm]
+        st.caption(f"{' and '.join(needing)} adapt BatchNorm layers, which this model has none of.")
     if n < cls.min_images:
         st.info(f"{cls.label} needs at least {cls.min_images} pictures to adapt to; this batch has {n} readable "
                 f"picture{'s' if n != 1 else ''}. Add more (upload, photo or drawing) — the predictions shown are "
