@@ -113,7 +113,7 @@ def predict_batch(models: Mapping[str, nn.Module], images: torch.Tensor | Mappin
 
 def predict_uploads(models: Mapping[str, nn.Module], named_bytes: Sequence[tuple],
                     size: int | None = None, class_names=None, k: int = 3, cache: UploadCache | None = None,
-                    ) -> tuple[list[Prediction], dict[str, str]]:
+                    normalize: str | None = None) -> tuple[list[Prediction], dict[str, str]]:
     """Decode uploaded files and predict them with every model.
 
     ``named_bytes``: ``[(file name, bytes), …]`` (or ``(name, bytes, sha256)``, see
@@ -123,12 +123,14 @@ def predict_uploads(models: Mapping[str, nn.Module], named_bytes: Sequence[tuple
     files that could be read, in input order, each with a ``thumbnail`` (uint8 (h, w, 3)), and
     ``{file name: reason}`` for those that could not, or that went over a limit of
     :mod:`core.uploads` (files per batch, pixels per picture and per batch). Duplicate names are
-    made unique (``a.png``, ``a.png (2)``) so every file keeps its row.
+    made unique (``a.png``, ``a.png (2)``) so every file keeps its row. ``normalize``: ``"centre"``
+    centres every picture like MNIST before the models see it (:func:`core.imageio.centre_like_mnist`);
+    each row's ``image`` is then the centred picture, its ``thumbnail`` the original.
     """
     if not models:
         raise ValueError("predict_uploads needs at least one model")
     sizes = {size} if size else {_input_size(m) for m in models.values()}
-    batch = decode_uploads(named_bytes, sizes, cache=cache)
+    batch = decode_uploads(named_bytes, sizes, cache=cache, normalize=normalize)
     if not batch.names:
         return [], batch.errors
     images = batch.tensors[size] if size else batch.tensors

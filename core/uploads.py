@@ -39,8 +39,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .imageio import (APP_MAX_DECODED_PIXELS, MAX_BYTES, MAX_PIXELS, BadImage, decoded_size, image_to_tensor,
-                      read_image_bounded)
+from .imageio import (APP_MAX_DECODED_PIXELS, MAX_BYTES, MAX_PIXELS, BadImage, _normalize_mode, decoded_size,
+                      image_to_tensor, read_image_bounded)
 
 __all__ = ["CACHE_ENTRIES", "MAX_BATCH_PIXELS", "MAX_FILES", "THUMB_SIDE", "Decoded", "UploadBatch",
            "UploadCache", "decode_one", "decode_uploads", "digest"]
@@ -95,10 +95,13 @@ def digest(data: bytes) -> str:
 
 
 def decode_one(data: bytes, sizes: Iterable[int], *, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXELS,
-               max_decoded_pixels: int | None = APP_MAX_DECODED_PIXELS, key: str | None = None) -> Decoded:
+               max_decoded_pixels: int | None = APP_MAX_DECODED_PIXELS, key: str | None = None,
+               normalize: str | None = None) -> Decoded:
     """Decode one file into model inputs for every size in ``sizes`` and a thumbnail; never raises
     for bad bytes (the reason goes into ``error``). ``pixels`` is what decoding costs according to
-    the header (0 when the header cannot be read), also for files that then fail."""
+    the header (0 when the header cannot be read), also for files that then fail. ``normalize``:
+    as in :func:`core.imageio.image_to_tensor` (``"centre"``: centre like MNIST, from the decoded
+    picture at its working resolution); the thumbnail is always the picture as it came."""
     sizes = sorted(set(int(s) for s in sizes))
     key = key or digest(data)
     pixels = _planned_pixels(data, max(sizes), max_bytes, max_pixels)
@@ -108,7 +111,7 @@ def decode_one(data: bytes, sizes: Iterable[int], *, max_bytes: int = MAX_BYTES,
                                      max_decoded_pixels=max_decoded_pixels)
     except BadImage as e:
         return Decoded(key, pixels=pixels, error=str(e))
-    tensors = {s: _to_uint8(image_to_tensor(img, s)) for s in sizes}
+    tensors = {s: _to_uint8(image_to_tensor(img, s, normalize)) for s in sizes}
     thumb = img.copy()
     thumb.thumbnail((THUMB_SIDE, THUMB_SIDE), Image.Resampling.BILINEAR, reducing_gap=2.0)
     return Decoded(key, tensors, np.asarray(thumb, dtype=np.uint8).copy(), pixels)
@@ -169,16 +172,18 @@ class UploadCache:
 def decode_uploads(files: Sequence[tuple], sizes: Iterable[int], *, cache: UploadCache | None = None,
                    max_files: int = MAX_FILES, max_batch_pixels: int = MAX_BATCH_PIXELS,
                    max_decoded_pixels: int | None = APP_MAX_DECODED_PIXELS,
-                   max_bytes: int = MAX_BYTES) -> UploadBatch:
+                   max_bytes: int = MAX_BYTES, normalize: str | None = None) -> UploadBatch:
     """Decode a batch of uploaded files (see the module docstring).
 
     ``files``: ``(name, bytes)`` or ``(name, bytes, sha256 hex)`` (a digest the caller already
     knows, so a rerun does not hash megabytes again). ``sizes``: the model input sizes wanted.
     ``bytes`` may also be a zero-argument callable returning them, so files over ``max_files``
-    are never read. Returns an :class:`UploadBatch`; bad files are named in ``errors`` with the
-    reason and never stop the others.
+    are never read. ``normalize``: ``None`` / ``"none"`` or ``"centre"`` (see :func:`decode_one`;
+    part of the cache key). Returns an :class:`UploadBatch`; bad files are named in ``errors`` with
+    the reason and never stop the others.
     """
     sizes = sorted(set(int(s) for s in sizes))
+    normalize = _normalize_mode(normalize)
     if not sizes or any(s < 1 for s in sizes):
         raise ValueError(f"sizes must be positive ints, got {sizes}")
     names: list[str] = []
@@ -194,7 +199,7 @@ def decode_uploads(files: Sequence[tuple], sizes: Iterable[int], *, cache: Uploa
             continue
         data = item[1]() if callable(item[1]) else item[1]
         key_digest = item[2] if len(item) > 2 and item[2] else digest(data)
-        key = (key_digest, tuple(sizes), max_decoded_pixels, max_bytes)
+        key = (key_digest, tuple(sizes), max_decoded_pixels, max_bytes, normalize)
         entry = cache.get(key) if cache is not None else None
         cost = entry.pixels if entry is not None else _planned_pixels(data, max(sizes), max_bytes, MAX_PIXELS)
         # the budget is checked from the header, cached or not, so a batch always gives the same
@@ -206,7 +211,7 @@ def decode_uploads(files: Sequence[tuple], sizes: Iterable[int], *, cache: Uploa
             continue
         if entry is None:
             entry = decode_one(data, sizes, max_bytes=max_bytes, max_decoded_pixels=max_decoded_pixels,
-                               key=key_digest)
+                               key=key_digest, normalize=normalize)
             decoded_now += 1
             if cache is not None:
                 cache.put(key, entry)

@@ -6,13 +6,14 @@ import streamlit as st
 
 from core.inference import predict_batch, predict_uploads, rows_to_frame, summarize
 from core.sampling import sample_indices
+from core.imageio import UPLOAD_NORMALIZE
 from core.uploads import MAX_FILES, UploadCache, digest
-from ui import labels, models, shell, state, widgets
+from ui import adapt, labels, models, shell, state, widgets
 
 shell.page_shell()  # shared setup when Streamlit runs this file on its own (see ui/state.py)
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]
-SOURCE_ONLY, ADAPTED = "source only", "adapted"
+SOURCE_ONLY, ADAPTED, UNIVERSAL = "source only", "adapted", "universal"
 MAX_WARNINGS = 20  # files named one by one; the rest are counted
 
 
@@ -33,7 +34,8 @@ def hashed(files) -> list[tuple]:
 scenario = state.scenario()
 st.title("Predict")
 st.caption(f"Scenario {labels.scenario_label(scenario)}. Each picture goes through a model trained on the "
-           "source only and through an adapted one; where they disagree, adaptation changed the answer.")
+           "source only and through an adapted one; where they disagree, adaptation changed the answer. Your own "
+           "pictures also go through the universal digits model, and you can adapt a model to them.")
 
 baseline = models.baseline_ref(scenario)
 left, right = st.columns(2)
@@ -48,35 +50,58 @@ with right:
     if adapted is None:
         st.selectbox("Adapted model", ["(none)"], disabled=True)
 
-if baseline is None or adapted is None:
-    missing = " and ".join(x for x, ok in (("a source-only", baseline), ("an adapted", adapted)) if not ok)
-    st.info(f"This scenario needs {missing} model. {labels.ZOO_MISSING}", icon=":material/info:")
-    st.stop()
-
-try:
-    (base_model, base_card), (adapted_model, adapted_card) = models.load(baseline), models.load(adapted)
-except ValueError as e:
-    st.error(str(e))
-    st.stop()
-chosen = {SOURCE_ONLY: base_model, ADAPTED: adapted_model}
-class_names = {SOURCE_ONLY: base_card.get("class_names"), ADAPTED: adapted_card.get("class_names")}
-adapted_method = models.method_of(adapted)
-titles = {SOURCE_ONLY: "Source only", ADAPTED: labels.method_label(adapted_method, short=True)}
-
 mode = st.radio("Pictures", ["Upload your own", "Samples from the target test set"], horizontal=True,
                 key="predict_mode", label_visibility="collapsed")
+uploading = mode == "Upload your own"
+universal = adapt.universal() if uploading else None  # the default model for pictures from elsewhere
 
-rows, errors, started = [], {}, time.perf_counter()
-if mode == "Upload your own":
+if baseline is None or adapted is None:
+    missing = " and ".join(x for x, ok in (("a source-only", baseline), ("an adapted", adapted)) if not ok)
+    also = " Your own pictures still go through the universal digits model." if universal else ""
+    st.info(f"This scenario needs {missing} model. {labels.ZOO_MISSING}{also}", icon=":material/info:")
+    if universal is None:
+        st.stop()
+
+chosen, class_names, titles, cards, refs = {}, {}, {}, {}, {}
+if baseline is not None and adapted is not None:
+    try:
+        (base_model, base_card), (adapted_model, adapted_card) = models.load(baseline), models.load(adapted)
+    except ValueError as e:
+        st.error(str(e))
+        st.stop()
+    chosen = {SOURCE_ONLY: base_model, ADAPTED: adapted_model}
+    cards = {SOURCE_ONLY: base_card, ADAPTED: adapted_card}
+    refs = {SOURCE_ONLY: baseline, ADAPTED: adapted}
+    titles = {SOURCE_ONLY: "Source only", ADAPTED: labels.method_label(models.method_of(adapted), short=True)}
+if universal is not None:
+    chosen[UNIVERSAL], cards[UNIVERSAL] = universal
+    refs[UNIVERSAL], titles[UNIVERSAL] = f"path:{adapt.universal_path()}", "Universal"
+class_names = {k: card.get("class_names") for k, card in cards.items()}
+names = list(chosen)
+
+rows, errors, started, normalize = [], {}, time.perf_counter(), "none"
+if uploading:
     files = st.file_uploader(
         "Upload one or more pictures", type=UPLOAD_TYPES, accept_multiple_files=True, key="predict_files",
         help=f"PNG, JPEG, WebP, BMP, GIF (first frame) or TIFF, up to 10 MB and 16 megapixels each (JPEG: "
              f"larger is fine), {MAX_FILES} files per batch. Pictures are resized to the model's input "
-             "(28×28 for digits) without cropping: a single centred digit works best.")
-    if not files:
-        st.caption("No pictures yet — drop some above, or switch to samples from the target test set.")
+             "(28×28 for digits) without cropping unless *Centre like MNIST* is on: a single centred digit "
+             "works best.")
+    t1, t2, t3 = st.columns(3)
+    use_camera = t1.toggle("Take a photo", key="predict_use_camera",
+                           help="Take a picture of a digit with your camera; it joins the uploaded batch.")
+    use_canvas = t2.toggle("Draw a digit", key="predict_use_canvas",
+                           help="Draw a digit with the mouse or a finger; it joins the uploaded batch.")
+    centre = t3.toggle("Centre like MNIST", value=UPLOAD_NORMALIZE == "centre", key="predict_normalize",
+                       help=adapt.NORMALIZE_HELP)
+    normalize = "centre" if centre else "none"
+    extra = adapt.camera_and_drawing(use_camera, use_canvas)
+    if not files and not extra:
+        st.caption("No pictures yet — drop some above, take a photo or draw a digit, or switch to samples "
+                   "from the target test set.")
         st.stop()
-    rows, errors = predict_uploads(chosen, hashed(files), class_names=class_names, cache=upload_cache())
+    rows, errors = predict_uploads(chosen, hashed(files or []) + extra, class_names=class_names,
+                                   cache=upload_cache(), normalize=normalize)
 else:
     target = scenario[1]
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
@@ -86,7 +111,7 @@ else:
         if st.button("Draw other samples", icon=":material/shuffle:"):
             st.session_state["predict_round"] = st.session_state.get("predict_round", 0) + 1
     try:
-        domain = widgets.test_split(target, adapted_model.input_size)
+        domain = widgets.test_split(target, chosen[ADAPTED].input_size)
     except Exception as e:  # noqa: BLE001
         st.error(f"Could not load the {labels.domain_label(target)} test set: {e}")
         st.stop()
@@ -104,29 +129,48 @@ if not rows:
     st.info("None of the pictures could be read; see the messages above.")
     st.stop()
 
-summary = summarize(rows, [SOURCE_ONLY, ADAPTED])
+summary = summarize(rows, names)
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("Pictures", f"{summary['n']}", help=f"Predicted in {elapsed_ms:.0f} ms on the CPU.")
-m2.metric("Models agree", widgets.pct(summary["agreement"], 0),
-          help="Share of pictures where source-only and adapted give the same top answer.")
+if len(names) > 1:
+    m2.metric("Models agree", widgets.pct(summary["agreement"], 0),
+              help=f"Share of pictures where {', '.join(titles[m] for m in names)} give the same top answer.")
 if summary["labelled"]:
     so, ad = summary["accuracy"][SOURCE_ONLY], summary["accuracy"][ADAPTED]
     m3.metric("Source-only accuracy", widgets.pct(so, 0))
     m4.metric("Adapted accuracy", widgets.pct(ad, 0), delta=f"{ad - so:+.0f} pts")
-else:
+elif len(names) > 1:
     m3.metric("Disagreements", f"{sum(not r['agree'] for r in rows)}")
 
-frame = rows_to_frame(rows, [SOURCE_ONLY, ADAPTED])
+frame = rows_to_frame(rows, names)
 st.download_button("Download predictions (CSV)", frame.to_csv(index=False).encode("utf-8"),
                    file_name=f"shiftlab-predictions-{scenario[0]}-{scenario[1]}.csv", mime="text/csv",
                    icon=":material/download:", on_click="ignore", key="predict_csv")
-st.caption(f"Predicted in {elapsed_ms:.0f} ms. Pictures are shown as the models see them.")
+st.caption(f"Predicted in {elapsed_ms:.0f} ms. Pictures are shown as the models see them"
+           + (" (centred like MNIST)." if normalize == "centre" else "."))
 
-only_disagreements = st.toggle("Show only disagreements", key="predict_only_disagree")
-shown = [r for r in rows if not r["agree"]] if only_disagreements else rows
-if not shown:
-    st.caption("The models agree on every picture.")
-widgets.prediction_grid(shown, [SOURCE_ONLY, ADAPTED], titles)
 
-with st.expander("All predictions as a table"):
-    st.dataframe(frame, hide_index=True)
+def side_by_side() -> None:
+    only_disagreements = st.toggle("Show only disagreements", key="predict_only_disagree", disabled=len(names) < 2)
+    shown = [r for r in rows if not r["agree"]] if only_disagreements else rows
+    if not shown:
+        st.caption("The models agree on every picture.")
+    widgets.prediction_grid(shown, names, titles, per_row=3 if len(names) < 3 else 2)
+    with st.expander("All predictions as a table"):
+        st.dataframe(frame, hide_index=True)
+
+
+if not uploading:
+    side_by_side()
+    st.stop()
+
+compare_tab, adapt_tab = st.tabs(["Models side by side", "Adapt to these pictures"])
+with compare_tab:
+    side_by_side()
+with adapt_tab:
+    scenario_models = {ADAPTED: f"{titles.get(ADAPTED)} model of {labels.scenario_label(scenario)}",
+                       SOURCE_ONLY: f"Source-only model of {labels.scenario_label(scenario)}"}
+    candidates = {m: {"model": chosen[m], "card": cards[m], "ref": refs[m],
+                      "label": adapt.universal_label(cards[m]) if m == UNIVERSAL else scenario_models[m]}
+                  for m in (UNIVERSAL, ADAPTED, SOURCE_ONLY) if m in chosen}
+    adapt.adapt_panel(candidates, rows, skipped=list(errors), normalize=normalize, seed=state.seed())

@@ -236,6 +236,9 @@ def test_train_a_tiny_run_to_completion(with_zoo, jobs_manager):
     models = at.session_state["session_models"]
     assert len(models) == 1
     assert at.get("download_button")
+    button(at, "Prepare ONNX").click().run()  # the ONNX file beside the checkpoint zip, built when asked
+    assert not at.exception, [e.value for e in at.exception]
+    assert "Download ONNX" in [d.proto.label for d in at.get("download_button")]
     # the new model is offered on Predict (and chosen by default)
     goto(at, "predict")
     assert at.selectbox(key="predict_adapted").value.startswith("session:")
@@ -313,3 +316,153 @@ def test_distill_page(with_zoo):
     table = at.dataframe[0].value
     assert any(c.startswith("Teacher") for c in table.columns) and any(c.startswith("Student") for c in table.columns)
     assert at.selectbox(key="distill_distill_teacher").value == "mnist->mnistm/dann"
+
+
+# ------------------------------------------------------------------------------- your pictures: adapt
+
+def digit_png(seed: int, size: int = 48) -> bytes:
+    """A dark stroke figure on light paper-like noise (each seed a different picture)."""
+    from PIL import ImageDraw
+
+    rng = np.random.default_rng(seed)
+    arr = (200 + rng.integers(0, 40, (size, size, 3))).astype(np.uint8)
+    img = Image.fromarray(arr)
+    draw = ImageDraw.Draw(img)
+    points = [tuple(int(v) for v in rng.integers(size // 5, 4 * size // 5, 2)) for _ in range(4)]
+    draw.line(points, fill=(20, 20, 30), width=max(3, size // 10))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def paper_photos(n: int) -> list[tuple[str, bytes]]:
+    """``n`` phone-style photos of handwritten digits on paper (core.data.unseen: never trained on)."""
+    from core.data.unseen import sample
+
+    out = []
+    for i in range(n):
+        img, ext, kwargs = sample("paper", i % 10, i, "test")
+        buf = io.BytesIO()
+        img.save(buf, format="JPEG" if ext == "jpg" else ext.upper(), **kwargs)
+        out.append((f"photo{i}.{ext}", buf.getvalue()))
+    return out
+
+
+def upload(at: AppTest, files: list[tuple[str, bytes]]) -> AppTest:
+    at.file_uploader(key="predict_files").set_value([(n, d, "image/png") for n, d in files]).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_predict_adapt_to_uploads(with_zoo, tmp_path):
+    from ui.adapt import universal_path
+
+    weights = universal_path() / "model.safetensors"
+    before_hash = sha256(weights)
+    at = goto(app(), "predict")
+    upload(at, paper_photos(12) + [("broken.png", b"\x89PNG\r\n\x1a\n not a picture")])
+    assert "broken.png" in texts(at.warning)
+    assert {m.label: m.value for m in at.metric}["Pictures"] == "12"
+    assert "Universal" in texts(at.caption), "the universal model is one of the models compared"
+    assert at.selectbox(key="predict_tta_model").value == "universal", "the default model for uploads"
+    assert "broken.png" in texts(at.caption), "the file left out of the adaptation is named"
+    button(at, "Adapt to these pictures").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    verdict = texts(at.success) + texts(at.warning)
+    assert "Adapted" in verdict or "Kept the original model" in verdict
+    assert "nats" in verdict or "distinct" in verdict or "collapsed" in verdict, "the guard's reason in words"
+    done = at.session_state["predict_tta"]
+    assert len(done["rows"]) == 12 and done["summary"]["n_images"] == 12
+    captions = texts(at.caption)
+    assert "Before" in captions and "After" in captions
+    assert "Answers changed" in [m.label for m in at.metric]
+    # BN statistics never raises the entropy above its own reference: adapted, with downloads
+    at.selectbox(key="predict_tta_method").set_value("bn_stats").run()
+    assert "adapt again" in texts(at.caption), "a result is shown only for the settings it was made with"
+    button(at, "Adapt to these pictures").click().run()
+    assert at.session_state["predict_tta"]["adapted"], texts(at.warning)
+    assert "**Adapted** with BN statistics to 12 pictures" in texts(at.success)
+    downloads = [d.proto.label for d in at.get("download_button")]
+    assert "Download the adapted model (.zip)" in downloads and "Download ONNX" not in downloads
+    button(at, "Prepare ONNX").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "Download ONNX" in [d.proto.label for d in at.get("download_button")]
+    from core.checkpoints import load
+
+    (tmp_path / "adapted.zip").write_bytes(at.session_state["predict_tta"]["zip"])
+    _, card = load(tmp_path / "adapted.zip")  # a checkpoint the CLI and the app read back
+    assert card["tta"]["method"] == "bn_stats" and card["tta"]["verdict"] == "adapted"
+    assert card["target"] == "uploaded pictures"
+    # neither the shipped weights on disk nor the model cached for every session changed
+    assert sha256(weights) == before_hash
+    import torch
+    from core.refs import load_ref
+    from ui.adapt import _load_universal
+
+    on_disk, _ = load_ref(str(universal_path()))
+    cached, _ = _load_universal(str(universal_path()), weights.stat().st_mtime_ns)
+    for (name, a), b in zip(on_disk.state_dict().items(), cached.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_predict_adapt_needs_enough_pictures(with_zoo):
+    at = goto(app(), "predict")
+    upload(at, [(f"digit{i}.png", digit_png(i)) for i in range(3)])
+    assert {m.label: m.value for m in at.metric}["Pictures"] == "3"
+    assert "needs at least 8 pictures" in texts(at.info)
+    assert "Adapt to these pictures" not in [b.label for b in at.button]
+
+
+def test_predict_centre_toggle_changes_inputs(with_zoo):
+    at = goto(app(), "predict")
+    upload(at, [(f"digit{i}.png", digit_png(i, size=96)) for i in range(4)])
+    plain = at.dataframe[0].value
+    at.toggle(key="predict_normalize").set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "centred like MNIST" in texts(at.caption)
+    centred = at.dataframe[0].value
+    column = "universal: confidence %"
+    assert list(plain["file"]) == list(centred["file"])
+    assert (plain[column] != centred[column]).any(), "centring changes what the models see"
+
+
+def test_predict_camera_and_drawing_join_the_batch(with_zoo, monkeypatch):
+    import ui.adapt as adapt
+
+    at = goto(app(), "predict")
+    at.toggle(key="predict_use_camera").set_value(True)
+    at.toggle(key="predict_use_canvas").set_value(True).run()  # the real canvas component: no crash
+    assert not at.exception, [e.value for e in at.exception]
+    assert "No pictures yet" in texts(at.caption)
+    # AppTest cannot draw on a component: hand the page a drawing as the canvas would
+    stroke = np.zeros((224, 224, 4), np.uint8)
+    stroke[40:190, 100:124] = 255
+    drawn = adapt.drawing_png(stroke)
+    assert adapt.drawing_png(np.zeros((224, 224, 4), np.uint8)) is None, "an empty canvas is no picture"
+    monkeypatch.setattr(adapt, "drawing", lambda key: drawn)
+    at.run()
+    assert {m.label: m.value for m in at.metric}["Pictures"] == "1"
+    assert "drawing.png" in at.dataframe[0].value["file"].tolist()
+    upload(at, [("one.png", digit_png(1))])
+    assert {m.label: m.value for m in at.metric}["Pictures"] == "2"
+
+
+def test_predict_adapt_a_scenario_model_without_batch_norm(with_zoo):
+    """The tiny zoo's models have no BatchNorm: only SHOT-IM is offered, and it adapts them."""
+    at = goto(app(), "predict")
+    upload(at, paper_photos(8))
+    at.selectbox(key="predict_tta_method").set_value("tent").run()
+    at.selectbox(key="predict_tta_model").set_value("source only").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="predict_tta_method").options == ["SHOT-IM"]
+    assert "adapt BatchNorm layers, which this model has none of" in texts(at.caption)
+    button(at, "Adapt to these pictures").click().run()
+    assert not at.exception and not at.error, texts(at.error)
+    assert at.session_state["predict_tta"]["summary"]["n_images"] == 8
+    assert "8 pictures" in texts(at.success) + texts(at.warning)

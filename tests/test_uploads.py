@@ -187,6 +187,33 @@ def test_a_rerun_decodes_nothing_new(monkeypatch):
     assert decode_uploads(batch, [28, 64], cache=cache).decoded == 6  # another model size: decoded once more
 
 
+def test_centre_like_mnist_is_part_of_decoding_and_of_the_cache_key():
+    """normalize="centre" goes through the one door (image_to_tensor(..., "centre")) from the
+    picture as decoded, keeps the thumbnail as it came, and is cached apart from the plain inputs."""
+    from core.imageio import read_image_bounded
+
+    paper = Image.new("RGB", (120, 90), (235, 230, 220))
+    from PIL import ImageDraw
+
+    ImageDraw.Draw(paper).line([(80, 15), (84, 70)], fill=(30, 30, 30), width=6)  # a "1", off-centre
+    buf = io.BytesIO()
+    paper.save(buf, format="PNG")
+    data = buf.getvalue()
+    cache = UploadCache()
+    plain = decode_uploads([("one.png", data)], [28], cache=cache)
+    centred = decode_uploads([("one.png", data)], [28], cache=cache, normalize="centre")
+    assert centred.decoded == 1, "a different input: not taken from the plain entry of the cache"
+    want = image_to_tensor(read_image_bounded(data, 28), 28, "centre")
+    assert torch.equal(centred.tensors[28][0].float() / 255, want)
+    x = centred.tensors[28][0].float()
+    assert x[:, :3, :3].max() == 0 and x[:, 10:18, 10:18].max() > 128, "bright digit centred on black"
+    assert not torch.equal(plain.tensors[28], centred.tensors[28])
+    assert np.array_equal(plain.thumbnails[0], centred.thumbnails[0])
+    assert decode_uploads([("one.png", data)], [28], cache=cache, normalize="centre").decoded == 0
+    with pytest.raises(ValueError, match="unknown normalize"):
+        decode_uploads([("one.png", data)], [28], normalize="sharpen")
+
+
 def test_given_digests_and_lazy_bytes():
     """A caller may pass the digest it knows, and the bytes as a callable: files over the file cap
     are then never read."""

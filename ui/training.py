@@ -17,7 +17,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from . import labels, models, state, widgets, wording
+from . import exports, labels, models, state, widgets, wording
 
 log = logging.getLogger(__name__)
 REFRESH_S = 1.5
@@ -272,3 +272,5 @@ def download_button(entry, key: str, label: str = "Download checkpoint (.zip wit
     st.download_button(label, entry.zip_bytes, file_name=name, help="Weights (safetensors) and model card (JSON).",
                        mime="application/zip", key=key, icon=":material/download:",
                        on_click="ignore")
+    exports.onnx_download(entry.model, cache_key=f"session:{entry.id}", file_name=name[:-len(".zip")] + ".onnx",
+                          key=f"{key}_onnx")

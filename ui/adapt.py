@@ -1,0 +1,321 @@
+"""Your own pictures on Predict: the default upload model, camera and drawing inputs, and
+"Adapt to these pictures" (guarded test-time adaptation, :func:`core.tta.adapt`) with downloads.
+
+    model, card = universal()                       # pretrained/universal, or None when it is missing
+    extra = camera_and_drawing(True, False)         # [(name, bytes, sha256)] from the camera / canvas
+    adapt_panel({"universal": {"model": m, "card": c, "label": "…", "ref": "path:…"}, …}, rows,
+                skipped=[broken file names], normalize="none", seed=0)
+
+The page keeps the UI; the adaptation itself is core's (:func:`core.tta.adapt`: episodic — it works
+on a copy —, guarded without labels). Here the model handed to it is deep-copied once more, so the
+cached model other sessions use, and the shipped weights on disk, never change. One adaptation runs
+at a time in the process (:data:`_ADAPT_LOCK`); a batch is at most :data:`core.uploads.MAX_FILES`
+pictures (SHOT-IM on 100 digits takes about a second on one core).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import io
+import logging
+import tempfile
+import threading
+from pathlib import Path
+
+import streamlit as st
+
+from . import exports, labels, widgets
+from .images import upscale_nearest
+
+log = logging.getLogger(__name__)
+
+STATE_KEY = "predict_tta"
+BEFORE, AFTER = "before", "after"
+#: How long a click waits for another session's adaptation to finish before giving up.
+LOCK_TIMEOUT_S = 60.0
+#: Canvas size in CSS pixels (the drawing is resized to the model's input like any picture).
+CANVAS_SIDE = 224
+
+_ADAPT_LOCK = threading.Lock()
+
+NORMALIZE_HELP = (
+    "Before the models see a picture: make the background dark, crop to the ink, pad to a square, "
+    "scale the digit to 20/28 of the frame and centre it by mass — how MNIST was made. It helps clean "
+    "scans, photos of digits on paper and drawings (measured with the universal model on six digit "
+    "domains it never saw: better on 4 of 6, e.g. dark-on-light 93 → 98 %), and can hurt digits on "
+    "photo textures (MNIST-M-like pictures: 86 → 70 %, 16 points lost). Off by default.")
+
+
+# --------------------------------------------------------------------------- the default upload model
+
+def universal_path() -> Path:
+    from core.tta.run import DEFAULT_MODEL
+
+    return Path(DEFAULT_MODEL)
+
+
+@st.cache_resource(show_spinner="Loading the universal model…", max_entries=2)
+def _load_universal(path: str, stamp: int):
+    from core.refs import load_ref
+
+    model, card = load_ref(path, "cpu")
+    return model.eval(), card
+
+
+def universal():
+    """``(model, card)`` of the shipped universal digits model (cached process-wide), or None when
+    it is missing or unreadable (the page then offers the scenario's models only)."""
+    path = universal_path()
+    try:
+        stamp = (path / "model.safetensors").stat().st_mtime_ns
+        return _load_universal(str(path), stamp)
+    except Exception as e:  # noqa: BLE001 - the app works without it
+        log.warning("universal model at %s: %s", path, e)
+        return None
+
+
+def universal_label(card: dict) -> str:
+    method = labels.method_label(card.get("method", "?"), short=True)
+    domains = len(str(card.get("source", "")).split("+"))
+    return f"Universal digits model ({method}, {domains} domains)"
+
+
+# --------------------------------------------------------------------------- camera and drawing
+
+def camera_and_drawing(use_camera: bool, use_canvas: bool, key: str = "predict") -> list[tuple]:
+    """The camera photo and the drawing, when the user turned them on and made one, as
+    ``(name, bytes, sha256)`` to add to the upload batch."""
+    out = []
+    wanted = [w for w, on in (("camera", use_camera), ("canvas", use_canvas)) if on]
+    for where, col in zip(wanted, st.columns(len(wanted)) if wanted else []):
+        with col:
+            if where == "camera":
+                shot = st.camera_input("Photo of a digit", key=f"{key}_camera",
+                                       help="One digit, large in the frame; dark ink on light paper is fine.")
+                data = shot.getvalue() if shot is not None else None
+                name = "camera photo.jpg"
+            else:
+                st.caption("Draw one digit, large, in the middle of the square.")
+                data, name = drawing(f"{key}_canvas"), "drawing.png"
+            if data:
+                out.append((name, data, hashlib.sha256(data).hexdigest()))
+    return out
+
+
+def drawing(key: str) -> bytes | None:
+    """A white-on-black drawing canvas (streamlit-drawable-canvas); the drawing as PNG bytes, or
+    None while it is empty or when the component is not available."""
+    try:
+        from streamlit_drawable_canvas import st_canvas
+
+        result = st_canvas(stroke_width=18, stroke_color="#FFFFFF", background_color="#000000",
+                           height=CANVAS_SIDE, width=CANVAS_SIDE, drawing_mode="freedraw",
+                           return_image_data=True, key=key)
+        pixels = result.image_data
+    except Exception as e:  # noqa: BLE001 - a missing or broken component must not break the page
+        log.warning("drawing canvas: %s", e)
+        st.caption(f"The drawing canvas is not available here ({type(e).__name__}); upload a picture instead.")
+        return None
+    return drawing_png(pixels)
+
+
+def drawing_png(pixels) -> bytes | None:
+    """RGBA canvas pixels (H, W, 4) → PNG bytes of the RGB drawing, None when nothing is drawn."""
+    import numpy as np
+    from PIL import Image
+
+    if pixels is None:
+        return None
+    arr = np.asarray(pixels)
+    if arr.ndim != 3 or arr.shape[-1] < 3 or int((arr[..., :3].max(-1) > 127).sum()) < 20:
+        return None
+    buf = io.BytesIO()
+    Image.fromarray(arr[..., :3].astype(np.uint8), "RGB").save(buf, format="PNG")
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------- adapt to these pictures
+
+def fingerprint(images, *parts) -> str:
+    """What an adaptation result belongs to: the pictures as the model saw them and the settings."""
+    h = hashlib.sha256(images.contiguous().numpy().tobytes())
+    for p in parts:
+        h.update(b"\0" + str(p).encode())
+    return h.hexdigest()[:20]
+
+
+def adapt_panel(candidates: dict[str, dict], rows: list[dict], *, skipped: list[str], normalize: str, seed: int,
+                key: str = STATE_KEY) -> None:
+    """The "Adapt to these pictures" section: model, method, button, verdict, before/after, downloads.
+
+    ``candidates``: ``{name: {"model", "card", "label", "ref"}}``, the first one the default;
+    ``rows``: the page's prediction rows for the readable pictures (their ``image`` is what the
+    models saw, after normalisation); ``skipped``: files that could not be read (named, left out).
+    """
+    import torch
+    from core.tta import DEFAULT_METHOD, TTA_METHODS, batch_norm_layers, ordered
+
+    st.caption("Test-time adaptation of a model to this batch itself — no labels needed. A label-free guard "
+               "keeps the original model if the predictions collapse onto one class or become less certain. "
+               "Your pictures and the shipped models are not changed.")
+    c1, c2, c3 = st.columns([3, 2, 2], vertical_alignment="bottom")
+    with c1:
+        which = st.selectbox("Model to adapt", list(candidates), key=f"{key}_model",
+                             format_func=lambda m: candidates[m]["label"],
+                             help="The universal digits model (the default) was trained on all four embedded digit "
+                                  "domains with domain-randomising augmentation: the best start for pictures from "
+                                  "elsewhere. The scenario's models know its source (and target) only.")
+    has_bn = bool(batch_norm_layers(candidates[which]["model"]))
+    methods = [m for m in ordered() if has_bn or not TTA_METHODS[m].needs_batch_norm]
+    if st.session_state.get(f"{key}_method") not in methods:
+        st.session_state.pop(f"{key}_method", None)
+    with c2:
+        method = st.selectbox("Method", methods, index=methods.index(DEFAULT_METHOD) if DEFAULT_METHOD in methods
+                              else 0, key=f"{key}_method",
+                              format_func=lambda m: TTA_METHODS[m].label,
+                              help="  \n".join(f"**{TTA_METHODS[m].label}**: {TTA_METHODS[m].summary}" for m in methods))
+    chosen, cls, n = candidates[which], TTA_METHODS[method], len(rows)
+    if not has_bn:
+        needing = [TTA_METHODS[m].label for m in ordered() if TTA_METHODS[m].needs_batch_norm]
+        st.caption(f"{' and '.join(needing)} adapt BatchNorm layers, which this model has none of.")
+    if n < cls.min_images:
+        st.info(f"{cls.label} needs at least {cls.min_images} pictures to adapt to; this batch has {n} readable "
+                f"picture{'s' if n != 1 else ''}. Add more (upload, photo or drawing) — the predictions shown are "
+                "the unadapted model's.", icon=":material/info:")
+        return
+    if skipped:
+        shown = ", ".join(widgets.code(s) for s in skipped[:10]) + (f" and {len(skipped) - 10} more"
+                                                                     if len(skipped) > 10 else "")
+        st.caption(f"Adapts on the {n} readable pictures; left out because they could not be read: {shown}.")
+    images = torch.stack([r["image"] for r in rows])
+    names = [r["name"] for r in rows]
+    stamp = fingerprint(images, chosen["ref"], method, seed, normalize)
+    with c3:
+        clicked = st.button("Adapt to these pictures", type="primary", icon=":material/auto_fix_high:",
+                            key=f"{key}_go", width="stretch")
+    if clicked:
+        _run(chosen, images, names, method, seed, stamp, normalize, key)
+    done = st.session_state.get(key)
+    if done is None:
+        return
+    if done["fingerprint"] != stamp:
+        st.caption("The pictures, the model or the settings changed since the last adaptation: adapt again.")
+        return
+    _show(done, key)
+
+
+def _run(chosen: dict, images, names, method, seed, stamp, normalize, key) -> None:
+    from core.inference import predict_batch
+    from core.tta import TTA_METHODS, adapt
+
+    model, card = chosen["model"], chosen["card"]
+    label = TTA_METHODS[method].label
+    with st.spinner(f"Adapting with {label} to {len(images)} pictures…"):
+        if not _ADAPT_LOCK.acquire(timeout=LOCK_TIMEOUT_S):
+            st.warning("Another adaptation is running on the server; try again in a moment.")
+            return
+        try:
+            result = adapt(copy.deepcopy(model), images.float().div(255.0), method, seed=seed)
+        except ValueError as e:
+            st.session_state.pop(key, None)
+            st.error(f"Could not adapt: {e}")
+            return
+        finally:
+            _ADAPT_LOCK.release()
+        rows = predict_batch({BEFORE: model, AFTER: result.model}, images, names, class_names=card.get("class_names"))
+    st.session_state[key] = {"fingerprint": stamp, "summary": result.summary(), "model": result.model,
+                             "adapted": result.adapted, "rows": rows, "method": method, "label": label,
+                             "model_label": chosen["label"], "card": card, "normalize": normalize, "seed": seed,
+                             "zip": None}
+
+
+def _show(done: dict, key: str) -> None:
+    s = done["summary"]
+    rows = done["rows"]
+    if done["adapted"]:
+        st.success(f"**Adapted** with {done['label']} to {s['n_images']} pictures in {s['seconds']:.1f} s — "
+                   f"{s['reason']}.", icon=":material/check_circle:")
+    else:
+        st.warning(f"**Kept the original model** ({done['label']}, {s['n_images']} pictures): {s['reason']}. "
+                   "The predictions below are the original model's.", icon=":material/shield:")
+    changed = sum(r["top1"][BEFORE] != r["top1"][AFTER] for r in rows)
+    before = s["before"]
+    after = s["after"] if done["adapted"] else before  # a refused model's statistics are not the model's
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric("Answers changed", f"{changed} of {len(rows)}")
+    m2.metric("Mean confidence", widgets.pct(100 * after["mean_confidence"], 0),
+              delta=f"{100 * (after['mean_confidence'] - before['mean_confidence']):+.0f} pts" if done["adapted"]
+              else None, help="Mean top-1 probability after adaptation (the delta: against before).")
+    m3.metric("Mean entropy", f"{after['mean_entropy']:.2f} nats",
+              delta=f"{after['mean_entropy'] - before['mean_entropy']:+.2f}" if done["adapted"] else None,
+              delta_color="inverse", help="Mean prediction entropy; lower is more certain.")
+    m4.metric("Largest class share", widgets.pct(100 * after["max_class_share"], 0),
+              help="Share of the pictures given the most-predicted class (the guard refuses a jump of "
+                   "more than 20 points: collapse).")
+    if done["adapted"]:
+        _downloads(done, key)
+    only = st.toggle("Show only changed answers", key=f"{key}_only_changed")
+    shown = [r for r in rows if r["top1"][BEFORE] != r["top1"][AFTER]] if only else rows
+    if not shown:
+        st.caption("Adaptation changed no answer.")
+    before_after_grid(shown)
+
+
+def _downloads(done: dict, key: str) -> None:
+    if done["zip"] is None:
+        try:
+            done["zip"] = adapted_zip(done)
+        except Exception as e:  # noqa: BLE001
+            st.warning(f"The adapted model could not be packed for download: {e}")
+            return
+    name = f"shiftlab-{done['card'].get('method', 'model')}-{done['method']}-{done['summary']['n_images']}pictures"
+    c1, c2 = st.columns(2)
+    with c1:
+        st.download_button("Download the adapted model (.zip)", done["zip"], file_name=f"{name}.zip",
+                           mime="application/zip", key=f"{key}_zip", icon=":material/download:", on_click="ignore",
+                           help="Weights (safetensors) and a model card that records the adaptation; load it "
+                                "with `python -m core eval --checkpoint FILE.zip`.")
+    with c2:
+        exports.onnx_download(done["model"], cache_key=f"tta:{done['fingerprint']}", file_name=f"{name}.onnx",
+                              key=f"{key}_onnx")
+
+
+def adapted_zip(done: dict) -> bytes:
+    """The adapted model as a checkpoint zip whose card says where it came from and how it was adapted."""
+    from core.checkpoints import make_card, save_zip
+
+    card, s = done["card"], done["summary"]
+    new_card = make_card(
+        done["model"], method=card["method"], source=card["source"], target="uploaded pictures",
+        class_names=card["class_names"], metrics={},
+        hyperparameters={**(card.get("hyperparameters") or {}), "tta_method": done["method"],
+                         **{f"tta_{k}": v for k, v in s["settings"].items()}},
+        seed=done["seed"], training_seconds=s["seconds"], device="cpu",
+        extra={"tta": {**s, "adapted_from": done["model_label"], "normalize": done["normalize"],
+                       "target": "uploaded pictures"}})
+    with tempfile.TemporaryDirectory(prefix="shiftlab-tta-") as tmp:
+        return save_zip(done["model"], new_card, Path(tmp) / "adapted.zip").read_bytes()
+
+
+def before_after_grid(rows: list[dict], per_row: int = 3, limit: int = 48) -> None:
+    """Each picture with the model's top-3 before and after adaptation, side by side."""
+    for start in range(0, min(len(rows), limit), per_row):
+        for col, row in zip(st.columns(per_row), rows[start:start + per_row]):
+            with col, st.container(border=True):
+                same = row["top1"][BEFORE] == row["top1"][AFTER]
+                badge = ":gray-badge[same]" if same else ":violet-badge[:material/swap_horiz: changed]"
+                st.markdown(f"{badge} {widgets.code(row['name'])}")
+                a, b, c = st.columns([1, 1.4, 1.4], gap="small")
+                a.image(upscale_nearest(row["image"], 3), width=84)
+                for col2, which, title in ((b, BEFORE, "Before"), (c, AFTER, "After")):
+                    with col2:
+                        st.caption(title)
+                        st.markdown(_lines(row["predictions"][which]))
+    if len(rows) > limit:
+        st.caption(f"Showing the first {limit} of {len(rows)} pictures.")
+
+
+def _lines(preds) -> str:
+    return "  \n".join(f"**{c}** · {100 * p:.1f} %" if i == 0 else f":gray[{c} · {100 * p:.1f} %]"
+                       for i, (c, p) in enumerate(preds))
