@@ -33,9 +33,9 @@ from typing import Callable
 from .engine import TrainingError
 from .validators import VALIDATORS, ValidatorError, gather_evidence, get_validator, score_all
 
-# The validator recommend and tune use unless told otherwise; chosen by scripts/validator_study.py
+# The validator recommend, tune and zoo rebuild use unless told otherwise; chosen by scripts/validator_study.py
 # (its table is in docs/validators.md), never by target test accuracy of a particular run.
-DEFAULT_VALIDATOR = "im"
+DEFAULT_VALIDATOR = "source_val_acc"
 # The learning rate is searched for every method, beside its own Hyper(search=...) ranges.
 LR_SEARCH = (3e-4, 3e-3, "log")
 # Steps per candidate in recommend (see docs/validators.md for the measured wall time).
