@@ -36,9 +36,15 @@ def gan_env(gan_zoo, monkeypatch):
 
 @pytest.fixture
 def plain_zoo(tiny_zoo, tmp_path, monkeypatch):
-    """A fresh copy of the tiny zoo (no generator), its leaderboard free to rewrite."""
+    """A fresh copy of the tiny zoo (no generator), its leaderboard free to rewrite and stripped of the
+    label-free blocks (an older leaderboard); each test writes the blocks it needs."""
     root = tmp_path / "zoo"
     shutil.copytree(tiny_zoo, root)
+    path = root / "leaderboard.json"
+    board = json.loads(path.read_text())
+    for key in ("recommended", "best_in_hindsight", "selection", "lodo"):
+        board.pop(key, None)
+    path.write_text(json.dumps(board))
     monkeypatch.setenv("SHIFTLAB_ZOO_DIR", str(root))
     return root
 
