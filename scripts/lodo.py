@@ -112,6 +112,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="runs/lodo.json")
     p.add_argument("--save-dir", default=None, help="also save every model here (for test-time adaptation studies)")
     p.add_argument("--table-only", action="store_true", help="print the table from --out, train nothing")
+    p.add_argument("--leaderboard", default=None, metavar="PATH",
+                   help="also write the table into this leaderboard.json as its 'lodo' block (the Compare page)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     methods = args.methods or default_methods()
@@ -145,7 +147,22 @@ def main(argv=None) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(data, indent=1))
     print(markdown(table, args.held_out, len(args.seeds)))
+    if args.leaderboard:
+        write_leaderboard_block(Path(args.leaderboard), table, args)
     return 0
+
+
+def write_leaderboard_block(path: Path, table: dict, args) -> None:
+    """``leaderboard["lodo"] = {steps, seeds, how, domains, methods: {method: {domain: acc, mean, source}}}``."""
+    from core.fsutil import write_json_atomic
+
+    board = json.loads(path.read_text(encoding="utf-8"))
+    methods = {m: {k: round(v, 2) for k, v in row.items() if not k.endswith("_sd")}
+               for m, row in table.items() if "mean" in row}
+    board["lodo"] = {"steps": args.steps, "seeds": list(args.seeds), "domains": list(args.held_out),
+                     "how": "python scripts/lodo.py (train on the other embedded domains, test on the held-out one; "
+                            "digits CNN with batch norm, one thread)", "methods": methods}
+    write_json_atomic(path, board)
 
 
 if __name__ == "__main__":
