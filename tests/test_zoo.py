@@ -159,17 +159,45 @@ def test_leaderboard_rows(tiny_zoo):
     assert any(r["scenario"] == "mnist->usps" and r["method"] == "adda" and r["mean"] == 89.4 for r in published)
 
 
-def test_distill_uses_the_best_adapted_teacher(tiny_zoo):
+def test_distill_is_taught_by_the_label_free_choice(tiny_zoo):
+    """The teacher is the recommended method when it adapts, else the adapted candidate with the best
+    mean validator score — never chosen by target accuracy."""
     board = zoo.leaderboard()
+    validator = board["validator"]
     for s, t in recipes.SCENARIOS:
-        scen = board["scenarios"][f"{s}->{t}"]
+        key = f"{s}->{t}"
+        scen = board["scenarios"][key]
         teacher = scen["distill"]["teacher"]
-        adapted = [m for m in scen if METHODS[m].is_adapted()]
-        assert teacher in adapted
-        assert scen[teacher]["mean"] == max(scen[m]["mean"] for m in adapted)
-        card = zoo.card(f"{s}->{t}/distill")
-        assert card["hyperparameters"]["teacher"] == f"{s}->{t}/{teacher}"  # a zoo name, not a temp path
+        assert METHODS[teacher].is_adapted() and METHODS[teacher].target_labels == "none"
+        candidates = {m: e["validator_scores"][validator] for m, e in scen.items()
+                      if METHODS[m].is_adapted() and METHODS[m].target_labels == "none" and m != "distill"
+                      and validator in e.get("validator_scores", {})}
+        assert teacher in candidates
+        recommended = board["recommended"][key]["method"]
+        if METHODS[recommended].is_adapted():
+            assert teacher == recommended
+        else:
+            assert candidates[teacher] == max(candidates.values())
+        card = zoo.card(f"{key}/distill")
+        assert card["hyperparameters"]["teacher"] == f"{key}/{teacher}"  # a zoo name, not a temp path
         assert card["model"]["width"] < 1
+
+
+def test_recommended_is_the_best_validator_score_and_reports_the_gap(tiny_zoo):
+    board = zoo.leaderboard()
+    validator = board["validator"]
+    for s, t in recipes.SCENARIOS:
+        key = f"{s}->{t}"
+        scen, rec = board["scenarios"][key], board["recommended"][key]
+        scores = {m: e["validator_scores"][validator] for m, e in scen.items()
+                  if m != "distill" and METHODS[m].target_labels == "none"
+                  and (m == "source_only" or METHODS[m].is_adapted()) and validator in e.get("validator_scores", {})}
+        assert rec["method"] in scores and scores[rec["method"]] == max(scores.values())
+        assert rec["source_only_acc_mean"] == scen["source_only"]["mean"]
+        best = board["best_in_hindsight"][key]
+        assert best["target_acc_mean"] == max(scen[m]["mean"] for m in scores)
+        points = board["selection"][key]["points"]
+        assert {p["method"] for p in points} == set(scores) and all(validator in p["scores"] for p in points)
 
 
 def test_alignment_loads_with_the_right_shapes(tiny_zoo):
