@@ -31,13 +31,17 @@ from pathlib import Path
 from typing import Callable
 
 from .engine import TrainingError
-from .validators import VALIDATORS, ValidatorError, gather_evidence, get_validator, score_all
+from .validators import VALIDATORS, ValidatorError, gather_evidence, get_validator, largest_class_share, score_all
 
 # The validator recommend, tune and zoo rebuild use unless told otherwise; chosen by scripts/validator_study.py
 # (its table is in docs/validators.md), never by target test accuracy of a particular run.
 DEFAULT_VALIDATOR = "source_val_acc"
 # The learning rate is searched for every method, beside its own Hyper(search=...) ranges.
 LR_SEARCH = (3e-4, 3e-3, "log")
+# Collapse guard (the same rule as test-time adaptation's, core.tta): a candidate whose largest
+# predicted class on the unlabelled target takes more than this share above source-only's has
+# collapsed onto a class and is not eligible, whatever its validator score. Label-free.
+COLLAPSE_JUMP = 0.2
 # Steps per candidate in recommend (see docs/validators.md for the measured wall time).
 RECOMMEND_STEPS = 500
 STORAGE_FORMS = ("sqlite:///PATH.db (a file shared by processes on one machine)",
@@ -160,6 +164,12 @@ def target_test_accuracy(model, source_classes: list[str], target: str) -> float
     return 100.0 * (predicted == index[test.labels]).double().mean().item()
 
 
+def collapsed(share: float | None, baseline_share: float | None, jump: float = COLLAPSE_JUMP) -> bool:
+    """Whether a model whose most-predicted target class takes ``share`` of the unlabelled target
+    images has collapsed, against source-only's ``baseline_share`` (unknown shares never count)."""
+    return share is not None and baseline_share is not None and share > baseline_share + jump
+
+
 def spearman(scores: list[float], accuracies: list[float]) -> float | None:
     """Spearman rank correlation of validator scores with true accuracies (None: < 3 pairs or a constant)."""
     pairs = [(s, a) for s, a in zip(scores, accuracies) if s is not None and a is not None]
@@ -193,6 +203,7 @@ def train_and_score(config, validator: str, progress: ProgressFn | None = None, 
         raise ValidatorError(errors.get(validator, f"validator {validator!r} gave no score"))
     source_classes = list(result.card["class_names"])
     return {"result": result, "evidence": ev, "score": scores[validator], "scores": scores, "validator_errors": errors,
+            "largest_class_share": largest_class_share(ev),
             "target_acc": target_test_accuracy(result.model, source_classes, config.target),
             "source_val_acc": _num(result.source_val_acc), "seconds": time.perf_counter() - started}
 
@@ -307,8 +318,9 @@ def recommend(source: str, target: str, validator: str = DEFAULT_VALIDATOR, seed
               out_dir: str | Path | None = None, steps: int | None = None, methods: list[str] | None = None,
               threads: int | None = None, progress: ProgressFn | None = None) -> dict:
     """Train every candidate method (:func:`candidate_methods`, or ``methods``) on ``source → target``
-    with its default settings, score each with ``validator`` and keep the best; its checkpoint is
-    saved in ``out_dir`` (default ``runs/recommend-SOURCE-TARGET-TIME``).
+    with its default settings, score each with ``validator`` and keep the best that has not collapsed
+    (:func:`collapsed`: its most-predicted target class may not take more than :data:`COLLAPSE_JUMP`
+    above source-only's share of the unlabelled target images); its checkpoint is saved in ``out_dir`` (default ``runs/recommend-SOURCE-TARGET-TIME``).
 
     Returns ``{source, target, validator, recommended, checkpoint, target_acc, source_only_acc,
     candidates: [{method, settings, score, scores, target_acc, source_val_acc, seconds, error}],
@@ -328,7 +340,7 @@ def recommend(source: str, target: str, validator: str = DEFAULT_VALIDATOR, seed
     for name in names:
         config = _config(name, source, target, seed, device, steps, threads)
         row = {"method": name, "settings": _settings(config), "score": None, "scores": {}, "target_acc": None,
-               "source_val_acc": None, "seconds": None, "error": None}
+               "source_val_acc": None, "largest_class_share": None, "collapsed": False, "seconds": None, "error": None}
         try:
             done = train_and_score(config, validator, progress, label=name)
         except (TrainingError, ValidatorError) as err:
@@ -337,9 +349,12 @@ def recommend(source: str, target: str, validator: str = DEFAULT_VALIDATOR, seed
             kept[name] = done["result"]
             row.update(score=_num(done["score"], 6), scores={k: _num(v, 6) for k, v in done["scores"].items()},
                        target_acc=_num(done["target_acc"]), source_val_acc=done["source_val_acc"],
-                       seconds=round(done["seconds"], 2))
+                       largest_class_share=_num(done["largest_class_share"]), seconds=round(done["seconds"], 2))
         rows.append(row)
-    scored = [r for r in rows if r["score"] is not None]
+    base_share = next((r["largest_class_share"] for r in rows if r["method"] == baseline()), None)
+    for r in rows:
+        r["collapsed"] = r["method"] != baseline() and collapsed(r["largest_class_share"], base_share)
+    scored = [r for r in rows if r["score"] is not None and not r["collapsed"]]
     if not scored:
         raise TrainingError("no candidate could be trained and scored: "
                             + "; ".join(f"{r['method']}: {r['error']}" for r in rows))

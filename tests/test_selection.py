@@ -183,3 +183,25 @@ def test_too_few_target_images_for_the_validator_fail_before_training(tmp_path):
     few = _write_folder(tmp_path / "few", ["0", "1"], 4)  # 6 train images
     with pytest.raises(ValueError, match=r"needs at least \d+ unlabelled target images, got 6"):
         recommend("mnist", f"folder:{few}", validator="snd", steps=5, device="cpu", out_dir=tmp_path / "x")
+
+
+def test_collapse_guard_compares_with_source_only():
+    """A candidate is collapsed when its most-predicted target class takes more than COLLAPSE_JUMP
+    above source-only's share; unknown shares never disqualify."""
+    from core.selection import COLLAPSE_JUMP, collapsed
+
+    assert not collapsed(0.15, 0.12)
+    assert collapsed(0.12 + COLLAPSE_JUMP + 0.01, 0.12)
+    assert not collapsed(None, 0.12) and not collapsed(0.9, None)
+
+
+def test_largest_class_share_reads_the_target_predictions():
+    import torch
+
+    from core.validators import largest_class_share
+    from core.validators.base import Evidence
+
+    one_class = Evidence(target_logits=torch.tensor([[5.0, 0.0]] * 9 + [[0.0, 5.0]]))
+    even = Evidence(target_logits=torch.eye(4).repeat(5, 1))
+    assert largest_class_share(one_class) == 0.9 and largest_class_share(even) == 0.25
+    assert largest_class_share(Evidence()) is None

@@ -81,6 +81,15 @@ def gather_evidence(model, source, target, *, target_cap: int = TARGET_CAP, sour
     return ev
 
 
+def largest_class_share(ev: Evidence) -> float | None:
+    """Share of the unlabelled target images given the most-predicted class (1/C: even, 1: every
+    image one class) — what the selection's collapse guard compares (:func:`core.selection.collapsed`)."""
+    if ev.target_logits is None or not len(ev.target_logits):
+        return None
+    counts = torch.bincount(ev.target_logits.argmax(1), minlength=ev.target_logits.shape[1])
+    return float(counts.max()) / len(ev.target_logits)
+
+
 def score_all(ev: Evidence, names=None) -> tuple[dict[str, float], dict[str, str]]:
     """Every (or the named) validator's score from the same evidence: ``(scores, errors)``, where a
     validator that cannot score this evidence appears in ``errors`` with its message instead."""

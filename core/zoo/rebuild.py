@@ -8,8 +8,9 @@ write the leaderboard.
 Label-free choices. Every run is scored by the label-free validators (:mod:`core.validators`, on
 the unlabelled target *train* images and the source validation split). Per scenario the
 *recommended* method is the candidate (source-only and every method that adapts without target
-labels) with the highest mean score of the default validator (:data:`core.selection.DEFAULT_VALIDATOR`);
-it is also the teacher of the distilled student. Seed 0 of every method is trained first; the
+labels) with the highest mean score of the default validator (:data:`core.selection.DEFAULT_VALIDATOR`)
+among those whose predictions on the unlabelled target have not collapsed onto a class
+(:func:`core.selection.collapsed`); it is also the teacher of the distilled student. Seed 0 of every method is trained first; the
 further seeds go to source-only and the recommended method (the pair the leaderboard compares), or
 to every method with ``all_seeds=True``. Target *test* labels only report: the leaderboard shows the
 best method in hindsight beside the recommended one, and how well the validator's scores rank the
@@ -141,6 +142,7 @@ class _Run:
     card: dict
     checkpoint: Path
     scores: dict = None  # label-free validator scores, {validator: score}
+    share: float | None = None  # the most-predicted class's share of the unlabelled target images
 
 
 class _Builder:
@@ -177,23 +179,26 @@ class _Builder:
             self.failures.append(f"{skey}/{method} seed {seed}: {type(e).__name__}: {e}")
             self.log(f"{where}: FAILED {type(e).__name__}: {e}")
             return None
-        scores = self.score(r.model, source, target)
+        scores, share = self.score(r.model, source, target)
         src = "" if math.isnan(r.source_acc) else f"  source {r.source_acc:6.2f}%"
         shown = scores.get(self.validator)
         shown = "" if shown is None else f"  {self.validator} {shown:.4f}"
         self.log(f"{where}: target {r.target_acc:6.2f}%{src}{shown}  ({r.seconds:.1f} s)")
-        return _Run(r.target_acc, r.source_acc, r.seconds, r.card, path, scores)
+        return _Run(r.target_acc, r.source_acc, r.seconds, r.card, path, scores, share)
 
-    def score(self, model, source: str, target: str) -> dict:
-        """Every validator's label-free score of ``model`` (those that cannot score it are left out)."""
-        from ..validators import VALIDATORS, gather_evidence, score_all
+    def score(self, model, source: str, target: str) -> tuple[dict, float | None]:
+        """Every validator's label-free score of ``model`` (those that cannot score it are left out)
+        and its largest predicted class share on the unlabelled target (the collapse guard's input)."""
+        from ..validators import VALIDATORS, gather_evidence, largest_class_share, score_all
 
         try:
-            scores, _ = score_all(gather_evidence(model, source, target), list(VALIDATORS))
+            ev = gather_evidence(model, source, target)
+            scores, _ = score_all(ev, list(VALIDATORS))
         except Exception as e:  # a score is evidence, never a reason to lose the run
             self.log(f"      validators failed: {type(e).__name__}: {e}")
-            return {}
-        return {k: _round(v, 6) for k, v in scores.items() if v is not None and math.isfinite(v)}
+            return {}, None
+        return ({k: _round(v, 6) for k, v in scores.items() if v is not None and math.isfinite(v)},
+                _round(largest_class_share(ev)))
 
     def train_scenario(self, source: str, target: str, methods: list[str]) -> tuple[dict[str, dict[int, _Run]], str | None]:
         """Seed 0 of every method; the recommended method (label-free, :meth:`recommend`); the further
@@ -237,10 +242,18 @@ class _Builder:
         vals = [v for v in vals if v is not None]
         return statistics.fmean(vals) if vals else None
 
+    def collapsed(self, runs: dict[str, dict[int, _Run]], method: str) -> bool:
+        """The selection's collapse guard (:func:`core.selection.collapsed`) on mean shares over seeds."""
+        from ..methods import baseline
+        from ..selection import collapsed
+
+        return method != baseline() and collapsed(_mean_share(runs.get(method)), _mean_share(runs.get(baseline())))
+
     def recommend(self, runs: dict[str, dict[int, _Run]]) -> str | None:
         """The candidate (source-only, or a method that adapts without target labels) with the highest
-        mean validator score; ties go to the earlier method in display order. No target label is read."""
-        scored = {m: self.mean_score(r) for m, r in runs.items() if r and _candidate(m)}
+        mean validator score among those that have not collapsed; ties go to the earlier method in
+        display order. No target label is read."""
+        scored = {m: self.mean_score(r) for m, r in runs.items() if r and _candidate(m) and not self.collapsed(runs, m)}
         scored = {m: v for m, v in scored.items() if v is not None}
         return max(scored, key=scored.get) if scored else None
 
@@ -251,7 +264,8 @@ class _Builder:
 
         if recommended in METHODS and METHODS[recommended].is_adapted() and runs.get(recommended):
             return recommended
-        scored = {m: self.mean_score(r) for m, r in runs.items() if r and _candidate(m) and METHODS[m].is_adapted()}
+        scored = {m: self.mean_score(r) for m, r in runs.items()
+                  if r and _candidate(m) and METHODS[m].is_adapted() and not self.collapsed(runs, m)}
         scored = {m: v for m, v in scored.items() if v is not None}
         return max(scored, key=scored.get) if scored else None
 
@@ -323,6 +337,11 @@ class _Builder:
                  f"mean {entry['mean']:.2f} ± {entry['std']:.2f} over {len(entry['values'])} seed(s))")
 
 
+def _mean_share(runs: dict[int, _Run] | None) -> float | None:
+    vals = [r.share for r in (runs or {}).values() if r.share is not None]
+    return statistics.fmean(vals) if vals else None
+
+
 def _candidate(method: str) -> bool:
     """Whether ``method`` competes for "recommended": source-only and every method that adapts with
     unlabelled target pictures only (no target labels, no teacher)."""
@@ -344,11 +363,15 @@ def _selection(runs: dict[str, dict[int, _Run]], validator: str, entries: dict[s
     from ..selection import spearman
 
     points = [{"method": m, "seed": seed, "score": r.scores.get(validator), "target_acc": _round(r.target_acc),
-               "scores": dict(r.scores)}
+               "scores": dict(r.scores), "largest_class_share": r.share}
               for m, by_seed in runs.items() if _candidate(m) for seed, r in sorted(by_seed.items()) if r.scores]
     points += [p for p in (previous or {}).get("points", []) if p.get("method") not in runs and p.get("method") in entries]
+    from ..selection import collapsed
+
+    base_share = (entries.get(baseline()) or {}).get("largest_class_share")
     scored = {m: e["validator_scores"][validator] for m, e in entries.items()
-              if _candidate(m) and (e.get("validator_scores") or {}).get(validator) is not None}
+              if _candidate(m) and (e.get("validator_scores") or {}).get(validator) is not None
+              and (m == baseline() or not collapsed(e.get("largest_class_share"), base_share))}
     recommended = max(scored, key=scored.get) if scored else None
     names = sorted({v for p in points for v in p["scores"]})
     rho = {v: spearman([p["scores"].get(v) for p in points], [p["target_acc"] for p in points]) for v in names}
@@ -379,6 +402,7 @@ def _entry(runs: dict[int, _Run], seeds: list[int]) -> dict:
     scores = {v: _round(statistics.fmean(runs[s].scores[v] for s in done if v in (runs[s].scores or {})), 6)
               for v in names}
     return {**_stats(vals), "values": [_round(v) for v in vals], "seeds": done, "validator_scores": scores,
+            "largest_class_share": _round(_mean_share({s: runs[s] for s in done})),
             "source_mean": sstats["mean"], "source_std": sstats["std"],
             "source_values": [_round(v) for v in src],
             "seconds_mean": _round(statistics.fmean(runs[s].seconds for s in done), 2)}
