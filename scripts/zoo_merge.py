@@ -48,7 +48,7 @@ def main(argv=None) -> int:
     board = json.loads(board_path.read_text(encoding="utf-8")) if board_path.is_file() else {"scenarios": {}}
     for d in args.dirs:
         part = json.loads((d / LEADERBOARD_NAME).read_text(encoding="utf-8"))
-        for key in ("settings", "seeds", "device", "steps", "tiny", "validator"):
+        for key in ("settings", "device", "steps", "tiny", "validator"):
             if key in part:
                 board[key] = part[key] if key != "settings" else {**board.get("settings", {}), **part[key]}
         for skey, entries in part["scenarios"].items():
@@ -69,6 +69,10 @@ def main(argv=None) -> int:
             print(f"{skey}: {len(entries)} models; recommended {rec.get('method')} "
                   f"({rec.get('target_acc_mean')} vs source-only {rec.get('source_only_acc_mean')}); "
                   f"Spearman {blocks['selection']['spearman']}; e.g. {make_name(source, target, next(iter(entries)))}")
+    # the seeds the zoo reports: every seed some entry was trained on (a later partial run of one
+    # seed rewrites its own leaderboard's "seeds")
+    board["seeds"] = sorted({s for entries in board["scenarios"].values() for e in entries.values()
+                             for s in e.get("seeds", [])})
     board["how"] = ("python -m core zoo rebuild --scenario S->T ... --out DIR, one process per core with one "
                     "thread each, then python scripts/zoo_merge.py DIR ... --into pretrained")
     write_json_atomic(board_path, board)
