@@ -73,7 +73,7 @@ def settle(page, timeout: float = 60.0, quiet: float = 0.8) -> None:
 
 
 def short_training_run(page, base_url: str, method_label: str = "Self-training", steps: int = 450,
-                       timeout: float = 180.0) -> dict:
+                       timeout: float = 360.0) -> dict:
     """On the Train page: pick ``method_label``, set ``steps``, start, and wait for the result.
 
     Returns seconds from the click until the run's model joined the session, the target accuracy

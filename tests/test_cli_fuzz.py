@@ -580,7 +580,8 @@ def test_real_failing_train_writes_no_checkpoint(tmp_path, monkeypatch):
     target = tmp_path / "target"
     for cls in ("3", "7"):
         (target / cls).mkdir(parents=True)
-        (target / cls / "a.png").write_bytes(b"garbage")
+        for name in "abcde":  # five per class: the 80/20 split has a test split to fail on too
+            (target / cls / f"{name}.png").write_bytes(b"garbage")
     out = tmp_path / "run"
     code, stdout, stderr, reached = run_cli(
         ["train", "--method", "source_only", "--target", f"folder:{target}", "--steps", "2", "--quiet",

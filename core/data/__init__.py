@@ -85,6 +85,8 @@ def native_size(name: str) -> int:
     """The side a domain's pictures have without resizing: 28 for the digits, 32 for CIFAR, and 28
     for folders and zips (their pictures are resized to it unless a size is asked for); a
     multi-source name has its first source's."""
+    if not isinstance(name, str) or not name:
+        return 28  # load_domain refuses it with the list of names
     return downloads.SIZES.get(split_sources(name)[0], 28)
 
 
