@@ -16,6 +16,7 @@ recomputed (:func:`core.zoo.rebuild._selection`). No target label is read for an
 from __future__ import annotations
 
 import argparse
+import datetime as _dt
 import json
 import shutil
 import sys
@@ -73,6 +74,11 @@ def main(argv=None) -> int:
     # seed rewrites its own leaderboard's "seeds")
     board["seeds"] = sorted({s for entries in board["scenarios"].values() for e in entries.values()
                              for s in e.get("seeds", [])})
+    board.pop("seconds_by_scenario", None)  # per-build times replace per-scenario ones
+    board["seconds_by_build"] = {**board.get("seconds_by_build", {}),
+                                 **{str(d): json.loads((d / LEADERBOARD_NAME).read_text())["seconds_total"] for d in args.dirs}}
+    board["seconds_total"] = round(sum(board["seconds_by_build"].values()), 1)
+    board["generated"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     board["how"] = ("python -m core zoo rebuild --scenario S->T ... --out DIR, one process per core with one "
                     "thread each, then python scripts/zoo_merge.py DIR ... --into pretrained")
     write_json_atomic(board_path, board)
