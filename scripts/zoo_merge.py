@@ -47,8 +47,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     board_path = args.into / LEADERBOARD_NAME
     board = json.loads(board_path.read_text(encoding="utf-8")) if board_path.is_file() else {"scenarios": {}}
-    for d in args.dirs:
-        part = json.loads((d / LEADERBOARD_NAME).read_text(encoding="utf-8"))
+    parts = {d: json.loads((d / LEADERBOARD_NAME).read_text(encoding="utf-8")) for d in args.dirs}
+    for d, part in parts.items():
         for key in ("settings", "device", "steps", "tiny", "validator"):
             if key in part:
                 board[key] = part[key] if key != "settings" else {**board.get("settings", {}), **part[key]}
@@ -76,7 +76,7 @@ def main(argv=None) -> int:
                              for s in e.get("seeds", [])})
     board.pop("seconds_by_scenario", None)  # per-build times replace per-scenario ones
     board["seconds_by_build"] = {**board.get("seconds_by_build", {}),
-                                 **{str(d): json.loads((d / LEADERBOARD_NAME).read_text())["seconds_total"] for d in args.dirs}}
+                                 **{str(d): part["seconds_total"] for d, part in parts.items()}}
     board["seconds_total"] = round(sum(board["seconds_by_build"].values()), 1)
     board["generated"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     board["how"] = ("python -m core zoo rebuild --scenario S->T ... --out DIR, one process per core with one "

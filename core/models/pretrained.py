@@ -130,7 +130,7 @@ def _file_state(spec: str, arch: str) -> dict[str, torch.Tensor]:
                               f"a ShiftLab checkpoint, or 'imagenet'")
     if path.suffix.lower() in (".pt", ".pth", ".pkl", ".ckpt", ".bin"):
         raise PretrainedError(f"--pretrained {spec!r} looks like a pickle, which is refused because loading it can "
-                              "run code; convert it once with safetensors.torch.save_file(torch.load(f), 'x.safetensors')")
+                              "run code; convert it once with safetensors.torch.save_file(torch.load(f, weights_only=True), 'x.safetensors')")
     data, card = _read_bytes(path)
     if card is not None:
         their = (card.get("model") or {}).get("arch") if isinstance(card, dict) else None

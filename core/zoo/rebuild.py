@@ -237,37 +237,23 @@ class _Builder:
                         runs[m][seed] = run
         return runs, teacher
 
-    def mean_score(self, runs: dict[int, _Run]) -> float | None:
-        vals = [r.scores.get(self.validator) for r in runs.values() if r.scores]
-        vals = [v for v in vals if v is not None]
-        return statistics.fmean(vals) if vals else None
-
-    def collapsed(self, runs: dict[str, dict[int, _Run]], method: str) -> bool:
-        """The selection's collapse guard (:func:`core.selection.collapsed`) on mean shares over seeds."""
-        from ..methods import baseline
-        from ..selection import collapsed
-
-        return method != baseline() and collapsed(_mean_share(runs.get(method)), _mean_share(runs.get(baseline())))
+    def summaries(self, runs: dict[str, dict[int, _Run]]) -> dict[str, dict]:
+        """Per method, what the label-free choice reads, in the leaderboard entries' shape:
+        ``{"validator_scores": {validator: mean over seeds}, "largest_class_share": mean}``."""
+        return {m: _summary(r) for m, r in runs.items() if r}
 
     def recommend(self, runs: dict[str, dict[int, _Run]]) -> str | None:
-        """The candidate (source-only, or a method that adapts without target labels) with the highest
-        mean validator score among those that have not collapsed; ties go to the earlier method in
-        display order. No target label is read."""
-        scored = {m: self.mean_score(r) for m, r in runs.items() if r and _candidate(m) and not self.collapsed(runs, m)}
-        scored = {m: v for m, v in scored.items() if v is not None}
-        return max(scored, key=scored.get) if scored else None
+        """:func:`_best_candidate` over the runs so far. No target label is read."""
+        return _best_candidate(self.summaries(runs), self.validator)
 
     def choose_teacher(self, runs: dict[str, dict[int, _Run]], recommended: str | None) -> str | None:
-        """The recommended method if it adapts, else the adapted candidate with the best mean
-        validator score (label-free either way)."""
+        """The recommended method if it adapts, else the adapted candidate :func:`_best_candidate`
+        picks (label-free either way)."""
         from ..methods import METHODS
 
         if recommended in METHODS and METHODS[recommended].is_adapted() and runs.get(recommended):
             return recommended
-        scored = {m: self.mean_score(r) for m, r in runs.items()
-                  if r and _candidate(m) and METHODS[m].is_adapted() and not self.collapsed(runs, m)}
-        scored = {m: v for m, v in scored.items() if v is not None}
-        return max(scored, key=scored.get) if scored else None
+        return _best_candidate(self.summaries(runs), self.validator, adapted_only=True)
 
     # ---- shipping ----------------------------------------------------------------------------
     def ship(self, source: str, target: str, method: str, runs: dict[int, _Run], teacher: str | None,
@@ -342,6 +328,30 @@ def _mean_share(runs: dict[int, _Run] | None) -> float | None:
     return statistics.fmean(vals) if vals else None
 
 
+def _summary(runs: dict[int, _Run]) -> dict:
+    """Mean validator scores and mean largest-class share over a method's seeds (entry shape)."""
+    names = sorted({v for r in runs.values() for v in (r.scores or {})})
+    scores = {v: _round(statistics.fmean(r.scores[v] for r in runs.values() if v in (r.scores or {})), 6)
+              for v in names}
+    return {"validator_scores": scores, "largest_class_share": _round(_mean_share(runs))}
+
+
+def _best_candidate(entries: dict[str, dict], validator: str, adapted_only: bool = False) -> str | None:
+    """The candidate (:func:`_candidate`) with the highest mean ``validator`` score among those whose
+    target predictions have not collapsed against source-only's (:func:`core.selection.collapsed`);
+    ties go to the first in ``entries``' order. ``entries``: method → {validator_scores,
+    largest_class_share} (leaderboard entries or :func:`_summary`). Reads no target label."""
+    from ..methods import METHODS, baseline
+    from ..selection import collapsed
+
+    base_share = (entries.get(baseline()) or {}).get("largest_class_share")
+    scored = {m: e["validator_scores"][validator] for m, e in entries.items()
+              if _candidate(m) and (e.get("validator_scores") or {}).get(validator) is not None
+              and (m == baseline() or not collapsed(e.get("largest_class_share"), base_share))
+              and (not adapted_only or METHODS[m].is_adapted())}
+    return max(scored, key=scored.get) if scored else None
+
+
 def _candidate(method: str) -> bool:
     """Whether ``method`` competes for "recommended": source-only and every method that adapts with
     unlabelled target pictures only (no target labels, no teacher)."""
@@ -366,13 +376,7 @@ def _selection(runs: dict[str, dict[int, _Run]], validator: str, entries: dict[s
                "scores": dict(r.scores), "largest_class_share": r.share}
               for m, by_seed in runs.items() if _candidate(m) for seed, r in sorted(by_seed.items()) if r.scores]
     points += [p for p in (previous or {}).get("points", []) if p.get("method") not in runs and p.get("method") in entries]
-    from ..selection import collapsed
-
-    base_share = (entries.get(baseline()) or {}).get("largest_class_share")
-    scored = {m: e["validator_scores"][validator] for m, e in entries.items()
-              if _candidate(m) and (e.get("validator_scores") or {}).get(validator) is not None
-              and (m == baseline() or not collapsed(e.get("largest_class_share"), base_share))}
-    recommended = max(scored, key=scored.get) if scored else None
+    recommended = _best_candidate(entries, validator)
     names = sorted({v for p in points for v in p["scores"]})
     rho = {v: spearman([p["scores"].get(v) for p in points], [p["target_acc"] for p in points]) for v in names}
     cands = {m: e for m, e in entries.items() if _candidate(m) and e.get("mean") is not None}
@@ -398,11 +402,8 @@ def _entry(runs: dict[int, _Run], seeds: list[int]) -> dict:
     vals = [runs[s].target_acc for s in done]
     src = [runs[s].source_acc for s in done]
     sstats = _stats(src)
-    names = sorted({v for s in done for v in (runs[s].scores or {})})
-    scores = {v: _round(statistics.fmean(runs[s].scores[v] for s in done if v in (runs[s].scores or {})), 6)
-              for v in names}
-    return {**_stats(vals), "values": [_round(v) for v in vals], "seeds": done, "validator_scores": scores,
-            "largest_class_share": _round(_mean_share({s: runs[s] for s in done})),
+    return {**_stats(vals), "values": [_round(v) for v in vals], "seeds": done,
+            **_summary({s: runs[s] for s in done}),
             "source_mean": sstats["mean"], "source_std": sstats["std"],
             "source_values": [_round(v) for v in src],
             "seconds_mean": _round(statistics.fmean(runs[s].seconds for s in done), 2)}
