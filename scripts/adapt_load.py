@@ -20,7 +20,6 @@ import argparse
 import io
 import json
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -29,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
-from appserver import settle, start_app, stop_app  # noqa: E402
+from appserver import find_chromium, launch_chromium, settle, start_app, stop_app  # noqa: E402
 from upload_load import cpu_seconds, memory_mb, metric_value  # noqa: E402
 
 
@@ -123,7 +122,7 @@ def main() -> int:
 
     from playwright.sync_api import sync_playwright
 
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    chromium = find_chromium()
     if not chromium:
         print("error: no chromium on PATH (apt-get install -y chromium)", file=sys.stderr)
         return 2
@@ -142,7 +141,7 @@ def main() -> int:
             os.sched_setaffinity(0, mine)
         try:
             with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+                browser = launch_chromium(p, chromium)
                 page = browser.new_context(viewport={"width": 1400, "height": 1600}).new_page()
                 page.set_default_timeout(600_000)
                 result = run(page, url, proc.pid, paths, methods, args.onnx, args.centre)

@@ -5,6 +5,7 @@ Shared by the browser tests (tests/e2e), the app benchmark and the screenshot sc
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import sys
@@ -45,6 +46,23 @@ def start_app(env: dict, log, timeout: float = 90.0) -> tuple[subprocess.Popen, 
             raise RuntimeError("streamlit did not start")
         time.sleep(0.5)
 
+
+
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def find_chromium() -> str | None:
+    """Debian's chromium on PATH (``chromium`` or ``chromium-browser``), or None."""
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def launch_chromium(playwright, chromium: str | None = None):
+    """Launch headless chromium through Playwright with the flags this project's machines need.
+    Raises RuntimeError naming the fix when there is no chromium on PATH."""
+    chromium = chromium or find_chromium()
+    if not chromium:
+        raise RuntimeError("no chromium on PATH (apt-get install -y chromium)")
+    return playwright.chromium.launch(executable_path=chromium, args=BROWSER_ARGS)
 
 
 def stop_app(proc: subprocess.Popen, grace: float = 15.0) -> None:

@@ -44,7 +44,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-from appserver import short_training_run, start_app, stop_app  # noqa: E402  (scripts/ is this file's folder)
+from appserver import find_chromium, launch_chromium, short_training_run, start_app, stop_app  # noqa: E402  (scripts/ is this file's folder)
 
 TARGETS = {  # key: (target, unit, comparison)
     "predict_ms": (150, "ms", "<="),
@@ -274,7 +274,7 @@ def bench_memory(notes: list[str]) -> dict:
         with urllib.request.urlopen(f"{url}/predict", timeout=30) as r:
             r.read()
         out["server_rss_http_only_mb"] = _proc_status(proc.pid)["VmRSS"]
-        chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+        chromium = find_chromium()
         try:
             from playwright.sync_api import sync_playwright
         except ImportError:
@@ -286,8 +286,7 @@ def bench_memory(notes: list[str]) -> dict:
         else:
             files = [{"name": n, "mimeType": "image/png", "buffer": b} for n, b in upload_pngs(16)]
             with sync_playwright() as p:
-                b = p.chromium.launch(executable_path=chromium,
-                                      args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+                b = launch_chromium(p, chromium)
                 try:
                     page = b.new_context(viewport={"width": 1400, "height": 1600}).new_page()
                     page.set_default_timeout(120_000)

@@ -6,21 +6,19 @@
 Needs Playwright and Debian's chromium (see scripts/test.sh).
 """
 
-import shutil
 import sys
 import time
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from appserver import settle  # this folder
+from appserver import launch_chromium, settle  # this folder
 
 
 def main(base: str, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=shutil.which("chromium"),
-                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        browser = launch_chromium(p)
         page = browser.new_page(viewport={"width": 1400, "height": 1500})
         for name in ["", "alignment", "compare", "distill", "train"]:
             page.goto(f"{base}/{name}")

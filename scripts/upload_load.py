@@ -28,7 +28,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
-from appserver import settle, start_app, stop_app  # noqa: E402
+from appserver import find_chromium, launch_chromium, settle, start_app, stop_app  # noqa: E402
 
 
 # --------------------------------------------------------------------------- pictures
@@ -174,11 +174,10 @@ def main() -> int:
     ap.add_argument("--json", default=None, help="also write the result here")
     args = ap.parse_args()
 
-    import shutil
 
     from playwright.sync_api import sync_playwright
 
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    chromium = find_chromium()
     if not chromium:
         print("error: no chromium on PATH (apt-get install -y chromium)", file=sys.stderr)
         return 2
@@ -191,7 +190,7 @@ def main() -> int:
         proc, url = start_app(env, log)
         try:
             with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+                browser = launch_chromium(p, chromium)
                 page = browser.new_context(viewport={"width": 1400, "height": 1600}).new_page()
                 page.set_default_timeout(600_000)
                 result = run_load(page, url, proc.pid, paths, args.reruns)

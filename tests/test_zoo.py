@@ -159,6 +159,24 @@ def test_leaderboard_rows(tiny_zoo):
     assert any(r["scenario"] == "mnist->usps" and r["method"] == "adda" and r["mean"] == 89.4 for r in published)
 
 
+def test_markdown_table_lists_every_shipped_method_in_display_order():
+    """A partial rebuild can ship a method a full rebuild does not train (in_zoo False): its row
+    still shows, in the registry's display order, with — where a scenario lacks it."""
+    extra = next(m for m in METHODS if not METHODS[m].in_zoo and METHODS[m].is_adapted())
+    board = {"scenarios": {"mnist->mnistm": {"source_only": {"mean": 40.0, "std": 0.0, "values": [40.0]},
+                                              extra: {"mean": 70.0, "std": 0.0, "values": [70.0]}},
+                           "mnist->ucidigits": {"source_only": {"mean": 60.0, "std": 0.0, "values": [60.0]}}},
+             "recommended": {"mnist->mnistm": {"method": extra, "target_acc_mean": 70.0, "n_seeds": 1, "gain": 30.0,
+                                               "validator": "source_val_acc"}}}
+    lines = zoo.markdown_table(board).splitlines()
+    rows = [line for line in lines if line.startswith(f"| {zoo.method_label(extra)} |")]
+    assert any(line.startswith("| MNIST → MNIST-M |") and "+30.0" in line for line in lines)
+    assert len(rows) == 1 and "**70.0 (1 seed)** ★" in rows[0] and rows[0].count("—") >= 1
+    order = [line.split(" | ")[0][2:] for line in lines[2:4]]
+    assert order == [zoo.method_label("source_only"), zoo.method_label(extra)]
+    assert not any(line.startswith(f"| {zoo.method_label('dann')} |") for line in lines)  # not shipped: no row
+
+
 def test_distill_is_taught_by_the_label_free_choice(tiny_zoo):
     """The teacher is the recommended method when it adapts, else the adapted candidate with the best
     mean validator score — never chosen by target accuracy."""

@@ -108,6 +108,29 @@ class TTAMethod:
         raise NotImplementedError
 
     # ---- helpers for subclasses ---------------------------------------------------------------
+    def minimise(self, model: nn.Module, images: torch.Tensor, generator: torch.Generator, params: list,
+                 objective) -> None:
+        """Train only ``params`` of ``model`` to minimise ``objective(logits) -> scalar`` over
+        minibatches of ``images`` (:meth:`minibatches` with this method's steps / batch_size /
+        epochs), with :class:`Adam` at ``hp["lr"]``. Every other parameter is frozen; the model is
+        in eval mode except its BatchNorm layers, which normalise with batch statistics (dropout,
+        MixStyle and the like stay off). The loop TENT and SHOT-IM share; they differ in which
+        parameters move and in the objective."""
+        for p in model.parameters():
+            p.requires_grad_(False)
+        for p in params:
+            p.requires_grad_(True)
+        optimiser = Adam(params, lr=self.hp["lr"])
+        model.eval()
+        for m in batch_norm_layers(model):
+            m.train()
+        for idx in self.minibatches(len(images), self.hp["batch_size"], self.hp["steps"], generator,
+                                    self.hp.get("epochs")):
+            loss = objective(model(images[idx]))
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+
     def minibatches(self, n: int, batch_size: int, steps: int, generator: torch.Generator, epochs: float | None = None):
         """Index batches of B = min(batch_size, n) pictures, shuffled passes over the N: ``steps`` of
         them, or fewer — at most ⌈epochs · N / B⌉ — so a handful of pictures is not fitted for

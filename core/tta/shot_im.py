@@ -12,7 +12,7 @@ pictures afterwards. Works with models without BatchNorm too.
 
 
 from ..methods.base import Hyper
-from .base import Adam, TTAMethod, batch_norm_layers, information_maximisation, reestimate_bn_statistics, register
+from .base import TTAMethod, batch_norm_layers, information_maximisation, reestimate_bn_statistics, register
 from .bn_stats import EPOCHS, PRIOR
 
 
@@ -35,21 +35,7 @@ class ShotIM(TTAMethod):
         layers = batch_norm_layers(model)
         if layers:  # start from statistics that fit the pictures
             reestimate_bn_statistics(model, images, prior=self.hp["prior"])
-        for p in model.parameters():
-            p.requires_grad_(False)
-        params = list(model.backbone.parameters())
-        for p in params:
-            p.requires_grad_(True)
-        optimiser = Adam(params, lr=self.hp["lr"])
-        model.eval()
-        for m in layers:
-            m.train()
-        for idx in self.minibatches(len(images), self.hp["batch_size"], self.hp["steps"], generator,
-                                    self.hp["epochs"]):
-            loss = information_maximisation(model(images[idx]))
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
+        self.minimise(model, images, generator, list(model.backbone.parameters()), information_maximisation)
         if layers:
             reestimate_bn_statistics(model, images, prior=self.hp["prior"])
         model.eval()

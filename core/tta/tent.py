@@ -12,7 +12,7 @@ one picture at a time exactly as it was tuned. Every other parameter stays as it
 
 
 from ..methods.base import Hyper
-from .base import Adam, TTAMethod, batch_norm_layers, prediction_entropy, reestimate_bn_statistics, register
+from .base import TTAMethod, batch_norm_layers, prediction_entropy, reestimate_bn_statistics, register
 from .bn_stats import EPOCHS, PRIOR
 
 
@@ -34,19 +34,6 @@ class Tent(TTAMethod):
 
     def adapt_in_place(self, model, images, generator):
         layers = batch_norm_layers(model)
-        for p in model.parameters():
-            p.requires_grad_(False)
         params = [p for m in layers for p in (m.weight, m.bias) if p is not None]
-        for p in params:
-            p.requires_grad_(True)
-        optimiser = Adam(params, lr=self.hp["lr"])
-        model.eval()
-        for m in layers:
-            m.train()  # batch statistics; everything else (MixStyle, dropout) in eval mode
-        for idx in self.minibatches(len(images), self.hp["batch_size"], self.hp["steps"], generator,
-                                    self.hp["epochs"]):
-            loss = prediction_entropy(model(images[idx])).mean()
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
+        self.minimise(model, images, generator, params, lambda logits: prediction_entropy(logits).mean())
         reestimate_bn_statistics(model, images, prior=self.hp["prior"])

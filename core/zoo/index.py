@@ -75,6 +75,14 @@ def method_order() -> list[str]:
     return [name for name in ordered() if METHODS[name].in_zoo]
 
 
+def display_order() -> list[str]:
+    """Every registered method in display order: how shipped models and leaderboard rows are sorted
+    (a partial rebuild may ship a method a full one does not train)."""
+    from ..methods import ordered
+
+    return ordered()
+
+
 def scenario_key(source: str, target: str) -> str:
     """``"mnist->mnistm"`` (the leaderboard's key and the first half of a zoo name)."""
     return f"{source}->{target}"
@@ -145,7 +153,7 @@ def _scan(root: Path | None = None) -> dict[str, Path]:
 
 def _sort_key(name: str) -> tuple:
     source, target, method = parse_name(name)
-    scen, meths = scenarios(), method_order()
+    scen, meths = scenarios(), display_order()
     si = scen.index((source, target)) if (source, target) in scen else len(scen)
     mi = meths.index(method) if method in meths else len(meths)
     return si, scenario_key(source, target), mi, method

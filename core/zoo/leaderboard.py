@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .index import REBUILD_COMMAND, ZooError, method_order, scenario_key, scenarios, zoo_dir
+from .index import REBUILD_COMMAND, ZooError, display_order, scenario_key, scenarios, zoo_dir
 
 LEADERBOARD_NAME = "leaderboard.json"
 
@@ -72,7 +72,7 @@ def leaderboard_rows(board: dict | None = None) -> list[dict]:
     """
     board = leaderboard() if board is None else board
     published = board.get("published") or {}
-    meths = method_order()
+    meths = display_order()
     scen_order = [scenario_key(*s) for s in scenarios()]
 
     def order(key: str, seq: list[str]) -> tuple:
@@ -119,7 +119,8 @@ def markdown_table(board: dict | None = None) -> str:
     labels = {k: " → ".join(pretty.get(d, d) for d in k.split("->")) for k in scen}
     head = "| method | " + " | ".join(labels[k] for k in scen) + " | MNIST → MNIST-M, DANN paper |"
     lines = [head, "|---" * (len(scen) + 2) + "|"]
-    for method in method_order():
+    shipped = {m for k in scen for m in board["scenarios"][k]}
+    for method in [m for m in display_order() if m in shipped]:
         cells = []
         for k in scen:
             e = board["scenarios"][k].get(method)

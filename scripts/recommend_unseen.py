@@ -1,0 +1,96 @@
+"""Does ``recommend`` beat source-only on digit domains the project has never seen?
+
+For every domain written by ``python -m core fixtures --out DIR`` (phone photos on paper, other
+photos under MNIST-M's recipe, colour on colour, dark on light, synthesised handwriting, other
+printed fonts), run
+
+    python -m core recommend --source SOURCE --target folder:DIR/DOMAIN --json --threads 2
+
+exactly as a user would (the default validator, the default candidates, 500 steps each), keep its
+JSON, and print a table: the recommended method, its target test accuracy beside source-only's
+(both for reporting only: the test labels take no part in the choice) and the wall time.
+
+    python -m core fixtures --out unseen
+    python scripts/recommend_unseen.py --fixtures unseen --out runs/recommend-unseen
+
+Resumable: a domain whose JSON is already in ``--out`` is not run again (``--summary`` only reads).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_one(source: str, domain_dir: Path, out: Path, threads: int) -> dict:
+    """Run the CLI on one domain; return its JSON (also written to ``out/<domain>.json``)."""
+    cmd = [sys.executable, "-m", "core", "recommend", "--source", source, "--target", f"folder:{domain_dir}",
+           "--out", str(out / domain_dir.name), "--json", "--quiet", "--threads", str(threads)]
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{domain_dir.name}: recommend exited {done.returncode}: {done.stderr.strip()[-500:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    (out / f"{domain_dir.name}.json").write_text(json.dumps(result, indent=1))
+    return result
+
+
+def table(results: dict[str, dict]) -> str:
+    rows = ["| unseen target | recommended (no target labels) | its test acc. | source-only | gain | wall time |",
+            "|---|---|---|---|---|---|"]
+    for name, r in results.items():
+        acc, base = r["target_acc"], r["source_only_acc"]
+        gain = "—" if acc is None or base is None else f"{acc - base:+.1f}"
+        fmt = lambda v: "—" if v is None else f"{v:.1f}"  # noqa: E731
+        rows.append(f"| {name} | {r['recommended']} | {fmt(acc)} | {fmt(base)} | {gain} | {r['seconds']:.0f} s |")
+    gains = [r["target_acc"] - r["source_only_acc"] for r in results.values()
+             if r["target_acc"] is not None and r["source_only_acc"] is not None]
+    if gains:
+        rows.append(f"\nbeats source-only on {sum(g > 0 for g in gains)} of {len(gains)}; "
+                    f"mean gain {sum(gains) / len(gains):+.1f} points; slowest run "
+                    f"{max(r['seconds'] for r in results.values()):.0f} s")
+    return "\n".join(rows)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--fixtures", required=True, help="the folder `python -m core fixtures --out` wrote")
+    ap.add_argument("--out", default=str(REPO / "runs" / "recommend-unseen"))
+    ap.add_argument("--source", default="mnist")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--domains", default=None, help="comma-separated subset (default: every domain folder)")
+    ap.add_argument("--summary", action="store_true", help="only print the table of the JSON already in --out")
+    args = ap.parse_args(argv)
+
+    fixtures, out = Path(args.fixtures), Path(args.out)
+    if not fixtures.is_dir():
+        print(f"error: {fixtures} is not a folder (make one with `python -m core fixtures --out {fixtures}`)",
+              file=sys.stderr)
+        return 2
+    out.mkdir(parents=True, exist_ok=True)
+    names = sorted(d.name for d in fixtures.iterdir() if (d / "train").is_dir())
+    if args.domains:
+        wanted = [d.strip() for d in args.domains.split(",") if d.strip()]
+        unknown = sorted(set(wanted) - set(names))
+        if unknown:
+            print(f"error: unknown domain(s) {unknown}; valid: {names}", file=sys.stderr)
+            return 2
+        names = wanted
+    results = {}
+    for name in names:
+        saved = out / f"{name}.json"
+        if saved.exists():
+            results[name] = json.loads(saved.read_text())
+        elif not args.summary:
+            print(f"recommend {args.source} → {name} …", file=sys.stderr, flush=True)
+            results[name] = run_one(args.source, fixtures / name, out, args.threads)
+    print(table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
