@@ -27,10 +27,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_one(source: str, domain_dir: Path, out: Path, threads: int) -> dict:
+def run_one(source: str, domain_dir: Path, out: Path, threads: int, extra: list[str] = ()) -> dict:
     """Run the CLI on one domain; return its JSON (also written to ``out/<domain>.json``)."""
     cmd = [sys.executable, "-m", "core", "recommend", "--source", source, "--target", f"folder:{domain_dir}",
-           "--out", str(out / domain_dir.name), "--json", "--quiet", "--threads", str(threads)]
+           "--out", str(out / domain_dir.name), "--json", "--quiet", "--threads", str(threads), *extra]
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"{domain_dir.name}: recommend exited {done.returncode}: {done.stderr.strip()[-500:]}")
@@ -64,6 +64,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--domains", default=None, help="comma-separated subset (default: every domain folder)")
     ap.add_argument("--summary", action="store_true", help="only print the table of the JSON already in --out")
+    ap.add_argument("--steps", type=int, default=None, help="steps per candidate (default: recommend's)")
+    ap.add_argument("--methods", default=None, help="candidates (default: recommend's)")
     args = ap.parse_args(argv)
 
     fixtures, out = Path(args.fixtures), Path(args.out)
@@ -87,7 +89,9 @@ def main(argv=None) -> int:
             results[name] = json.loads(saved.read_text())
         elif not args.summary:
             print(f"recommend {args.source} → {name} …", file=sys.stderr, flush=True)
-            results[name] = run_one(args.source, fixtures / name, out, args.threads)
+            extra = [*(["--steps", str(args.steps)] if args.steps else []),
+                     *(["--methods", args.methods] if args.methods else [])]
+            results[name] = run_one(args.source, fixtures / name, out, args.threads, extra)
     print(table(results))
     return 0
 
