@@ -330,7 +330,11 @@ def shipped(monkeypatch):
 
 
 def test_shipped_zoo_is_complete_and_not_tiny(shipped):
-    assert shipped == expected_names()
+    # every in_zoo method on every scenario, in order; a partial rebuild may have added methods a full
+    # rebuild does not train (AdaMatch on two scenarios): those are in the leaderboard too
+    assert [n for n in shipped if zoo.parse_name(n)[2] in METHOD_ORDER] == expected_names()
+    extra = [n for n in shipped if zoo.parse_name(n)[2] not in METHOD_ORDER]
+    assert all(zoo.parse_name(n)[2] in METHODS for n in extra)
     board = zoo.leaderboard()
     assert board.get("tiny") is False and len(board["seeds"]) >= 3
     assert list(board["scenarios"]) == [f"{s}->{t}" for s, t in recipes.SCENARIOS]
