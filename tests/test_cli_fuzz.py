@@ -402,19 +402,23 @@ def zoo_argv(draw, w: World):
                                                "--steps": number("steps", int)})
     argv += more
     rebuild_ok = True
+    parse_ok = True  # argparse refuses an option value that looks like an option, whatever the action
     if draw(st.booleans()):
         out, out_ok = spoil(out_tokens(w, False))
         argv += ["--out", out]
         rebuild_ok = out_ok
+        parse_ok = not _looks_like_option(out)
     chosen = []
     for _ in range(draw(st.integers(0, 2))):
         text, valid = spoil(scenario)
         argv += ["--scenario", text]
         rebuild_ok = rebuild_ok and valid
+        parse_ok = parse_ok and not _looks_like_option(text)
     for _ in range(draw(st.integers(0, 2))):
         text, valid = spoil(method)
         argv += ["--method", text]
         rebuild_ok = rebuild_ok and valid
+        parse_ok = parse_ok and not _looks_like_option(text)
         chosen.append(text)
     if chosen and rebuild_ok:  # a distilled student needs an adapted teacher in the same rebuild
         students = [m for m in chosen if METHODS[m].model_hyperparameters()]
@@ -427,7 +431,7 @@ def zoo_argv(draw, w: World):
         rebuild_ok = rebuild_ok and device_ok
     argv += draw(st.sampled_from([[], ["--tiny"], ["--json"]]))
     extra, extra_ok = spoil(JUNK)
-    ok = action_ok and typed_ok and extra_ok and (rebuild_ok if action == "rebuild" else True)
+    ok = action_ok and typed_ok and parse_ok and extra_ok and (rebuild_ok if action == "rebuild" else True)
     return argv + extra, ok
 
 
@@ -530,6 +534,7 @@ def test_fuzz_report(world):
     ["train", "--target", "folder:/sys/x"], ["train", "--out", "/sys/x"],
     ["export", "--checkpoint", "mnist->mnistm/dann", "--out", "/sys/x.onnx"],
     ["zoo", "rebuild", "--scenario", "mnist->nope"], ["zoo", "rebuild", "--out", "/sys/x"],
+    ["zoo", "list", "--method", "--"],                     # argparse: an option where a value belongs
 ])
 def test_known_invalid_arguments_fail_before_any_work(world, argv):
     check(argv, False)

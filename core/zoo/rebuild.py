@@ -34,7 +34,8 @@ from typing import Any, Callable
 
 from ..fsutil import (clean_dead_temps, clean_dead_workdirs, owned_dir, recover_swap, swap_dir_in, temp_sibling,
                       write_json_atomic)
-from .index import (ALIGNMENT_NAME, _folder, _scan, make_name, method_order, scenario_key, scenarios, zoo_dir)
+from .index import (ALIGNMENT_NAME, _folder, _scan, display_order, make_name, method_order, scenario_key,
+                     scenarios, zoo_dir)
 from .leaderboard import LEADERBOARD_NAME, PUBLISHED, PUBLISHED_NOTE
 
 MAX_TOTAL_BYTES = 30 * 1024 * 1024          # keep the shipped zoo under 30 MB
@@ -442,7 +443,7 @@ def rebuild(tiny: bool = False, seeds: int | None = None, device: str = "auto", 
     scen_list, meth_list = _normalise_scenarios(scenarios), _normalise_methods(methods)
     from ..methods import METHODS
 
-    adapted = [m for m in method_order() if METHODS[m].is_adapted()]
+    adapted = [m for m in display_order() if METHODS[m].is_adapted()]  # any of them can teach, in_zoo or not
     if any(_model_refs(m) for m in meth_list) and not set(meth_list) & set(adapted):
         raise ValueError("a distilled student needs an adapted teacher trained in the same rebuild; add one of "
                          f"{', '.join(adapted)} to the methods")
