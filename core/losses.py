@@ -69,15 +69,6 @@ def coral(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (cx - cy).pow(2).sum() / (4 * d * d)
 
 
-def entropy(logits: torch.Tensor) -> torch.Tensor:
-    """Mean Shannon entropy of the predicted distributions, H = −Σ_c p_c log p_c.
-
-    logits: (B, C) → scalar.
-    """
-    logp = F.log_softmax(logits, dim=1)
-    return -(logp.exp() * logp).sum(1).mean()
-
-
 def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float = 4.0) -> torch.Tensor:
     """Hinton et al. (2015) soft-target loss, scaled so gradients keep their size as T changes:
 
@@ -109,15 +100,29 @@ def domain_adversarial_loss(logits_source: torch.Tensor, logits_target: torch.Te
 
 # ---------------------------------------------------------------------------- entropy-based weights
 
-def prediction_entropy(probs: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """Per-example Shannon entropy of probability rows, H(p) = −Σ_c p_c log p_c.
+def entropy_rows(probs: torch.Tensor) -> torch.Tensor:
+    """Shannon entropy of each row of probabilities, H(p) = −Σ_c p_c log p_c in nats, 0 log 0 = 0.
 
-    probs: (B, C), rows summing to 1 → (B,), each in [0, log C].
+    probs: (B, C), rows summing to 1 → (B,), each in [0, log C], in probs' dtype.
 
-    >>> [round(h, 4) for h in prediction_entropy(torch.tensor([[1.0, 0.0], [0.5, 0.5]])).tolist()]
-    [-0.0, 0.6931]
+    >>> [round(h, 4) + 0.0 for h in entropy_rows(torch.tensor([[1.0, 0.0], [0.5, 0.5]])).tolist()]
+    [0.0, 0.6931]
     """
-    return -(probs * torch.log(probs + eps)).sum(1)
+    return -(probs * torch.log(probs.clamp_min(torch.finfo(probs.dtype).tiny))).sum(1)
+
+
+def prediction_entropy(logits: torch.Tensor) -> torch.Tensor:
+    """Entropy of each predicted distribution p = softmax(z), H(p) = −Σ_c p_c log p_c, from logits
+    (log-softmax: stable for confident predictions). Its mean is the entropy-minimisation loss
+    (Grandvalet & Bengio 2005; TENT).
+
+    logits: (B, C) → (B,), each in [0, log C], float32 (or float64 for float64 logits).
+
+    >>> round(prediction_entropy(torch.zeros(2, 4)).mean().item(), 4)   # uniform: log 4
+    1.3863
+    """
+    logp = F.log_softmax(logits.float() if logits.dtype != torch.float64 else logits, dim=1)
+    return -(logp.exp() * logp).sum(1)
 
 
 def certainty_weights(probs: torch.Tensor) -> torch.Tensor:
@@ -132,7 +137,7 @@ def certainty_weights(probs: torch.Tensor) -> torch.Tensor:
     [1.1429, 0.8571]
     """
     with torch.no_grad():
-        w = 1.0 + torch.exp(-prediction_entropy(probs.float()))
+        w = 1.0 + torch.exp(-entropy_rows(probs.float()))
         return w * (len(w) / w.sum())
 
 
@@ -220,22 +225,23 @@ def minimum_class_confusion(logits: torch.Tensor, temperature: float = 2.5, eps:
 
 # ---------------------------------------------------------------------------- SHOT
 
-def information_maximization(logits: torch.Tensor, eps: float = 1e-5) -> tuple[torch.Tensor, torch.Tensor]:
-    """SHOT's information-maximisation terms (Liang et al., ICML 2020), to be *minimised* as ent + div:
+def information_maximization(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Information maximisation's two terms (Gomes, Krause & Perona, NeurIPS 2010; SHOT, Liang et
+    al., ICML 2020; SHOT-IM), to be *minimised* as ent + div:
 
         ent = (1/B) Σ_i H(p_i)                  mean entropy: each prediction confident
         div = Σ_c p̄_c log p̄_c = −H(p̄),  p̄ = (1/B) Σ_i p_i     minus the entropy of the mean: diverse
 
-    ent ∈ [0, log C], div ∈ [−log C, 0]. logits: (B, C) → (ent, div), two scalars.
+    ent ∈ [0, log C], div ∈ [−log C, 0]; ent + div = −I(x; ŷ), so −(ent + div) is the IM score a
+    validator reads. logits: (B, C) → (ent, div), two scalars (float32, or float64 for float64 logits).
 
     >>> ent, div = information_maximization(torch.eye(4) * 50)   # confident and diverse
     >>> round(ent.item(), 3) + 0.0, round(div.item(), 3)
     (0.0, -1.386)
     """
-    probs = F.softmax(logits.float(), dim=1)
-    ent = -(probs * torch.log(probs + eps)).sum(1).mean()
-    mean = probs.mean(0)
-    div = (mean * torch.log(mean + eps)).sum()
+    ent = prediction_entropy(logits).mean()
+    probs = F.softmax(logits.float() if logits.dtype != torch.float64 else logits, dim=1)
+    div = -entropy_rows(probs.mean(0, keepdim=True))[0]
     return ent, div
 
 

@@ -38,7 +38,7 @@ if any(ref and models.is_session(ref) for ref in (baseline, adapted)):
 
 @st.cache_resource(show_spinner=False, max_entries=16)
 def _session_alignment(model_id: str, _model, source: str, target: str, method: str):
-    from core.embedding import compute_alignment
+    from core.evaluation.embedding import compute_alignment
 
     size = int(_model.input_size)
     return compute_alignment(_model, widgets.test_split(source, size), widgets.test_split(target, size),

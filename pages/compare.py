@@ -26,8 +26,7 @@ else:
                      key=lambda m: (method_order.index(m) if m in method_order else 99, m))
     table = {}
     for skey, entries in scen_board.items():
-        src, _, tgt = skey.partition("->")
-        col = labels.scenario_label((src, tgt))
+        col = labels.scenario_label(skey)
         for m in methods:
             e = entries.get(m) or {}
             mean, std = e.get("mean"), e.get("std")
@@ -96,7 +95,7 @@ for role, ref in (("Source only", baseline), ("Adapted", adapted)):
         continue
     try:
         model, _ = models.load(ref)
-        reports[role] = _report(ref + "|" + models._zoo_signature(), model, scenario[1])
+        reports[role] = _report(ref + "|" + models.zoo_signature(), model, scenario[1])
     except Exception as e:  # noqa: BLE001
         st.warning(f"Could not evaluate {models.label(ref)}: {e}")
 if not reports:

@@ -37,7 +37,7 @@ def _teacher_ref(student_ref: str) -> str | None:
 @st.cache_data(show_spinner="Timing the models on the CPU…", max_entries=64)
 def _facts(ref_key: str, _model) -> dict:
     from core.checkpoints import size_bytes
-    from core.inference import latency_ms
+    from core.inference.predictions import latency_ms
     from core.models import count_parameters
 
     return {"params": count_parameters(_model),
@@ -74,7 +74,7 @@ else:
         except ValueError as e:
             st.warning(str(e))
             continue
-        f = _facts(ref + "|" + models._zoo_signature(), model)
+        f = _facts(ref + "|" + models.zoo_signature(), model)
         facts[role] = f
         acc = models.target_acc(ref)
         rows[f"{role}: {models.label(ref)}"] = {

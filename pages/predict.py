@@ -4,10 +4,10 @@ import time
 
 import streamlit as st
 
-from core.inference import predict_batch, predict_uploads, rows_to_frame, summarize
-from core.sampling import sample_indices
+from core.inference.predictions import predict_batch, predict_uploads, rows_to_frame, summarize
+from core.data.sampling import sample_indices
 from core.imageio import UPLOAD_NORMALIZE
-from core.uploads import MAX_FILES, UploadCache, digest
+from core.imageio.uploads import MAX_FILES, UploadCache, digest
 from ui import adapt, labels, models, shell, state, widgets
 
 shell.page_shell()  # shared setup when Streamlit runs this file on its own (see ui/state.py)

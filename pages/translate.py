@@ -78,7 +78,7 @@ with c4:
 if noise_dim == 0:
     st.caption("This generator takes no noise: each picture has exactly one translation.")
 
-from core.translation import translated_samples  # noqa: E402
+from core.inference.pixel_translation import translated_samples  # noqa: E402
 
 try:
     z = translation.noise(min(n, len(src_domain)), noise_dim, draw, seed, scale)

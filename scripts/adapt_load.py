@@ -3,7 +3,7 @@
     python scripts/adapt_load.py                         # 100 paper photos, SHOT-IM, server on CPU 0
     python scripts/adapt_load.py --n 100 --method shot_im,bn_stats,tent --onnx --cpus 0 --json out.json
 
-Writes ``--n`` phone-style photos of handwritten digits on paper (core.data.unseen: a domain no
+Writes ``--n`` phone-style photos of handwritten digits on paper (core.synth: a domain no
 model was trained on, 96×96 JPEG), starts ``streamlit run app.py`` pinned to ``--cpus`` (the
 affinity the server inherits, as ``taskset -c 0 streamlit run app.py`` would set; Chromium and this
 script are not pinned), uploads them on Predict, opens "Adapt to these pictures" and clicks the
@@ -34,7 +34,7 @@ from upload_load import cpu_seconds, memory_mb, metric_value  # noqa: E402
 
 def write_photos(folder: Path, n: int, seed: int = 0) -> list[Path]:
     """``n`` paper photos (classes in turn) as files in ``folder``."""
-    from core.data.unseen import sample
+    from core.synth import sample
 
     folder.mkdir(parents=True, exist_ok=True)
     paths = []

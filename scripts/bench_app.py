@@ -5,11 +5,11 @@
 Measures (medians; the machine may be busy, so absolute numbers are noisy):
 
 1. predict   — 16 uploaded PNGs (28×28..64×64, MNIST-M test digits) through a source-only and an
-               adapted model with ``core.inference.predict_uploads`` (what pages/predict.py calls),
+               adapted model with ``core.inference.predictions.predict_uploads`` (what pages/predict.py calls),
                models already loaded. Target ≤ 150 ms.
 2. alignment — ``core.zoo.alignment(name)`` + ``ui.widgets.alignment_figure`` (what
                pages/alignment.py draws). Target ≤ 1 s.
-3. umap      — ``core.embedding.compute_alignment(..., n_per_domain=500, method="umap")`` on a freshly
+3. umap      — ``core.evaluation.embedding.compute_alignment(..., n_per_domain=500, method="umap")`` on a freshly
                trained model: first call in this process (cold), second call (warm) and, without
                --small, the first call in a fresh process whose numba disk cache is warm. Target ≤ 10 s warm.
 4. pages     — ``AppTest.switch_page("pages/<p>.py").run()`` per page after a first visit (AppTest
@@ -102,7 +102,7 @@ def ensure_zoo(notes: list[str]) -> tuple[str, str, str | None]:
     import numpy as np
 
     from core.data import load_domain
-    from core.embedding import compute_alignment
+    from core.evaluation.embedding import compute_alignment
 
     model, _ = zoo.load(adapted)
     amap = compute_alignment(model, load_domain(SCENARIO[0], "test"), load_domain(SCENARIO[1], "test"),
@@ -134,7 +134,7 @@ def upload_pngs(n: int = 16) -> list[tuple[str, bytes]]:
 
 def bench_predict(base: str, adapted: str, repeats: int) -> dict:
     from core import zoo
-    from core.inference import predict_uploads
+    from core.inference.predictions import predict_uploads
 
     (m0, c0), (m1, c1) = zoo.load(base, device="cpu"), zoo.load(adapted, device="cpu")
     chosen = {"source only": m0.eval(), "adapted": m1.eval()}
@@ -171,7 +171,7 @@ def bench_alignment_view(adapted: str, repeats: int) -> dict:
 
 
 def train_fresh_model(steps: int):
-    from core import engine, recipes
+    from core.training import engine, recipes
 
     cfg = recipes.recipe("dann", *SCENARIO, steps=steps, eval_every=0, device="cpu")
     return engine.train(cfg).model.eval()
@@ -179,7 +179,7 @@ def train_fresh_model(steps: int):
 
 def bench_umap(model, fresh_process: bool) -> dict:
     from core.data import load_domain
-    from core.embedding import compute_alignment
+    from core.evaluation.embedding import compute_alignment
 
     src, tgt = load_domain(SCENARIO[0], "test"), load_domain(SCENARIO[1], "test")
     cache_warm = any(Path(os.environ["NUMBA_CACHE_DIR"]).rglob("*.nbi"))
@@ -198,7 +198,7 @@ def bench_umap(model, fresh_process: bool) -> dict:
             code = (
                 "import sys, time, json, torch; sys.path.insert(0, %r)\n"
                 "from core.data import load_domain\n"
-                "from core.embedding import compute_alignment\n"
+                "from core.evaluation.embedding import compute_alignment\n"
                 "m = torch.load(%r, weights_only=False).eval()\n"
                 "s, t = load_domain(%r, 'test'), load_domain(%r, 'test')\n"
                 "t0 = time.perf_counter()\n"

@@ -50,8 +50,8 @@ def run_key(method: str, held_out: str, seed: int, steps: int, model: dict) -> s
 
 def train_one(method: str, held_out: str, seed: int, steps: int, model: dict, device: str,
               save_dir: Path | None = None) -> dict:
-    from core.engine import train
-    from core.recipes import recipe
+    from core.training.engine import train
+    from core.training.recipes import recipe
 
     sources = "+".join(d for d in EMBEDDED if d != held_out)
     config = recipe(method, sources, held_out, steps=steps, seed=seed, eval_every=0, threads=1,
@@ -154,7 +154,7 @@ def main(argv=None) -> int:
 
 def write_leaderboard_block(path: Path, table: dict, args) -> None:
     """``leaderboard["lodo"] = {steps, seeds, how, domains, methods: {method: {domain: acc, mean, source}}}``."""
-    from core.fsutil import write_json_atomic
+    from core.util.files import write_json_atomic
 
     board = json.loads(path.read_text(encoding="utf-8"))
     methods = {m: {k: round(v, 2) for k, v in row.items() if not k.endswith("_sd")}

@@ -130,8 +130,8 @@ def parse_sets(items: list[str]) -> dict:
 
 
 def train_run(args, seed: int, method: str, hparams: dict):
-    from core.engine import train
-    from core.recipes import recipe
+    from core.training.engine import train
+    from core.training.recipes import recipe
 
     overrides = {k: v for k, v in {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr}.items()
                  if v is not None}
@@ -161,7 +161,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     torch.set_num_threads(args.threads)
 
-    from core.refs import load_ref
+    from core.zoo.refs import load_ref
 
     hparams = parse_sets(args.set)
     judge, judge_acc = domain_classifier(args.source, args.target)

@@ -6,7 +6,7 @@
     python scripts/method_study.py --table                # the table from the JSON, no training
 
 Every run is the default recipe (core/recipes.py: 1,500 steps, batch 64 + 64, Adam 1e-3) through
-:func:`core.engine.train`, one thread, one run at a time. Results go to a JSON file (``--out``),
+:func:`core.training.engine.train`, one thread, one run at a time. Results go to a JSON file (``--out``),
 written after every run; runs already in it are skipped, so an interrupted study resumes.
 
 Besides target *test* accuracy (reported, never used to choose anything), each run records what a
@@ -58,8 +58,8 @@ def parse_variant(spec: str) -> tuple[str, dict]:
 def label_free_stats(model: torch.nn.Module, target: str) -> dict:
     """Prediction statistics on the unlabelled target train images (labels never read)."""
     from core.data import load_domain
-    from core.losses import prediction_entropy
-    from core.sampling import unit_float
+    from core.losses import entropy_rows
+    from core.util.modes import unit_float
 
     images = load_domain(target, "train").images
     model.eval()
@@ -69,14 +69,14 @@ def label_free_stats(model: torch.nn.Module, target: str) -> dict:
             probs.append(torch.softmax(model(unit_float(images[i:i + 500])).float(), 1))
     p = torch.cat(probs)
     mean = p.mean(0)
-    return {"target_mean_entropy": float(prediction_entropy(p).mean()),
+    return {"target_mean_entropy": float(entropy_rows(p).mean()),
             "target_marginal_entropy": float(-(mean * mean.clamp_min(1e-12).log()).sum()),
             "target_predicted_classes": int((torch.bincount(p.argmax(1), minlength=p.shape[1]) > 0).sum())}
 
 
 def run_one(spec: str, source: str, target: str, seed: int, steps: int | None) -> dict:
-    from core.engine import train
-    from core.recipes import recipe
+    from core.training.engine import train
+    from core.training.recipes import recipe
 
     method, hparams = parse_variant(spec)
     overrides = {"seed": seed, "threads": 1, "device": "cpu", "eval_every": 250, "hparams": hparams}
@@ -115,7 +115,7 @@ def key(r: dict) -> tuple:
 
 def table(runs: list[dict], methods: list[str] | None = None, steps: int | None = None) -> str:
     """Markdown: one row per method, one column per scenario, mean ± sd (gain vs source-only)."""
-    from core.recipes import COMMON
+    from core.training.recipes import COMMON
 
     steps = steps or COMMON["steps"]
     runs = [r for r in runs if r["steps"] == steps or r["method"] in ("source_only", "zoo:source_only")
@@ -172,7 +172,7 @@ def main(argv=None) -> int:
     scenarios = [tuple(s.split(":")) for s in args.scenarios] if args.scenarios else SCENARIOS
     if not args.table:
         done = {key(r) for r in runs}
-        from core.recipes import COMMON
+        from core.training.recipes import COMMON
 
         steps = args.steps or COMMON["steps"]
         todo = [(m, s, t, seed) for seed in args.seeds for s, t in scenarios for m in methods

@@ -43,9 +43,9 @@ def grouped(prof, steps: int) -> dict[str, float]:
 
 
 def engine_step(steps: int):
-    """Profile the engine's own DANN step (the training loop of core.engine, via its progress hook)."""
-    from core.config import TrainConfig
-    from core.engine import train
+    """Profile the engine's own DANN step (the training loop of core.training.engine, via its progress hook)."""
+    from core.training.config import TrainConfig
+    from core.training.engine import train
 
     state = {}
     start = 10
@@ -70,7 +70,7 @@ def peer_step(steps: int):
         from pytorch_adapt.containers import Models, Optimizers
     from core.data import load_domain
     from core.models import DomainDiscriminator, build_model
-    from core.sampling import IndexSampler
+    from core.data.sampling import IndexSampler
 
     gen = torch.Generator().manual_seed(0)
     src, tgt = load_domain("mnist", "train"), load_domain("mnistm", "train")

@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.engine import train  # noqa: E402
-from core.recipes import SCENARIOS, recipe  # noqa: E402
+from core.training.engine import train  # noqa: E402
+from core.training.recipes import SCENARIOS, recipe  # noqa: E402
 
 SETTINGS = [
     ("source_only", {}, {}),

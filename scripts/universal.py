@@ -46,9 +46,9 @@ DEFAULT_OUT = ROOT / "pretrained" / "universal"
 def train_universal(out: Path, steps: int, seed: int, method: str, device: str = "cpu") -> dict:
     from core import checkpoints
     from core.data import load_domain
-    from core.engine import train
+    from core.training.engine import train
     from core.evaluation import evaluate_accuracy
-    from core.recipes import recipe
+    from core.training.recipes import recipe
 
     config = recipe(method, SOURCES, SOURCES, steps=steps, seed=seed, eval_every=0, threads=1, device=device,
                     model=dict(MODEL), hparams=dict(RECIPE["hparams"]) if method == RECIPE["method"] else {})
@@ -87,9 +87,9 @@ def _accuracy(model, x, y) -> float:
 
 
 def evaluate(model_ref: str, unseen: Path, tta_methods: list[str], max_images: int = 500, seed: int = 0) -> dict:
-    from core.refs import load_ref
+    from core.zoo.refs import load_ref
     from core.tta import adapt
-    from core.tta.run import load_pictures
+    from core.tta.domain import load_pictures
 
     model, card = load_ref(model_ref)
     size = int(card["input_size"])

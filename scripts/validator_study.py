@@ -8,7 +8,7 @@ Two phases, so validators can be re-scored without retraining:
     # 2. score every model with *every* registered validator, from the same stored evidence
     python scripts/validator_study.py report [--json]
 
-Population: on each shipped scenario (core.recipes.SCENARIOS), for every adapted method that needs
+Population: on each shipped scenario (core.zoo.SCENARIOS), for every adapted method that needs
 no target labels (core.selection.candidate_methods) ``--trials`` models — the recipe's default
 settings first, then settings drawn at random from the method's search space (Hyper.search plus
 the learning rate, as ``core tune`` searches them), each with its own seed — plus source-only at the
@@ -60,7 +60,7 @@ def _settings_for(method: str, key: str, index: int):
     """Trial 0: the recipe's defaults (lr None, no overrides); later: a random draw from the search space."""
     import optuna
 
-    from core.selection import _suggest, search_space
+    from core.selection.tune import search_space, suggest as _suggest
 
     if index == 0:
         return None, {}
@@ -73,8 +73,9 @@ def _settings_for(method: str, key: str, index: int):
 
 def train_population(out: Path, scenarios, methods, trials: int, steps: int, threads: int) -> None:
     from core.data import load_domain
-    from core.engine import TrainingError
-    from core.selection import _config, _num, train_and_score
+    from core.training.engine import TrainingError
+    from core.selection import run_config as _config, train_and_score
+    from core.util.stats import rounded as _num
     from core.validators import ValidatorError
     from core.validators.evidence import TARGET_CAP, sample_indices
 
@@ -226,7 +227,7 @@ def markdown(result: dict, validators: list[str]) -> str:
 
 
 def main(argv=None) -> int:
-    from core.recipes import SCENARIOS
+    from core.training.recipes import SCENARIOS
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="phase", required=True)

@@ -10,7 +10,7 @@ blocks (``scenarios``, ``recommended``, ``best_in_hindsight``, ``selection``) co
 that built the scenario, the rest (published numbers, the LODO table) stays. Entries that lack the
 collapse guard's input (``largest_class_share``: zoos built before the guard existed) get it from
 the shipped seed-0 model on the unlabelled target train images, and the label-free blocks are
-recomputed (:func:`core.zoo.rebuild._selection`). No target label is read for any choice.
+recomputed (:func:`core.studies.zoo_build._selection`). No target label is read for any choice.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.fsutil import write_json_atomic  # noqa: E402
-from core.zoo.index import _folder, make_name  # noqa: E402
+from core.util.files import write_json_atomic  # noqa: E402
+from core.zoo.index import scenario_folder, make_name  # noqa: E402
 from core.zoo.leaderboard import LEADERBOARD_NAME  # noqa: E402
-from core.zoo.rebuild import _selection  # noqa: E402
+from core.studies.zoo_build import _selection  # noqa: E402
 
 BLOCKS = ("recommended", "best_in_hindsight", "selection")
 
@@ -56,16 +56,16 @@ def main(argv=None) -> int:
             source, _, target = skey.partition("->")
             for method, entry in entries.items():
                 if entry.get("largest_class_share") is None:
-                    entry["largest_class_share"] = seed0_share(d / _folder(source, target) / method, source, target)
+                    entry["largest_class_share"] = seed0_share(d / scenario_folder(source, target) / method, source, target)
                     entry["largest_class_share_from"] = "the shipped seed-0 model (computed when merging)"
             blocks = _selection({}, part["validator"], entries, (part.get("selection") or {}).get(skey))
             board["scenarios"][skey] = entries
             for name in BLOCKS:
                 board.setdefault(name, {})[skey] = blocks[name]
-            dest = args.into / _folder(source, target)
+            dest = args.into / scenario_folder(source, target)
             if dest.exists():
                 shutil.rmtree(dest)
-            shutil.copytree(d / _folder(source, target), dest)
+            shutil.copytree(d / scenario_folder(source, target), dest)
             rec = blocks["recommended"] or {}
             print(f"{skey}: {len(entries)} models; recommended {rec.get('method')} "
                   f"({rec.get('target_acc_mean')} vs source-only {rec.get('source_only_acc_mean')}); "

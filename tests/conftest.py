@@ -19,7 +19,7 @@ import pytest  # noqa: E402
 @pytest.fixture(scope="session")
 def tiny_zoo(tmp_path_factory):
     """A tiny zoo (MNIST → MNIST-M: source_only, dann, distill; 1 step each) for the app's tests."""
-    from core.zoo.rebuild import rebuild
+    from core.studies.zoo_build import rebuild
 
     out = tmp_path_factory.mktemp("tiny-zoo")
     code = rebuild(tiny=True, steps=1, scenarios=[("mnist", "mnistm")],

@@ -1,4 +1,4 @@
-"""The engine's fast path (core.accel): choice rules, the device sampler, the buffer-fed step,
+"""The engine's fast path (core.training.accel): choice rules, the device sampler, the buffer-fed step,
 read-back in blocks, the large-batch learning-rate rule; on CUDA, graph replay against eager."""
 
 import math
@@ -6,8 +6,8 @@ import math
 import pytest
 import torch
 
-from core.accel import ACCEL_CHOICES, GraphedStep, resolve_accel
-from core.engine import TrainConfig, TrainingError, effective_lr, train
+from core.training.accel import ACCEL_CHOICES, GraphedStep, resolve_accel
+from core.training.engine import TrainConfig, TrainingError, effective_lr, train
 from core.methods import METHODS, Batch, Context, get_method
 from core.models import build_model
 

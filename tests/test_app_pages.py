@@ -281,7 +281,7 @@ def test_train_busy_and_failed(with_zoo, jobs_manager, monkeypatch):
     first.button(key="train_cancel").click().run()
     session_job(first).wait(30)
 
-    import core.engine as engine
+    import core.training.engine as engine
 
     def boom(*args, **kwargs):
         raise ValueError("boom: a broken setting")
@@ -337,8 +337,8 @@ def digit_png(seed: int, size: int = 48) -> bytes:
 
 
 def paper_photos(n: int) -> list[tuple[str, bytes]]:
-    """``n`` phone-style photos of handwritten digits on paper (core.data.unseen: never trained on)."""
-    from core.data.unseen import sample
+    """``n`` phone-style photos of handwritten digits on paper (core.synth: never trained on)."""
+    from core.synth import sample
 
     out = []
     for i in range(n):
@@ -403,7 +403,7 @@ def test_predict_adapt_to_uploads(with_zoo, tmp_path):
     # neither the shipped weights on disk nor the model cached for every session changed
     assert sha256(weights) == before_hash
     import torch
-    from core.refs import load_ref
+    from core.zoo.refs import load_ref
     from ui.adapt import _load_universal
 
     on_disk, _ = load_ref(str(universal_path()))

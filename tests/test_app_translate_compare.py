@@ -18,8 +18,8 @@ from test_app_pages import app, goto, navigation_mode, texts  # noqa: E402,F401 
 @pytest.fixture(scope="module")
 def gan_zoo(tiny_zoo, tmp_path_factory):
     """The tiny zoo plus mnist->mnistm/pixel_gan (3 steps, one thread)."""
-    from core.engine import train
-    from core.recipes import recipe
+    from core.training.engine import train
+    from core.training.recipes import recipe
 
     root = tmp_path_factory.mktemp("gan-zoo") / "zoo"
     shutil.copytree(tiny_zoo, root)
@@ -172,7 +172,7 @@ def selection_keys() -> dict:
 
 
 def test_compare_label_free_selection(plain_zoo):
-    from core.selection import spearman
+    from core.util.stats import spearman
 
     write_board(plain_zoo, **selection_keys())
     at = goto(app(), "compare")

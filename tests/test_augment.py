@@ -1,11 +1,11 @@
-"""Tests for core.augment: shapes and ranges kept, seeded determinism, and that each transform acts."""
+"""Tests for core.data.augment: shapes and ranges kept, seeded determinism, and that each transform acts."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from core.augment import color_jitter, cutout, random_translate, strong_augment, weak_augment
+from core.data.augment import color_jitter, cutout, random_translate, strong_augment, weak_augment
 
 TRANSFORMS = {
     "translate": lambda x, g: random_translate(x, 3, g),

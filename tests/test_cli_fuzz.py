@@ -9,14 +9,14 @@ What must hold for every argument list:
 * exit code 0 only with a real result: the read-only commands (``domains``, ``methods``,
   ``zoo list|table``) print it, as JSON on the last stdout line with ``--json``;
 * the commands that do work (``train``, ``eval``, ``export``, ``zoo rebuild``, ``bench``) never
-  start it with an invalid argument: the work (``core.engine.train``,
-  ``core.evaluation.model_report``, ``core.export.export_onnx``, ``core.bench.main``) is replaced by
+  start it with an invalid argument: the work (``core.training.engine.train``,
+  ``core.evaluation.model_report``, ``core.checkpoints.onnx.export_onnx``, ``core.bench.main``) is replaced by
   a sentinel that fails the test when the arguments were invalid, and that stops a valid run
   without a result (so nothing is ever trained and no exit 0 is made up);
 * and the other way round: valid arguments are never refused.
 
 Which arguments are valid is decided here, independently of the CLI's code, from the declared
-ranges (``core.config.RANGES``), the method registry (each ``Hyper``'s type, range and kind), the
+ranges (``core.training.config.RANGES``), the method registry (each ``Hyper``'s type, range and kind), the
 devices torch reports and the files this module creates. A handful of tiny real runs check the
 successful path end to end (a checkpoint is written and loads; a failing run writes none).
 
@@ -48,7 +48,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from core import cli
-from core.config import RANGES
+from core.training.config import RANGES
 from core.methods import METHODS, ordered
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,7 +119,7 @@ def world(tmp_path_factory):
     def sentinel(*args, **kwargs):
         raise Reached()
 
-    for target in ("core.engine.train", "core.evaluation.model_report", "core.export.export_onnx",
+    for target in ("core.training.engine.train", "core.evaluation.model_report", "core.checkpoints.onnx.export_onnx",
                    "core.bench.main"):
         mp.setattr(target, sentinel)
     yield w
@@ -557,7 +557,7 @@ def test_known_valid_arguments_reach_the_work_or_a_result(world, argv):
 
 def test_real_tiny_train_writes_a_checkpoint_that_loads_and_counts_skipped(tmp_path, world, monkeypatch):
     """Exit 0 only with a real result: a 2-step run onto a folder with one broken picture."""
-    from core import engine as engine_module
+    from core.training import engine as engine_module
     from core.checkpoints import load
 
     monkeypatch.setattr(engine_module, "train", _REAL_TRAIN)  # not the sentinel: this one really trains
@@ -579,7 +579,7 @@ def test_real_tiny_train_writes_a_checkpoint_that_loads_and_counts_skipped(tmp_p
 def test_real_failing_train_writes_no_checkpoint(tmp_path, monkeypatch):
     """A run that fails after the argument checks (nothing in the folder can be read) exits 2 with
     one line and leaves no checkpoint behind."""
-    from core import engine as engine_module
+    from core.training import engine as engine_module
 
     monkeypatch.setattr(engine_module, "train", _REAL_TRAIN)
     target = tmp_path / "target"
@@ -627,7 +627,7 @@ def test_real_process_exit_code_and_one_line(argv):
     assert "Traceback" not in proc.stdout + proc.stderr and not proc.stdout.strip()
 
 
-import core.engine as _engine  # noqa: E402  (the real functions, kept before the fixture patches them)
+import core.training.engine as _engine  # noqa: E402  (the real functions, kept before the fixture patches them)
 import core.evaluation as _evaluation  # noqa: E402
 
 _REAL_TRAIN = _engine.train

@@ -1,4 +1,4 @@
-"""Data-parallel training under torchrun (core.distributed): two CPU processes with gloo.
+"""Data-parallel training under torchrun (core.training.distributed): two CPU processes with gloo.
 
 Run as a user would: ``python -m torch.distributed.run --nproc_per_node 2 --master_port <free>
 -m core train ... --device cpu --json``. Checked: exactly one JSON result line (rank 0's, with
@@ -77,8 +77,8 @@ def test_ddp_agrees_with_one_process_on_the_same_global_batch(ddp_run, tmp_path)
 
     proc, out = ddp_run
     assert proc.returncode == 0, proc.stderr[-3000:]
-    from core.engine import train
-    from core.recipes import recipe
+    from core.training.engine import train
+    from core.training.recipes import recipe
 
     # one process, in this one (what `python -m core train` with the same flags runs)
     single = train(recipe("dann", "mnist", "ucidigits", steps=12, batch_size=32, precision="fp32", eval_every=0,
@@ -104,7 +104,7 @@ def test_a_world_size_that_does_not_divide_the_batch_is_refused_in_one_line(monk
 
 
 def test_several_player_methods_are_refused_under_ddp(monkeypatch, tmp_path, capsys):
-    from core import distributed
+    from core.training import distributed
     from core.methods import METHODS, Method, get_method
 
     players = [name for name, cls in METHODS.items() if cls.train_step is not Method.train_step]

@@ -1,4 +1,4 @@
-"""Tests for core.engine: determinism, progress and cancel, divergence, checkpoints, and the accuracy gain."""
+"""Tests for core.training.engine: determinism, progress and cancel, divergence, checkpoints, and the accuracy gain."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import torch
 
 from core import checkpoints
 from core.data import load_domain
-from core.engine import (
-    Progress, TrainConfig, TrainingError, autocast_dtype, native_bf16, seed_everything, train,
-)
+from core.training.config import Progress, TrainConfig
+from core.training.engine import TrainingError, seed_everything, train
+from core.training.speed import autocast_dtype, native_bf16
 from core.evaluation import evaluate_accuracy, predict_logits
 from core.methods import METHODS
 
@@ -135,9 +135,9 @@ def test_diverging_learning_rate_raises_training_error():
                                           ("batch_size", 10_000_000), ("warmup", 1.5), ("seed", -1),
                                           ("lr", float("nan")), ("steps", 2.5)])
 def test_out_of_range_settings_are_refused_before_any_work(field, value, monkeypatch):
-    import core.engine as engine
+    import core.data.run_domains as run_domains
 
-    monkeypatch.setattr(engine, "load_run_domains", lambda *a, **k: pytest.fail("loaded data"))
+    monkeypatch.setattr(run_domains, "load_run_domains", lambda *a, **k: pytest.fail("loaded data"))
     with pytest.raises(ValueError, match=field):
         train(_config("source_only", **{field: value}))
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.export import TOLERANCE, export_onnx
+from core.checkpoints.onnx import TOLERANCE, export_onnx
 from core.models import build_model
 
 ROOT = Path(__file__).resolve().parents[1]

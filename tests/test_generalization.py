@@ -9,9 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-from core import augment as A
+from core.data import augment as A
 from core.data import DomainError, load_domain, split_sources
-from core.engine import TrainConfig, train
+from core.training.engine import TrainConfig, train
 from core.methods import METHODS, Batch, Context, get_method
 from core.models import MixStyle, build_model, mixing_domains
 from core.models.mixstyle import pick_partners

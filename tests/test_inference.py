@@ -1,4 +1,4 @@
-"""core.inference: predictions for uploads (good and broken files), summaries, model facts."""
+"""core.inference.predictions: predictions for uploads (good and broken files), summaries, model facts."""
 
 import io
 
@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from core.checkpoints import size_bytes
-from core.inference import csv_safe, latency_ms, predict_batch, predict_uploads, rows_to_frame, summarize
+from core.inference.predictions import csv_safe, latency_ms, predict_batch, predict_uploads, rows_to_frame, summarize
 from core.models import count_parameters
 from core.models import build_model
 

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 import torch
 
-import core.engine as engine
+import core.training.engine as engine
 import core.jobs.admission as admission
 import core.jobs.job as job_module
-from core.config import Progress, TrainConfig, TrainResult
-from core.engine import TrainingError, train
+from core.training.config import Progress, TrainConfig, TrainResult
+from core.training.engine import TrainingError, train
 from core.jobs import HISTORY_CAP, Busy, Job, JobManager, JobSnapshot, manager
 from core.jobs.job import MAX_ERROR_CHARS
 from ui.wording import busy_message, failure_message
@@ -503,7 +503,7 @@ def test_singleton_and_max_jobs_from_env(monkeypatch):
     assert admission.default_max_jobs() == 2
     monkeypatch.setenv("SHIFTLAB_MAX_JOBS", "zero")
     assert admission.default_max_jobs() == 2
-    from core.device import available_cpus
+    from core.util.device import available_cpus
 
     assert available_cpus() >= 1
 

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from core.losses import (
-    coral, distillation_loss, domain_adversarial_loss, entropy, gaussian_kernel_matrix, median_bandwidth, mk_mmd,
+    coral, distillation_loss, domain_adversarial_loss, entropy_rows, gaussian_kernel_matrix, information_maximization,
+    median_bandwidth, mk_mmd, prediction_entropy,
 )
 
 
@@ -147,18 +148,27 @@ def test_coral_zero_for_identical_and_hand_case():
 
 def test_entropy_max_for_uniform_and_zero_for_confident():
     for c in (2, 10):
-        assert entropy(torch.zeros(3, c)).item() == pytest.approx(math.log(c), rel=1e-6)
-        assert entropy(torch.full((2, c), 7.0)).item() == pytest.approx(math.log(c), rel=1e-6)
+        assert prediction_entropy(torch.zeros(3, c)).mean().item() == pytest.approx(math.log(c), rel=1e-6)
+        assert prediction_entropy(torch.full((2, c), 7.0)).mean().item() == pytest.approx(math.log(c), rel=1e-6)
     confident = torch.tensor([[100.0, 0.0, 0.0]])
-    assert entropy(confident).item() == pytest.approx(0.0, abs=1e-6)
+    assert prediction_entropy(confident).item() == pytest.approx(0.0, abs=1e-6)
     random_logits = torch.randn(16, 10, generator=_gen(8))
-    assert 0.0 < entropy(random_logits).item() < math.log(10)
+    assert 0.0 < prediction_entropy(random_logits).mean().item() < math.log(10)
 
 
 def test_entropy_hand_case():
     logits = torch.tensor([[math.log(3.0), 0.0]])  # p = [0.75, 0.25]
     expected = -(0.75 * math.log(0.75) + 0.25 * math.log(0.25))
-    assert entropy(logits).item() == pytest.approx(expected, rel=1e-6)
+    assert prediction_entropy(logits).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_entropy_from_logits_equals_entropy_of_the_probabilities():
+    logits = torch.randn(32, 7, generator=_gen(3), dtype=torch.float64) * 4
+    assert torch.allclose(prediction_entropy(logits), entropy_rows(torch.softmax(logits, 1)), atol=1e-10)
+    ent, div = information_maximization(logits)
+    p = torch.softmax(logits, 1)
+    assert ent.item() == pytest.approx(entropy_rows(p).mean().item(), rel=1e-9)
+    assert div.item() == pytest.approx(-entropy_rows(p.mean(0, keepdim=True)).item(), rel=1e-9)
 
 
 def test_domain_adversarial_loss_values():

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.engine import TrainConfig, few_shot_indices, train
+from core.data.splits import few_shot_indices
+from core.training.config import TrainConfig
+from core.training.engine import train
 from core.methods import METHODS, Batch, Context, Method, get_method
 from core.models import build_model
 

@@ -216,9 +216,9 @@ def test_semantic_consistency_needs_a_source_trained_classifier():
 
 
 def test_engine_trains_generator_and_classifier(monkeypatch):
-    """Three steps through core.engine.train change G and T; the trained method comes back, and the
+    """Three steps through core.training.engine.train change G and T; the trained method comes back, and the
     evaluation's progress report shows G's translations."""
-    from core.engine import TrainConfig, train
+    from core.training.engine import TrainConfig, train
 
     initial = {}
     setup = PixelGAN.setup

@@ -1,9 +1,10 @@
-"""core.sampling: random index batches over resident domains, and the uint8 → float conversion."""
+"""core.data.sampling: random index batches over resident domains, and the uint8 → float conversion."""
 
 import pytest
 import torch
 
-from core.sampling import IndexSampler, unit_float
+from core.data.sampling import IndexSampler
+from core.util.modes import unit_float
 
 CPU = torch.device("cpu")
 

@@ -11,11 +11,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.config import TrainConfig
+from core.training.config import TrainConfig
 from core.data import load_domain
-from core.data.feed import (FileImages, ResidentFeed, ResizedImages, StreamFeed, decoded_bytes, evaluate_accuracy,
-                            load_run_domains, make_feed, shard)
-from core.engine import train
+from core.data.feed import ResidentFeed, StreamFeed, make_feed, shard
+from core.data.lazy import FileImages, ResizedImages, decoded_bytes
+from core.data.run_domains import load_run_domains
+from core.evaluation import evaluate_accuracy
+from core.training.engine import train
 from tests.test_scale_models import png_folder
 
 

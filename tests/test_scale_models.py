@@ -1,5 +1,5 @@
 """Bigger pictures and bigger networks: ``--arch``, ``--image-size``, ``--pretrained`` (core.models,
-core.models.pretrained, core.cli.train) and the CIFAR downloads' offline failure (core.data.downloads).
+core.checkpoints.pretrained, core.cli.train) and the CIFAR downloads' offline failure (core.data.downloads).
 
 Fixtures are tiny folders of 64×64 PNGs written by the tests; nothing is downloaded (the network
 is switched off inside the process where a test needs "offline")."""
@@ -18,7 +18,7 @@ from PIL import Image
 
 from core.cli import main as cli_main
 from core.models import ARCH_INFO, ARCHITECTURES, build_model, check_arch
-from core.models.pretrained import PretrainedError, check_pretrained
+from core.checkpoints.pretrained import PretrainedError, apply_backbone_state, check_pretrained, read_pretrained
 
 COLOURS = {"red": (220, 40, 40), "green": (40, 190, 40), "blue": (40, 40, 220)}
 
@@ -108,11 +108,12 @@ def test_pretrained_safetensors_in_torchvision_naming_initialises_the_backbone(t
 
     state = _torchvision_state()
     save_file(state, tmp_path / "r18.safetensors")
-    model = build_model({"arch": "resnet18", "num_classes": 3, "input_size": 32,
-                         "weights_path": str(tmp_path / "r18.safetensors")})
+    model = build_model({"arch": "resnet18", "num_classes": 3, "input_size": 32})
+    apply_backbone_state(model.backbone, read_pretrained("resnet18", str(tmp_path / "r18.safetensors"), 32))
     assert torch.equal(model.backbone.net.layer3[1].conv2.weight, state["layer3.1.conv2.weight"])
     assert torch.equal(model.backbone.net.bn1.running_var, state["bn1.running_var"])
-    assert "weights_path" not in model.spec  # initial weights are not part of the architecture
+    with pytest.raises(ValueError, match="unknown model spec keys"):  # a spec never points at files
+        build_model({"arch": "resnet18", "weights_path": str(tmp_path / "r18.safetensors")})
 
 
 def test_pretrained_file_of_the_wrong_shape_names_the_first_mismatching_tensor(tmp_path, capsys):
@@ -163,8 +164,8 @@ def test_a_checkpoint_can_initialise_the_next_run(tmp_path):
     card = make_card(first, method="source_only", source="cifar10", target="cifar10",
                      class_names=[str(i) for i in range(10)])
     save(first, card, tmp_path / "ckpt")
-    second = build_model({"arch": "resnet18", "num_classes": 100, "input_size": 32,
-                          "weights_path": str(tmp_path / "ckpt")})
+    second = build_model({"arch": "resnet18", "num_classes": 100, "input_size": 32})
+    apply_backbone_state(second.backbone, read_pretrained("resnet18", str(tmp_path / "ckpt"), 32))
     assert torch.equal(second.backbone.net.conv1.weight, first.backbone.net.conv1.weight)
     assert second.head.out_features == 100
     with pytest.raises(PretrainedError, match="is a resnet18 checkpoint; it cannot initialise resnet50"):

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from core.methods import METHODS, Method, register, unregister
-from core.methods.base import Hyper
+from core.util.settings import Hyper
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--steps", "20", "--threads", "1", "--device", "cpu", "--json", "--quiet"]
@@ -188,7 +188,7 @@ def test_too_few_target_images_for_the_validator_fail_before_training(tmp_path):
 def test_collapse_guard_compares_with_source_only():
     """A candidate is collapsed when its most-predicted target class takes more than COLLAPSE_JUMP
     above source-only's share; unknown shares never disqualify."""
-    from core.selection import COLLAPSE_JUMP, collapsed
+    from core.evaluation import COLLAPSE_JUMP, collapsed
 
     assert not collapsed(0.15, 0.12)
     assert collapsed(0.12 + COLLAPSE_JUMP + 0.01, 0.12)

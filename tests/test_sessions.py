@@ -10,8 +10,8 @@ import threading
 from PIL import Image
 
 from core.data import load_domain
-from core.engine import TrainConfig
-from core.inference import predict_uploads
+from core.training.engine import TrainConfig
+from core.inference.predictions import predict_uploads
 from core.jobs import JobManager
 from core.models import build_model
 

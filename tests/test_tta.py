@@ -11,8 +11,9 @@ import torch
 from core import checkpoints
 from core.data import load_domain
 from core.models import build_model
-from core.tta import (ADAPTED, KEPT, TTA_METHODS, TTAMethod, adapt, batch_norm_layers, distinct_pictures,
-                      label_free_stats, register, reestimate_bn_statistics)
+from core.evaluation import label_free_stats
+from core.tta import (ADAPTED, KEPT, TTA_METHODS, TTAMethod, adapt, batch_norm_layers, distinct_pictures, register,
+                      reestimate_bn_statistics)
 
 DIGITS = [str(i) for i in range(10)]
 NO_GUARD = {"max_share_jump": 1.0, "entropy_tolerance": float("inf")}
@@ -270,7 +271,7 @@ def test_cli_adapt_checks_its_arguments_before_any_work(trained, tmp_path, capsy
 
 def test_the_shipped_universal_model_is_a_small_batch_norm_checkpoint():
     from core.data import EMBEDDED
-    from core.tta.run import DEFAULT_MODEL
+    from core.tta.domain import DEFAULT_MODEL
 
     model, card = checkpoints.load(DEFAULT_MODEL)
     assert batch_norm_layers(model), "TTA needs BatchNorm statistics"

@@ -1,4 +1,4 @@
-"""Tests for core.data.unseen: the handwriting synthesiser and the unseen domains built from it.
+"""Tests for core.synth: the handwriting synthesiser and the unseen domains built from it.
 
 They must be deterministic, built from nothing the project trains on, load exactly like a user's
 folder, and the clean synthesised digits must be legible to a model trained on real MNIST.
@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from core.data import embedded, load_domain
-from core.data import unseen
+from core import synth as unseen
 
 ROOT = Path(__file__).resolve().parents[1]
 ORACLE = ROOT / "pretrained" / "syndigits-mnist" / "oracle"  # trained with labels on embedded MNIST

@@ -1,4 +1,4 @@
-"""core.uploads and the bounded decoding in core.imageio: each distinct upload is decoded once,
+"""core.imageio.uploads and the bounded decoding in core.imageio: each distinct upload is decoded once,
 within limits on files, pixels per picture and pixels per batch, and never at full size when a
 reduced picture serves the model just as well."""
 
@@ -16,12 +16,12 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from PIL import Image, ImageFile
 
-import core.uploads as uploads
+import core.imageio.uploads as uploads
 from core.imageio import (APP_MAX_DECODED_PIXELS, WORKING_SIDE, BadImage, decoded_size, image_to_tensor,
                           read_image, read_image_bounded)
-from core.inference import predict_uploads
+from core.inference.predictions import predict_uploads
 from core.models import build_model
-from core.uploads import UploadCache, decode_uploads, digest
+from core.imageio.uploads import UploadCache, decode_uploads, digest
 from test_imageio import SEEDS, check_outcome, mutated_images, watchdog  # tests/ is on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]

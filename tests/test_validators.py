@@ -177,7 +177,7 @@ def test_class_ami_is_high_when_predictions_follow_the_clusters_and_zero_otherwi
 
 def test_source_val_split_is_stratified_disjoint_and_independent_of_the_run_seed():
     from core.data import load_domain
-    from core.engine import source_val_indices, split_source
+    from core.data.splits import source_val_indices, split_source
 
     labels = load_domain("mnist", "train").labels
     torch.manual_seed(123)

@@ -21,9 +21,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from core import recipes, zoo
+from core import zoo
+from core.training import recipes
 from core.methods import METHODS
-from core.zoo.rebuild import rebuild
+from core.studies.zoo_build import rebuild
 from core.data import load_domain
 from core.evaluation import evaluate_accuracy
 
@@ -35,7 +36,7 @@ METHOD_ORDER = [m for m in zoo.method_order() if METHODS[m].in_zoo]  # what a fu
 
 
 def expected_names() -> list[str]:
-    return [f"{s}->{t}/{m}" for s, t in recipes.SCENARIOS for m in METHOD_ORDER]
+    return [f"{s}->{t}/{m}" for s, t in zoo.SCENARIOS for m in METHOD_ORDER]
 
 
 def reevaluate(name: str) -> tuple[float, dict]:
@@ -78,9 +79,9 @@ def tiny_zoo(tmp_path_factory):
 
 def test_tiny_rebuild_succeeds_and_logs(tiny_zoo):
     assert tiny_zoo.code == 0, "\n".join(tiny_zoo.log)
-    n = len(recipes.SCENARIOS) * len(METHOD_ORDER)
+    n = len(zoo.SCENARIOS) * len(METHOD_ORDER)
     assert any(f"zoo rebuilt: {n} model(s)" in line and "s total" in line for line in tiny_zoo.log)
-    assert sum(": teacher " in line for line in tiny_zoo.log) == len(recipes.SCENARIOS)
+    assert sum(": teacher " in line for line in tiny_zoo.log) == len(zoo.SCENARIOS)
     assert zoo.zoo_dir() == tiny_zoo.path
     leftovers = [p for p in tiny_zoo.path.rglob(".*")]  # no staging/old/temp files
     assert not leftovers
@@ -89,12 +90,12 @@ def test_tiny_rebuild_succeeds_and_logs(tiny_zoo):
 def test_names_format_count_and_order(tiny_zoo):
     names = zoo.names()
     assert zoo.method_order() == METHOD_ORDER
-    assert len(names) == len(recipes.SCENARIOS) * len(METHOD_ORDER)
+    assert len(names) == len(zoo.SCENARIOS) * len(METHOD_ORDER)
     assert all(NAME_RE.match(n) for n in names), names
     assert names == expected_names()
-    s, t = recipes.SCENARIOS[0]
+    s, t = zoo.SCENARIOS[0]
     assert names[0] == f"{s}->{t}/source_only" and names[len(METHOD_ORDER) - 1] == f"{s}->{t}/distill"
-    assert zoo.scenarios() == [tuple(s) for s in recipes.SCENARIOS]
+    assert zoo.scenarios() == [tuple(s) for s in zoo.SCENARIOS]
 
 
 def test_entries_rows(tiny_zoo):
@@ -140,7 +141,7 @@ def test_leaderboard_matches_cards(tiny_zoo):
     assert board["generated"] and board["seconds_total"] > 0 and board["device"].startswith("cpu")
     assert set(board["settings"]) == set(METHOD_ORDER)
     assert board["settings"]["dann"]["steps"] == 3
-    assert list(board["scenarios"]) == [f"{s}->{t}" for s, t in recipes.SCENARIOS]
+    assert list(board["scenarios"]) == [f"{s}->{t}" for s, t in zoo.SCENARIOS]
     paper = board["published"]["mnist->mnistm"]["results"]
     assert (paper["source_only"], paper["dann"], paper["oracle"]) == (52.25, 76.66, 95.96)
     assert {"svhn->mnist", "synnumbers->svhn", "mnist->usps"} <= set(board["published"])
@@ -182,7 +183,7 @@ def test_distill_is_taught_by_the_label_free_choice(tiny_zoo):
     mean validator score — never chosen by target accuracy."""
     board = zoo.leaderboard()
     validator = board["validator"]
-    for s, t in recipes.SCENARIOS:
+    for s, t in zoo.SCENARIOS:
         key = f"{s}->{t}"
         scen = board["scenarios"][key]
         teacher = scen["distill"]["teacher"]
@@ -204,10 +205,10 @@ def test_distill_is_taught_by_the_label_free_choice(tiny_zoo):
 def test_recommended_is_the_best_validator_score_and_reports_the_gap(tiny_zoo):
     board = zoo.leaderboard()
     validator = board["validator"]
-    for s, t in recipes.SCENARIOS:
+    for s, t in zoo.SCENARIOS:
         key = f"{s}->{t}"
         scen, rec = board["scenarios"][key], board["recommended"][key]
-        from core.selection import collapsed
+        from core.evaluation import collapsed
 
         base = scen["source_only"]["largest_class_share"]
         candidates = [m for m, e in scen.items() if m != "distill" and METHODS[m].target_labels == "none"
@@ -313,7 +314,7 @@ def test_cli_zoo_list(tiny_zoo, capsys):
 
 def test_tiny_zoo_is_small(tiny_zoo):
     total = sum(p.stat().st_size for p in tiny_zoo.path.rglob("*") if p.is_file())
-    from core.zoo.rebuild import MAX_TOTAL_BYTES
+    from core.studies.zoo_build import MAX_TOTAL_BYTES
 
     assert total < MAX_TOTAL_BYTES
 
@@ -337,7 +338,7 @@ def test_shipped_zoo_is_complete_and_not_tiny(shipped):
     assert all(zoo.parse_name(n)[2] in METHODS for n in extra)
     board = zoo.leaderboard()
     assert board.get("tiny") is False and len(board["seeds"]) >= 3
-    assert list(board["scenarios"]) == [f"{s}->{t}" for s, t in recipes.SCENARIOS]
+    assert list(board["scenarios"]) == [f"{s}->{t}" for s, t in zoo.SCENARIOS]
 
 
 def test_shipped_entries_reevaluate_to_their_cards(shipped):

@@ -9,7 +9,7 @@
 The page keeps the UI; the adaptation itself is core's (:func:`core.tta.adapt`: episodic — it works
 on a copy —, guarded without labels). Here the model handed to it is deep-copied once more, so the
 cached model other sessions use, and the shipped weights on disk, never change. One adaptation runs
-at a time in the process (:data:`_ADAPT_LOCK`); a batch is at most :data:`core.uploads.MAX_FILES`
+at a time in the process (:data:`_ADAPT_LOCK`); a batch is at most :data:`core.imageio.uploads.MAX_FILES`
 pictures (SHOT-IM on 100 digits takes about a second on one core).
 """
 
@@ -50,14 +50,14 @@ NORMALIZE_HELP = (
 # --------------------------------------------------------------------------- the default upload model
 
 def universal_path() -> Path:
-    from core.tta.run import DEFAULT_MODEL
+    from core.tta.domain import DEFAULT_MODEL
 
     return Path(DEFAULT_MODEL)
 
 
 @st.cache_resource(show_spinner="Loading the universal model…", max_entries=2)
 def _load_universal(path: str, stamp: int):
-    from core.refs import load_ref
+    from core.zoo.refs import load_ref
 
     model, card = load_ref(path, "cpu")
     return model.eval(), card
@@ -206,7 +206,7 @@ def adapt_panel(candidates: dict[str, dict], rows: list[dict], *, skipped: list[
 
 
 def _run(chosen: dict, images, names, method, seed, stamp, normalize, key) -> None:
-    from core.inference import predict_batch
+    from core.inference.predictions import predict_batch
     from core.tta import TTA_METHODS, adapt
 
     model, card = chosen["model"], chosen["card"]
@@ -224,7 +224,7 @@ def _run(chosen: dict, images, names, method, seed, stamp, normalize, key) -> No
         finally:
             _ADAPT_LOCK.release()
         rows = predict_batch({BEFORE: model, AFTER: result.model}, images, names, class_names=card.get("class_names"))
-    st.session_state[key] = {"fingerprint": stamp, "summary": result.summary(), "model": result.model,
+    st.session_state[key] = {"fingerprint": stamp, "summary": result.summary(), "model": result.model, "result": result,
                              "adapted": result.adapted, "rows": rows, "method": method, "label": label,
                              "model_label": chosen["label"], "card": card, "normalize": normalize, "seed": seed,
                              "zip": None}
@@ -283,17 +283,11 @@ def _downloads(done: dict, key: str) -> None:
 
 def adapted_zip(done: dict) -> bytes:
     """The adapted model as a checkpoint zip whose card says where it came from and how it was adapted."""
-    from core.checkpoints import make_card, save_zip
+    from core.checkpoints import save_zip
+    from core.tta.guard import adapted_card
 
-    card, s = done["card"], done["summary"]
-    new_card = make_card(
-        done["model"], method=card["method"], source=card["source"], target="uploaded pictures",
-        class_names=card["class_names"], metrics={},
-        hyperparameters={**(card.get("hyperparameters") or {}), "tta_method": done["method"],
-                         **{f"tta_{k}": v for k, v in s["settings"].items()}},
-        seed=done["seed"], training_seconds=s["seconds"], device="cpu",
-        extra={"tta": {**s, "adapted_from": done["model_label"], "normalize": done["normalize"],
-                       "target": "uploaded pictures"}})
+    new_card = adapted_card(done["result"], done["card"], adapted_from=done["model_label"],
+                            target="uploaded pictures", normalize=done["normalize"], seed=done["seed"])
     with tempfile.TemporaryDirectory(prefix="shiftlab-tta-") as tmp:
         return save_zip(done["model"], new_card, Path(tmp) / "adapted.zip").read_bytes()
 

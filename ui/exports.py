@@ -3,7 +3,7 @@
     onnx_download(model, cache_key="session:abc", file_name="run1.onnx", key="dl_abc_onnx")
 
 Exporting costs a second or two (``torch.onnx.export`` plus a check against PyTorch with ONNX
-Runtime, :func:`core.export.export_onnx`), so the page shows a "Prepare ONNX" button first and the
+Runtime, :func:`core.checkpoints.onnx.export_onnx`), so the page shows a "Prepare ONNX" button first and the
 download once the bytes exist. The bytes are kept per model (``cache_key``) in the session, the
 last :data:`KEEP` models only, so a rerun does not export again.
 """
@@ -21,8 +21,8 @@ KEEP = 6
 
 
 def onnx_bytes(model) -> bytes:
-    """``model`` as ONNX bytes, checked against PyTorch (:func:`core.export.export_onnx`)."""
-    from core.export import export_onnx
+    """``model`` as ONNX bytes, checked against PyTorch (:func:`core.checkpoints.onnx.export_onnx`)."""
+    from core.checkpoints.onnx import export_onnx
 
     with tempfile.TemporaryDirectory(prefix="shiftlab-onnx-") as tmp:
         path = Path(tmp) / "model.onnx"

@@ -55,7 +55,7 @@ def model_options(scenario) -> dict[str, str]:
 
 def run_settings(method: str, scenario, key: str, steps: int | None = None):
     """Steps, batch size, learning rate and the method's hyperparameters → a TrainConfig (or None)."""
-    from core.recipes import recipe
+    from core.training.recipes import recipe
 
     base = recipe(method, *scenario)
     c1, c2, c3 = st.columns(3)

@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-DOMAIN_LABELS = {
-    "mnist": "MNIST",
-    "mnistm": "MNIST-M",
-    "syndigits": "SynDigits",
-    "ucidigits": "UCI digits",
-    "mnist_full": "MNIST (full)",
-    "usps": "USPS",
-    "svhn": "SVHN",
-}
-
 ZOO_MISSING = "No pretrained models yet — run `python -m core zoo rebuild` (or train one on the Train page)."
 
 
 def domain_label(name: str) -> str:
-    """``mnist+syndigits`` → "MNIST + SynDigits"; ``folder:/x/photos`` → "photos (your folder)"."""
-    if "+" in name:
-        return " + ".join(domain_label(part) for part in name.split("+"))
-    if name.startswith(("folder:", "zip:")):
-        from pathlib import Path
+    """The domain's own label (:func:`core.data.domain_label`): ``mnistm`` → "MNIST-M"."""
+    from core.data import domain_label as declared
 
-        kind, path = name.split(":", 1)
-        return f"{Path(path.rstrip('/')).stem or path} (your {'zip' if kind == 'zip' else 'folder'})"
-    return DOMAIN_LABELS.get(name, name)
+    return declared(name)
 
 
 def method_label(name: str, short: bool = False) -> str:
@@ -38,9 +23,14 @@ def method_label(name: str, short: bool = False) -> str:
 
 
 def scenario_label(scenario) -> str:
-    source, target = scenario
-    return f"{domain_label(source)} → {domain_label(target)}"
+    """"MNIST → MNIST-M" for a (source, target) pair or a ``"source->target"`` key."""
+    from core.data import Scenario
+
+    return Scenario.parse(scenario).label
 
 
 def scenario_key(scenario) -> str:
-    return f"{scenario[0]}->{scenario[1]}"
+    """``"mnist->mnistm"`` for a (source, target) pair."""
+    from core.data import Scenario
+
+    return Scenario.parse(scenario).key

@@ -30,7 +30,7 @@ def _zoo():
     return zoo
 
 
-def _zoo_signature() -> str:
+def zoo_signature() -> str:
     """What identifies the zoo on disk (folder + leaderboard time), for cache keys."""
     zoo = _zoo()
     if zoo is None:
@@ -57,9 +57,9 @@ def _zoo_names(signature: str) -> list[str]:
 
 def zoo_names(scenario=None, methods=None) -> list[str]:
     """Zoo names, optionally for one scenario and some methods (empty when there is no zoo)."""
-    names = _zoo_names(_zoo_signature())
+    names = _zoo_names(zoo_signature())
     if scenario is not None:
-        prefix = f"{scenario[0]}->{scenario[1]}/"
+        prefix = f"{labels.scenario_key(scenario)}/"
         names = [n for n in names if n.startswith(prefix)]
     if methods is not None:
         names = [n for n in names if n.rsplit("/", 1)[-1] in methods]
@@ -88,14 +88,14 @@ def _zoo_alignment(name: str, signature: str):
 
 def zoo_card(name: str) -> dict | None:
     try:
-        return _zoo_card(name, _zoo_signature())
+        return _zoo_card(name, zoo_signature())
     except Exception as e:  # noqa: BLE001
         log.warning("zoo card %s: %s", name, e)
         return None
 
 
 def zoo_alignment(name: str):
-    return _zoo_alignment(name, _zoo_signature())
+    return _zoo_alignment(name, zoo_signature())
 
 
 @st.cache_data(show_spinner=False, ttl=30)
@@ -108,7 +108,7 @@ def _leaderboard(signature: str) -> dict:
 
 def leaderboard() -> dict:
     try:
-        return _leaderboard(_zoo_signature())
+        return _leaderboard(zoo_signature())
     except Exception as e:  # noqa: BLE001 - a broken leaderboard file must not break the page
         log.warning("leaderboard: %s", e)
         return {"scenarios": {}, "published": {}, "error": str(e)}
@@ -122,7 +122,7 @@ def _entries(signature: str) -> list[dict]:
 
 def zoo_entries() -> list[dict]:
     try:
-        return _entries(_zoo_signature())
+        return _entries(zoo_signature())
     except Exception as e:  # noqa: BLE001
         log.warning("zoo entries: %s", e)
         return []
@@ -150,7 +150,7 @@ def load(ref: str):
     """``(model, card)`` for a reference; raises ``ValueError`` with a readable message."""
     if ref.startswith(ZOO):
         try:
-            return _load_zoo(ref[len(ZOO):], _zoo_signature())
+            return _load_zoo(ref[len(ZOO):], zoo_signature())
         except Exception as e:  # noqa: BLE001
             raise ValueError(f"could not load zoo model {ref[len(ZOO):]!r}: {e}") from e
     if ref.startswith(SESSION):
@@ -233,10 +233,11 @@ def recommended_ref(ref: str) -> str | None:
     """``ref`` itself when the zoo's leaderboard marks its method as the scenario's recommended model."""
     if not ref.startswith(ZOO):
         return None
-    name = ref[len(ZOO):]
-    source, _, rest = name.partition("->")
-    target, _, method = rest.partition("/")
-    entry = (leaderboard().get("recommended") or {}).get(f"{source}->{target}") or {}
+    from core.data import scenario_key
+    from core.zoo import parse_name
+
+    source, target, method = parse_name(ref[len(ZOO):])
+    entry = (leaderboard().get("recommended") or {}).get(scenario_key(source, target)) or {}
     return ref if entry.get("method") == method else None
 
 

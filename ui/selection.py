@@ -11,7 +11,7 @@ Leaderboard keys read here (per scenario key "mnist->mnistm"; accuracies in %):
 - ``lodo = {steps, seeds, how, domains, methods: {method: {held_out_domain: acc, mean, source}}}``.
 
 The rank correlation shown is Spearman's ρ between the chosen validator's scores and the true
-target accuracies over the scenario's points (:func:`core.selection.spearman`), recomputed for
+target accuracies over the scenario's points (:func:`core.util.stats.spearman`), recomputed for
 whichever validator the user picks.
 """
 
@@ -37,8 +37,7 @@ def _pct(v) -> str:
 
 
 def _scenario_label(key: str) -> str:
-    src, _, tgt = key.partition("->")
-    return labels.scenario_label((src, tgt))
+    return labels.scenario_label(key)
 
 
 def _validator_label(name: str | None) -> str:
@@ -153,7 +152,7 @@ def scatter(frame: pd.DataFrame, validator: str, rho: float | None, baseline: fl
 
 def selection_scatter(board: dict, scenario_key: str) -> None:
     """The scatter of one scenario (the sidebar's when it has points, else a picker over those that do)."""
-    from core.selection import spearman
+    from core.util.stats import spearman
 
     selection = board.get("selection") or {}
     keys = [k for k, v in selection.items() if isinstance(v, dict) and v.get("points")]

@@ -15,23 +15,14 @@ from .labels import method_label, scenario_label
 
 
 def available_scenarios() -> list[tuple[str, str]]:
-    """The scenarios the sidebar offers: the recipes' (which the zoo ships) then any other zoo ones."""
-    from core import recipes
+    """The scenarios the sidebar offers: the ones the zoo ships (:data:`core.zoo.SCENARIOS`)."""
+    from core import zoo
 
-    found = [tuple(s) for s in recipes.SCENARIOS]
-    try:
-        from core import zoo
-
-        for s in zoo.scenarios():
-            if tuple(s) not in found:
-                found.append(tuple(s))
-    except Exception:  # noqa: BLE001 - the zoo is optional
-        pass
-    return found
+    return [tuple(s) for s in zoo.scenarios()]
 
 
 def available_devices() -> list[str]:
-    from core.device import available_devices as devices
+    from core.util.device import available_devices as devices
 
     try:
         return devices()

@@ -124,7 +124,7 @@ def start_run(config) -> bool:
 
 def run_root() -> Path:
     """``<tmp>/shiftlab-runs-<pid>-app``: this server's run folders (a dead server's are removed)."""
-    from core.fsutil import clean_dead_workdirs
+    from core.util.files import clean_dead_workdirs
 
     tmp = Path(tempfile.gettempdir())
     root = tmp / f"shiftlab-runs-{os.getpid()}-app"

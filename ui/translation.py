@@ -4,7 +4,7 @@ loading that generator, and the noise the gallery feeds it.
 A model can translate when its checkpoint carries an extra module of kind ``pixel_generator``
 (``card["extras"]``, see :mod:`core.checkpoints`): the zoo's ``*/pixel_gan`` models and any model
 trained in this session with a method that exports one. The pictures themselves come from
-:mod:`core.translation` and :func:`core.models.generators.translate`.
+:mod:`core.inference.predictions.pixel_translation` and :func:`core.models.generators.translate`.
 
 Noise: the generator draws z ~ U(−1, 1)^noise_dim (PixelDA); the gallery feeds it
 ``z = scale · u`` with u ~ U(−1, 1)^noise_dim drawn from a seeded generator, so ``scale`` 0 is the
@@ -86,7 +86,7 @@ def generator_refs(scenario=None) -> list[str]:
     zoo = [models.ref_for_zoo(n) for n in models.zoo_names() if generator_name(models.zoo_card(n))]
     refs = mine + zoo
     if scenario is not None:
-        first = f"{scenario[0]}->{scenario[1]}"
+        first = labels.scenario_key(scenario)
         refs.sort(key=lambda r: scenario_of(r) != first)  # stable: keeps session-first order within
     return refs
 
@@ -102,9 +102,7 @@ def scenario_of(ref: str) -> str | None:
 def ref_label(ref: str) -> str:
     """"Pixel-level GAN · MNIST → MNIST-M (pretrained, 71.2 %)" or "… · your run 2 (…)"."""
     key = scenario_of(ref) or "?->?"
-    src, _, tgt = key.partition("->")
-    text = models.label(ref)
-    return f"{labels.scenario_label((src, tgt))} · {text}"
+    return f"{labels.scenario_label(key)} · {models.label(ref)}"
 
 
 @st.cache_resource(show_spinner="Loading the generator…", max_entries=16)
@@ -128,7 +126,7 @@ def load_generator(ref: str):
             folder = zoo.model_dir(name)
         except Exception as e:  # noqa: BLE001
             raise ValueError(f"could not find zoo model {name!r}: {e}") from e
-        return _load_path(str(folder), models._zoo_signature())
+        return _load_path(str(folder), models.zoo_signature())
     entry = models.session_entry(ref)
     if entry is None:
         raise ValueError("that session model is gone (the page was reloaded?); train it again")

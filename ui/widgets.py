@@ -32,7 +32,7 @@ def test_split(name: str, size: int = 28):
 def gallery(domain, k: int = 16, seed: int = 0, per_row: int = 8, factor: int = 4) -> None:
     """``k`` test images of ``domain`` in a grid, upscaled with nearest neighbours (crisp pixels),
     labels as captions."""
-    from core.sampling import sample_indices
+    from core.data.sampling import sample_indices
 
     idx = sample_indices(len(domain), k, seed)
     images = upscale_nearest(domain.images[idx], max(1, factor * 28 // domain.input_size))

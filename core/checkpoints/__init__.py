@@ -46,7 +46,7 @@ Guarantees
   surfaces as :class:`BadCheckpoint` (a ``ValueError``), never a raw ``KeyError`` etc.
   (Only a bad ``device`` *argument* raises a plain ``ValueError``.)
 * **Atomic save.** :func:`save` writes both files into a temporary sibling folder
-  (``.NAME.tmp-PID-RANDOM``), fsyncs them, then swaps it in with :func:`core.fsutil.swap_dir_in`:
+  (``.NAME.tmp-PID-RANDOM``), fsyncs them, then swaps it in with :func:`core.util.files.swap_dir_in`:
   ``NAME`` → ``NAME.old``, temp → ``NAME``, delete ``NAME.old``.  A reader therefore always finds
   a complete checkpoint, old or new.  The one window where ``NAME`` does not exist (between the
   two renames) is covered by :func:`load` falling back to ``NAME.old``; a process killed in that

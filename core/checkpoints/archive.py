@@ -9,7 +9,7 @@ import re
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from ..fsutil import safe_member_path, write_atomic
+from ..util.files import safe_member_path, write_atomic
 from .card import CARD_NAME, MAX_CARD_BYTES, PICKLE_REFUSAL, PICKLE_SUFFIXES, WEIGHTS_NAME, BadCheckpoint
 
 MAX_ZIP_MEMBERS = 10

@@ -74,7 +74,6 @@ def make_card(model: nn.Module, *, method: str, source: str, target: str, class_
     spec = dict(getattr(model, "spec", None) or {})
     if not spec:
         raise ValueError("model has no .spec; build it with core.models.build_model")
-    spec.pop("weights_path", None)
     card: dict[str, Any] = {
         "format": CARD_FORMAT,
         "model": spec,
@@ -98,7 +97,7 @@ def make_card(model: nn.Module, *, method: str, source: str, target: str, class_
     return card
 
 
-def _is_int(v) -> bool:
+def is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
@@ -137,7 +136,7 @@ def validate_card(card: Any) -> dict:
         if not isinstance(card[key], str):
             raise BadCheckpoint(f"card.json {key!r} must be a string")
     size = card["input_size"]
-    if not _is_int(size) or not 1 <= size <= MAX_INPUT_SIZE:
+    if not is_int(size) or not 1 <= size <= MAX_INPUT_SIZE:
         raise BadCheckpoint(f"card.json 'input_size' must be an integer in 1..{MAX_INPUT_SIZE}, got {size!r}")
     extras = card.get("extras")
     if extras is not None and not (
@@ -157,7 +156,7 @@ def validate_card(card: Any) -> dict:
     opt("metrics", lambda v: isinstance(v, dict)
         and all(x is None or _is_number(x) for x in v.values()), "an object of name → number")
     opt("hyperparameters", lambda v: isinstance(v, dict), "an object")
-    opt("seed", _is_int, "an integer")
+    opt("seed", is_int, "an integer")
     opt("training_seconds", _is_number, "a number")
     opt("device", lambda v: isinstance(v, str), "a string")
     opt("versions", lambda v: isinstance(v, dict)
@@ -194,7 +193,6 @@ def check_card_matches_model(card: dict, model: nn.Module) -> None:
     """For saving: the card must be valid and describe exactly this model."""
     validate_card(card)
     spec = dict(getattr(model, "spec", None) or {})
-    spec.pop("weights_path", None)
     if json.loads(json.dumps(card["model"])) != json.loads(json.dumps(spec)):
         raise BadCheckpoint(f"card 'model' spec {card['model']} does not match the model's "
                             f"spec {spec}")

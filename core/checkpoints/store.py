@@ -1,4 +1,4 @@
-"""Checkpoint folders on disk: atomic saves (:func:`core.fsutil.swap_dir_in`), reads that see one
+"""Checkpoint folders on disk: atomic saves (:func:`core.util.files.swap_dir_in`), reads that see one
 complete version even while another process saves, and :func:`load` for every accepted source."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..fsutil import clean_dead_temps, old_of, swap_dir_in, temp_sibling, write_synced
+from ..util.files import clean_dead_temps, old_of, swap_dir_in, temp_sibling, write_synced
 from .archive import read_zip, safe_folder_name, write_zip, zip_bytes
 from .card import (CARD_NAME, MAX_CARD_BYTES, PICKLE_REFUSAL, PICKLE_SUFFIXES, WEIGHTS_NAME, BadCheckpoint,
                    build_meta, card_bytes, check_card_matches_model, check_card_vs_built, validate_card)
@@ -124,6 +124,13 @@ def _read_regular(name: str, dir_fd: int | None, folder: Path, limit: int) -> by
     return data
 
 
+def read_file(path, max_bytes: int) -> bytes:
+    """The bytes of one regular file (a symbolic link or a device is refused), its size checked
+    before reading and the read bounded by ``max_bytes``: BadCheckpoint when it is larger."""
+    path = Path(path)
+    return _read_regular(path.name, None, path.parent, max_bytes)
+
+
 def _missing_file_error(folder: Path, name: str) -> BadCheckpoint:
     try:
         present = sorted(p.name for p in folder.iterdir())
@@ -195,8 +202,11 @@ def _read_bytes_source(data: bytes, max_bytes: int, origin: str) -> tuple[bytes,
     raise BadCheckpoint(f"{origin} is not a checkpoint zip; expected a zip of {WEIGHTS_NAME} + {CARD_NAME}")
 
 
-def _read_source(src, max_bytes: int) -> tuple[bytes, bytes, str]:
-    """Return (card bytes, weights bytes, description) for any accepted source."""
+def read_source(src, max_bytes: int = MAX_BYTES) -> tuple[bytes, bytes, str]:
+    """``(card bytes, weights bytes, where they came from)`` of any accepted source — a checkpoint
+    folder, a zip (path, bytes or file object) — without parsing either: every size is checked
+    before it is read and every read is bounded (a zip member that inflates past what its header
+    claims stops at the limit), pickles are refused. The one way weights files are read."""
     if isinstance(src, (bytes, bytearray, memoryview)):
         data = bytes(src)
         return (*_read_bytes_source(data, max_bytes, "uploaded data"), "uploaded data")
@@ -226,7 +236,8 @@ def _read_source(src, max_bytes: int) -> tuple[bytes, bytes, str]:
 
 
 
-def _parse_card(card_data: bytes) -> dict:
+def parse_card(card_data: bytes) -> dict:
+    """The card's JSON (strict: no NaN), validated (:func:`validate_card`); BadCheckpoint otherwise."""
     import json
 
     try:
@@ -253,7 +264,7 @@ def _build_extras(card: dict) -> dict[str, nn.Module]:
 def _validate(card_data: bytes, weights: bytes) -> tuple[dict, dict]:
     """Parse + check card and weights header against the (meta) model and its extras. No tensor
     data is read and nothing is allocated."""
-    card = _parse_card(card_data)
+    card = parse_card(card_data)
     try:
         header = parse_header(weights)
     except BadCheckpoint as e:
@@ -282,7 +293,7 @@ def load(path, *, device="cpu", max_bytes: int = MAX_BYTES):
 def load_with_extras(path, *, device="cpu", max_bytes: int = MAX_BYTES):
     """:func:`load`, plus the checkpoint's extra modules (``{}`` for most; a pixel-level GAN's
     ``{"generator": …}``): ``(model, card, extras)``."""
-    from core.device import resolve_device
+    from core.util.device import resolve_device
 
     # Bad *arguments* raise plain ValueError/TypeError, before anything is read.
     dev = resolve_device(device)
@@ -291,7 +302,7 @@ def load_with_extras(path, *, device="cpu", max_bytes: int = MAX_BYTES):
         raise TypeError(f"load() takes a path, zip bytes or a file object, not {type(path).__name__}")
     origin = "checkpoint"
     try:
-        card_data, weights, origin = _read_source(path, max_bytes)
+        card_data, weights, origin = read_source(path, max_bytes)
         card, _ = _validate(card_data, weights)
         from core.models import build_model
         from safetensors.torch import load as st_load

@@ -13,7 +13,7 @@ import math
 import torch
 from torch import nn
 
-from .card import WEIGHTS_NAME, BadCheckpoint, _is_int
+from .card import WEIGHTS_NAME, BadCheckpoint, is_int
 
 MAX_HEADER_BYTES = 16 * 1024 * 1024  # safetensors JSON header
 MAX_TENSORS = 100_000
@@ -86,9 +86,9 @@ def parse_header(data: bytes) -> dict[str, dict]:
         if dtype not in DTYPES:
             raise BadCheckpoint(f"{WEIGHTS_NAME}: tensor {name!r} has dtype {dtype!r}; "
                                 f"only {sorted(DTYPES)} are accepted")
-        if not (isinstance(shape, list) and all(_is_int(d) and d >= 0 for d in shape) and len(shape) <= 8):
+        if not (isinstance(shape, list) and all(is_int(d) and d >= 0 for d in shape) and len(shape) <= 8):
             raise BadCheckpoint(f"{WEIGHTS_NAME}: tensor {name!r} has a malformed shape {shape!r}")
-        if not (isinstance(offs, list) and len(offs) == 2 and all(_is_int(o) for o in offs)
+        if not (isinstance(offs, list) and len(offs) == 2 and all(is_int(o) for o in offs)
                 and 0 <= offs[0] <= offs[1] <= body):
             raise BadCheckpoint(f"{WEIGHTS_NAME}: tensor {name!r} has bad data offsets {offs!r}")
         itemsize = torch.empty((), dtype=DTYPES[dtype]).element_size()

@@ -42,9 +42,9 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from ..checkpoints import CHECKPOINT_FILES
     from ..data import check_domain_spec
-    from ..device import resolve_device
+    from ..util.device import resolve_device
     from ..tta import get_tta_method
-    from ..tta.run import adapt_to_domain
+    from ..tta.domain import adapt_to_domain
 
     settings = parse_sets(args.set)
     get_tta_method(args.method)(**settings)  # unknown or out-of-range settings fail before any work

@@ -22,7 +22,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from .. import bench
-    from ..device import resolve_device
+    from ..util.device import resolve_device
 
     resolve_device(args.device)  # an unavailable device fails before any work
     return bench.main(device=args.device, as_json=args.json, small=args.small, quick=args.quick, peer=args.peer,

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..config import RANGES, check_range
+from ..training.config import RANGES, check_range
 
 
 def number_in(name: str, kind=float, low=None, high=None):
@@ -47,19 +47,6 @@ def parse_sets(pairs: list[str] | None) -> dict[str, str]:
     return out
 
 
-def method_hparams(method: str, raw: dict[str, str]) -> dict:
-    """Check ``--set`` values against the method's declared hyperparameters: unknown keys list the
-    valid ones, bad values name the key and its range."""
-    from ..methods import get_method
-
-    cls = get_method(method)
-    unknown = sorted(set(raw) - set(cls.hyperparameters))
-    if unknown:
-        raise ValueError(f"unknown hyperparameter(s) {unknown} for method {method!r}; "
-                         f"valid: {', '.join(cls.hyperparameters) or 'none'}")
-    return {k: cls.hyperparameters[k].coerce(k, v) for k, v in raw.items()}
-
-
 def prepare_out_dir(out: str | Path, allowed: frozenset[str] | None = None) -> Path:
     """Create (or accept) the folder a command will write into, *before* any work, so a bad
     ``--out`` fails at once instead of after a long run. With ``allowed`` (a checkpoint folder's
@@ -79,7 +66,7 @@ def prepare_out_dir(out: str | Path, allowed: frozenset[str] | None = None) -> P
                errno.ENOSPC: "the disk is full"}.get(e.errno, e.strerror or type(e).__name__)
         raise ValueError(f"--out {str(out)!r} cannot be written: {why}") from None
     if allowed is not None:
-        from ..fsutil import owned_dir
+        from ..util.files import owned_dir
 
         if any(path.iterdir()) and not owned_dir(path, allowed):
             raise ValueError(f"--out {str(out)!r} is a folder holding other files; give a new or empty "
@@ -121,6 +108,6 @@ def progress_bar(total: int, desc: str, quiet: bool):
 
 
 def add_device(parser: argparse.ArgumentParser) -> None:
-    from ..device import DEVICE_CHOICES
+    from ..util.device import DEVICE_CHOICES
 
     parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES)

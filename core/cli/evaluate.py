@@ -17,9 +17,9 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from ..data import load_domain
-    from ..device import resolve_device
+    from ..util.device import resolve_device
     from ..evaluation import model_report
-    from ..refs import load_ref
+    from ..zoo.refs import load_ref
 
     model, card = load_ref(args.checkpoint, device=resolve_device(args.device))
     domain_name = args.domain or card["target"]

@@ -31,8 +31,8 @@ def check_out(out: str) -> None:
 
 
 def run(args) -> int:
-    from ..export import export_onnx
-    from ..refs import load_ref
+    from ..checkpoints.onnx import export_onnx
+    from ..zoo.refs import load_ref
 
     check_out(args.out)  # before any work
     model, card = load_ref(args.checkpoint)

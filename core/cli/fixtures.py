@@ -8,7 +8,7 @@ from .common import emit_json, number_in, prepare_out_dir
 
 
 def add_parser(sub) -> None:
-    from ..data.unseen import DOMAINS
+    from ..synth import DOMAINS
 
     f = sub.add_parser("fixtures", help="write unseen digit domains (phone photos on paper, …) as ImageFolder trees")
     f.add_argument("--out", required=True, help="output folder (one sub-folder per domain)")
@@ -22,7 +22,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..data.unseen import write_all
+    from ..synth import write_all
 
     out = prepare_out_dir(args.out)
     manifest = write_all(out, args.domains, args.n_per_class_train, args.n_per_class_test, args.seed,

@@ -1,7 +1,7 @@
 """``python -m core train``: train one method from a source to a target domain.
 
 Under ``torchrun --nproc_per_node N -m core train ...`` it trains data-parallel (see
-:mod:`core.distributed`): ``--batch-size`` is the global batch, rank 0 alone shows progress,
+:mod:`core.training.distributed`): ``--batch-size`` is the global batch, rank 0 alone shows progress,
 writes the checkpoint and prints the result (with ``world_size``); the other ranks print nothing.
 """
 
@@ -11,13 +11,13 @@ import os
 import sys
 import time
 
-from ..config import DATA_MODES, LR_RULES, PRECISIONS
-from .common import (add_device, default_run_dir, emit_json, finite, method_hparams, number_in, parse_sets,
+from ..training.config import DATA_MODES, LR_RULES, PRECISIONS
+from .common import (add_device, default_run_dir, emit_json, finite, number_in, parse_sets,
                      prepare_out_dir, progress_bar)
 
 
 def add_parser(sub) -> None:
-    from ..accel import ACCEL_CHOICES
+    from ..training.accel import ACCEL_CHOICES
     from ..methods import default_method, ordered
 
     t = sub.add_parser("train", help="train a model")
@@ -67,59 +67,32 @@ def add_parser(sub) -> None:
     t.set_defaults(func=run)
 
 
-def check_runnable(config) -> None:
-    """What the engine would refuse, checked cheaply before any work: the device is here, the
-    accel mode fits it and the method, and every model reference (a teacher) loads."""
-    from ..accel import resolve_accel
-    from ..device import resolve_device
-    from ..engine import load_model_hyperparameters
-    from ..methods import get_method
+def _plan(args):
+    """The run's plan from the arguments (:func:`core.training.plan.prepare_run`): the method and
+    its settings, ranges, domains, --pretrained, the world size, a teacher — all checked once,
+    before any data is loaded or any step is trained."""
+    from ..training.plan import prepare_run
+    from ..training.recipes import recipe
 
-    method_cls = get_method(config.method)
-    resolve_accel(config.accel, resolve_device(config.device), method_cls)
-    load_model_hyperparameters(method_cls, config.hparams, "cpu")
-
-
-def _config(args):
-    """The run's TrainConfig from the arguments, checked (ranges, names, domains, the world size)."""
-    from .. import distributed
-    from ..data import check_domain_spec, native_size
-    from ..methods import get_method
-    from ..models import check_arch
-    from ..models.pretrained import check_pretrained
-    from ..recipes import recipe
-
-    hparams = method_hparams(args.method, parse_sets(args.set))  # unknown names/values fail first
-    for spec in (args.source, args.target):
-        check_domain_spec(spec)
+    hparams = parse_sets(args.set)
     given = {k: v for k, v in {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr,
                                 "eval_every": args.eval_every, "threads": args.threads,
                                 "image_size": args.image_size, "data_budget_mb": args.data_budget,
                                 "data_workers": args.data_workers}.items() if v is not None}
     config = recipe(args.method, args.source, args.target, seed=args.seed, device=args.device,
                     precision=args.precision, accel=args.accel, lr_rule=args.lr_rule, warmup=args.warmup,
-                    arch=args.arch, pretrained=args.pretrained, data=args.data, hparams=hparams, **given).validate()
-    size = config.image_size or native_size(config.source)
-    try:
-        check_arch(config.arch, size)
-    except ValueError as err:
-        raise ValueError(f"{err}; pass --image-size N") from None
-    check_pretrained(config.arch, config.pretrained, size)  # offline ImageNet, a file that does not fit: now
-    world = distributed.World(int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1")))
-    distributed.check_batch(config.batch_size, world)
-    distributed.check_method(get_method(config.method), world)
-    check_runnable(config)
-    return config
+                    arch=args.arch, pretrained=args.pretrained, data=args.data, hparams=hparams, **given)
+    return prepare_run(config)
 
 
 def run(args) -> int:
-    from .. import distributed
+    from ..training import distributed
     from ..checkpoints import CHECKPOINT_FILES
-    from ..engine import train
+    from ..training.engine import train
 
     rank = int(os.environ.get("RANK", "0"))
     try:
-        config = _config(args)
+        plan = _plan(args)
         out = None
         if rank == 0:
             out = prepare_out_dir(args.out or default_run_dir(args.method, args.source, args.target,
@@ -129,9 +102,9 @@ def run(args) -> int:
             time.sleep(3)  # before torchrun, seeing this rank fail, stops rank 0 mid-sentence
             sys.exit(2)
         raise
-    world = distributed.init(config.device)
+    world = distributed.init(plan.config.device)
     try:
-        code = _train(args, config, out, world, train)
+        code = _train(args, plan, out, world, train)
     except BaseException:
         distributed.shutdown(wait=False)  # the other ranks stop too (torchrun tears the group down)
         raise
@@ -139,7 +112,8 @@ def run(args) -> int:
     return code
 
 
-def _train(args, config, out, world, train) -> int:
+def _train(args, plan, out, world, train) -> int:
+    config = plan.config
     bar = progress_bar(config.steps, f"{args.method} {args.source}→{args.target}", args.quiet or not world.main)
 
     def on_progress(p):
@@ -151,7 +125,7 @@ def _train(args, config, out, world, train) -> int:
             bar.set_postfix(post, refresh=False)
 
     try:
-        result = train(config, progress=on_progress, out_dir=out)
+        result = train(plan, progress=on_progress, out_dir=out)
     finally:
         bar.close()
     if not world.main:

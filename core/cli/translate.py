@@ -18,7 +18,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..translation import translate_domain
+    from ..inference.pixel_translation import translate_domain
 
     out = prepare_out_dir(args.out)
     report = translate_domain(args.model, args.domain, args.split, args.n, args.seed, out)

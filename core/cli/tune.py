@@ -70,7 +70,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from ..methods import get_method
-    from ..recipes import recipe
+    from ..training.recipes import recipe
     from ..selection import open_storage, tune
 
     get_method(args.method)

@@ -45,12 +45,12 @@ def run(args) -> int:
             print(f"{row['name']:<40} target {row['target_acc']:6.2f}%   {row['size_kb']:7.0f} KB")
         return 0
     from ..data import check_domain_spec
-    from ..device import resolve_device
-    from ..zoo.rebuild import _normalise_scenarios, rebuild
+    from ..util.device import resolve_device
+    from ..studies.zoo_build import normalise_scenarios, rebuild
     from .common import prepare_out_dir
 
     resolve_device(args.device)  # everything a rebuild would refuse, before any work
-    for source, target in _normalise_scenarios(args.scenario) if args.scenario else []:
+    for source, target in normalise_scenarios(args.scenario) if args.scenario else []:
         check_domain_spec(source)
         check_domain_spec(target)
     if args.out is not None:

@@ -20,6 +20,7 @@ from . import downloads, embedded
 from .base import DIGIT_CLASSES, DomainError, TensorDomain
 from .cache import cache_dir, load_arrays, save_arrays
 from .folder import check_folder_spec, load_image_folder
+from .scenarios import Scenario, declared_labels, domain_label, scenario_key
 
 SPLITS = ("train", "test")
 EMBEDDED = tuple(embedded.BUILDERS)
@@ -209,6 +210,6 @@ def _load(name: str, split: str, size: int) -> TensorDomain:
     return domain
 
 
-__all__ = ["DIGIT_CLASSES", "DOWNLOADABLE", "DomainError", "EMBEDDED", "SPLITS", "TensorDomain",
-           "align_classes", "cache_dir", "check_domain_spec", "describe_domains", "domain_names", "load_domain",
-           "load_multi_source", "native_size", "split_sources"]
+__all__ = ["DIGIT_CLASSES", "DOWNLOADABLE", "DomainError", "EMBEDDED", "SPLITS", "Scenario", "TensorDomain",
+           "align_classes", "cache_dir", "check_domain_spec", "declared_labels", "describe_domains", "domain_label",
+           "domain_names", "load_domain", "load_multi_source", "native_size", "scenario_key", "split_sources"]

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 import torch
 from torch.utils.data import Dataset
 
+from ..util.modes import unit_float
+
 DIGIT_CLASSES = [str(i) for i in range(10)]
 
 
@@ -59,7 +61,7 @@ class TensorDomain(Dataset):
         return len(self.labels)
 
     def __getitem__(self, i):
-        return self.images[i].float().div_(255.0), int(self.labels[i])
+        return unit_float(self.images[i]), int(self.labels[i])
 
     @property
     def input_size(self) -> int:
@@ -67,8 +69,7 @@ class TensorDomain(Dataset):
 
     def float_images(self, index=None) -> torch.Tensor:
         """Images (or a subset) as float32 in [0, 1]."""
-        x = self.images if index is None else self.images[index]
-        return x.float().div_(255.0)
+        return unit_float(self.images if index is None else self.images[index])
 
     def __repr__(self) -> str:
         return (f"TensorDomain({self.name!r}, {self.split!r}, n={len(self)}, "

@@ -28,6 +28,9 @@ DESCRIPTIONS = {
     "cifar100": "CIFAR-100 via torchvision, 32×32, 100 fine classes (50,000 / 10,000; needs internet once)",
 }
 
+#: The name people read for each domain (the app, tables, the leaderboard).
+LABELS = {"mnist_full": "MNIST (full)", "usps": "USPS", "svhn": "SVHN", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
+
 #: Each downloadable domain's image side (the digits are resized to 28; CIFAR keeps its 32).
 SIZES = {"mnist_full": SIZE, "usps": SIZE, "svhn": SIZE, "cifar10": 32, "cifar100": 32}
 

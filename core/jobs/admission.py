@@ -2,7 +2,7 @@
 
     from core.jobs import Busy, manager
 
-    job = manager().submit(owner, config)      # starts a daemon thread running core.engine.train
+    job = manager().submit(owner, config)      # starts a daemon thread running core.training.engine.train
     manager().touch(owner)                     # the owner is still there (call on every page run)
     snap = manager().job_for(owner).snapshot() # cheap, thread-safe copy; poll it on every rerun
     job.cancel()                               # the run stops within about a second
@@ -38,8 +38,8 @@ import threading
 import time
 from pathlib import Path
 
-from ..config import TrainConfig
-from ..device import available_cpus
+from ..training.config import TrainConfig
+from ..util.device import available_cpus
 from .job import Job, classify_error, one_line
 
 log = logging.getLogger(__name__)
@@ -158,7 +158,7 @@ class JobManager:
 
     # ---- internals -------------------------------------------------------------------------
     def _run(self, job: Job) -> None:
-        from ..engine import train
+        from ..training.engine import train
 
         status, result, error, kind = "failed", None, None, None
         try:

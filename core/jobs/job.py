@@ -11,8 +11,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import Progress, TrainConfig, TrainResult
-from ..history import thin_history
+from ..training.config import Progress, TrainConfig, TrainResult
+from ..util.history import thin_history
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def classify_error(err: BaseException) -> str:
     being finite or exploded), "data" (a domain could not be loaded), "memory", "settings" (a bad
     value) or "unexpected" (a bug)."""
     from ..data import DomainError
-    from ..engine import TrainingError
+    from ..training.engine import TrainingError
 
     if isinstance(err, TrainingError):
         return "diverged"

@@ -1,7 +1,7 @@
 """AdaMatch (Berthelot, Roelofs, Sohn, Carlini & Kurakin, ICLR 2022): FixMatch made for domain shift.
 
 Each step sees a weak (w) and a strong (s) view of every source and target image
-(:func:`core.augment.weak_augment`, :func:`core.augment.strong_augment`), and:
+(:func:`core.data.augment.weak_augment`, :func:`core.data.augment.strong_augment`), and:
 
 1. **Random logit interpolation.** Two forward passes: the source views alone (batch-norm
    statistics of the source only; running statistics left untouched, as in the paper's code) and
@@ -42,10 +42,10 @@ from contextlib import contextmanager
 import torch
 import torch.nn.functional as F
 
-from ..augment import strong_augment, weak_augment
+from ..data.augment import strong_augment, weak_augment
 from ..losses import distribution_alignment, relative_confidence_threshold
 from ..models import build_model
-from .base import Batch, Hyper, Method, register
+from . import Batch, Hyper, Method, register
 
 
 @contextmanager

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from ..models import Classifier, DomainDiscriminator
-from .base import Batch, Hyper, Method, register
+from . import Batch, Hyper, Method, register
 
 
 @register

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..models import Classifier
+from ..util.settings import Hyper, coerce_settings
 
 
 @dataclass
@@ -69,81 +70,6 @@ class Context:
                               enabled=self.amp_dtype is not None, cache_enabled=not self.capturable)
 
 
-@dataclass
-class Hyper:
-    """A hyperparameter as the rest of the system sees it: the CLI validates ``--set`` against it,
-    the app builds its form from it and ``core tune`` searches it.
-
-    ``default``: its value unless set (its type is the hyperparameter's type);
-    ``help``: one sentence for people; ``label``: a short name for forms and tables;
-    ``low`` / ``high``: the allowed range (inclusive) for numbers;
-    ``search``: the range ``core tune`` samples, ``(low, high, "log" | "linear")`` for numbers or a
-    tuple of choices (None: not tuned); ``kind``: ``"value"``, or ``"model"`` for a reference to a
-    trained model (a zoo name or a checkpoint path) that the engine loads and hands to the method as
-    ``ctx.models[name]`` (a teacher, say); ``required``: a ``"model"`` reference that must be given.
-    """
-
-    default: float | int | str | bool
-    help: str
-    low: float | None = None
-    high: float | None = None
-    label: str | None = None
-    search: tuple | None = None
-    kind: str = "value"
-    required: bool = False
-
-    def __post_init__(self):
-        if self.kind not in ("value", "model"):
-            raise ValueError(f"Hyper kind must be 'value' or 'model', not {self.kind!r}")
-
-    def display_label(self, name: str) -> str:
-        return self.label or name.replace("_", " ").capitalize()
-
-    def coerce(self, name: str, value):
-        """``value`` as this hyperparameter's type, checked against its range; ValueError naming
-        ``name`` (and what is valid) otherwise."""
-        kind = type(self.default)
-        try:
-            if kind is bool:
-                if isinstance(value, str):
-                    if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                        raise ValueError
-                    value = value.lower() in ("true", "1", "yes")
-                out = bool(value)
-            elif kind is int:
-                if isinstance(value, float) and not value.is_integer():
-                    raise ValueError
-                out = int(value)
-            elif kind is float:
-                out = float(value)
-            else:
-                out = str(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"hyperparameter {name!r} must be {kind.__name__}, got {value!r}") from None
-        if kind in (int, float):
-            import math
-
-            if not math.isfinite(out):
-                raise ValueError(f"hyperparameter {name!r} must be a finite number, got {value!r}")
-            if (self.low is not None and out < self.low) or (self.high is not None and out > self.high):
-                raise ValueError(f"hyperparameter {name!r} must be in [{self.low:g}, {self.high:g}], got {value!r}")
-        return out
-
-
-#: Method families in display order: what a method is for, which decides where the zoo, the
-#: leaderboard and the pages put it. ``adapted`` families learn from unlabelled target pictures.
-FAMILIES: dict[str, str] = {
-    "baseline": "Baseline (source only)",
-    "upper_bound": "Upper bound (target labels)",
-    "few_label": "Few target labels",
-    "unsupervised": "Unsupervised adaptation",
-    "source_free": "Source-free adaptation",
-    "generalization": "Domain generalisation",
-    "student": "Distilled student",
-}
-ADAPTED_FAMILIES = ("unsupervised", "source_free")
-
-
 class Method:
     """Subclass, set the class attributes below, implement :meth:`loss` (or :meth:`train_step`),
     and decorate with :func:`register`: that is all the CLI, the zoo and the app need."""
@@ -155,7 +81,7 @@ class Method:
     family: ClassVar[str] = "unsupervised"  # one of FAMILIES
     in_zoo: ClassVar[bool] = True      # shipped by `zoo rebuild` for every scenario
     order: ClassVar[int] = 100         # position within its family (lower first)
-    recipe: ClassVar[dict] = {}        # TrainConfig fields this method trains with by default (core.recipes)
+    recipe: ClassVar[dict] = {}        # TrainConfig fields this method trains with by default (core.training.recipes)
     app_steps: ClassVar[int] = 500     # the app's short-run default (about half a minute on a laptop CPU)
     # which target labels the engine hands over: "none" (unsupervised DA), "few" (k per class), "all"
     target_labels: ClassVar[str] = "none"
@@ -177,12 +103,8 @@ class Method:
         if not 0.0 <= warmup < 1.0:
             raise ValueError(f"warmup is a fraction of the steps in [0, 1), not {warmup}")
         self.warmup = warmup
-        unknown = set(hparams) - set(self.hyperparameters)
-        if unknown:
-            raise ValueError(f"unknown hyperparameter(s) {sorted(unknown)} for method {self.name!r}; "
-                             f"valid: {sorted(self.hyperparameters) or 'none'}")
-        self.hp = {k: h.coerce(k, hparams[k]) if k in hparams else h.default
-                   for k, h in self.hyperparameters.items()}
+        self.hp = coerce_settings(self.hyperparameters, hparams, f"method {self.name!r}", fill_defaults=True,
+                                  noun="hyperparameter")
         self.setup()
         self.optimizer = self.make_optimizer(self.trainable_modules())
 
@@ -195,6 +117,8 @@ class Method:
     @classmethod
     def is_adapted(cls) -> bool:
         """Whether the method adapts with unlabelled target pictures (a candidate "adapted" model)."""
+        from .registry import ADAPTED_FAMILIES
+
         return cls.family in ADAPTED_FAMILIES
 
     # ---- to override -------------------------------------------------------------------------
@@ -287,41 +211,3 @@ class Method:
     @staticmethod
     def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(logits.float(), labels)  # loss in fp32 under autocast
-
-
-METHODS: dict[str, type[Method]] = {}
-
-
-def register(cls: type[Method]) -> type[Method]:
-    """Class decorator adding a method to :data:`METHODS` under ``cls.name``.
-
-    Checks the declaration (family, target labels, labels) so a mistake fails at import, not in
-    the app; fills ``label`` / ``short_label`` when not given.
-    """
-    if not cls.name or not cls.name.replace("_", "").isalnum() or cls.name != cls.name.lower():
-        raise ValueError(f"method name {cls.name!r} must be lower-case letters, digits and '_'")
-    if cls.name in METHODS:
-        raise ValueError(f"method {cls.name!r} registered twice")
-    if cls.family not in FAMILIES:
-        raise ValueError(f"method {cls.name!r}: family {cls.family!r} is not one of {', '.join(FAMILIES)}")
-    if cls.target_labels not in ("none", "few", "all"):
-        raise ValueError(f"method {cls.name!r}: target_labels must be 'none', 'few' or 'all'")
-    if not cls.label:
-        cls.label = cls.name.replace("_", " ").capitalize()
-    if not cls.short_label:
-        cls.short_label = cls.label
-    METHODS[cls.name] = cls
-    return cls
-
-
-def unregister(name: str) -> None:
-    """Remove a method from the registry (for tests that register one at run time)."""
-    METHODS.pop(name, None)
-
-
-def get_method(name: str) -> type[Method]:
-    """The method class called ``name``; unknown names raise listing the valid ones."""
-    try:
-        return METHODS[name]
-    except KeyError:
-        raise ValueError(f"unknown method {name!r}; valid methods: {', '.join(METHODS)}") from None

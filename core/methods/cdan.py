@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from ..losses import (certainty_weights, multilinear_map, randomized_multilinear_map,
                       weighted_domain_adversarial_loss)
 from ..models import DomainDiscriminator, dann_lambda, grad_reverse
-from .base import Batch, Hyper, Method, register
+from . import Batch, Hyper, Method, register
 
 
 @register

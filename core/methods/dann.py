@@ -13,7 +13,7 @@ import torch
 
 from ..losses import domain_adversarial_loss
 from ..models import DomainDiscriminator, dann_lambda, grad_reverse
-from .base import Batch, Hyper, Method, register
+from . import Batch, Hyper, Method, register
 
 
 @register

@@ -15,7 +15,7 @@ At most :data:`MAX_SOURCES` sources.
 
 import torch
 
-from .base import Batch, Hyper, Method, register
+from . import Batch, Hyper, Method, register
 
 MAX_SOURCES = 8  # one-hot width: a fixed size keeps the step free of host synchronisation
 

@@ -2,7 +2,7 @@
 
 Domain generalisation (learns from the labelled source only; the target batch the engine hands
 over is never looked at). Each source picture, with probability p, goes through
-:func:`core.augment.domain_randomize` — new geometry (scale 30–90 % of the frame, position,
+:func:`core.data.augment.domain_randomize` — new geometry (scale 30–90 % of the frame, position,
 rotation), new ink / background colours or inverted polarity over procedural textures (noise,
 gradients, stripes), uneven light and soft shadows, blur, noise and JPEG-like blocks:
 
@@ -12,8 +12,8 @@ so features that survive every T are the ones the classifier can use (Tobin et a
 Volpi et al. 2018 for digits). Works with one source or several (``--source mnist+syndigits``).
 """
 
-from ..augment import domain_randomize
-from .base import Batch, Hyper, Method, register
+from ..data.augment import domain_randomize
+from . import Batch, Hyper, Method, register
 
 
 @register

@@ -13,7 +13,7 @@ import torch
 
 from ..losses import distillation_loss
 from ..models import build_model
-from .base import Batch, Hyper, Method, register
+from . import Batch, Hyper, Method, register
 
 
 @register

@@ -9,7 +9,7 @@ labelled target images per class (chosen with the run's seed).
 """
 
 from ..models import Classifier
-from .base import Batch, Hyper, Method, register
+from . import Batch, Hyper, Method, register
 
 
 @register

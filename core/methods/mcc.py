@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 
 from ..losses import minimum_class_confusion
-from .base import Batch, Hyper, Method, register
+from . import Batch, Hyper, Method, register
 
 
 @register

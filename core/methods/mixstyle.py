@@ -13,7 +13,7 @@ At evaluation the layers are the identity.
 """
 
 from ..models import MixStyle, mixing_domains
-from .base import Batch, Hyper, Method, register
+from . import Batch, Hyper, Method, register
 
 
 @register

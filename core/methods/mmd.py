@@ -10,7 +10,7 @@ import torch
 
 from ..losses import mk_mmd
 from ..models import dann_lambda
-from .base import Batch, Hyper, Method, register
+from . import Batch, Hyper, Method, register
 
 
 @register

@@ -7,7 +7,7 @@ If the target's class names differ from the source's, the head is sized for the 
 """
 
 from ..models import Classifier
-from .base import Batch, Method, register
+from . import Batch, Method, register
 
 
 @register

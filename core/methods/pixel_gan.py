@@ -52,7 +52,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..models.generators import PatchDiscriminator, PixelGenerator, sample_noise, translate
-from .base import Batch, Hyper, Method, register
+from . import Batch, Hyper, Method, register
 
 GAN_LOSSES = ("ns", "lsgan", "hinge")
 

@@ -9,7 +9,7 @@ Source only; the target batch is never looked at.
 """
 
 from ..models import mixing_domains
-from .base import Batch, register
+from . import Batch, register
 from .dg_randomize import DomainRandomize
 from .mixstyle import MixStyleMethod
 

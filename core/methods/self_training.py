@@ -25,9 +25,9 @@ log 10 ≈ 2.30 is perfectly even over ten classes, 0 is collapse).
 import torch
 import torch.nn.functional as F
 
-from ..augment import strong_augment, weak_augment
+from ..data.augment import strong_augment, weak_augment
 from ..losses import distribution_alignment
-from .base import Batch, Hyper, Method, register
+from . import Batch, Hyper, Method, register
 
 ALIGNMENTS = ("source", "uniform", "none")
 

@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 
 from ..losses import cluster_pseudo_labels, information_maximization, nearest_centroid
-from .base import Batch, Hyper, Method, register
+from . import Batch, Hyper, Method, register
 
 
 @register

@@ -3,7 +3,7 @@
     L = CE(h(g(x_s)), y_s)
 """
 
-from .base import Batch, Method, register
+from . import Batch, Method, register
 
 
 @register

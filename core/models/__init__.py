@@ -67,15 +67,12 @@ def check_arch(arch: str, image_size: int | None = None) -> None:
         raise ValueError(f"image size {image_size} is too small for {arch} (needs ≥ {low} pixels; {fits})")
 
 # Keys a spec may carry; anything else is refused (specs also come from untrusted cards).
-SPEC_KEYS = {"arch", "num_classes", "input_size", "width", "feature_dim", "batch_norm", "mixstyle", "weights_path"}
+SPEC_KEYS = {"arch", "num_classes", "input_size", "width", "feature_dim", "batch_norm", "mixstyle"}
 
 
 def build_model(spec: dict) -> Classifier:
-    """Build a fresh :class:`Classifier` from ``spec`` (arch, num_classes, input_size, …).
-
-    ``weights_path`` (not kept in the returned spec) initialises the backbone from a safetensors
-    file, a ShiftLab checkpoint or ``"imagenet"`` (:mod:`core.models.pretrained`).
-    """
+    """Build a fresh, randomly initialised :class:`Classifier` from ``spec`` (arch, num_classes,
+    input_size, …). Initial weights from a file come through :mod:`core.checkpoints.pretrained`."""
     spec = dict(spec)
     arch = spec.get("arch", "digits_cnn")
     if arch not in ARCHITECTURES:
@@ -90,11 +87,6 @@ def build_model(spec: dict) -> Classifier:
     spec.setdefault("input_size", ARCH_INFO[arch]["default_size"])
     check_arch(arch, int(spec["input_size"]))
     backbone = ARCHITECTURES[arch](spec)
-    weights = spec.pop("weights_path", None)  # initial weights are not part of the saved architecture
-    if weights:
-        from .pretrained import load_backbone_state
-
-        load_backbone_state(backbone, str(weights), arch)
     return Classifier(backbone, num_classes, spec)
 
 

@@ -87,11 +87,8 @@ class ResNetBackbone(nn.Module):
     last stage sees one padded pixel. Adaptive average pooling makes any larger size work
     (CIFAR's 32, Office-31's 224).
 
-    No weights are downloaded here. ``weights_path`` may name a local safetensors state dict
-    (torchvision naming: ``conv1.weight``, ``layer1.0.bn1.running_mean``, …; an ``fc.*`` head is
-    ignored), or ``"imagenet"`` for torchvision's ImageNet weights (see
-    :mod:`core.models.pretrained`). Loading runs no code from the file; a file that does not fit
-    raises naming the first tensor that does not.
+    Built with random weights; initial weights from a file or ImageNet come through
+    :mod:`core.checkpoints.pretrained` (torchvision naming: ``conv1.weight``, ``layer1.0.bn1.running_mean``, …).
 
     >>> ResNetBackbone(18, input_size=32)(torch.rand(2, 3, 32, 32)).shape
     torch.Size([2, 512])
@@ -99,7 +96,7 @@ class ResNetBackbone(nn.Module):
 
     DEPTHS = {18: 512, 50: 2048}
 
-    def __init__(self, depth: int = 18, input_size: int = 224, weights_path: str | None = None):
+    def __init__(self, depth: int = 18, input_size: int = 224):
         super().__init__()
         import torchvision.models as tvm
 
@@ -109,10 +106,6 @@ class ResNetBackbone(nn.Module):
             raise ValueError(f"input_size {input_size} is too small for resnet{depth} (need ≥ {RESNET_MIN_INPUT})")
         net = getattr(tvm, f"resnet{depth}")(weights=None)
         net.fc = nn.Identity()
-        if weights_path:
-            from .pretrained import load_backbone_state
-
-            load_backbone_state(net, weights_path, f"resnet{depth}")
         self.normalize = Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
         self.net = net
         self.out_dim = self.DEPTHS[depth]
@@ -128,12 +121,12 @@ RESNET_MIN_INPUT = 32
 class ResNet18Backbone(ResNetBackbone):
     """torchvision ResNet-18 without its final fc: (B, 3, H, W) → (B, 512). See :class:`ResNetBackbone`."""
 
-    def __init__(self, input_size: int = 224, weights_path: str | None = None):
-        super().__init__(18, input_size, weights_path)
+    def __init__(self, input_size: int = 224):
+        super().__init__(18, input_size)
 
 
 class ResNet50Backbone(ResNetBackbone):
     """torchvision ResNet-50 without its final fc: (B, 3, H, W) → (B, 2048). See :class:`ResNetBackbone`."""
 
-    def __init__(self, input_size: int = 224, weights_path: str | None = None):
-        super().__init__(50, input_size, weights_path)
+    def __init__(self, input_size: int = 224):
+        super().__init__(50, input_size)

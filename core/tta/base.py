@@ -22,35 +22,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..methods.base import Hyper
+from ..util.settings import Hyper, coerce_settings
 
 
 def batch_norm_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
     """Every BatchNorm layer of ``model`` (1-d, 2-d or 3-d), in module order."""
     return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-
-
-def prediction_entropy(logits: torch.Tensor) -> torch.Tensor:
-    """Per-picture Shannon entropy H(p_i) = −Σ_c p_ic log p_ic (nats): (N, C) → (N,)."""
-    logp = F.log_softmax(logits.float(), dim=1)
-    return -(logp.exp() * logp).sum(1)
-
-
-def information_maximisation(logits: torch.Tensor) -> torch.Tensor:
-    """SHOT-IM's loss (Liang et al., ICML 2020), to be minimised:
-
-        L_IM = mean_i H(p_i) − H(p̄),   p̄ = mean_i p_i
-
-    confident predictions (low per-picture entropy) that are diverse over the batch (a high
-    entropy of the mean prediction, so not all one class). (N, C) → scalar, in [−log C, log C].
-
-    >>> z = torch.eye(4) * 20   # four confident, different predictions: the minimum −log 4
-    >>> round(float(information_maximisation(z)), 3)
-    -1.386
-    """
-    probs = F.softmax(logits.float(), dim=1)
-    mean = probs.mean(0)
-    return prediction_entropy(logits).mean() + (mean * torch.log(mean.clamp_min(1e-8))).sum()
 
 
 @torch.no_grad()
@@ -96,12 +73,8 @@ class TTAMethod:
     hyperparameters: ClassVar[dict[str, Hyper]] = {}
 
     def __init__(self, **hparams):
-        unknown = set(hparams) - set(self.hyperparameters)
-        if unknown:
-            raise ValueError(f"unknown setting(s) {sorted(unknown)} for test-time adaptation {self.name!r}; "
-                             f"valid: {sorted(self.hyperparameters) or 'none'}")
-        self.hp = {k: h.coerce(k, hparams[k]) if k in hparams else h.default
-                   for k, h in self.hyperparameters.items()}
+        self.hp = coerce_settings(self.hyperparameters, hparams, f"test-time adaptation {self.name!r}",
+                                  fill_defaults=True)
 
     def adapt_in_place(self, model: nn.Module, images: torch.Tensor, generator: torch.Generator) -> None:
         """Adapt ``model`` (a copy) to ``images`` (N, 3, H, W) float in [0, 1]; leave it in eval mode."""

@@ -10,7 +10,7 @@ No gradient step, no parameter changes: only the running statistics of a copy of
 """
 
 from .base import TTAMethod, reestimate_bn_statistics, register
-from ..methods.base import Hyper
+from ..util.settings import Hyper
 
 PRIOR = Hyper(8.0, "Weight n₀ of the source statistics, in pictures (0: the target's alone; it steadies "
                    "small batches).", 0.0, 100000.0, label="Source prior n₀")

@@ -5,14 +5,15 @@ the unlabelled target pictures so its features suit h — confident and diverse 
 
     min_g  mean_i H(p_i) − H(p̄),   p_i = softmax(h(g(x_i))),   p̄ = mean_i p_i
 
-(:func:`core.tta.base.information_maximisation`). A few Adam steps with a small learning rate;
+(:func:`core.losses.information_maximization`, minimised as ent + div). A few Adam steps with a small learning rate;
 BatchNorm layers (if any) use batch statistics while training and are re-estimated on all the
 pictures afterwards. Works with models without BatchNorm too.
 """
 
 
-from ..methods.base import Hyper
-from .base import TTAMethod, batch_norm_layers, information_maximisation, reestimate_bn_statistics, register
+from ..util.settings import Hyper
+from ..losses import information_maximization
+from .base import TTAMethod, batch_norm_layers, reestimate_bn_statistics, register
 from .bn_stats import EPOCHS, PRIOR
 
 
@@ -35,7 +36,13 @@ class ShotIM(TTAMethod):
         layers = batch_norm_layers(model)
         if layers:  # start from statistics that fit the pictures
             reestimate_bn_statistics(model, images, prior=self.hp["prior"])
-        self.minimise(model, images, generator, list(model.backbone.parameters()), information_maximisation)
+        self.minimise(model, images, generator, list(model.backbone.parameters()), im_loss)
         if layers:
             reestimate_bn_statistics(model, images, prior=self.hp["prior"])
         model.eval()
+
+
+def im_loss(logits):
+    """SHOT-IM's objective: mean entropy minus the entropy of the mean prediction (ent + div)."""
+    ent, div = information_maximization(logits)
+    return ent + div

@@ -11,8 +11,9 @@ one picture at a time exactly as it was tuned. Every other parameter stays as it
 """
 
 
-from ..methods.base import Hyper
-from .base import TTAMethod, batch_norm_layers, prediction_entropy, reestimate_bn_statistics, register
+from ..util.settings import Hyper
+from ..losses import prediction_entropy
+from .base import TTAMethod, batch_norm_layers, reestimate_bn_statistics, register
 from .bn_stats import EPOCHS, PRIOR
 
 

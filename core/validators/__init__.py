@@ -14,7 +14,7 @@ Which validator to trust is measured, not assumed: ``scripts/validator_study.py`
 import importlib
 import pkgutil
 
-from .base import (EVIDENCE_FIELDS, VALIDATORS, Evidence, Validator, ValidatorError, entropy_rows,
+from .base import (EVIDENCE_FIELDS, VALIDATORS, Evidence, Validator, ValidatorError,
                    get_validator, min_images_table, register)
 
 _SKIP = {"base", "evidence"}
@@ -30,5 +30,5 @@ _discover()
 
 from .evidence import gather_evidence, largest_class_share, score_all  # noqa: E402  (after the validators are registered)
 
-__all__ = ["EVIDENCE_FIELDS", "VALIDATORS", "Evidence", "Validator", "ValidatorError", "entropy_rows",
+__all__ = ["EVIDENCE_FIELDS", "VALIDATORS", "Evidence", "Validator", "ValidatorError",
            "gather_evidence", "get_validator", "largest_class_share", "min_images_table", "register", "score_all"]

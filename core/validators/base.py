@@ -65,11 +65,6 @@ class Evidence:
 EVIDENCE_FIELDS = tuple(f.name for f in fields(Evidence))
 
 
-def entropy_rows(p: torch.Tensor) -> torch.Tensor:
-    """H(p_i) = −Σ_c p_ic log p_ic for each row of p (N, C) → (N,), in nats (0 log 0 = 0)."""
-    return -(p * torch.log(p.clamp_min(1e-300))).sum(1)
-
-
 class Validator:
     """Subclass, set the class attributes, implement :meth:`compute`, decorate with :func:`register`."""
 

@@ -6,7 +6,7 @@
     ev.source_features (K, D)                            K ≤ source_cap source train images (DEV)
 
 The target images are a fixed-seed sample of the target *train* split (labels never read), the
-source validation split is :func:`core.engine.split_source`'s — the images no run trained on —
+source validation split is :func:`core.data.splits.split_source`'s — the images no run trained on —
 and the source sample comes from the rest of the source train split. One forward pass per image
 gives both features and logits (``model.head(model.features(x))``).
 """
@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import torch
 
+from ..data.sampling import sample_indices
+from ..data.splits import split_source
+from ..evaluation import forward_features, largest_class_share as _share_of_logits
 from .base import VALIDATORS, Evidence, ValidatorError, get_validator
 
 TARGET_CAP = 2000        # unlabelled target images scored (a fixed-seed sample when there are more)
@@ -22,34 +25,10 @@ SOURCE_CAP = 2000        # source train images for DEV's domain classifier
 SAMPLE_SEED = 1_000_033  # fixed, like the source validation split: the same images for every model
 
 
-def sample_indices(n: int, cap: int) -> torch.Tensor:
-    """Indices of the images evidence is gathered on: all n, or a fixed-seed sample of `cap`, sorted."""
-    if n <= cap:
-        return torch.arange(n)
-    return torch.randperm(n, generator=torch.Generator().manual_seed(SAMPLE_SEED))[:cap].sort().values
-
-
-@torch.no_grad()
-def forward_features(model, images: torch.Tensor, batch_size: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(logits (N, C), features (N, D))`` of ``model`` for uint8 or [0, 1] float images (N, 3, H, W),
-    in one pass, in eval mode, on CPU."""
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    logits, feats = [], []
-    try:
-        for i in range(0, len(images), batch_size):
-            x = images[i:i + batch_size].to(device)
-            x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
-            f = model.features(x)
-            logits.append(model.head(f).float().cpu())
-            feats.append(f.float().flatten(1).cpu())
-    finally:
-        model.train(was_training)
-    if not logits:
-        c = model.num_classes
-        return torch.empty(0, c), torch.empty(0, 0)
-    return torch.cat(logits), torch.cat(feats)
+def evidence_indices(n: int, cap: int) -> torch.Tensor:
+    """Which of ``n`` images evidence is gathered on: all of them, or the fixed sample of ``cap``
+    (:func:`core.data.sampling.sample_indices` with :data:`SAMPLE_SEED`), sorted."""
+    return torch.arange(n) if n <= cap else torch.from_numpy(sample_indices(n, cap, SAMPLE_SEED)).long()
 
 
 def _domain(spec, split: str, size: int):
@@ -65,15 +44,13 @@ def gather_evidence(model, source, target, *, target_cap: int = TARGET_CAP, sour
     ``source`` / ``target``: domain names (``"mnist"``, ``"folder:PATH"``, …) or the train split as a
     :class:`core.data.TensorDomain`. Images are loaded at the model's input size.
     """
-    from ..engine import split_source
-
     size = int(getattr(model, "input_size", 28))
     src_train, src_val = split_source(_domain(source, "train", size))
     tgt = _domain(target, "train", size)
-    t_idx = sample_indices(len(tgt), target_cap)
+    t_idx = evidence_indices(len(tgt), target_cap)
     t_logits, t_feats = forward_features(model, tgt.images[t_idx])
     ev = Evidence(target_logits=t_logits, target_features=t_feats)
-    s_idx = sample_indices(len(src_train), source_cap)
+    s_idx = evidence_indices(len(src_train), source_cap)
     _, ev.source_features = forward_features(model, src_train.images[s_idx])
     if len(src_val) and len(src_val.classes) == model.num_classes:  # a model for the source's classes
         ev.val_logits, ev.val_features = forward_features(model, src_val.images)
@@ -83,11 +60,8 @@ def gather_evidence(model, source, target, *, target_cap: int = TARGET_CAP, sour
 
 def largest_class_share(ev: Evidence) -> float | None:
     """Share of the unlabelled target images given the most-predicted class (1/C: even, 1: every
-    image one class) — what the selection's collapse guard compares (:func:`core.selection.collapsed`)."""
-    if ev.target_logits is None or not len(ev.target_logits):
-        return None
-    counts = torch.bincount(ev.target_logits.argmax(1), minlength=ev.target_logits.shape[1])
-    return float(counts.max()) / len(ev.target_logits)
+    image one class) — the collapse rule's input (:func:`core.evaluation.collapsed`)."""
+    return _share_of_logits(ev.target_logits)
 
 
 def score_all(ev: Evidence, names=None) -> tuple[dict[str, float], dict[str, str]]:

@@ -13,7 +13,8 @@ prediction (Gomes, Krause & Perona, NeurIPS 2010; the loss of SHOT, Liang et al.
 
 import torch
 
-from .base import Evidence, Validator, entropy_rows, register
+from ..losses import information_maximization
+from .base import Evidence, Validator, register
 
 
 @register
@@ -26,5 +27,5 @@ class IM(Validator):
     min_target = 10
 
     def compute(self, ev: Evidence) -> float:
-        p = ev.target_probs()
-        return (entropy_rows(p.mean(0, keepdim=True))[0] - entropy_rows(p).mean()).item()
+        ent, div = information_maximization(ev.target_logits.double())
+        return -(ent + div).item()

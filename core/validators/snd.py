@@ -14,7 +14,8 @@ are the densest of all and score the maximum: SND must not be used alone where m
 import torch
 import torch.nn.functional as F
 
-from .base import Evidence, Validator, entropy_rows, register
+from ..losses import entropy_rows
+from .base import Evidence, Validator, register
 
 TEMPERATURE = 0.05
 BLOCK = 1024  # rows of the similarity matrix computed at once (memory: BLOCK × N)

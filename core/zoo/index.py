@@ -38,7 +38,8 @@ import re
 from pathlib import Path
 from typing import Iterable
 
-from ..fsutil import resolve_swapped
+from ..data.scenarios import Scenario, scenario_key
+from ..util.files import resolve_swapped
 
 ENV_VAR = "SHIFTLAB_ZOO_DIR"
 ZOO_DIR = Path(__file__).resolve().parents[2] / "pretrained"
@@ -61,11 +62,14 @@ def zoo_dir() -> Path:
     return Path(env).expanduser() if env else ZOO_DIR
 
 
-def scenarios() -> list[tuple[str, str]]:
-    """The (source, target) pairs the zoo ships, the app's default first (``recipes.SCENARIOS``)."""
-    from .. import recipes
+#: The scenarios the zoo ships, the app's default first.
+SCENARIOS = (Scenario("mnist", "mnistm"), Scenario("mnist", "ucidigits"), Scenario("syndigits", "mnist"),
+             Scenario("mnist", "syndigits"))
 
-    return [tuple(s) for s in recipes.SCENARIOS]
+
+def scenarios() -> list[Scenario]:
+    """The (source, target) scenarios the zoo ships, the app's default first (:data:`SCENARIOS`)."""
+    return list(SCENARIOS)
 
 
 def method_order() -> list[str]:
@@ -83,11 +87,6 @@ def display_order() -> list[str]:
     return ordered()
 
 
-def scenario_key(source: str, target: str) -> str:
-    """``"mnist->mnistm"`` (the leaderboard's key and the first half of a zoo name)."""
-    return f"{source}->{target}"
-
-
 def make_name(source: str, target: str, method: str) -> str:
     """The zoo name ``SOURCE->TARGET/METHOD``."""
     return f"{scenario_key(source, target)}/{method}"
@@ -102,12 +101,13 @@ def parse_name(name: str) -> tuple[str, str, str]:
     return m.group(1), m.group(2), m.group(3)
 
 
-def _folder(source: str, target: str) -> str:
+def scenario_folder(source: str, target: str) -> str:
+    """The zoo folder of a scenario: ``<source>-<target>``."""
     return f"{source}-{target}"
 
 
 def _split_folder(folder: str) -> tuple[str, str] | None:
-    known = {_folder(s, t): (s, t) for s, t in scenarios()}
+    known = {scenario_folder(s, t): (s, t) for s, t in scenarios()}
     if folder in known:
         return known[folder]
     source, sep, target = folder.partition("-")
@@ -123,7 +123,7 @@ def _is_model_dir(path: Path) -> bool:
             and (path / CARD_NAME).is_file() and (path / WEIGHTS_NAME).is_file())
 
 
-def _scan(root: Path | None = None) -> dict[str, Path]:
+def scan_models(root: Path | None = None) -> dict[str, Path]:
     """name → model folder, for every complete model folder under the zoo (hidden ones skipped)."""
     root = zoo_dir() if root is None else root
     found: dict[str, Path] = {}
@@ -160,12 +160,12 @@ def _sort_key(name: str) -> tuple:
 
 
 def names() -> list[str]:
-    """Zoo names ``SOURCE->TARGET/METHOD``, in scenario order (``recipes.SCENARIOS``) then method order."""
-    return sorted(_scan(), key=_sort_key)
+    """Zoo names ``SOURCE->TARGET/METHOD``, in scenario order (:data:`SCENARIOS`) then method order."""
+    return sorted(scan_models(), key=_sort_key)
 
 
 def available_message(found: Iterable[str] | None = None) -> str:
-    found = sorted(found if found is not None else _scan(), key=_sort_key)
+    found = sorted(found if found is not None else scan_models(), key=_sort_key)
     if not found:
         return (f"No pretrained models in {zoo_dir()}; build them with: {REBUILD_COMMAND} "
                 f"(or point ${ENV_VAR} at a zoo folder).")
@@ -176,7 +176,7 @@ def model_dir(name: str) -> Path:
     """The folder of zoo model ``name``; :class:`ZooError` listing the available names if unknown."""
     source, target, method = parse_name(name)
     canonical = make_name(source, target, method)
-    found = _scan()
+    found = scan_models()
     if canonical not in found:
         close = difflib.get_close_matches(canonical, list(found), n=3, cutoff=0.6)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
@@ -225,7 +225,7 @@ def entries() -> list[dict]:
     from ..checkpoints import WEIGHTS_NAME
 
     rows = []
-    found = _scan()
+    found = scan_models()
     for name in sorted(found, key=_sort_key):
         folder = found[name]
         source, target, method = parse_name(name)
@@ -246,10 +246,10 @@ def entries() -> list[dict]:
 
 
 def alignment(name: str):
-    """The precomputed :class:`core.embedding.Alignment` of ``name`` (from alignment.npz)."""
+    """The precomputed :class:`core.evaluation.embedding.Alignment` of ``name`` (from alignment.npz)."""
     import numpy as np
 
-    from ..embedding import Alignment
+    from ..evaluation.embedding import Alignment
 
     path = model_dir(name) / ALIGNMENT_NAME
     if not path.is_file():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..data.scenarios import Scenario
 from .index import REBUILD_COMMAND, ZooError, display_order, scenario_key, scenarios, zoo_dir
 
 LEADERBOARD_NAME = "leaderboard.json"
@@ -80,7 +81,7 @@ def leaderboard_rows(board: dict | None = None) -> list[dict]:
 
     rows = []
     for skey in sorted(board.get("scenarios", {}), key=lambda k: order(k, scen_order)):
-        source, _, target = skey.partition("->")
+        source, target = Scenario.parse(skey)
         paper = (published.get(skey) or {}).get("results", {})
         for method in sorted(board["scenarios"][skey], key=lambda k: order(k, meths)):
             e = board["scenarios"][skey][method]
@@ -89,7 +90,7 @@ def leaderboard_rows(board: dict | None = None) -> list[dict]:
                          "n_seeds": len(e.get("values") or []), "values": e.get("values"),
                          "teacher": e.get("teacher"), "published": paper.get(method)})
     for skey, info in published.items():
-        source, _, target = skey.partition("->")
+        source, target = Scenario.parse(skey)
         for method, value in sorted((info.get("results") or {}).items(), key=lambda kv: order(kv[0], meths)):
             rows.append({"origin": "published", "scenario": skey, "source": source, "target": target,
                          "method": method, "mean": value, "std": None, "n_seeds": None, "values": None,
@@ -114,9 +115,7 @@ def markdown_table(board: dict | None = None) -> str:
     if not scen:
         return f"(no leaderboard yet: {REBUILD_COMMAND})"
     paper = (board.get("published") or {}).get("mnist->mnistm", {}).get("results", {})
-    pretty = {"mnist": "MNIST", "mnistm": "MNIST-M", "ucidigits": "UCI digits", "syndigits": "SynDigits",
-              "usps": "USPS", "svhn": "SVHN", "mnist_full": "MNIST (full)"}
-    labels = {k: " → ".join(pretty.get(d, d) for d in k.split("->")) for k in scen}
+    labels = {k: Scenario.parse(k).label for k in scen}
     head = "| method | " + " | ".join(labels[k] for k in scen) + " | MNIST → MNIST-M, DANN paper |"
     lines = [head, "|---" * (len(scen) + 2) + "|"]
     shipped = {m for k in scen for m in board["scenarios"][k]}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from core.engine import train
+from core.training.engine import train
 from core.losses import distribution_alignment, relative_confidence_threshold
 from core.methods import get_method
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from core.engine import train
-from core.losses import (certainty_weights, multilinear_map, prediction_entropy, randomized_multilinear_map,
+from core.training.engine import train
+from core.losses import (certainty_weights, entropy_rows, multilinear_map, randomized_multilinear_map,
                          weighted_domain_adversarial_loss)
 from core.methods import get_method
 from core.models import dann_lambda
@@ -102,7 +102,7 @@ def test_cdan_e_weights_each_example_by_its_certainty_within_its_domain():
     d = cdan_e.discriminator(multilinear_map(features, probs)).float()
     bce_s = F.binary_cross_entropy_with_logits(d[:8], torch.ones(8), reduction="none")
     bce_t = F.binary_cross_entropy_with_logits(d[8:], torch.zeros(8), reduction="none")
-    w = 1 + torch.exp(-prediction_entropy(probs))
+    w = 1 + torch.exp(-entropy_rows(probs))
     ws, wt = w[:8] / w[:8].sum(), w[8:] / w[8:].sum()
     expected = 0.5 * ((ws * bce_s).sum() + (wt * bce_t).sum())
     assert cdan_e.domain_loss(features, logits, 8, 1.0).item() == pytest.approx(expected.item(), rel=1e-5)

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from core.engine import train
+from core.training.engine import train
 from core.losses import minimum_class_confusion
 
 from .util import make_config

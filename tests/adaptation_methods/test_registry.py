@@ -1,5 +1,5 @@
 """The new methods are registered with their families and each trains a few steps through
-core.engine.train.
+core.training.engine.train.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from core.engine import train
+from core.training.engine import train
 from core.methods import METHODS
 from core.models import build_model
 

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from core.engine import train
+from core.training.engine import train
 from core.methods import get_method
 
 from .util import make_config, make_ctx, make_model

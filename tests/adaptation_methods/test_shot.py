@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from core.engine import train
+from core.training.engine import train
 from core.losses import cluster_pseudo_labels, information_maximization, nearest_centroid
 from core.methods import METHODS, Batch, get_method
 
@@ -75,7 +75,7 @@ def test_shot_information_maximisation_makes_target_predictions_confident_and_di
     shot = get_method("shot")(make_model(), make_ctx(steps=100), lr=3e-3, source_fraction=0.05, pseudo_weight=0.0,
                               adapt_lr_scale=1.0)  # the property at a given rate (the default runs at 0.1×)
     from core.data import load_domain
-    from core.sampling import unit_float
+    from core.util.modes import unit_float
 
     xt = unit_float(load_domain("ucidigits", "train").images[:32])
     batch = Batch(torch.full_like(xt, float("nan")), torch.zeros(32, dtype=torch.long), xt)

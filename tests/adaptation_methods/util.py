@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from core.engine import TrainConfig
+from core.training.engine import TrainConfig
 from core.methods import Batch, Context
 from core.models import build_model
 

@@ -1,6 +1,6 @@
 """End to end in Chromium: upload a batch of your own pictures and adapt a model to it.
 
-The pictures are phone-style photos of handwritten digits on paper (core.data.unseen), a domain no
+The pictures are phone-style photos of handwritten digits on paper (core.synth), a domain no
 model was trained on; the app adapts the universal digits model to them and shows the guard's
 verdict. scripts/adapt_load.py does the same with 100 pictures and measures it.
 """
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.browser
 def paper_photo_files(n: int, seed: int = 0) -> list[dict]:
     import io
 
-    from core.data.unseen import sample
+    from core.synth import sample
 
     files = []
     for i in range(n):

@@ -1,0 +1,86 @@
+"""The method registry: names → :class:`~core.methods.base.Method` classes, families, display order.
+
+A method file registers its class with :func:`register`; everything else (the CLI, recipes, the
+zoo, the leaderboard, selection, the pages) asks this module what exists.
+"""
+
+from __future__ import annotations
+
+
+
+#: Method families in display order: what a method is for, which decides where the zoo, the
+#: leaderboard and the pages put it. ``adapted`` families learn from unlabelled target pictures.
+FAMILIES: dict[str, str] = {
+    "baseline": "Baseline (source only)",
+    "upper_bound": "Upper bound (target labels)",
+    "few_label": "Few target labels",
+    "unsupervised": "Unsupervised adaptation",
+    "source_free": "Source-free adaptation",
+    "generalization": "Domain generalisation",
+    "student": "Distilled student",
+}
+ADAPTED_FAMILIES = ("unsupervised", "source_free")
+
+
+METHODS: dict[str, type] = {}
+
+
+def register(cls: type) -> type:
+    """Class decorator adding a method to :data:`METHODS` under ``cls.name``.
+
+    Checks the declaration (family, target labels, labels) so a mistake fails at import, not in
+    the app; fills ``label`` / ``short_label`` when not given.
+    """
+    if not cls.name or not cls.name.replace("_", "").isalnum() or cls.name != cls.name.lower():
+        raise ValueError(f"method name {cls.name!r} must be lower-case letters, digits and '_'")
+    if cls.name in METHODS:
+        raise ValueError(f"method {cls.name!r} registered twice")
+    if cls.family not in FAMILIES:
+        raise ValueError(f"method {cls.name!r}: family {cls.family!r} is not one of {', '.join(FAMILIES)}")
+    if cls.target_labels not in ("none", "few", "all"):
+        raise ValueError(f"method {cls.name!r}: target_labels must be 'none', 'few' or 'all'")
+    if not cls.label:
+        cls.label = cls.name.replace("_", " ").capitalize()
+    if not cls.short_label:
+        cls.short_label = cls.label
+    METHODS[cls.name] = cls
+    return cls
+
+
+def unregister(name: str) -> None:
+    """Remove a method from the registry (for tests that register one at run time)."""
+    METHODS.pop(name, None)
+
+
+def get_method(name: str) -> type:
+    """The method class called ``name``; unknown names raise listing the valid ones."""
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise ValueError(f"unknown method {name!r}; valid methods: {', '.join(METHODS)}") from None
+
+
+def ordered(names=None) -> list[str]:
+    """Method names in display order: by family (:data:`FAMILIES`), then ``order``, then name."""
+    families = list(FAMILIES)
+    names = list(METHODS) if names is None else [n for n in names if n in METHODS]
+    return sorted(names, key=lambda n: (families.index(METHODS[n].family), METHODS[n].order, n))
+
+
+def by_family(*families: str) -> list[str]:
+    """Registered method names of the given families, in display order."""
+    return [n for n in ordered() if METHODS[n].family in families]
+
+
+def baseline() -> str:
+    """The method every other is compared with (the first of family "baseline": source only)."""
+    names = by_family("baseline")
+    if not names:
+        raise ValueError("no method of family 'baseline' is registered")
+    return names[0]
+
+
+def default_method() -> str:
+    """What ``train`` runs when no method is named: the first unsupervised adaptation method."""
+    names = by_family("unsupervised") or ordered()
+    return names[0]

@@ -1,0 +1,85 @@
+"""``recommend``: train every candidate method and keep the one a label-free validator scores highest.
+
+    rec = recommend("mnist", "folder:my_pictures")
+    rec["recommended"], rec["checkpoint"]
+
+Every candidate (:func:`core.selection.scoring.candidate_methods`: source-only first, then each
+method that adapts without target labels) trains with its default settings; the choice among them
+is :func:`core.selection.choice.choose` — the same rule the zoo applies.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+from ..training.engine import TrainingError
+from ..util.stats import rounded
+from ..validators import ValidatorError
+from .choice import choose
+from .scoring import (DEFAULT_VALIDATOR, RECOMMEND_STEPS, ProgressFn, candidate_methods, check_validator, run_config,
+                      settings_of, train_and_score)
+
+
+def recommend(source: str, target: str, validator: str = DEFAULT_VALIDATOR, seed: int = 0, device: str = "auto",
+              out_dir: str | Path | None = None, steps: int | None = None, methods: list[str] | None = None,
+              threads: int | None = None, progress: ProgressFn | None = None) -> dict:
+    """Train every candidate method (:func:`candidate_methods`, or ``methods``) on ``source → target``
+    with its default settings, score each with ``validator`` and keep :func:`~core.selection.choice.choose`'s
+    pick (the best score among those whose predictions have not collapsed onto a class); its
+    checkpoint is saved in ``out_dir`` (default ``runs/recommend-SOURCE-TARGET-TIME``).
+
+    Returns ``{source, target, validator, recommended, checkpoint, target_acc, source_only_acc,
+    candidates: [{method, settings, score, scores, target_acc, source_val_acc, seconds, error}],
+    seconds}``; target accuracies are for reporting (None where the target test split has no
+    labels) and never take part in the choice. A candidate that diverges is listed with its error.
+    """
+    from ..checkpoints import save
+    from ..evaluation import collapsed
+    from ..methods import baseline, get_method
+
+    started = time.perf_counter()
+    names = list(methods) if methods else candidate_methods()
+    for name in names:
+        get_method(name)
+    check_validator(validator, target, source)
+    steps = steps or RECOMMEND_STEPS
+    rows, kept, domains = [], {}, None
+    for name in names:
+        config = run_config(name, source, target, seed, device, steps, threads)
+        row = {"method": name, "settings": settings_of(config), "score": None, "scores": {}, "target_acc": None,
+               "source_val_acc": None, "largest_class_share": None, "collapsed": False, "seconds": None, "error": None}
+        try:
+            done = train_and_score(config, validator, progress, label=name, domains=domains)
+        except (TrainingError, ValidatorError) as err:
+            row["error"] = str(err)
+        else:
+            kept[name], domains = done["result"], done["domains"]  # every candidate reads the same tensors
+            row.update(score=rounded(done["score"], 6), scores={k: rounded(v, 6) for k, v in done["scores"].items()},
+                       target_acc=rounded(done["target_acc"]), source_val_acc=done["source_val_acc"],
+                       largest_class_share=rounded(done["largest_class_share"]), seconds=round(done["seconds"], 2))
+        rows.append(row)
+    base_share = next((r["largest_class_share"] for r in rows if r["method"] == baseline()), None)
+    for r in rows:
+        r["collapsed"] = r["method"] != baseline() and collapsed(r["largest_class_share"], base_share)
+    best_name = choose({r["method"]: r for r in rows}, validator)
+    if best_name is None:
+        raise TrainingError("no candidate could be trained and scored: "
+                            + "; ".join(f"{r['method']}: {r['error']}" for r in rows))
+    best = next(r for r in rows if r["method"] == best_name)
+    out = Path(out_dir) if out_dir is not None else Path("runs") / (
+        f"recommend-{_slug(source)}-{_slug(target)}-{time.strftime('%Y%m%d-%H%M%S')}")
+    result = kept[best_name]
+    card = {**result.card, "selection": {"validator": validator, "score": best["score"],
+                                         "candidates": [r["method"] for r in rows]}}
+    checkpoint = str(save(result.model, card, out))
+    fallback = next((r for r in rows if r["method"] == baseline()), None)
+    return {"source": source, "target": target, "validator": validator, "recommended": best_name,
+            "checkpoint": checkpoint, "target_acc": best["target_acc"],
+            "source_only_acc": None if fallback is None else fallback["target_acc"],
+            "candidates": rows, "steps": steps, "seed": seed, "seconds": round(time.perf_counter() - started, 2)}
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(name.split(":", 1)[-1]).name or name)[:40]

@@ -1,0 +1,139 @@
+"""Training and scoring one candidate without target labels — the step every selection repeats.
+
+    done = train_and_score(config, "source_val_acc")   # trains, gathers evidence once, scores it
+    done["score"], done["scores"], done["largest_class_share"], done["target_acc"]  # the last for reporting
+
+A candidate's *evidence* (:func:`core.validators.gather_evidence`: logits and features on the
+unlabelled target train images and the source validation split) is gathered once, from the very
+tensors the run trained on (``plan.domains``), and scored by every validator. Target *test* labels,
+where the target has them, are read only to report how good a choice was — never to make it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from ..training.engine import TrainingError
+from ..util.stats import rounded
+from ..validators import VALIDATORS, ValidatorError, gather_evidence, get_validator, largest_class_share, score_all
+
+# The validator recommend, tune and the zoo use unless told otherwise; chosen by the validator study
+# (docs/validators.md), never by target test accuracy of a particular run.
+DEFAULT_VALIDATOR = "source_val_acc"
+# Steps per candidate in recommend (see docs/validators.md for the measured wall time).
+RECOMMEND_STEPS = 500
+
+ProgressFn = Callable[[str, int, int], None]  # (what is running, step, total steps)
+
+
+def is_candidate(method: str) -> bool:
+    """Whether ``method`` competes when a model is chosen without target labels: source-only (the
+    fallback) and every registered method whose family adapts with unlabelled target pictures
+    (:data:`core.methods.ADAPTED_FAMILIES`), that needs no target labels and no *required* model
+    reference (a teacher), and that does not opt out with ``recommendable = False``."""
+    from ..methods import METHODS, baseline
+
+    cls = METHODS.get(method)
+    if cls is None:
+        return False
+    if method == baseline():
+        return True
+    needs_model = any(cls.hyperparameters[k].required for k in cls.model_hyperparameters())
+    return (cls.is_adapted() and cls.target_labels == "none" and not needs_model
+            and getattr(cls, "recommendable", True))
+
+
+def candidate_methods() -> list[str]:
+    """The candidates (:func:`is_candidate`) in display order, source-only first."""
+    from ..methods import baseline, ordered
+
+    fallback = baseline()
+    return [fallback] + [n for n in ordered() if n != fallback and is_candidate(n)]
+
+
+def check_validator(name: str, target: str, source: str):
+    """The validator ``name`` (unknown names list the valid ones), after checking the target has
+    enough unlabelled train images for it — before any training."""
+    from ..data import load_domain
+
+    validator = get_validator(name)
+    if validator.uses_target:
+        src = load_domain(source, "train")
+        validator.check_target_count(len(load_domain(target, "train", src.input_size)), len(src.classes))
+    return validator
+
+
+def target_test_accuracy(model, source_classes: list[str], target) -> float | None:
+    """Accuracy (%) on the target *test* split — a domain name or its loaded test split — for
+    reporting only; classes matched by name (:func:`core.data.align_classes`).
+
+    None when the target has no test labels that name source classes (an unlabelled folder, a
+    new label space) or no test split at all.
+    """
+    from ..data import DomainError, align_classes, load_domain
+    from ..evaluation import evaluate_accuracy
+
+    if isinstance(target, str):
+        try:
+            target = load_domain(target, "test", int(getattr(model, "input_size", 28)))
+        except DomainError:
+            return None
+    if not set(target.classes) <= set(source_classes) or len(target) == 0 or model.num_classes != len(source_classes):
+        return None
+    return evaluate_accuracy(model, align_classes(target, source_classes))
+
+
+def run_config(method, source, target, seed=0, device="auto", steps=None, threads=None, lr=None, hparams=None):
+    """The recipe of ``method`` as a selection trains it: no evaluations during the run (target test
+    labels are not looked at while choosing), and the given overrides."""
+    from ..training.recipes import recipe
+
+    given = {k: v for k, v in {"steps": steps, "lr": lr, "threads": threads}.items() if v is not None}
+    return recipe(method, source, target, seed=seed, device=device, eval_every=0, hparams=dict(hparams or {}),
+                  **given)
+
+
+def settings_of(config) -> dict:
+    """What a candidate was trained with: learning rate, steps and every value hyperparameter."""
+    from ..methods import get_method
+
+    hp = {k: h.default for k, h in get_method(config.method).hyperparameters.items() if h.kind == "value"}
+    return {"lr": config.lr, "steps": config.steps, **hp, **config.hparams}
+
+
+def train_and_score(config, validator: str, progress: ProgressFn | None = None, label: str = "",
+                    all_validators: bool = True, out_dir=None, domains=None, require_score: bool = True) -> dict:
+    """Train ``config`` (a :class:`core.training.config.TrainConfig`), gather its evidence once and score it.
+
+    ``out_dir``: save the checkpoint there; ``domains``: the run's splits already loaded by another
+    candidate of the same scenario (:attr:`core.training.plan.RunPlan.domains`), read instead of
+    loading them again; ``require_score=False``: a model the validators cannot score is kept with a
+    None score (its errors in ``validator_errors``). Returns ``{"result": TrainResult, "evidence": Evidence, "score": the
+    validator's score, "scores": {validator: score} (all of them, or only ``validator``),
+    "validator_errors": {...}, "largest_class_share", "target_acc": reporting-only accuracy or None,
+    "source_val_acc", "seconds", "domains"}``. Raises :class:`TrainingError` (diverged) and
+    :class:`ValidatorError` (the chosen validator cannot score this model).
+    """
+    from ..training.engine import train
+    from ..training.plan import prepare_run
+
+    started = time.perf_counter()
+    on_step = None
+    if progress is not None:
+        on_step = lambda p: progress(label or config.method, p.step, p.total)  # noqa: E731
+    plan = prepare_run(config)
+    if domains is not None:
+        plan.with_domains(domains)
+    result = train(plan, progress=on_step, out_dir=out_dir)
+    data = plan.domains
+    ev = gather_evidence(result.model, data.source_train, data.target_train)
+    scores, errors = score_all(ev, list(VALIDATORS) if all_validators else [validator])
+    if validator not in scores and require_score:
+        raise ValidatorError(errors.get(validator, f"validator {validator!r} gave no score"))
+    source_classes = list(result.card["class_names"])
+    return {"result": result, "evidence": ev, "score": scores.get(validator), "scores": scores, "validator_errors": errors,
+            "largest_class_share": largest_class_share(ev),
+            "target_acc": target_test_accuracy(result.model, source_classes, data.target_test),
+            "source_val_acc": rounded(result.source_val_acc), "seconds": time.perf_counter() - started,
+            "domains": data}

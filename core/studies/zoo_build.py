@@ -1,0 +1,501 @@
+"""Rebuilding the zoo: train every scenario × method, choose without target labels, ship seed 0 of
+each (fp16 weights, a card re-evaluated on the shipped weights, a precomputed alignment map) and
+write the leaderboard.
+
+    python -m core zoo rebuild                 # the shipped zoo: 3 seeds, recipes' steps
+    python -m core zoo rebuild --tiny          # 3 steps, 1 seed, into a temporary folder (CI)
+
+Label-free choices. Every run is scored by the label-free validators (:mod:`core.validators`, on
+the unlabelled target *train* images and the source validation split). Per scenario the
+*recommended* method is the candidate (source-only and every method that adapts without target
+labels) with the highest mean score of the default validator (:data:`core.selection.DEFAULT_VALIDATOR`)
+among those whose predictions on the unlabelled target have not collapsed onto a class
+(:func:`core.selection.collapsed`); it is also the teacher of the distilled student. Seed 0 of every method is trained first; the
+further seeds go to source-only and the recommended method (the pair the leaderboard compares), or
+to every method with ``all_seeds=True``. Target *test* labels only report: the leaderboard shows the
+best method in hindsight beside the recommended one, and how well the validator's scores rank the
+runs (Spearman's rho over every run of the scenario).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import math
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ..util.files import (clean_dead_temps, clean_dead_workdirs, owned_dir, recover_swap, swap_dir_in, temp_sibling,
+                      write_json_atomic)
+from ..data.scenarios import Scenario
+from ..util.stats import mean_std, rounded
+from ..zoo.index import (ALIGNMENT_NAME, scenario_folder, scan_models, display_order, make_name, method_order, scenario_key,
+                     scenarios, zoo_dir)
+from ..zoo.leaderboard import LEADERBOARD_NAME, PUBLISHED, PUBLISHED_NOTE
+
+MAX_TOTAL_BYTES = 30 * 1024 * 1024          # keep the shipped zoo under 30 MB
+FP16_TOLERANCE = 0.5                        # points of target accuracy fp16 weights may cost
+SHIPPED_FILES = frozenset({"model.safetensors", "card.json", ALIGNMENT_NAME})
+WORK_PREFIX = "shiftlab-zoo-work-"
+
+def _recover(scen_dir: Path) -> None:
+    """Restore models a killed swap left as ``NAME.old`` and remove dead writers' temp folders."""
+    if not scen_dir.is_dir():
+        return
+    for entry in list(os.scandir(scen_dir)):
+        if entry.name.endswith(".old"):
+            recover_swap(scen_dir / entry.name[:-len(".old")], SHIPPED_FILES)
+        elif not entry.name.startswith("."):
+            clean_dead_temps(scen_dir / entry.name)
+
+
+def _dir_bytes(root: Path) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
+def _device_label(device) -> str:
+    import torch
+
+    from ..util.device import resolve_device
+
+    dev = resolve_device(device)
+    if dev.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(dev)})"
+    if dev.type == "cpu":
+        return f"cpu ({torch.get_num_threads()} threads)"
+    return str(dev)
+
+
+def _settings(method: str, source: str, target: str, steps: int | None) -> dict:
+    from ..training import recipes
+
+    fields = asdict(recipes.recipe(method, source, target, **({"steps": steps} if steps else {})))
+    for k in ("method", "source", "target", "seed", "device"):
+        fields.pop(k, None)
+    for name in _model_refs(method):
+        fields["hparams"] = {**fields["hparams"], name: TEACHER_RULE}
+    return fields
+
+
+TEACHER_RULE = "the scenario's recommended method (chosen by the validator, no target labels), same seed"
+
+
+def _model_refs(method: str) -> list[str]:
+    """The hyperparameters through which ``method`` takes a trained model (a teacher)."""
+    from ..methods import METHODS
+
+    return [n for n in METHODS[method].model_hyperparameters() if METHODS[method].hyperparameters[n].required]
+
+
+def normalise_scenarios(items) -> list[tuple[str, str]]:
+    if items is None:
+        return scenarios()
+    return [Scenario.parse(item) for item in items]
+
+
+def normalise_methods(items) -> list[str]:
+    from ..methods import METHODS
+
+    order = method_order()
+    if items is None:
+        return [m for m in order if METHODS[m].in_zoo]
+    items = list(dict.fromkeys(items))
+    unknown = [m for m in items if m not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown method(s) {unknown}; choose from: {', '.join(order)}")
+    return sorted(items, key=lambda m: (order.index(m) if m in order else len(order), m))
+
+
+@dataclass
+class _Run:
+    """One finished training run: its numbers, its card and its fp32 checkpoint on disk."""
+
+    target_acc: float
+    source_acc: float
+    seconds: float
+    card: dict
+    checkpoint: Path
+    scores: dict = None  # label-free validator scores, {validator: score}
+    share: float | None = None  # the most-predicted class's share of the unlabelled target images
+
+
+class _Builder:
+    """State of one :func:`rebuild`: trains runs into a work folder, ships seed 0 into ``out_dir``."""
+
+    def __init__(self, *, out_dir: Path, work: Path, seeds: list[int], device, steps, tiny: bool,
+                 n_runs: int, log: Callable[[str], Any], all_seeds: bool = False):
+        from ..selection import DEFAULT_VALIDATOR
+
+        self.validator, self.all_seeds = DEFAULT_VALIDATOR, all_seeds
+        self.out_dir, self.work, self.seeds, self.device = out_dir, work, seeds, device
+        self.steps, self.tiny, self.n_runs, self.log = steps, tiny, n_runs, log
+        self.n_points, self.embed = (60, "pca") if tiny else (500, "umap")
+        self.done = 0
+        self.domains: dict = {}  # scenario key -> its loaded splits, shared by the scenario's runs
+        self.failures: list[str] = []
+        self.shipped: set[str] = set()
+
+    # ---- training ----------------------------------------------------------------------------
+    def train(self, source: str, target: str, method: str, seed: int, hparams: dict | None = None) -> _Run | None:
+        """Train and score one run with the method's recipe (:func:`core.selection.train_and_score`:
+        every validator's label-free score and the largest predicted class share, the collapse
+        rule's input); None (logged, counted as a failure) if it fails."""
+        from ..selection import train_and_score
+        from ..training import recipes
+
+        self.done += 1
+        skey = scenario_key(source, target)
+        where = f"[{self.done:>3}/{self.n_runs}] {skey:<22} {method:<14} seed {seed}"
+        path = self.work / scenario_folder(source, target) / f"{method}-seed{seed}"
+        config = recipes.recipe(method, source, target, seed=seed, device=self.device,
+                                **({"steps": self.steps} if self.steps else {}),
+                                **({"hparams": hparams} if hparams else {}))
+        try:
+            done = train_and_score(config, self.validator, out_dir=path, domains=self.domains.get(skey),
+                                   require_score=False)
+        except Exception as e:  # one diverged run must not cost the others
+            self.failures.append(f"{skey}/{method} seed {seed}: {type(e).__name__}: {e}")
+            self.log(f"{where}: FAILED {type(e).__name__}: {e}")
+            return None
+        self.domains[skey] = done["domains"]
+        r = done["result"]
+        scores = {k: rounded(v, 6) for k, v in done["scores"].items() if rounded(v, 6) is not None}
+        src = "" if math.isnan(r.source_acc) else f"  source {r.source_acc:6.2f}%"
+        shown = scores.get(self.validator)
+        shown = "" if shown is None else f"  {self.validator} {shown:.4f}"
+        self.log(f"{where}: target {r.target_acc:6.2f}%{src}{shown}  ({r.seconds:.1f} s)")
+        return _Run(r.target_acc, r.source_acc, r.seconds, r.card, path, scores, rounded(done["largest_class_share"]))
+
+    def train_scenario(self, source: str, target: str, methods: list[str]) -> tuple[dict[str, dict[int, _Run]], str | None]:
+        """Seed 0 of every method; the recommended method (label-free, :meth:`recommend`); the further
+        seeds of source-only and the recommended method (of every method with ``all_seeds``); then
+        the methods that learn from a trained model (a distilled student), taught by the recommended
+        method (or the best-scored adapted one when source-only is recommended), same seed;
+        → (runs, teacher)."""
+        from ..methods import baseline
+
+        runs: dict[str, dict[int, _Run]] = {m: {} for m in methods}
+        students = [m for m in methods if _model_refs(m)]
+        first, later = self.seeds[0], self.seeds[1:]
+        for method in methods:
+            if method not in students and (run := self.train(source, target, method, first)):
+                runs[method][first] = run
+        recommended = self.recommend(runs)
+        more = [m for m in methods if m not in students] if self.all_seeds else \
+            [m for m in dict.fromkeys([baseline(), recommended]) if m in methods]
+        for seed in later:
+            for method in more:
+                if run := self.train(source, target, method, seed):
+                    runs[method][seed] = run
+        teacher = None
+        if students:
+            teacher = self.choose_teacher(runs, recommended)
+            if teacher is None:
+                for m in students:
+                    self.failures.append(f"{scenario_key(source, target)}/{m}: no adapted teacher")
+                self.log(f"      {scenario_key(source, target)}: {', '.join(students)} skipped, no adapted teacher")
+                return runs, None
+            self.log(f"      {scenario_key(source, target)}: teacher {teacher} (chosen by {self.validator}, no target labels)")
+            for seed in sorted(runs[teacher]):
+                for m in students:
+                    refs = {name: str(runs[teacher][seed].checkpoint) for name in _model_refs(m)}
+                    if run := self.train(source, target, m, seed, refs):
+                        runs[m][seed] = run
+        return runs, teacher
+
+    def summaries(self, runs: dict[str, dict[int, _Run]]) -> dict[str, dict]:
+        """Per method, what the label-free choice reads, in the leaderboard entries' shape:
+        ``{"validator_scores": {validator: mean over seeds}, "largest_class_share": mean}``."""
+        return {m: _summary(r) for m, r in runs.items() if r}
+
+    def recommend(self, runs: dict[str, dict[int, _Run]]) -> str | None:
+        """:func:`_best_candidate` over the runs so far. No target label is read."""
+        return _best_candidate(self.summaries(runs), self.validator)
+
+    def choose_teacher(self, runs: dict[str, dict[int, _Run]], recommended: str | None) -> str | None:
+        """The recommended method if it adapts, else the adapted candidate :func:`_best_candidate`
+        picks (label-free either way)."""
+        from ..methods import METHODS
+
+        if recommended in METHODS and METHODS[recommended].is_adapted() and runs.get(recommended):
+            return recommended
+        return _best_candidate(self.summaries(runs), self.validator, adapted_only=True)
+
+    # ---- shipping ----------------------------------------------------------------------------
+    def ship(self, source: str, target: str, method: str, runs: dict[int, _Run], teacher: str | None,
+             entry: dict) -> None:
+        """Write seed 0 of ``method`` to out_dir/<source>-<target>/<method>/ (weights with the run's
+        extra modules — a pixel-level GAN's generator —, card, map)."""
+        import numpy as np
+
+        from .. import checkpoints
+        from ..data import load_domain
+        from ..evaluation.embedding import compute_alignment
+        from ..evaluation import evaluate_accuracy
+
+        run0, name = runs[0], make_name(source, target, method)
+        model32, _, extras = checkpoints.load_with_extras(run0.checkpoint, device="cpu")  # a generator, say
+        size = int(model32.input_size)
+        tgt_test, src_test = load_domain(target, "test", size), load_domain(source, "test", size)
+        scen_dir = self.out_dir / scenario_folder(source, target)
+        staging = temp_sibling(scen_dir / method)
+        try:
+            # fp16 unless the saved fp16 checkpoint, re-evaluated, is > 0.5 points off fp32
+            checkpoints.save(model32, run0.card, staging, half=True, extras=extras)
+            model, _ = checkpoints.load(staging, device="cpu")
+            acc = evaluate_accuracy(model, tgt_test)
+            half = abs(acc - run0.target_acc) <= FP16_TOLERANCE
+            if not half:
+                model, acc16, acc = model32, acc, evaluate_accuracy(model32, tgt_test)
+                self.log(f"      {name}: fp16 weights give {acc16:.2f}%, fp32 {acc:.2f}%; shipping fp32")
+                if abs(acc - run0.target_acc) > FP16_TOLERANCE:
+                    self.log(f"      warning: {name} re-evaluates to {acc:.2f}% on the CPU, "
+                             f"{run0.target_acc:.2f}% on the training device")
+            # tiny (CI) runs keep the training-time source accuracy: one evaluation less per model
+            src_acc = run0.source_acc
+            if not self.tiny and list(tgt_test.classes) == list(src_test.classes):
+                src_acc = evaluate_accuracy(model, src_test)
+            hyper = dict(run0.card.get("hyperparameters") or {})
+            for ref in _model_refs(method):  # the teacher by zoo name, not a temporary path
+                hyper[ref] = make_name(source, target, teacher)
+            card = {
+                **run0.card, "name": name, "hyperparameters": hyper,
+                "metrics": {
+                    "target_acc": round(acc, 4), "source_acc": rounded(src_acc),
+                    "target_acc_train": rounded(run0.target_acc),
+                    "target_acc_mean": entry["mean"], "target_acc_std": entry["std"],
+                    "source_acc_mean": entry["source_mean"], "source_acc_std": entry["source_std"],
+                    "n_seeds": len(entry["values"]),
+                },
+                "weights_dtype": "float16" if half else "float32",
+                "params": sum(p.numel() for p in model.parameters()),
+                "zoo": {"leaderboard": f"{LEADERBOARD_NAME}: scenarios / {scenario_key(source, target)} / {method}",
+                        "seeds": entry["seeds"], "target_acc_values": entry["values"]},
+            }
+            checkpoints.save(model, card, staging, half=half, extras=extras)
+            amap = compute_alignment(model, src_test, tgt_test, n_per_domain=self.n_points,
+                                     method=self.embed, seed=0)
+            with open(staging / ALIGNMENT_NAME, "wb") as f:
+                np.savez_compressed(f, **amap.to_arrays())
+                f.flush()
+                os.fsync(f.fileno())
+            swap_dir_in(staging, scen_dir / method, SHIPPED_FILES)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        self.shipped.add(name)
+        kb = (scen_dir / method / "model.safetensors").stat().st_size / 1024
+        self.log(f"      shipped {name:<34} target {acc:6.2f}% ({'fp16' if half else 'fp32'}, {kb:.0f} KB; "
+                 f"mean {entry['mean']:.2f} ± {entry['std']:.2f} over {len(entry['values'])} seed(s))")
+
+
+def _mean_share(runs: dict[int, _Run] | None) -> float | None:
+    vals = [r.share for r in (runs or {}).values() if r.share is not None]
+    return statistics.fmean(vals) if vals else None
+
+
+def _summary(runs: dict[int, _Run]) -> dict:
+    """Mean validator scores and mean largest-class share over a method's seeds (entry shape)."""
+    names = sorted({v for r in runs.values() for v in (r.scores or {})})
+    scores = {v: rounded(statistics.fmean(r.scores[v] for r in runs.values() if v in (r.scores or {})), 6)
+              for v in names}
+    return {"validator_scores": scores, "largest_class_share": rounded(_mean_share(runs))}
+
+
+def _best_candidate(entries: dict[str, dict], validator: str, adapted_only: bool = False) -> str | None:
+    """:func:`core.selection.choose` over the scenario's candidate methods (their mean scores and
+    mean largest-class shares over seeds); ``entries``: method → {validator_scores,
+    largest_class_share} (leaderboard entries or :func:`_summary`). Reads no target label."""
+    from ..methods import METHODS
+    from ..selection import choose, is_candidate
+
+    pool = {m: {"scores": e.get("validator_scores") or {}, "largest_class_share": e.get("largest_class_share")}
+            for m, e in entries.items() if is_candidate(m)}
+    return choose(pool, validator, eligible=(lambda m: METHODS[m].is_adapted()) if adapted_only else None)
+
+
+def _selection(runs: dict[str, dict[int, _Run]], validator: str, entries: dict[str, dict],
+               previous: dict | None = None) -> dict:
+    """The leaderboard's label-free selection blocks of one scenario: ``recommended`` (the candidate
+    entry with the highest mean score of ``validator``), ``best_in_hindsight`` (by mean target test
+    accuracy: for reference only) and ``selection`` (every candidate run's validator scores and target
+    accuracy, Spearman's rho per validator). ``previous``: the scenario's old ``selection`` block,
+    whose points of methods not retrained now are kept (a partial rebuild adds to the pool)."""
+    from ..methods import baseline
+    from ..selection import is_candidate
+    from ..util.stats import spearman
+
+    points = [{"method": m, "seed": seed, "score": r.scores.get(validator), "target_acc": rounded(r.target_acc),
+               "scores": dict(r.scores), "largest_class_share": r.share}
+              for m, by_seed in runs.items() if is_candidate(m) for seed, r in sorted(by_seed.items()) if r.scores]
+    points += [p for p in (previous or {}).get("points", []) if p.get("method") not in runs and p.get("method") in entries]
+    recommended = _best_candidate(entries, validator)
+    names = sorted({v for p in points for v in p["scores"]})
+    rho = {v: spearman([p["scores"].get(v) for p in points], [p["target_acc"] for p in points]) for v in names}
+    cands = {m: e for m, e in entries.items() if is_candidate(m) and e.get("mean") is not None}
+    hindsight = max(cands, key=lambda m: cands[m]["mean"]) if cands else None
+    base = entries.get(baseline()) or {}
+    rec = None
+    if recommended in entries:
+        e = entries[recommended]
+        rec = {"method": recommended, "validator": validator, "score": e.get("validator_scores", {}).get(validator),
+               "target_acc_mean": e.get("mean"), "target_acc_std": e.get("std"), "n_seeds": len(e.get("values", [])),
+               "source_only_acc_mean": base.get("mean"), "source_only_acc_std": base.get("std"),
+               "gain": rounded(e["mean"] - base["mean"]) if e.get("mean") is not None and base.get("mean") is not None
+               else None}
+    return {"recommended": rec,
+            "best_in_hindsight": {"method": hindsight, "target_acc_mean": cands[hindsight]["mean"]} if hindsight else None,
+            "selection": {"validator": validator, "spearman": rho.get(validator), "spearman_by_validator": rho,
+                          "points": points}}
+
+
+def _entry(runs: dict[int, _Run], seeds: list[int]) -> dict:
+    """Leaderboard entry of one scenario × method: target mean/std/values over seeds, and more."""
+    done = [s for s in seeds if s in runs]
+    vals = [runs[s].target_acc for s in done]
+    src = [runs[s].source_acc for s in done]
+    sstats = mean_std(src)
+    return {**mean_std(vals), "values": [rounded(v) for v in vals], "seeds": done,
+            **_summary({s: runs[s] for s in done}),
+            "source_mean": sstats["mean"], "source_std": sstats["std"],
+            "source_values": [rounded(v) for v in src],
+            "seconds_mean": rounded(statistics.fmean(runs[s].seconds for s in done), 2)}
+
+
+def rebuild(tiny: bool = False, seeds: int | None = None, device: str = "auto", steps: int | None = None,
+            out_dir=None, scenarios=None, methods=None, log: Callable[[str], Any] = print,
+            all_seeds: bool = False) -> int:
+    """Train the zoo and write it to ``out_dir`` (default: :func:`zoo_dir`); return an exit code.
+
+    For each scenario every method the registry marks ``in_zoo`` is trained with its recipe
+    (``steps``: default ``recipes.ZOO_STEPS``, else each recipe's own) on seed 0, and on the further
+    seeds of ``range(seeds)`` (default 3) source-only and the method recommended without target
+    labels (every method with ``all_seeds``; see the module docstring); then the methods that
+    learn from a trained model (a distilled student) from the recommended method's same-seed
+    checkpoint (:meth:`_Builder.choose_teacher`). Only seed 0 is shipped: fp16 weights (fp32 if
+    fp16 costs more than 0.5 points), a card whose ``target_acc`` was re-evaluated on the shipped
+    weights (plus mean/std over seeds) and a precomputed alignment map (UMAP of 500 + 500 test
+    images). ``leaderboard.json`` is rewritten after every scenario (atomically), so cards and
+    leaderboard agree even if a run stops half way.
+
+    ``scenarios`` (pairs or ``"S->T"`` strings) / ``methods`` restrict the run; the rest of the
+    zoo and leaderboard is kept. A full run removes shipped models it did not build.
+
+    ``tiny``: 3 steps (unless ``steps``), 1 seed (unless ``seeds``), PCA maps of 60 + 60 points,
+    training-time source accuracy in the cards, into ``out_dir`` or a new temporary folder —
+    never the shipped zoo. Returns 0, or 1 if a run failed or the zoo exceeds 30 MB.
+    """
+    from ..training import recipes
+
+    t_start = time.perf_counter()
+    seeds = (1 if tiny else 3) if seeds is None else int(seeds)
+    if seeds < 1:
+        raise ValueError(f"seeds must be at least 1, got {seeds}")
+    partial = scenarios is not None or methods is not None
+    scen_list, meth_list = normalise_scenarios(scenarios), normalise_methods(methods)
+    from ..methods import METHODS
+
+    adapted = [m for m in display_order() if METHODS[m].is_adapted()]  # any of them can teach, in_zoo or not
+    if any(_model_refs(m) for m in meth_list) and not set(meth_list) & set(adapted):
+        raise ValueError("a distilled student needs an adapted teacher trained in the same rebuild; add one of "
+                         f"{', '.join(adapted)} to the methods")
+    if tiny:
+        steps = steps or 3
+        out_dir = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="shiftlab-zoo-tiny-"))
+    else:
+        steps = steps or getattr(recipes, "ZOO_STEPS", None)  # the zoo trains longer than a CLI run
+        out_dir = Path(out_dir) if out_dir is not None else zoo_dir()
+    seed_list = list(range(seeds))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    device_label = _device_label(device)
+    n_runs = len(scen_list) * (len(seed_list) * len(meth_list) if all_seeds
+                               else len(meth_list) + 2 * (len(seed_list) - 1))
+    log(f"zoo rebuild{' (tiny)' if tiny else ''}: {len(scen_list)} scenario(s) × {len(meth_list)} method(s) × "
+        f"{seeds} seed(s) = {n_runs} runs on {device_label}, steps {steps or 'per recipe'} → {out_dir}")
+
+    # Start from the existing leaderboard so that it agrees with the shipped cards after every
+    # scenario, even if the run stops half way; a full rebuild drops what it did not build at the end.
+    board_path = out_dir / LEADERBOARD_NAME
+    board: dict = {}
+    if board_path.is_file():
+        try:
+            board = json.loads(board_path.read_text(encoding="utf-8"))
+        except ValueError:
+            log(f"warning: {board_path} is unreadable; starting a new leaderboard")
+    if not isinstance(board, dict) or not isinstance(board.get("scenarios"), dict):
+        board = {}
+    board.setdefault("scenarios", {})
+    board["settings"] = dict(board.get("settings") or {}) if partial else {}
+    board.update(seeds=seed_list, device=device_label, steps=steps, tiny=bool(tiny),
+                 published=PUBLISHED, published_note=PUBLISHED_NOTE)
+    for method in meth_list:
+        board["settings"][method] = _settings(method, *scen_list[0], steps)
+
+    clean_dead_workdirs(Path(tempfile.gettempdir()), WORK_PREFIX)  # left by killed rebuilds
+    with tempfile.TemporaryDirectory(prefix=f"{WORK_PREFIX}{os.getpid()}-") as work:
+        b = _Builder(out_dir=out_dir, work=Path(work), seeds=seed_list, device=device, steps=steps,
+                     tiny=tiny, n_runs=n_runs, log=log, all_seeds=all_seeds)
+        for source, target in scen_list:
+            skey = scenario_key(source, target)
+            runs, teacher = b.train_scenario(source, target, meth_list)
+            scen_dir = out_dir / scenario_folder(source, target)
+            scen_dir.mkdir(parents=True, exist_ok=True)
+            _recover(scen_dir)
+            entries_now = dict(board["scenarios"].get(skey) or {}) if partial else {}
+            for method in meth_list:
+                if 0 not in runs[method]:
+                    entries_now.pop(method, None)
+                    continue
+                entry = _entry(runs[method], seed_list)
+                if _model_refs(method):
+                    entry["teacher"] = teacher
+                fields = _settings(method, source, target, steps)
+                if fields != board["settings"].get(method):
+                    entry["settings"] = fields  # a scenario-specific recipe
+                b.ship(source, target, method, runs[method], teacher, entry)
+                entries_now[method] = entry
+            board["scenarios"][skey] = entries_now
+            chosen = _selection(runs, b.validator, entries_now, (board.get("selection") or {}).get(skey))
+            for key, block in chosen.items():
+                board.setdefault(key, {})[skey] = block
+            board["validator"] = b.validator
+            if chosen["recommended"]:
+                rec = chosen["recommended"]
+                log(f"      {skey}: recommended {rec['method']} (by {b.validator}, no target labels): "
+                    f"{rec['target_acc_mean']} vs source-only {rec['source_only_acc_mean']}; best in hindsight "
+                    f"{(chosen['best_in_hindsight'] or {}).get('method')}; Spearman {chosen['selection']['spearman']}")
+            board["generated"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+            board["seconds_total"] = round(time.perf_counter() - t_start, 1)
+            write_json_atomic(board_path, board)
+
+    if not partial:  # a full rebuild: the zoo is exactly what was built
+        keep = {scenario_key(s, t) for s, t in scen_list}
+        for key in ("scenarios", "recommended", "best_in_hindsight", "selection"):
+            board[key] = {k: v for k, v in (board.get(key) or {}).items() if k in keep}
+        for name, folder in scan_models(out_dir).items():
+            if name not in b.shipped and owned_dir(folder, SHIPPED_FILES):
+                shutil.rmtree(folder)
+                log(f"      removed stale {name}")
+                with contextlib.suppress(OSError):
+                    folder.parent.rmdir()
+    board["seconds_total"] = round(time.perf_counter() - t_start, 1)
+    write_json_atomic(board_path, board)
+
+    total = _dir_bytes(out_dir)
+    log(f"zoo rebuilt: {len(b.shipped)} model(s), {total / 1e6:.2f} MB in {out_dir}, "
+        f"{time.perf_counter() - t_start:.1f} s total")
+    code = 0
+    if total > MAX_TOTAL_BYTES:
+        log(f"error: the zoo is {total / 1e6:.1f} MB, over the {MAX_TOTAL_BYTES / 1e6:.0f} MB limit")
+        code = 1
+    if b.failures:
+        log(f"error: {len(b.failures)} run(s) failed:\n  " + "\n  ".join(b.failures))
+        code = 1
+    return code

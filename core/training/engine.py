@@ -1,0 +1,255 @@
+"""The one training loop shared by every method.
+
+    data → device (resident uint8 tensors) → for each step: sample batch, method.train_step(batch, p)
+    → every ``sync_every`` steps: read the losses back, check they are finite, report progress
+    → evaluate now and then, honour cancel → checkpoint.
+
+The plan (:func:`core.training.plan.prepare_run`) has resolved and checked everything before the
+first line here runs; the engine builds the model, loads the data once (``plan.domains``) and trains.
+
+Splits: the engine trains on the source train split *minus* a held-out source validation part
+(:func:`core.data.splits.split_source`: 10 % of every class, drawn with a fixed seed independent of the run's, so
+every run of a scenario holds out the same images) and reports accuracy on it as
+``source_val_acc``; target train images are used without their labels (unless the method is
+allowed them); target test labels only score the result.
+
+Embedded domains are small, so whole splits live on the training device and batches are
+gathered with random indices — no per-sample DataLoader in the hot loop. On CUDA the step of a
+graph-safe method is captured once and replayed as a CUDA graph (:mod:`core.training.accel`), the
+optimiser is fused, and losses are read back in blocks so the host never waits on the device
+between steps. On the CPU every step is read back at once (reading costs nothing there).
+
+Folder/zip domains too large for the memory budget stream from disk instead: the engine only asks
+its feed for the next batch (:mod:`core.data.feed`). Under ``torchrun`` the same loop runs
+data-parallel (:mod:`core.training.distributed`): each rank trains on its shard of the global batch, and
+rank 0 alone evaluates and saves.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from ..checkpoints.pretrained import apply_backbone_state
+from ..data import align_classes
+from ..data.feed import make_feed
+from ..data.lazy import is_lazy
+from ..data.splits import few_shot_indices, split_source
+from ..evaluation import evaluate_accuracy
+from ..methods import Batch, Context
+from ..models import build_model
+from ..util.history import thin_history
+from ..util.modes import unit_float
+from . import distributed
+from .accel import GraphedStep
+from .config import Progress, TrainConfig, TrainResult, effective_lr
+from .plan import RunPlan, prepare_run
+from .speed import autocast_dtype
+
+
+LOSS_LIMIT = 1e4  # a loss term above this (in magnitude) counts as diverged
+CARD_HISTORY = 200  # history records a model card keeps (every evaluation and evenly spaced steps)
+
+
+class TrainingError(RuntimeError):
+    """A run that could not go on (diverged loss, bad configuration found mid-run)."""
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    import random
+
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed % (2 ** 32))
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def method_preview(method, source_u8: torch.Tensor):
+    """What the method shows of itself while it learns (a pixel-level GAN: translations of fixed source
+    pictures), as uint8 (n, 3, H, W) on the CPU; None for methods with nothing to show."""
+    show = getattr(method, "preview", None)
+    if show is None:
+        return None
+    with torch.no_grad():
+        pictures = show(unit_float(source_u8))
+    if pictures is None:
+        return None
+    return (pictures.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu()
+
+
+class _LossLog:
+    """Per-step loss terms, read back from the device in blocks of ``sync_every`` steps.
+
+    ``add`` keeps a step's 0-d loss tensors; every ``sync_every`` steps ``flush`` reads them all
+    back with one device sync, checks each is finite and below :data:`LOSS_LIMIT`, appends them to
+    ``history`` and calls ``progress`` once per step, in order. ``evaluated`` attaches metrics to
+    the latest step (steps before it are reported with the earlier metrics).
+    """
+
+    def __init__(self, config: TrainConfig, progress: Callable[[Progress], None] | None, sync_every: int,
+                 world: distributed.World = distributed.SINGLE):
+        self.config, self.progress, self.sync_every, self.world = config, progress, sync_every, world
+        self.history: list[dict] = []
+        self.metrics: dict[str, float] = {}
+        self.pending: list[dict[str, torch.Tensor]] = []
+        self.started = time.perf_counter()
+
+    def add(self, losses: dict[str, torch.Tensor], hold: bool = False) -> None:
+        """Keep a step's losses; read back when ``sync_every`` are waiting (not if ``hold``)."""
+        self.pending.append(losses)
+        if not hold and len(self.pending) >= self.sync_every:
+            self.flush()
+
+    def evaluated(self, metrics: dict[str, float], preview=None) -> None:
+        """Report the pending steps, the latest one with ``metrics`` (and the method's ``preview``)."""
+        latest = self.pending.pop()
+        self.flush()
+        self.metrics = metrics
+        self.pending.append(latest)
+        self.flush(preview)
+        self.history[-1].update(metrics)
+
+    def flush(self, preview=None) -> None:
+        if not self.pending:
+            return
+        stacked = torch.stack([v for losses in self.pending for v in losses.values()])
+        flat = iter(distributed.all_mean(stacked, self.world).tolist())  # under DDP: the mean over ranks
+        elapsed = time.perf_counter() - self.started
+        for losses in self.pending:
+            step = len(self.history) + 1
+            values = {name: next(flat) for name in losses}
+            if not all(math.isfinite(v) and abs(v) <= LOSS_LIMIT for v in values.values()):
+                shown = ", ".join(f"{k}={v:.4g}" for k, v in values.items())
+                raise TrainingError(f"the loss diverged ({shown}) at step {step}; "
+                                    "lower the learning rate or the adaptation weight")
+            self.history.append({"step": step, **values})
+            if self.progress is not None:
+                self.progress(Progress(step, self.config.steps, values, dict(self.metrics), elapsed,
+                                       2 * self.config.batch_size * step / max(elapsed, 1e-9),
+                                       preview if losses is self.pending[-1] else None))
+        self.pending.clear()
+
+
+def train(plan: RunPlan | TrainConfig, progress: Callable[[Progress], None] | None = None,
+          cancel: threading.Event | None = None, out_dir: str | Path | None = None) -> TrainResult:
+    """Run ``plan`` (a :class:`~core.training.plan.RunPlan`; a bare :class:`TrainConfig` is planned
+    first with :func:`~core.training.plan.prepare_run`) from its source to its target.
+
+    ``progress`` is called once for every step, in order: right after it on the CPU, in blocks of
+    ``sync_every`` steps on accelerators (where reading losses back stalls the device). Setting
+    ``cancel`` stops the run after the current step (the partly trained model is still evaluated
+    and returned). Raises :class:`TrainingError` if the loss stops being finite.
+    """
+    plan = plan if isinstance(plan, RunPlan) else prepare_run(plan)
+    config, method_cls, device, accel, size = plan.config, plan.method, plan.device, plan.accel, plan.image_size
+    world = distributed.current() if plan.world.parallel else plan.world  # the joined group (its backend)
+    lr = effective_lr(config)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    gen = seed_everything(config.seed)
+    started = time.perf_counter()
+
+    data = plan.domains
+    src_train, src_test, tgt_train, tgt_test = data.source_train, data.source_test, data.target_train, data.target_test
+    src_train, src_val = split_source(src_train)  # the engine never trains on the validation part
+    if set(tgt_train.classes) <= set(src_train.classes):  # the same label space: match classes by name
+        tgt_train, tgt_test = align_classes(tgt_train, src_train.classes), align_classes(tgt_test, src_train.classes)
+
+    model = build_model({**config.model_spec(), **method_cls.model_spec, "num_classes": len(src_train.classes),
+                         "input_size": size})
+    if plan.backbone_state is not None:
+        apply_backbone_state(model.backbone, plan.backbone_state)
+    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+    model = model.to(device).to(memory_format=memory_format)
+    streamed = is_lazy(src_train.images) or is_lazy(tgt_train.images)  # a graph replays resident data only
+    graphed = accel in ("graph", "compile") and device.type == "cuda" and not streamed and not world.parallel
+    ctx = Context(device=device, source_classes=src_train.classes, target_classes=tgt_train.classes,
+                  steps=config.steps, seed=config.seed, generator=torch.Generator(device=device).manual_seed(config.seed),
+                  amp_dtype=autocast_dtype(config.precision, device),
+                  fused_optimizer=device.type in ("cuda", "cpu"), capturable=graphed, models=plan.models)
+    method = method_cls(model, ctx, lr=lr, weight_decay=config.weight_decay, optimizer=config.optimizer,
+                        lr_anneal=config.lr_anneal, warmup=config.warmup, **config.hparams)
+    method = distributed.wrap(method, world)  # DDP around the loss under torchrun; no-op otherwise
+    if accel == "compile":
+        method.loss = torch.compile(method.loss, dynamic=False)
+
+    tgt_x, tgt_y = tgt_train.images, tgt_train.labels
+    if method.target_labels == "few":
+        keep = few_shot_indices(tgt_y, int(method.hp["shots"]), gen)
+        tgt_x, tgt_y = tgt_x[keep], tgt_y[keep]
+    with_target_labels = method.target_labels != "none"
+    # which source each image came from, for methods that use it (multi-source domain generalisation)
+    feed = make_feed((src_train.images, src_train.labels), (tgt_x, tgt_y), config.batch_size, device, gen,
+                     memory_format, world.rank, world.size, config.data_workers, (src_train.skipped, tgt_train.skipped),
+                     source_domains=src_train.domain_ids)
+    if graphed:
+        run_step = GraphedStep(method, feed.source, feed.target, config.batch_size, with_target_labels,
+                               generator=ctx.generator, source_domains=feed.source_domains)
+    else:
+        def run_step(progress: float) -> dict[str, torch.Tensor]:
+            xs, ys, xt, yt, ds = feed.next()
+            return method.train_step(Batch(xs, ys, xt, yt if with_target_labels else None, ds), progress)
+
+    preview_source = src_test.images[:8].to(device) if world.main else None  # fixed pictures shown as it learns
+    log = _LossLog(config, progress, sync_every=config.sync_every or (1 if device.type == "cpu" else 25), world=world)
+    cancelled, step = False, 0
+    for step in range(1, config.steps + 1):
+        if cancel is not None and cancel.is_set():
+            cancelled, step = True, step - 1
+            break
+        losses = run_step((step - 1) / config.steps)
+        evaluate_now = (config.eval_every and step % config.eval_every == 0 and step < config.steps
+                        and not (cancel is not None and cancel.is_set()) and world.main)
+        log.add(losses, hold=evaluate_now)  # an evaluated step is reported with its metrics
+        if evaluate_now:
+            log.evaluated({"target_acc": evaluate_accuracy(method.eval_model(), tgt_test)},
+                          preview=method_preview(method, preview_source))
+    log.flush()
+    feed.close()
+    history = log.history
+    loop_seconds = time.perf_counter() - log.started
+    accel_used = accel
+    if graphed and run_step.fallback:
+        accel_used = f"off (graph capture failed: {run_step.fallback})"
+    elif accel in ("graph", "compile") and device.type == "cuda" and not graphed:
+        accel_used = accel.replace("graph", "off") + (" (no graph: streamed data)" if streamed else " (no graph under DDP)")
+
+    final = method.eval_model().eval()
+    nan = float("nan")  # under DDP only rank 0 evaluates
+    target_acc = evaluate_accuracy(final, tgt_test) if world.main else nan
+    # the model predicts the source's classes unless it learned a new label space from target labels
+    source_classes = (method.target_labels == "none" or tgt_train.classes == src_train.classes) and world.main
+    source_acc = evaluate_accuracy(final, src_test) if source_classes else nan
+    source_val_acc = evaluate_accuracy(final, src_val) if source_classes and len(src_val) else nan
+    if history:
+        history[-1].update(target_acc=target_acc)
+    seconds = time.perf_counter() - started
+    images_per_s = 2 * config.batch_size * step / max(loop_seconds, 1e-9)
+
+    from ..checkpoints import make_card, save
+
+    card = make_card(
+        final, method=config.method, source=config.source, target=config.target,
+        class_names=tgt_train.classes if method.target_labels != "none" else src_train.classes,
+        metrics={"target_acc": target_acc, "source_acc": source_acc, "source_val_acc": source_val_acc},
+        hyperparameters={**{k: v for k, v in asdict(config).items() if k not in ("hparams", "model", "device")},
+                         **method.hp, "steps_done": step, "effective_lr": lr, "accel_used": accel_used},
+        seed=config.seed, training_seconds=round(seconds, 2), device=str(device),
+        extra={"history": thin_history(history, CARD_HISTORY), "cancelled": cancelled,
+               "data": {**data.card(), **feed.describe()},
+               "distributed": {"world_size": world.size, "backend": world.backend,
+                               "per_rank_batch": config.batch_size // world.size}},
+    )
+    result = TrainResult(final, card, history, target_acc, source_acc, seconds, images_per_s, step, cancelled,
+                         method=method, source_val_acc=source_val_acc)
+    if out_dir is not None and world.main:
+        result.checkpoint = str(save(final, card, out_dir, extras=method.export_modules()))
+    return result

@@ -1,0 +1,82 @@
+"""Test-time adaptation of a saved model to a domain: what ``python -m core adapt`` does.
+
+    summary = adapt_to_domain(target="folder:my_photos", method="shot_im", out_dir="runs/adapted")
+
+Loads the model (a checkpoint path or a zoo name, :func:`core.zoo.refs.load_ref`), takes up to
+``max_images`` unlabelled pictures of the target's *train* split (labels are never read), adapts
+with :func:`core.tta.adapt`, scores the model before and after on the target's *test* split (for
+reporting only) and saves the model that came out (the adapted copy, or the original when the
+guard kept it) as a checkpoint whose card records the adaptation.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+
+#: The model adapted when none is named: the universal digits model (scripts/universal.py writes it
+#: here; the zoo may ship it under another name).
+DEFAULT_MODEL = str(Path(__file__).resolve().parents[2] / "pretrained" / "universal")
+
+
+def load_pictures(target: str, split: str, size: int, normalize: str | None, classes: list[str] | None = None):
+    """The target split as float pictures (N, 3, size, size) and labels (renumbered by name to
+    ``classes``, a model's class names, when given). With ``normalize="centre"`` every picture goes
+    through :func:`core.imageio.centre_like_mnist` (from a 4× larger load, so photos keep their detail)."""
+    from ..data import load_domain
+    from ..imageio import normalize_mode, centre_batch
+
+    if normalize_mode(normalize) == "centre":
+        domain = load_domain(target, split, size=4 * size, classes=classes)
+        return centre_batch(domain.images, size), domain.labels
+    domain = load_domain(target, split, size=size, classes=classes)
+    return domain.float_images(), domain.labels
+
+
+def adapt_to_domain(model_ref: str | None = None, target: str = "mnistm", method: str | None = None, *,
+                    device: str = "cpu", out_dir: str | Path | None = None, max_images: int = 500,
+                    normalize: str | None = None, seed: int = 0, settings: dict | None = None) -> dict:
+    """Adapt ``model_ref`` (default :data:`DEFAULT_MODEL`) to ``target``'s unlabelled train pictures.
+
+    Returns a JSON-able dict: ``model, method, target, before_acc, after_acc, seconds, checkpoint,
+    verdict, reason, n_images, adapt_seconds, before, after`` (the label-free statistics),
+    ``normalize``. ``seconds`` is the whole call; ``adapt_seconds`` the adaptation alone.
+    """
+    from ..checkpoints import save
+    from ..evaluation import accuracy, predict_logits
+    from ..zoo.refs import load_ref
+    from .guard import DEFAULT_METHOD, adapt, adapted_card
+
+    method = method or DEFAULT_METHOD
+    started = time.perf_counter()
+    ref = model_ref or DEFAULT_MODEL
+    if model_ref is None and not Path(ref).exists():
+        raise ValueError(f"no default model at {ref}: train it with `python scripts/universal.py` "
+                         "or name one with --model (a checkpoint folder/zip or a zoo name)")
+    model, card = load_ref(ref, device)
+    size = int(card["input_size"])
+    if max_images < 1:
+        raise ValueError(f"max_images must be ≥ 1, got {max_images}")
+    classes = list(card["class_names"])
+    train_x, _ = load_pictures(target, "train", size, normalize, classes)  # the labels are not used
+    test_x, test_y = load_pictures(target, "test", size, normalize, classes)
+    pick = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(seed))[:max_images]
+    pictures = train_x[pick.sort().values]
+    scored = len(test_y) > 0  # a folder too small to have a test split: nothing to report
+    before_acc = accuracy(predict_logits(model, test_x), test_y) if scored else None
+    result = adapt(model, pictures, method, seed=seed, **(settings or {}))
+    after_acc = accuracy(predict_logits(result.model, test_x), test_y) if scored and result.adapted else before_acc
+    checkpoint = None
+    if out_dir is not None:
+        new_card = adapted_card(result, card, adapted_from=ref, target=target, normalize=normalize or "none",
+                                seed=seed, device=device,
+                                metrics={"target_acc": after_acc, "before_tta_acc": before_acc})
+        checkpoint = str(save(result.model, new_card, out_dir))
+    return {"model": ref, "method": method, "target": target,
+            "before_acc": None if before_acc is None else round(before_acc, 3),
+            "after_acc": None if after_acc is None else round(after_acc, 3), "seconds": round(time.perf_counter() - started, 2),
+            "adapt_seconds": round(result.seconds, 3), "checkpoint": checkpoint, "verdict": result.verdict,
+            "reason": result.reason, "n_images": result.n_images, "before": result.before,
+            "after": result.after, "normalize": normalize or "none"}
