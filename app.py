@@ -23,7 +23,7 @@ import torch  # noqa: E402
 from ui import shell, state, training  # noqa: E402
 
 # One intra-op thread: the app's inputs are tiny 28×28 batches, and on a shared 1–2 core host a
-# second thread waits on cores busy with training or other sessions (scripts/bench_app.py measured
+# second thread waits on cores busy with training or other sessions (scripts/bench/bench_app.py measured
 # 16-image predictions at ~290 ms with 2 threads vs ~10 ms with 1 while a training job ran).
 torch.set_num_threads(1)
 

@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.inference.predictions import predict_batch, predict_uploads, rows_to_frame, summarize
 from core.data.sampling import sample_indices
-from core.imageio import UPLOAD_NORMALIZE
+from core.imageio.uploads import UPLOAD_NORMALIZE
 from core.imageio.uploads import MAX_FILES, UploadCache, digest
 from ui import adapt, labels, models, shell, state, widgets
 

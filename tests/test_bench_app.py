@@ -1,4 +1,4 @@
-"""scripts/bench_app.py runs end to end (--small) and reports every measure as a positive number.
+"""scripts/bench/bench_app.py runs end to end (--small) and reports every measure as a positive number.
 
 No timing assertions: the targets and measured numbers belong in the README, not in tests.
 """
@@ -19,7 +19,7 @@ PAGES = ["overview", "predict", "train", "alignment", "compare", "distill"]
 def results(tmp_path_factory):
     pytest.importorskip("streamlit.testing.v1")
     pytest.importorskip("umap")
-    proc = subprocess.run([sys.executable, "scripts/bench_app.py", "--small", "--json"], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "scripts/bench/bench_app.py", "--small", "--json"], cwd=ROOT,
                           capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout)

@@ -25,10 +25,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageFile
 
+from core.imageio.decode import MAX_JPEG_SCANS
 from core.imageio import (
     ALLOWED_FORMATS,
     MAX_BYTES,
-    MAX_JPEG_SCANS,
     MAX_PIXELS,
     MAX_SIDE,
     BadImage,

@@ -1,4 +1,4 @@
-"""scripts/recommend_unseen.py: runs ``recommend`` on every fixture domain as a user would and
+"""scripts/studies/recommend_unseen.py: runs ``recommend`` on every fixture domain as a user would and
 tabulates recommended vs source-only from the JSON it gets back."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "scripts" / "recommend_unseen.py"
+SCRIPT = ROOT / "scripts" / "studies" / "recommend_unseen.py"
 
 
 def _domain(root: Path, name: str, per_class: int = 2) -> Path:

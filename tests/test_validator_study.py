@@ -1,4 +1,4 @@
-"""scripts/validator_study.py: EnsV, the pool-level score its report puts beside the validators."""
+"""scripts/studies/validator_study.py: EnsV, the pool-level score its report puts beside the validators."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "validator_study.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "studies" / "validator_study.py"
 
 
 def _study():

@@ -1,4 +1,4 @@
-"""``python -m core fixtures``: write the unseen digit domains (core/data/unseen.py) as folders."""
+"""``python -m core fixtures``: write the unseen digit domains (core/synth) as folders."""
 
 from __future__ import annotations
 

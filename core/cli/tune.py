@@ -24,7 +24,7 @@ def add_selection_args(p) -> None:
     p.add_argument("--target", required=True, help="a domain, or folder:PATH / zip:PATH of unlabelled pictures")
     p.add_argument("--validator", default=DEFAULT_VALIDATOR,
                    help=f"label-free score, higher is better; one of: {', '.join(VALIDATORS)} "
-                        f"(default {DEFAULT_VALIDATOR}, chosen by scripts/validator_study.py: docs/validators.md)")
+                        f"(default {DEFAULT_VALIDATOR}, chosen by scripts/studies/validator_study.py: docs/validators.md)")
     p.add_argument("--seed", type=number_in("seed", int), default=0)
     add_device(p)
     p.add_argument("--steps", type=number_in("steps", int), default=None, help="training steps per model")

@@ -1,4 +1,8 @@
-"""``python -m core zoo list|table|rebuild``: the shipped models."""
+"""``python -m core zoo list|table|rebuild|merge``: the shipped models.
+
+    python -m core zoo merge DIR [DIR ...] [--into pretrained]   # zoos built by parallel rebuilds
+    python -m core zoo universal [--out pretrained/universal] [--steps 4000] [--seed 0]   # the upload model
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,13 @@ from .common import add_device, emit_json, number_in
 
 def add_parser(sub) -> None:
     z = sub.add_parser("zoo", help="list or rebuild the pretrained models")
-    z.add_argument("action", choices=("list", "rebuild", "table"),
-                   help="list the shipped models, rebuild them, or print the leaderboard as Markdown")
+    z.add_argument("action", choices=("list", "rebuild", "table", "merge", "universal"),
+                   help="list the shipped models, rebuild them, print the leaderboard as Markdown, merge "
+                        "zoo folders built by parallel `rebuild --scenario ... --out DIR` runs, or train the "
+                        "universal digits model (the default model for uploads)")
+    z.add_argument("--seed", type=number_in("seed", int), default=0, help="universal: the run's seed")
+    z.add_argument("dirs", nargs="*", metavar="DIR", help="merge: the zoo folders to merge")
+    z.add_argument("--into", default=None, help="merge: the zoo folder to merge into (default pretrained/)")
     z.add_argument("--tiny", action="store_true", help="a few steps per model, into a temporary folder (CI)")
     z.add_argument("--seeds", type=number_in("seeds", int, 1, 100), default=None, help="seeds per model (default 3; 1 with --tiny)")
     z.add_argument("--steps", type=number_in("steps", int), default=None, help="steps per model (default: recipes.ZOO_STEPS)")
@@ -28,6 +37,10 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from .. import zoo
 
+    if args.dirs and args.action != "merge":
+        raise ValueError(f"zoo {args.action} takes no folders ({' '.join(args.dirs)}); only zoo merge does")
+    if args.into is not None and args.action != "merge":
+        raise ValueError(f"--into is for zoo merge, not zoo {args.action}")
     if args.action == "table":
         if args.json:
             emit_json({"rows": zoo.leaderboard_rows()})
@@ -44,6 +57,21 @@ def run(args) -> int:
         for row in rows if not args.json else []:
             print(f"{row['name']:<40} target {row['target_acc']:6.2f}%   {row['size_kb']:7.0f} KB")
         return 0
+    if args.action == "universal":
+        from ..studies.universal import DEFAULT_OUT, RECIPE, train_universal
+        from .common import prepare_out_dir
+
+        from ..checkpoints import CHECKPOINT_FILES
+
+        out = prepare_out_dir(args.out or DEFAULT_OUT, CHECKPOINT_FILES)
+        emit_json(train_universal(out, args.steps or RECIPE["steps"], args.seed, RECIPE["method"], args.device))
+        return 0
+    if args.action == "merge":
+        from ..studies.zoo_merge import merge
+
+        if not args.dirs:
+            raise ValueError("zoo merge needs at least one zoo folder (DIR ...) built by `zoo rebuild --out DIR`")
+        return merge(args.dirs, args.into or zoo.zoo_dir())
     from ..data import check_domain_spec
     from ..util.device import resolve_device
     from ..studies.zoo_build import normalise_scenarios, rebuild

@@ -35,7 +35,7 @@ G and D (the non-saturating game at 2e-4 without D noise drew one red-stroke sty
 digit after 600 steps), w_adv = w_task = w_src = 1. Chosen without target labels: by the share of translated
 MNIST test digits an independent MNIST-vs-MNIST-M classifier calls MNIST-M, the share the shipped
 train-on-target model reads as their source label, the losses and the pictures
-(scripts/measure_pixel_gan.py; README numbers come from it).
+(scripts/studies/measure_pixel_gan.py; README numbers come from it).
 
 Example::
 
@@ -98,7 +98,7 @@ class PixelGAN(Method):
     order = 35
     # PixelDA's batch of 32; 2,000 steps ≈ 64k source pictures (≈ 4-5 CPU minutes on one core)
     recipe = {"steps": 2000, "batch_size": 32}
-    # by step 250 the translations already read as MNIST-M (scripts/measure_pixel_gan.py's judge:
+    # by step 250 the translations already read as MNIST-M (scripts/studies/measure_pixel_gan.py's judge:
     # 99 %) and keep their digit (the oracle reads 91 %)
     app_steps = 300
     in_zoo = True  # every scenario: the translate view needs a generator, the leaderboard its numbers

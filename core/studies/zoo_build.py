@@ -321,7 +321,7 @@ def _best_candidate(entries: dict[str, dict], validator: str, adapted_only: bool
     return choose(pool, validator, eligible=(lambda m: METHODS[m].is_adapted()) if adapted_only else None)
 
 
-def _selection(runs: dict[str, dict[int, _Run]], validator: str, entries: dict[str, dict],
+def selection_blocks(runs: dict[str, dict[int, _Run]], validator: str, entries: dict[str, dict],
                previous: dict | None = None) -> dict:
     """The leaderboard's label-free selection blocks of one scenario: ``recommended`` (the candidate
     entry with the highest mean score of ``validator``), ``best_in_hindsight`` (by mean target test
@@ -462,7 +462,7 @@ def rebuild(tiny: bool = False, seeds: int | None = None, device: str = "auto", 
                 b.ship(source, target, method, runs[method], teacher, entry)
                 entries_now[method] = entry
             board["scenarios"][skey] = entries_now
-            chosen = _selection(runs, b.validator, entries_now, (board.get("selection") or {}).get(skey))
+            chosen = selection_blocks(runs, b.validator, entries_now, (board.get("selection") or {}).get(skey))
             for key, block in chosen.items():
                 board.setdefault(key, {})[skey] = block
             board["validator"] = b.validator

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-#: The model adapted when none is named: the universal digits model (scripts/universal.py writes it
+#: The model adapted when none is named: the universal digits model (``python -m core zoo universal`` writes it
 #: here; the zoo may ship it under another name).
 DEFAULT_MODEL = str(Path(__file__).resolve().parents[2] / "pretrained" / "universal")
 
@@ -53,7 +53,7 @@ def adapt_to_domain(model_ref: str | None = None, target: str = "mnistm", method
     started = time.perf_counter()
     ref = model_ref or DEFAULT_MODEL
     if model_ref is None and not Path(ref).exists():
-        raise ValueError(f"no default model at {ref}: train it with `python scripts/universal.py` "
+        raise ValueError(f"no default model at {ref}: train it with `python -m core zoo universal` "
                          "or name one with --model (a checkpoint folder/zip or a zoo name)")
     model, card = load_ref(ref, device)
     size = int(card["input_size"])

@@ -39,7 +39,7 @@ from .base import TTA_METHODS, batch_norm_layers, get_tta_method, reestimate_bn_
 
 
 #: The method used when none is named: SHOT-IM gained the most on the leave-one-domain-out models
-#: (scripts/tta_lodo.py, held-out MNIST-M / SynDigits / UCI digits, mean over them: +2.6 points
+#: (scripts/studies/tta_lodo.py, held-out MNIST-M / SynDigits / UCI digits, mean over them: +2.6 points
 #: with 8 pictures, +5.1 with 100, +7.4 with 500; BN statistics +2.9 / +2.8 / +2.7; TENT +2.0 / +2.7 / +3.0).
 DEFAULT_METHOD = "shot_im"
 ADAPTED = "adapted"

@@ -8,7 +8,7 @@ Every module in this package is imported here, so a new file with a ``@register`
     ev = gather_evidence(model, "mnist", "mnistm")   # logits + features, computed once
     {name: get_validator(name).score(ev) for name in VALIDATORS}
 
-Which validator to trust is measured, not assumed: ``scripts/validator_study.py``.
+Which validator to trust is measured, not assumed: ``scripts/studies/validator_study.py``.
 """
 
 import importlib

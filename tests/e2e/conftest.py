@@ -15,8 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
-sys.path.insert(0, str(ROOT / "scripts"))
-from appserver import start_app, stop_app  # noqa: E402
+from tests.support.appserver import start_app, stop_app  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,7 @@
 
 The pictures are phone-style photos of handwritten digits on paper (core.synth), a domain no
 model was trained on; the app adapts the universal digits model to them and shows the guard's
-verdict. scripts/adapt_load.py does the same with 100 pictures and measures it.
+verdict. scripts/bench/adapt_load.py does the same with 100 pictures and measures it.
 """
 
 from __future__ import annotations

@@ -164,7 +164,7 @@ def test_train_cancel_then_finish(server, page):
 def test_a_short_run_shows_a_real_gain(shipped_zoo_server, page):
     """Self-training, 450 steps of MNIST → MNIST-M started from the Train page: at least 10 points
     above the shipped source-only model it is compared with (measured: 76.2 % vs 41.6 %). How long
-    it takes is a benchmark (scripts/bench_app.py: browser_short_run_s, target ≤ 60 s), not a test:
+    it takes is a benchmark (scripts/bench/bench_app.py: browser_short_run_s, target ≤ 60 s), not a test:
     the run's time is only written to test-artifacts/short-run.json here."""
     page.goto(f"{shipped_zoo_server}/train")  # a fresh server's first visit is a deep link
     settle(page)

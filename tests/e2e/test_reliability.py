@@ -101,7 +101,7 @@ def test_a_heavy_upload_keeps_memory_and_reruns_bounded(app, browser, tmp_path):
         assert pictures == "122"
         for i in range(3):  # each refused scan is named with the reason
             alert = page.locator('[data-testid="stAlert"]').filter(has_text=f"scan-{i}.png")
-            assert alert.count() == 1 and "too large for this app" in alert.inner_text()
+            assert alert.count() == 1 and "too large to decode" in alert.inner_text()
         toggle = page.get_by_text("Show only disagreements", exact=True)
         reruns = [rerun_seconds(page, toggle.click, proc.pid) for _ in range(2)]
         no_exception(page)

@@ -7,9 +7,9 @@ multi-source; the domain-generalisation methods are every registered method of t
 "generalization" family. The engine's ``target`` is D too, but these methods never look at target
 pictures (tests/test_generalization.py checks that target pictures do not change a gradient).
 
-    python scripts/lodo.py                          # all DG methods + pooling, 1 seed, 1500 steps
-    python scripts/lodo.py --methods source_only dg_randomize --steps 300 --seeds 0 1
-    python scripts/lodo.py --table-only             # print the table from the JSON
+    python scripts/studies/lodo.py                          # all DG methods + pooling, 1 seed, 1500 steps
+    python scripts/studies/lodo.py --methods source_only dg_randomize --steps 300 --seeds 0 1
+    python scripts/studies/lodo.py --table-only             # print the table from the JSON
 
 Writes ``--out`` (default runs/lodo.json) after every run — a rerun skips the runs already there —
 and prints a Markdown table: held-out test accuracy (%) per held-out domain, their mean, and the
@@ -28,14 +28,14 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import torch  # noqa: E402
 
 from core.data import EMBEDDED  # noqa: E402
 from core.methods import METHODS, ordered  # noqa: E402
 
-# the backbone every LODO run (and the universal model, scripts/universal.py) uses: the digits CNN
+# the backbone every LODO run (and the universal model, scripts/studies/universal.py) uses: the digits CNN
 # with batch norm, so test-time adaptation (core.tta) can re-estimate and tune its statistics
 MODEL = {"arch": "digits_cnn", "batch_norm": True}
 
@@ -160,7 +160,7 @@ def write_leaderboard_block(path: Path, table: dict, args) -> None:
     methods = {m: {k: round(v, 2) for k, v in row.items() if not k.endswith("_sd")}
                for m, row in table.items() if "mean" in row}
     board["lodo"] = {"steps": args.steps, "seeds": list(args.seeds), "domains": list(args.held_out),
-                     "how": "python scripts/lodo.py (train on the other embedded domains, test on the held-out one; "
+                     "how": "python scripts/studies/lodo.py (train on the other embedded domains, test on the held-out one; "
                             "digits CNN with batch norm, one thread)", "methods": methods}
     write_json_atomic(path, board)
 

@@ -3,8 +3,8 @@
 # NOT measured there — see the README's "At scale" section). Results land in $OUT (default
 # gpu-results/scale) as JSON, plus a summary printed at the end.
 #
-#   bash scripts/gpu_scale.sh                 # all of it: ~8-10 minutes on one H100/H200
-#   STEPS=60 bash scripts/gpu_scale.sh        # shorter rows
+#   bash scripts/bench/gpu_scale.sh                 # all of it: ~8-10 minutes on one H100/H200
+#   STEPS=60 bash scripts/bench/gpu_scale.sh        # shorter rows
 #
 # 1. ResNet-50 at 224 px, DANN on MNIST -> MNIST-M resized to 224 (`python -m core bench --resnet`):
 #    the textbook loop (DataLoader, 4 workers, pinned memory, fp32, NCHW) against the engine's plain
@@ -16,7 +16,7 @@
 # 3. The streamed path on a GPU: a folder of 224-px JPEGs written on the spot, larger than a 256 MB
 #    data budget, so DataLoader workers decode it while the GPU trains (`--data auto`).
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 OUT=${OUT:-gpu-results/scale}
 STEPS=${STEPS:-150}
 mkdir -p "$OUT"

@@ -1,7 +1,7 @@
 """Measure: a folder domain larger than the memory budget streams without the training process's
 resident memory exceeding the budget (the README's "Data that does not fit in memory").
 
-    python scripts/stream_memory.py [--root /tmp/shiftlab-big] [--n 16000] [--size 160] [--budget 1024]
+    python scripts/bench/stream_memory.py [--root /tmp/shiftlab-big] [--n 16000] [--size 160] [--budget 1024]
 
 1. Writes ROOT/train/class<k>/<i>.jpg (``--n`` 224-px JPEGs) and a small ROOT/test/ split, plus a
    small target folder — unless they are already there.
@@ -25,7 +25,7 @@ import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def write_folders(root: Path, n: int, classes: int = 10) -> None:

@@ -1,6 +1,6 @@
 """Sensitivity of the adaptation methods to their main knob, across the zoo's scenarios and seeds.
 
-    python scripts/sweep.py [--device cuda] [--seeds 3] [--steps 1500] [--out sweep.json]
+    python scripts/studies/sweep.py [--device cuda] [--seeds 3] [--steps 1500] [--out sweep.json]
 
 Trains source-only, DANN (domain weight × learning-rate annealing) and MMD (weight) with the zoo's
 recipe otherwise, and prints mean ± sd target accuracy per scenario. It reads target *test* labels
@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from core.training.engine import train  # noqa: E402
 from core.training.recipes import SCENARIOS, recipe  # noqa: E402

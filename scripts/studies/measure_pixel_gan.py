@@ -18,10 +18,10 @@ prints one JSON line with these numbers per seed and their mean ± std over seed
 
 ``--baseline`` also trains ``source_only`` with the same steps and seed, side by side.
 
-    python scripts/measure_pixel_gan.py --seeds 0,1,2 --baseline
-    python scripts/measure_pixel_gan.py --source mnist --target ucidigits --steps 1000 --seeds 0
-    python scripts/measure_pixel_gan.py --checkpoint runs/pixel-gan-run     # needs a saved generator
-    python scripts/measure_pixel_gan.py --set gan_loss=lsgan --set gen_channels=32 --hide-target
+    python scripts/studies/measure_pixel_gan.py --seeds 0,1,2 --baseline
+    python scripts/studies/measure_pixel_gan.py --source mnist --target ucidigits --steps 1000 --seeds 0
+    python scripts/studies/measure_pixel_gan.py --checkpoint runs/pixel-gan-run     # needs a saved generator
+    python scripts/studies/measure_pixel_gan.py --set gan_loss=lsgan --set gen_channels=32 --hide-target
 
 One thread (``--threads``, default 1), as the house rules ask for every experiment.
 """
@@ -36,7 +36,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import torch  # noqa: E402
 

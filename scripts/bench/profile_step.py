@@ -4,7 +4,7 @@ convolutions + poolings alone (forward and backward at batch 128, the layout the
 the part neither loop can avoid. The README's Performance section quotes it.
 
     PYTHONPATH=<dir with setuptools<81, for pytorch-adapt's torchmetrics> \\
-    OMP_NUM_THREADS=1 python scripts/profile_step.py [--steps 40] [--threads 1]
+    OMP_NUM_THREADS=1 python scripts/bench/profile_step.py [--steps 40] [--threads 1]
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 GROUPS = {  # aten op name prefix → kind of work
     "conv": ("aten::convolution_backward", "aten::mkldnn_convolution", "aten::_slow_conv2d", "aten::thnn_conv"),

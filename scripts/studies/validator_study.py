@@ -4,9 +4,9 @@
 Two phases, so validators can be re-scored without retraining:
 
     # 1. train a population of models per scenario and keep each model's evidence (resumable)
-    OMP_NUM_THREADS=1 python scripts/validator_study.py train [--steps 500] [--trials 3]
+    OMP_NUM_THREADS=1 python scripts/studies/validator_study.py train [--steps 500] [--trials 3]
     # 2. score every model with *every* registered validator, from the same stored evidence
-    python scripts/validator_study.py report [--json]
+    python scripts/studies/validator_study.py report [--json]
 
 Population: on each shipped scenario (core.zoo.SCENARIOS), for every adapted method that needs
 no target labels (core.selection.candidate_methods) ``--trials`` models — the recipe's default
@@ -37,7 +37,7 @@ import time
 import zlib
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402

@@ -1,9 +1,9 @@
 """Screenshots of the running app for the README (docs/screenshots/).
 
     streamlit run app.py --server.port 8611 &
-    python scripts/screenshots.py http://localhost:8611 docs/screenshots
+    python scripts/docs/screenshots.py http://localhost:8611 docs/screenshots
 
-Needs Playwright and Debian's chromium (see scripts/test.sh).
+Needs Playwright and Debian's chromium (see scripts/ci/test.sh).
 """
 
 import sys
@@ -12,7 +12,8 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from appserver import launch_chromium, settle  # this folder
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.support.appserver import launch_chromium, settle  # noqa: E402
 
 
 def main(base: str, out: Path) -> None:

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Set up and run the whole test suite on a fresh machine (this is what CI runs).
-#   bash scripts/test.sh [pytest args]
+#   bash scripts/ci/test.sh [pytest args]
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 python3 -m pip install -q -r requirements-dev.txt
 

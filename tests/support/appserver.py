@@ -5,6 +5,7 @@ Shared by the browser tests (tests/e2e), the app benchmark and the screenshot sc
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -118,3 +119,54 @@ def short_training_run(page, base_url: str, method_label: str = "Self-training",
     delta = card.locator('[data-testid="stMetricDelta"]').inner_text().replace("\u2212", "-")
     gain = float(re.search(r"[+-]?\d+(?:\.\d+)?", delta).group())
     return {"seconds": seconds, "target_acc": accuracy, "gain_pts": gain}
+
+
+# ------------------------------------------------------------- measuring the server process
+
+def memory_mb(pid: int) -> dict[str, float]:
+    """VmRSS (now) and VmHWM (peak resident) of a process, in MB (Linux /proc)."""
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            out[key] = int(value.split()[0]) / 1024
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+_MONITOR = """() => { window.__rerun = new Promise(resolve => {
+  // from the click to the page's last change (Streamlit's status widget only shows for long runs)
+  let t0 = null, last = null;
+  document.addEventListener('click', () => { t0 = last = performance.now(); }, {once: true, capture: true});
+  const seen = new MutationObserver(() => { if (t0 !== null) last = performance.now(); });
+  seen.observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true});
+  const iv = setInterval(() => {
+    if (t0 === null) return;
+    if (document.querySelector('[data-testid="stStatusWidget"]')) last = performance.now();
+    else if (performance.now() - last > QUIET) {
+      clearInterval(iv); seen.disconnect(); resolve((last - t0) / 1000);
+    }
+  }, 20);
+}); }"""
+
+
+def rerun_seconds(page, action, pid: int | None = None, quiet: float = 0.8) -> tuple[float, float | None]:
+    """Run ``action`` (a click that reruns the page); return the seconds from the click until the
+    page's last change (its status widget gone and nothing changed for ``quiet`` s, not counted),
+    timed in the browser, and the server's CPU seconds meanwhile (None without ``pid``)."""
+    page.evaluate(_MONITOR.replace("QUIET", str(int(quiet * 1000))))
+    cpu = cpu_seconds(pid) if pid else None
+    action()
+    wall = float(page.evaluate("window.__rerun"))
+    return wall, (round(cpu_seconds(pid) - cpu, 2) if pid else None)
+
+
+def metric_value(page, label: str) -> str:
+    m = page.locator('[data-testid="stMetric"]').filter(
+        has=page.locator('[data-testid="stMetricLabel"]', has_text=label)).first
+    return m.locator('[data-testid="stMetricValue"]').inner_text()

@@ -1,9 +1,9 @@
 """How every adaptation method does on the shipped scenarios, against source-only, over seeds.
 
-    python scripts/method_study.py                       # all methods × 4 scenarios × seeds 0 1 2
-    python scripts/method_study.py --methods shot mcc --seeds 0 --scenarios mnist:mnistm
-    python scripts/method_study.py --methods "dann:domain_weight=0.3"      # a variant
-    python scripts/method_study.py --table                # the table from the JSON, no training
+    python scripts/studies/method_study.py                       # all methods × 4 scenarios × seeds 0 1 2
+    python scripts/studies/method_study.py --methods shot mcc --seeds 0 --scenarios mnist:mnistm
+    python scripts/studies/method_study.py --methods "dann:domain_weight=0.3"      # a variant
+    python scripts/studies/method_study.py --table                # the table from the JSON, no training
 
 Every run is the default recipe (core/recipes.py: 1,500 steps, batch 64 + 64, Adam 1e-3) through
 :func:`core.training.engine.train`, one thread, one run at a time. Results go to a JSON file (``--out``),
@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import torch  # noqa: E402
 
@@ -95,7 +95,7 @@ def run_one(spec: str, source: str, target: str, seed: int, steps: int | None) -
 def shipped_runs(path: str = "pretrained/leaderboard.json") -> list[dict]:
     """The shipped zoo's leaderboard (same recipe, seeds 0-2) as runs named ``zoo:METHOD``, to put
     the methods this study does not re-run beside it (their gains are taken against zoo:source_only)."""
-    file = Path(__file__).resolve().parents[1] / path
+    file = Path(__file__).resolve().parents[2] / path
     if not file.exists():
         return []
     board = json.loads(file.read_text())

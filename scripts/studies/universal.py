@@ -1,12 +1,13 @@
 """The universal digits model: every embedded domain, the best domain-generalisation recipe.
 
-    python scripts/universal.py train [--out pretrained/universal] [--steps 4000] [--seed 0]
-    python scripts/universal.py evaluate --unseen DIR [--model pretrained/universal] [--json FILE]
+    python -m core zoo universal [--out pretrained/universal] [--steps 4000] [--seed 0]   # the recipe: core.studies.universal
+    python scripts/studies/universal.py train [...]        # the same, from here
+    python scripts/studies/universal.py evaluate --unseen DIR [--model pretrained/universal] [--json FILE]
 
 ``train`` fits the digits CNN with batch norm (so test-time adaptation has statistics to
 re-estimate, :mod:`core.tta`) on mnist + mnistm + syndigits + ucidigits train splits with
 :data:`RECIPE` — the method that scored best on the leave-one-domain-out benchmark
-(scripts/lodo.py: trained on three embedded domains, judged on the fourth; no unseen domain and no
+(scripts/studies/lodo.py: trained on three embedded domains, judged on the fourth; no unseen domain and no
 target test label chose it) — and writes an fp16 checkpoint (≈ 0.4 MB) whose card lists the test
 accuracy on every embedded domain. Deterministic for a seed on the CPU, one thread.
 
@@ -24,58 +25,16 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from core.data import EMBEDDED  # noqa: E402
 
-SOURCES = "+".join(EMBEDDED)  # mnist+mnistm+syndigits+ucidigits
-MODEL = {"arch": "digits_cnn", "batch_norm": True}
-# chosen on scripts/lodo.py (see the README's leave-one-domain-out table): the best mean held-out
-# accuracy over the four embedded domains at the LODO budget
-RECIPE = {"method": "dg_randomize", "steps": 4000, "hparams": {}}
-DEFAULT_OUT = ROOT / "pretrained" / "universal"
-
-
-def train_universal(out: Path, steps: int, seed: int, method: str, device: str = "cpu") -> dict:
-    from core import checkpoints
-    from core.data import load_domain
-    from core.training.engine import train
-    from core.evaluation import evaluate_accuracy
-    from core.training.recipes import recipe
-
-    config = recipe(method, SOURCES, SOURCES, steps=steps, seed=seed, eval_every=0, threads=1, device=device,
-                    model=dict(MODEL), hparams=dict(RECIPE["hparams"]) if method == RECIPE["method"] else {})
-    started = time.perf_counter()
-    result = train(config, progress=_progress(steps))
-    per_domain = {f"{d}_test_acc": evaluate_accuracy(result.model, load_domain(d, "test")) for d in EMBEDDED}
-    card = dict(result.card)
-    card["metrics"] = {**card["metrics"], **per_domain}
-    card["name"] = "universal digits model"
-    card["description"] = (f"{method} on {SOURCES} ({steps} steps, seed {seed}); the default model for "
-                           "uploads; adapt it to your pictures with `python -m core adapt`")
-    path = checkpoints.save(result.model, card, out, half=True)
-    summary = {"checkpoint": str(path), "method": method, "steps": steps, "seed": seed,
-               "seconds": round(time.perf_counter() - started, 1),
-               "size_kb": round(sum(f.stat().st_size for f in Path(path).iterdir()) / 1024, 1),
-               **{k: round(v, 2) for k, v in card["metrics"].items() if v is not None}}
-    return summary
-
-
-def _progress(total: int):
-    last = [time.perf_counter()]
-
-    def report(p):
-        if p.step % 250 == 0 or p.step == total:
-            print(f"step {p.step}/{total} loss {p.losses['loss']:.3f} ({time.perf_counter() - last[0]:.0f} s)",
-                  file=sys.stderr, flush=True)
-    return report
+from core.studies.universal import DEFAULT_OUT, RECIPE, train_universal  # noqa: E402
 
 
 # ------------------------------------------------------------------------------------ evaluate

@@ -1,6 +1,6 @@
 """Every method trains on a device through the CLI, and its checkpoint reloads and scores on the CPU.
 
-    python scripts/gpu_smoke.py [--device cuda] [--steps 300] [--out DIR]
+    python scripts/bench/gpu_smoke.py [--device cuda] [--steps 300] [--out DIR]
 
 Prints one line per method: target accuracy at the end of training, the same checkpoint's
 accuracy re-evaluated on the CPU (they must agree), images/s, and the fast path used.
@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 METHODS = ["source_only", "oracle", "finetune", "dann", "mmd", "adda", "self_training", "distill"]
 
 

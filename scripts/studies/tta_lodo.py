@@ -1,13 +1,13 @@
 """Test-time adaptation on the leave-one-domain-out models: how the TTA defaults were chosen.
 
-Every model saved by ``scripts/lodo.py --save-dir DIR`` was trained on three embedded domains; here
+Every model saved by ``scripts/studies/lodo.py --save-dir DIR`` was trained on three embedded domains; here
 it is adapted to N unlabelled *train* pictures of the fourth (the held-out one) and scored on that
 domain's test split — the same protocol as LODO itself, so no unseen fixture and no label of the
 pictures adapted to is looked at. For each N, method and setting: the mean accuracy change over
 ``--draws`` random picture sets, and how often the guard kept the original.
 
-    python scripts/lodo.py --save-dir runs/lodo-models          # first
-    python scripts/tta_lodo.py --models runs/lodo-models --method-filter dg_randomize
+    python scripts/studies/lodo.py --save-dir runs/lodo-models          # first
+    python scripts/studies/tta_lodo.py --models runs/lodo-models --method-filter dg_randomize
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import torch  # noqa: E402
 

@@ -1,7 +1,7 @@
 """The upload load test: many large and small pictures into the real app's Predict page, in Chromium.
 
-    python scripts/upload_load.py                      # 30 × 6300×6300 16-bit RGBA PNG + 200 small
-    python scripts/upload_load.py --big 3 --small 50 --json out.json
+    python scripts/bench/upload_load.py                      # 30 × 6300×6300 16-bit RGBA PNG + 200 small
+    python scripts/bench/upload_load.py --big 3 --small 50 --json out.json
 
 Starts ``streamlit run app.py`` (over the shipped zoo unless ``--zoo`` says otherwise), uploads the
 files on the Predict page, waits for the predictions, then clicks a widget twice (each click reruns
@@ -26,9 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-from appserver import find_chromium, launch_chromium, settle, start_app, stop_app  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+from tests.support.appserver import (cpu_seconds, find_chromium, launch_chromium, memory_mb, metric_value,  # noqa: E402
+                                     rerun_seconds, settle, start_app, stop_app)
 
 
 # --------------------------------------------------------------------------- pictures
@@ -90,55 +91,6 @@ def write_load(folder: Path, big: int, side: int, small: int) -> list[Path]:
 
 
 # --------------------------------------------------------------------------- measuring
-
-def memory_mb(pid: int) -> dict[str, float]:
-    """VmRSS (now) and VmHWM (peak resident) of a process, in MB (Linux /proc)."""
-    out = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            out[key] = int(value.split()[0]) / 1024
-    return out
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (Linux /proc), in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-_MONITOR = """() => { window.__rerun = new Promise(resolve => {
-  // from the click to the page's last change (Streamlit's status widget only shows for long runs)
-  let t0 = null, last = null;
-  document.addEventListener('click', () => { t0 = last = performance.now(); }, {once: true, capture: true});
-  const seen = new MutationObserver(() => { if (t0 !== null) last = performance.now(); });
-  seen.observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true});
-  const iv = setInterval(() => {
-    if (t0 === null) return;
-    if (document.querySelector('[data-testid="stStatusWidget"]')) last = performance.now();
-    else if (performance.now() - last > QUIET) {
-      clearInterval(iv); seen.disconnect(); resolve((last - t0) / 1000);
-    }
-  }, 20);
-}); }"""
-
-
-def rerun_seconds(page, action, pid: int | None = None, quiet: float = 0.8) -> tuple[float, float | None]:
-    """Run ``action`` (a click that reruns the page); return the seconds from the click until the
-    page's last change (its status widget gone and nothing changed for ``quiet`` s, not counted),
-    timed in the browser, and the server's CPU seconds meanwhile (None without ``pid``)."""
-    page.evaluate(_MONITOR.replace("QUIET", str(int(quiet * 1000))))
-    cpu = cpu_seconds(pid) if pid else None
-    action()
-    wall = float(page.evaluate("window.__rerun"))
-    return wall, (round(cpu_seconds(pid) - cpu, 2) if pid else None)
-
-
-def metric_value(page, label: str) -> str:
-    m = page.locator('[data-testid="stMetric"]').filter(
-        has=page.locator('[data-testid="stMetricLabel"]', has_text=label)).first
-    return m.locator('[data-testid="stMetricValue"]').inner_text()
-
 
 def run_load(page, base_url: str, pid: int, paths: list[Path], reruns: int = 2,
              timeout: float = 900.0) -> dict:

@@ -1,7 +1,7 @@
 """Adapting to uploaded pictures in the real app, in Chromium, with the server on one CPU core.
 
-    python scripts/adapt_load.py                         # 100 paper photos, SHOT-IM, server on CPU 0
-    python scripts/adapt_load.py --n 100 --method shot_im,bn_stats,tent --onnx --cpus 0 --json out.json
+    python scripts/bench/adapt_load.py                         # 100 paper photos, SHOT-IM, server on CPU 0
+    python scripts/bench/adapt_load.py --n 100 --method shot_im,bn_stats,tent --onnx --cpus 0 --json out.json
 
 Writes ``--n`` phone-style photos of handwritten digits on paper (core.synth: a domain no
 model was trained on, 96×96 JPEG), starts ``streamlit run app.py`` pinned to ``--cpus`` (the
@@ -25,11 +25,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
-from appserver import find_chromium, launch_chromium, settle, start_app, stop_app  # noqa: E402
-from upload_load import cpu_seconds, memory_mb, metric_value  # noqa: E402
+from tests.support.appserver import (cpu_seconds, find_chromium, launch_chromium, memory_mb, metric_value,  # noqa: E402
+                                     settle, start_app, stop_app)
 
 
 def write_photos(folder: Path, n: int, seed: int = 0) -> list[Path]:

@@ -1,6 +1,6 @@
 """Benchmark the dashboard's performance targets in one process (plus a server for memory).
 
-    python scripts/bench_app.py [--json] [--small]
+    python scripts/bench/bench_app.py [--json] [--small]
 
 Measures (medians; the machine may be busy, so absolute numbers are noisy):
 
@@ -41,10 +41,11 @@ import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-from appserver import find_chromium, launch_chromium, short_training_run, start_app, stop_app  # noqa: E402  (scripts/ is this file's folder)
+from tests.support.appserver import (find_chromium, launch_chromium, short_training_run, start_app,  # noqa: E402
+                                     stop_app)
 
 TARGETS = {  # key: (target, unit, comparison)
     "predict_ms": (150, "ms", "<="),

@@ -11,7 +11,7 @@ JSON, and print a table: the recommended method, its target test accuracy beside
 (both for reporting only: the test labels take no part in the choice) and the wall time.
 
     python -m core fixtures --out unseen
-    python scripts/recommend_unseen.py --fixtures unseen --out runs/recommend-unseen
+    python scripts/studies/recommend_unseen.py --fixtures unseen --out runs/recommend-unseen
 
 Resumable: a domain whose JSON is already in ``--out`` is not run again (``--summary`` only reads).
 """
@@ -24,7 +24,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def run_one(source: str, domain_dir: Path, out: Path, threads: int, extra: list[str] = ()) -> dict:
