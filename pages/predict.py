@@ -8,7 +8,8 @@ from core.inference.predictions import predict_batch, predict_uploads, rows_to_f
 from core.data.sampling import sample_indices
 from core.imageio.uploads import UPLOAD_NORMALIZE
 from core.imageio.uploads import MAX_FILES, UploadCache, digest
-from ui import adapt, labels, models, shell, state, widgets
+from ui import adapt, inputs, labels, models, shell, state, widgets
+from ui import universal as universal_model
 
 shell.page_shell()  # shared setup when Streamlit runs this file on its own (see ui/state.py)
 
@@ -53,7 +54,7 @@ with right:
 mode = st.radio("Pictures", ["Upload your own", "Samples from the target test set"], horizontal=True,
                 key="predict_mode", label_visibility="collapsed")
 uploading = mode == "Upload your own"
-universal = adapt.universal() if uploading else None  # the default model for pictures from elsewhere
+universal = universal_model.universal() if uploading else None  # the default model for pictures from elsewhere
 
 if baseline is None or adapted is None:
     missing = " and ".join(x for x, ok in (("a source-only", baseline), ("an adapted", adapted)) if not ok)
@@ -75,7 +76,7 @@ if baseline is not None and adapted is not None:
     titles = {SOURCE_ONLY: "Source only", ADAPTED: labels.method_label(models.method_of(adapted), short=True)}
 if universal is not None:
     chosen[UNIVERSAL], cards[UNIVERSAL] = universal
-    refs[UNIVERSAL], titles[UNIVERSAL] = f"path:{adapt.universal_path()}", "Universal"
+    refs[UNIVERSAL], titles[UNIVERSAL] = f"path:{universal_model.universal_path()}", "Universal"
 class_names = {k: card.get("class_names") for k, card in cards.items()}
 names = list(chosen)
 
@@ -93,9 +94,9 @@ if uploading:
     use_canvas = t2.toggle("Draw a digit", key="predict_use_canvas",
                            help="Draw a digit with the mouse or a finger; it joins the uploaded batch.")
     centre = t3.toggle("Centre like MNIST", value=UPLOAD_NORMALIZE == "centre", key="predict_normalize",
-                       help=adapt.NORMALIZE_HELP)
+                       help=inputs.NORMALIZE_HELP)
     normalize = "centre" if centre else "none"
-    extra = adapt.camera_and_drawing(use_camera, use_canvas)
+    extra = inputs.camera_and_drawing(use_camera, use_canvas)
     if not files and not extra:
         st.caption("No pictures yet — drop some above, take a photo or draw a digit, or switch to samples "
                    "from the target test set.")
@@ -171,6 +172,6 @@ with adapt_tab:
     scenario_models = {ADAPTED: f"{titles.get(ADAPTED)} model of {labels.scenario_label(scenario)}",
                        SOURCE_ONLY: f"Source-only model of {labels.scenario_label(scenario)}"}
     candidates = {m: {"model": chosen[m], "card": cards[m], "ref": refs[m],
-                      "label": adapt.universal_label(cards[m]) if m == UNIVERSAL else scenario_models[m]}
+                      "label": universal_model.universal_label(cards[m]) if m == UNIVERSAL else scenario_models[m]}
                   for m in (UNIVERSAL, ADAPTED, SOURCE_ONLY) if m in chosen}
     adapt.adapt_panel(candidates, rows, skipped=list(errors), normalize=normalize, seed=state.seed())

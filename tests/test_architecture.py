@@ -81,6 +81,69 @@ def _cycles(package: str) -> list[list[str]]:
     return out
 
 
+def _rank(module: str) -> tuple[int, int] | None:
+    """(layer, position within the layer) of a core module's top package (:data:`core.LAYERS`)."""
+    from core import LAYERS
+
+    top = module.split(".")[1] if module.count(".") else None
+    for level, names in enumerate(LAYERS):
+        if top in names:
+            return level, names.index(top)
+    return None
+
+
+def upward_imports(package: str = "core") -> list[str]:
+    """Every import in ``package`` (function bodies included) that points to a package above the
+    importer's in :data:`core.LAYERS` (or to one of its layer listed after it)."""
+    mods = _modules(package)
+    bad = []
+    for name, path in mods.items():
+        if name == package:
+            continue
+        mine = _rank(name)
+        assert mine is not None, f"{name} belongs to no layer of core.LAYERS: add its package there"
+        for target in _imports(name, path, set(mods)):
+            theirs = _rank(target)
+            if target == package or theirs is None or target.split(".")[1] == name.split(".")[1]:
+                continue
+            if theirs > mine:
+                bad.append(f"{name} -> {target}")
+    return sorted(bad)
+
+
+def test_every_core_package_is_in_a_layer_and_no_import_points_up():
+    assert upward_imports() == []
+
+
+def test_the_layer_check_finds_an_upward_import(tmp_path):
+    (tmp_path / "core" / "util").mkdir(parents=True)
+    (tmp_path / "core" / "training").mkdir()
+    (tmp_path / "core" / "__init__.py").write_text("")
+    (tmp_path / "core" / "util" / "__init__.py").write_text("")
+    (tmp_path / "core" / "training" / "__init__.py").write_text("")
+    (tmp_path / "core" / "util" / "files.py").write_text("def f():\n    from ..training import engine\n")
+    (tmp_path / "core" / "training" / "engine.py").write_text("from ..util import files\n")
+    globals()["ROOT"], saved = tmp_path, ROOT
+    try:
+        found = upward_imports()
+        assert "core.util.files -> core.training.engine" in found
+        assert all(edge.startswith("core.util.files -> core.training") for edge in found)
+    finally:
+        globals()["ROOT"] = saved
+
+
+def test_the_dashboard_points_down():
+    """pages → ui → core: core imports neither ui nor pages, ui never imports pages."""
+    offenders = []
+    for package, forbidden in (("core", ("ui", "pages", "app")), ("ui", ("pages", "app"))):
+        for name, path in _modules(package).items():
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                         else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+                offenders += [f"{name} -> {n}" for n in names if n.split(".")[0] in forbidden]
+    assert offenders == []
+
+
 @pytest.mark.parametrize("package", ["core", "ui"])
 def test_no_import_cycles(package):
     assert _cycles(package) == []

@@ -1,8 +1,7 @@
-"""Your own pictures on Predict: the default upload model, camera and drawing inputs, and
-"Adapt to these pictures" (guarded test-time adaptation, :func:`core.tta.adapt`) with downloads.
+"""Your own pictures on Predict: "Adapt to these pictures" (guarded test-time adaptation,
+:func:`core.tta.adapt`), before/after per picture, and downloads of the adapted model. (The default
+upload model is :mod:`ui.universal`'s, camera and drawing inputs :mod:`ui.inputs`'.)
 
-    model, card = universal()                       # pretrained/universal, or None when it is missing
-    extra = camera_and_drawing(True, False)         # [(name, bytes, sha256)] from the camera / canvas
     adapt_panel({"universal": {"model": m, "card": c, "label": "…", "ref": "path:…"}, …}, rows,
                 skipped=[broken file names], normalize="none", seed=0)
 
@@ -17,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import io
 import logging
 import tempfile
 import threading
@@ -25,7 +23,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from . import exports, labels, widgets
+from . import exports, widgets
 from .images import upscale_nearest
 
 log = logging.getLogger(__name__)
@@ -34,106 +32,8 @@ STATE_KEY = "predict_tta"
 BEFORE, AFTER = "before", "after"
 #: How long a click waits for another session's adaptation to finish before giving up.
 LOCK_TIMEOUT_S = 60.0
-#: Canvas size in CSS pixels (the drawing is resized to the model's input like any picture).
-CANVAS_SIDE = 224
 
 _ADAPT_LOCK = threading.Lock()
-
-NORMALIZE_HELP = (
-    "Before the models see a picture: make the background dark, crop to the ink, pad to a square, "
-    "scale the digit to 20/28 of the frame and centre it by mass — how MNIST was made. It helps clean "
-    "scans, photos of digits on paper and drawings (measured with the universal model on six digit "
-    "domains it never saw: better on 4 of 6, e.g. dark-on-light 93 → 98 %), and can hurt digits on "
-    "photo textures (MNIST-M-like pictures: 86 → 70 %, 16 points lost). Off by default.")
-
-
-# --------------------------------------------------------------------------- the default upload model
-
-def universal_path() -> Path:
-    from core.tta.domain import DEFAULT_MODEL
-
-    return Path(DEFAULT_MODEL)
-
-
-@st.cache_resource(show_spinner="Loading the universal model…", max_entries=2)
-def _load_universal(path: str, stamp: int):
-    from core.zoo.refs import load_ref
-
-    model, card = load_ref(path, "cpu")
-    return model.eval(), card
-
-
-def universal():
-    """``(model, card)`` of the shipped universal digits model (cached process-wide), or None when
-    it is missing or unreadable (the page then offers the scenario's models only)."""
-    path = universal_path()
-    try:
-        stamp = (path / "model.safetensors").stat().st_mtime_ns
-        return _load_universal(str(path), stamp)
-    except Exception as e:  # noqa: BLE001 - the app works without it
-        log.warning("universal model at %s: %s", path, e)
-        return None
-
-
-def universal_label(card: dict) -> str:
-    method = labels.method_label(card.get("method", "?"), short=True)
-    domains = len(str(card.get("source", "")).split("+"))
-    return f"Universal digits model ({method}, {domains} domains)"
-
-
-# --------------------------------------------------------------------------- camera and drawing
-
-def camera_and_drawing(use_camera: bool, use_canvas: bool, key: str = "predict") -> list[tuple]:
-    """The camera photo and the drawing, when the user turned them on and made one, as
-    ``(name, bytes, sha256)`` to add to the upload batch."""
-    out = []
-    wanted = [w for w, on in (("camera", use_camera), ("canvas", use_canvas)) if on]
-    for where, col in zip(wanted, st.columns(len(wanted)) if wanted else []):
-        with col:
-            if where == "camera":
-                shot = st.camera_input("Photo of a digit", key=f"{key}_camera",
-                                       help="One digit, large in the frame; dark ink on light paper is fine.")
-                data = shot.getvalue() if shot is not None else None
-                name = "camera photo.jpg"
-            else:
-                st.caption("Draw one digit, large, in the middle of the square.")
-                data, name = drawing(f"{key}_canvas"), "drawing.png"
-            if data:
-                out.append((name, data, hashlib.sha256(data).hexdigest()))
-    return out
-
-
-def drawing(key: str) -> bytes | None:
-    """A white-on-black drawing canvas (streamlit-drawable-canvas); the drawing as PNG bytes, or
-    None while it is empty or when the component is not available."""
-    try:
-        from streamlit_drawable_canvas import st_canvas
-
-        result = st_canvas(stroke_width=18, stroke_color="#FFFFFF", background_color="#000000",
-                           height=CANVAS_SIDE, width=CANVAS_SIDE, drawing_mode="freedraw",
-                           return_image_data=True, key=key)
-        pixels = result.image_data
-    except Exception as e:  # noqa: BLE001 - a missing or broken component must not break the page
-        log.warning("drawing canvas: %s", e)
-        st.caption(f"The drawing canvas is not available here ({type(e).__name__}); upload a picture instead.")
-        return None
-    return drawing_png(pixels)
-
-
-def drawing_png(pixels) -> bytes | None:
-    """RGBA canvas pixels (H, W, 4) → PNG bytes of the RGB drawing, None when nothing is drawn."""
-    import numpy as np
-    from PIL import Image
-
-    if pixels is None:
-        return None
-    arr = np.asarray(pixels)
-    if arr.ndim != 3 or arr.shape[-1] < 3 or int((arr[..., :3].max(-1) > 127).sum()) < 20:
-        return None
-    buf = io.BytesIO()
-    Image.fromarray(arr[..., :3].astype(np.uint8), "RGB").save(buf, format="PNG")
-    return buf.getvalue()
-
 
 # --------------------------------------------------------------------------- adapt to these pictures
 

@@ -58,13 +58,13 @@ def run(args) -> int:
             print(f"{row['name']:<40} target {row['target_acc']:6.2f}%   {row['size_kb']:7.0f} KB")
         return 0
     if args.action == "universal":
-        from ..studies.universal import DEFAULT_OUT, RECIPE, train_universal
+        from ..studies.universal import DEFAULT_OUT, STEPS, lodo_winner, train_universal
         from .common import prepare_out_dir
 
         from ..checkpoints import CHECKPOINT_FILES
 
         out = prepare_out_dir(args.out or DEFAULT_OUT, CHECKPOINT_FILES)
-        emit_json(train_universal(out, args.steps or RECIPE["steps"], args.seed, RECIPE["method"], args.device))
+        emit_json(train_universal(out, args.steps or STEPS, args.seed, lodo_winner(), args.device))
         return 0
     if args.action == "merge":
         from ..studies.zoo_merge import merge

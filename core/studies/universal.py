@@ -4,7 +4,7 @@
 
 :func:`train_universal` fits the digits CNN with batch norm (so test-time adaptation has
 statistics to re-estimate, :mod:`core.tta`) on mnist + mnistm + syndigits + ucidigits train splits
-with :data:`RECIPE` — the method that scored best on the leave-one-domain-out benchmark
+with :func:`lodo_winner` — the method that scored best on the leave-one-domain-out benchmark
 (scripts/studies/lodo.py: trained on three embedded domains, judged on the fourth; no unseen domain
 and no target test label chose it) — and writes an fp16 checkpoint (≈ 0.4 MB) whose card lists the
 test accuracy on every embedded domain. Deterministic for a seed on the CPU, one thread. It is the
@@ -24,7 +24,21 @@ SOURCES = "+".join(EMBEDDED)  # mnist+mnistm+syndigits+ucidigits
 MODEL = {"arch": "digits_cnn", "batch_norm": True}
 # chosen on scripts/studies/lodo.py (see the README's leave-one-domain-out table): the best mean held-out
 # accuracy over the four embedded domains at the LODO budget
-RECIPE = {"method": "dg_randomize", "steps": 4000, "hparams": {}}
+STEPS = 4000
+
+
+def lodo_winner(board: dict | None = None) -> str:
+    """The method with the best mean held-out accuracy in the leaderboard's leave-one-domain-out
+    table (``lodo``: trained on three embedded domains, judged on the fourth — neither an unseen
+    domain nor a target test label of a user's domain takes part); ValueError without the table."""
+    from ..zoo import leaderboard
+
+    table = ((board if board is not None else leaderboard()).get("lodo") or {}).get("methods") or {}
+    scored = {m: row["mean"] for m, row in table.items() if isinstance(row, dict) and row.get("mean") is not None}
+    if not scored:
+        raise ValueError("the leaderboard has no leave-one-domain-out table to choose the universal model's "
+                         "method from; run `python scripts/studies/lodo.py --leaderboard` first (or pass a method)")
+    return max(scored, key=scored.get)
 DEFAULT_OUT = Path(DEFAULT_MODEL)  # where adapt and the Predict page look for it
 
 
@@ -36,7 +50,7 @@ def train_universal(out: Path, steps: int, seed: int, method: str, device: str =
     from ..training.recipes import recipe
 
     config = recipe(method, SOURCES, SOURCES, steps=steps, seed=seed, eval_every=0, threads=1, device=device,
-                    model=dict(MODEL), hparams=dict(RECIPE["hparams"]) if method == RECIPE["method"] else {})
+                    model=dict(MODEL))
     started = time.perf_counter()
     result = train(config, progress=_progress(steps))
     per_domain = {f"{d}_test_acc": evaluate_accuracy(result.model, load_domain(d, "test")) for d in EMBEDDED}

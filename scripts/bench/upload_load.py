@@ -14,65 +14,22 @@ readable. The browser tests (tests/e2e/test_reliability.py) use the same generat
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
-import struct
 import sys
 import tempfile
 import time
-import zlib
 from pathlib import Path
 
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+from tests.support.images import png16_rgba, png16_rgba_idat, small_png  # noqa: E402
 from tests.support.appserver import (cpu_seconds, find_chromium, launch_chromium, memory_mb, metric_value,  # noqa: E402
                                      rerun_seconds, settle, start_app, stop_app)
 
 
 # --------------------------------------------------------------------------- pictures
-
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-
-def png16_rgba_idat(side: int) -> bytes:
-    """The compressed pixels of a ``side``×``side`` 16-bit RGBA picture: white paper, a dark
-    upright bar (a "1") in the middle, fully opaque. Highly compressible, as scans of a page are:
-    a 6300×6300 one is ~350 KB on disk and 39.7 megapixels (318 MB as 16-bit RGBA) decoded."""
-    comp = zlib.compressobj(6)
-    paper = np.full((side, 4), 0xFFFF, dtype=">u2")
-    ink = paper.copy()
-    ink[side * 7 // 16: side * 9 // 16, :3] = 0x1000
-    paper_row, ink_row = b"\x00" + paper.tobytes(), b"\x00" + ink.tobytes()
-    parts = [comp.compress(ink_row if side // 4 <= y < side * 3 // 4 else paper_row) for y in range(side)]
-    parts.append(comp.flush())
-    return b"".join(parts)
-
-
-def png16_rgba(side: int, tag: str, idat: bytes | None = None) -> bytes:
-    """A 16-bit RGBA PNG (Pillow cannot write these) of :func:`png16_rgba_idat`'s picture; ``tag``
-    goes into a tEXt chunk so that files with the same pixels still differ byte for byte (and by
-    hash)."""
-    idat = idat if idat is not None else png16_rgba_idat(side)
-    return b"".join([b"\x89PNG\r\n\x1a\n", _chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 16, 6, 0, 0, 0)),
-                     _chunk(b"tEXt", b"Comment\x00" + tag.encode()), _chunk(b"IDAT", idat), _chunk(b"IEND", b"")])
-
-
-def small_png(seed: int, side: int = 64) -> bytes:
-    """A white digit-like bar on black, ``side``×``side``, 8-bit RGB."""
-    from PIL import Image
-
-    rng = np.random.default_rng(seed)
-    arr = np.zeros((side, side, 3), np.uint8)
-    x, y = rng.integers(side // 4, side * 5 // 8, 2)
-    arr[y:y + side * 3 // 8, x:x + side // 8] = 255
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG")
-    return buf.getvalue()
-
 
 def write_load(folder: Path, big: int, side: int, small: int) -> list[Path]:
     """``big`` large 16-bit RGBA PNGs and ``small`` small PNGs in ``folder``; returns their paths."""

@@ -6,7 +6,7 @@
 
 ``train`` fits the digits CNN with batch norm (so test-time adaptation has statistics to
 re-estimate, :mod:`core.tta`) on mnist + mnistm + syndigits + ucidigits train splits with
-:data:`RECIPE` — the method that scored best on the leave-one-domain-out benchmark
+:func:`core.studies.universal.lodo_winner` — the method that scored best on the leave-one-domain-out benchmark
 (scripts/studies/lodo.py: trained on three embedded domains, judged on the fourth; no unseen domain and no
 target test label chose it) — and writes an fp16 checkpoint (≈ 0.4 MB) whose card lists the test
 accuracy on every embedded domain. Deterministic for a seed on the CPU, one thread.
@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 
-from core.studies.universal import DEFAULT_OUT, RECIPE, train_universal  # noqa: E402
+from core.studies.universal import DEFAULT_OUT, STEPS, lodo_winner, train_universal  # noqa: E402
 
 
 # ------------------------------------------------------------------------------------ evaluate
@@ -107,9 +107,9 @@ def main(argv=None) -> int:
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train the universal model")
     t.add_argument("--out", default=str(DEFAULT_OUT))
-    t.add_argument("--steps", type=int, default=RECIPE["steps"])
+    t.add_argument("--steps", type=int, default=STEPS)
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--method", default=RECIPE["method"], help=f"default: {RECIPE['method']} (chosen on LODO)")
+    t.add_argument("--method", default=None, help="default: the leave-one-domain-out winner (core.studies.universal.lodo_winner)")
     t.add_argument("--device", default="cpu")
     e = sub.add_parser("evaluate", help="accuracy on unseen domains, with and without centring, and TTA")
     e.add_argument("--model", default=str(DEFAULT_OUT))
@@ -120,7 +120,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     if args.command == "train":
-        print(json.dumps(train_universal(Path(args.out), args.steps, args.seed, args.method, args.device)))
+        print(json.dumps(train_universal(Path(args.out), args.steps, args.seed, args.method or lodo_winner(), args.device)))
         return 0
     from core.tta import ordered
 

@@ -8,7 +8,7 @@ verdict. scripts/bench/adapt_load.py does the same with 100 pictures and measure
 from __future__ import annotations
 
 import pytest
-from appserver import settle  # scripts/, put on sys.path by conftest
+from tests.support.appserver import settle
 
 from .conftest import ARTIFACTS
 

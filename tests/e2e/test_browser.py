@@ -9,13 +9,12 @@ from __future__ import annotations
 import io
 import json
 import re
-import time
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from appserver import settle, short_training_run  # scripts/, put on sys.path by conftest
+from tests.support.appserver import settle, short_training_run
 
 from .conftest import ARTIFACTS
 
@@ -129,6 +128,13 @@ def _set_steps(page, steps: int) -> None:
     box.press("Tab")
 
 
+def _progress_step(page) -> int:
+    """The step the Train page's progress bar shows now."""
+    text = page.locator('[data-testid="stProgress"]').first.inner_text()
+    found = re.search(r"step (\d+)", text)
+    return int(found.group(1)) if found else 0
+
+
 def test_train_cancel_then_finish(server, page):
     page.goto(f"{server}/train")
     settle(page)
@@ -138,7 +144,10 @@ def test_train_cancel_then_finish(server, page):
     page.wait_for_function(
         "() => /step [1-9]/.test(document.querySelector('[data-testid=\"stProgress\"]')?.innerText || '')",
         timeout=60_000)
-    time.sleep(3)  # let a couple of refreshes draw the live curves
+    step = _progress_step(page)
+    page.wait_for_function(  # two more refreshes of the live view, so its curves are drawn
+        "(s) => +(/step (\\d+)/.exec(document.querySelector('[data-testid=\"stProgress\"]')?.innerText || '')"
+        " || [0, 0])[1] > s", arg=step + 2, timeout=60_000)
     shot(page, "train-running")
     page.get_by_role("button", name=re.compile("^.*Cancel$")).click()
     page.get_by_text(re.compile("Run cancelled after")).wait_for(timeout=60_000)

@@ -1,0 +1,469 @@
+"""The Streamlit app, page by page, through streamlit.testing (no browser).
+
+A tiny zoo (one scenario, three 1-step models) is built once per test session into a temporary
+folder; ``SHIFTLAB_ZOO_DIR`` points the app at it, or at an empty folder to check that every page
+degrades gracefully without pretrained models. Training tests use a fresh job manager each.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGES = ["overview", "predict", "train", "alignment", "translate", "compare", "distill"]
+pytest.importorskip("streamlit.testing.v1")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+
+# ------------------------------------------------------------------------------- fixtures
+
+@pytest.fixture(autouse=True)
+def navigation_mode(request, monkeypatch):
+    """Run the app the way a live server does once any session has called st.navigation.
+
+    streamlit.testing resets Streamlit's "legacy pages/ folder" flag before every run, so with a
+    ``pages/`` folder beside app.py each test run would execute the page file alone (the path a
+    fresh server takes only for its very first deep link, covered by test_page_runs_on_its_own).
+    """
+    if request.node.get_closest_marker("legacy_pages_mode"):
+        return
+    import streamlit.runtime.pages_manager as pm
+    import streamlit.testing.v1.app_test as app_test
+
+    class NavigationPagesManager(pm.PagesManager):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            pm.PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(app_test, "PagesManager", NavigationPagesManager)
+
+
+@pytest.fixture
+def with_zoo(tiny_zoo, monkeypatch):
+    monkeypatch.setenv("SHIFTLAB_ZOO_DIR", str(tiny_zoo))
+    return tiny_zoo
+
+
+@pytest.fixture
+def empty_zoo(tmp_path, monkeypatch):
+    monkeypatch.setenv("SHIFTLAB_ZOO_DIR", str(tmp_path / "no-zoo-here"))
+
+
+@pytest.fixture
+def jobs_manager(monkeypatch):
+    """A fresh process-wide job manager (one run at a time), emptied after the test."""
+    import core.jobs.admission as admission
+    from core import jobs
+
+    fresh = jobs.JobManager(max_concurrent=1)
+    monkeypatch.setattr(admission, "_manager", fresh)
+    yield fresh
+    fresh.cancel_all()
+    for session in fresh.sessions():
+        job = fresh.job_for(session)
+        if job is not None:
+            job.wait(30)
+
+
+def app() -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def goto(at: AppTest, page: str) -> AppTest:
+    at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+@pytest.mark.legacy_pages_mode
+@pytest.mark.parametrize("page", PAGES)
+def test_page_runs_on_its_own(page, with_zoo):
+    """A page file run alone (a fresh server's first deep link) still gets the shared setup."""
+    at = app()
+    goto(at, page)
+    assert at.session_state["scenario"] == ("mnist", "mnistm")
+    assert at.sidebar.selectbox(key="scenario") is not None
+    links = [e.proto.label for e in at.sidebar.get("page_link")]
+    assert links == ["Overview", "Predict", "Alignment", "Translate", "Compare", "Train", "Distill"]  # not the file names
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+def png(seed: int = 0, size: int = 40) -> bytes:
+    arr = np.random.default_rng(seed).integers(0, 255, (size, size, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def button(at: AppTest, label: str):
+    found = [b for b in at.button if b.label == label]
+    assert found, f"no button {label!r}; buttons: {[b.label for b in at.button]}"
+    return found[0]
+
+
+def run_until(at: AppTest, done, timeout: float = 120.0, pause: float = 0.3) -> AppTest:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, "timed out waiting for the app"
+        time.sleep(pause)
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def session_job(at: AppTest):
+    from core import jobs
+
+    return jobs.manager().job_for(at.session_state["run_owner"])
+
+
+# ------------------------------------------------------------------------------- every page
+
+def test_every_page_without_a_zoo(empty_zoo):
+    at = app()
+    assert at.title[0].value == "ShiftLab"
+    assert "zoo rebuild" in texts(at.info)
+    for page in PAGES[1:]:
+        goto(at, page)
+    goto(at, "predict")
+    assert "zoo rebuild" in texts(at.info)
+
+
+def test_every_page_with_the_zoo(with_zoo):
+    at = app()
+    labels = [m.label for m in at.metric]
+    # the adapted metric, or the recommendation when the validator keeps source-only (a tiny zoo's 3-step models)
+    assert "Source only, on MNIST-M" in labels and any(lab.startswith(("Adapted (", "Recommended (")) for lab in labels)
+    assert len(at.get("imgs")) >= 2 or at.get("image")  # the two galleries
+    for page in PAGES[1:]:
+        goto(at, page)
+    # the sidebar is shared and keeps its values across pages
+    assert at.session_state["scenario"] == ("mnist", "mnistm")
+
+
+def test_sidebar_settings_are_shared(with_zoo):
+    at = app()
+    assert at.sidebar.selectbox(key="scenario").value == ("mnist", "mnistm")
+    assert at.sidebar.selectbox(key="device").options[-1] == "cpu"
+    at.sidebar.number_input(key="seed").set_value(7).run()
+    goto(at, "train")
+    assert at.session_state["seed"] == 7
+    assert "seed 7" in texts(at.caption)
+    # (AppTest drops the entrypoint's sidebar elements from its tree after the first run,
+    # so later changes go through the session state the sidebar widgets are bound to)
+    at.session_state["scenario"] = ("mnist", "ucidigits")
+    goto(at, "predict")  # no models for this scenario in the tiny zoo: a message, no crash
+    assert "zoo rebuild" in texts(at.info)
+
+
+# ------------------------------------------------------------------------------- predict
+
+def test_predict_uploads_good_and_broken(with_zoo):
+    at = goto(app(), "predict")
+    at.file_uploader(key="predict_files").set_value([
+        ("one.png", png(1), "image/png"), ("two.png", png(2), "image/png"),
+        ("broken.png", b"\x89PNG\r\n\x1a\n but not really", "image/png"),
+        ("notes.png", b"just text", "image/png"),
+    ]).run()
+    assert not at.exception
+    warnings = texts(at.warning)
+    assert "broken.png" in warnings and "notes.png" in warnings
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Pictures"] == "2"
+    assert "Models agree" in metrics
+    assert at.get("download_button"), "a CSV download"
+
+
+def test_predict_samples_with_labels(with_zoo):
+    at = goto(app(), "predict")
+    at.radio(key="predict_mode").set_value("Samples from the target test set").run()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Pictures"] == "16"
+    assert "Source-only accuracy" in metrics and "Adapted accuracy" in metrics
+    at.slider(key="predict_k").set_value(8).run()
+    assert {m.label: m.value for m in at.metric}["Pictures"] == "8"
+    button(at, "Draw other samples").click().run()
+    assert not at.exception
+    at.toggle(key="predict_only_disagree").set_value(True).run()
+    assert not at.exception
+
+
+# ------------------------------------------------------------------------------- train
+
+def test_train_form_follows_each_method(with_zoo):
+    """Every method's declared hyperparameters appear with their default and help text."""
+    from core.methods import METHODS
+
+    at = goto(app(), "train")
+    for method, cls in METHODS.items():
+        at.selectbox(key="train_method").set_value(method).run()
+        assert not at.exception, method
+        for name, h in cls.hyperparameters.items():
+            widget = at.get_by_key(f"train_{method}_{name}")
+            assert widget.help == h.help, (method, name)
+            if h.kind == "model":  # a picker over the zoo's models of this scenario, adapted first;
+                # an optional reference (SHOT's source model) starts empty: the method trains its own
+                assert widget.value == ("mnist->mnistm/dann" if h.required else ""), (method, name, widget.value)
+            else:
+                assert widget.value == h.default, (method, name, widget.value)
+
+
+def test_train_a_tiny_run_to_completion(with_zoo, jobs_manager):
+    from core.methods import default_method
+
+    at = goto(app(), "train")
+    assert at.selectbox(key="train_method").value == default_method() == "dann"
+    at.number_input(key="train_dann_steps").set_value(20)
+    button(at, "Start training").click().run()
+    assert not at.exception
+    assert session_job(at) is not None
+    run_until(at, lambda: session_job(at).done and "Result" in texts(at.subheader))
+    assert session_job(at).snapshot().status == "done"
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Target test accuracy"].endswith("%")
+    assert "Added to this session's models" in texts(at.success)
+    models = at.session_state["session_models"]
+    assert len(models) == 1
+    assert at.get("download_button")
+    button(at, "Prepare ONNX").click().run()  # the ONNX file beside the checkpoint zip, built when asked
+    assert not at.exception, [e.value for e in at.exception]
+    assert "Download ONNX" in [d.proto.label for d in at.get("download_button")]
+    # the new model is offered on Predict (and chosen by default)
+    goto(at, "predict")
+    assert at.selectbox(key="predict_adapted").value.startswith("session:")
+    at.radio(key="predict_mode").set_value("Samples from the target test set").run()
+    assert {m.label: m.value for m in at.metric}["Pictures"] == "16"
+    goto(at, "compare")
+    assert "Adapted (DANN): accuracy" in [m.label for m in at.metric]
+    goto(at, "distill")  # the session model is a possible teacher
+    teacher = at.selectbox(key="distill_distill_teacher")
+    assert teacher.value == session_job(at).snapshot().result.checkpoint
+    # its feature map is computed on the spot (PCA here: UMAP takes tens of seconds)
+    at.session_state["align_projection"] = "pca"
+    goto(at, "alignment")
+    assert at.radio(key="align_projection").value == "pca"
+    assert [m.label for m in at.metric].count("Proxy A-distance") == 2
+
+
+def test_train_cancel(with_zoo, jobs_manager):
+    at = goto(app(), "train")
+    at.number_input(key="train_dann_steps").set_value(20000)
+    button(at, "Start training").click().run()
+    run_until(at, lambda: session_job(at).snapshot().step > 0)
+    assert "Training…" in texts(at.subheader)
+    assert at.get("progress")
+    at.button(key="train_cancel").click().run()
+    run_until(at, lambda: session_job(at).done and "cancelled" in texts(at.info))
+    assert session_job(at).snapshot().status == "cancelled"
+    assert not at.session_state["session_models"]
+    button(at, "Keep this partly trained model").click().run()
+    assert len(at.session_state["session_models"]) == 1
+
+
+def test_train_busy_and_failed(with_zoo, jobs_manager, monkeypatch):
+    first, second = goto(app(), "train"), goto(app(), "train")
+    first.number_input(key="train_dann_steps").set_value(20000)
+    button(first, "Start training").click().run()
+    button(second, "Start training").click().run()
+    assert "busy" in texts(second.warning).lower()
+    first.button(key="train_cancel").click().run()
+    session_job(first).wait(30)
+
+    import core.training.engine as engine
+
+    def boom(*args, **kwargs):
+        raise ValueError("boom: a broken setting")
+
+    monkeypatch.setattr(engine, "train", boom)
+    button(second, "Start training").click().run()
+    run_until(second, lambda: session_job(second).done and second.error)
+    assert "boom" in texts(second.error)
+    goto(second, "overview")  # the app is still usable
+
+
+# ------------------------------------------------------------------------------- the rest
+
+def test_alignment_page(with_zoo):
+    at = goto(app(), "alignment")
+    assert len(at.get("plotly_chart")) == 2
+    labels = [m.label for m in at.metric]
+    assert labels.count("Proxy A-distance") == 2 and labels.count("MMD²") == 2
+    at.radio(key="align_colour").set_value("class").run()
+    assert not at.exception
+
+
+def test_compare_page(with_zoo):
+    at = goto(app(), "compare")
+    assert at.dataframe, "the leaderboard"
+    assert len(at.get("plotly_chart")) == 4  # per-class, two confusion matrices, reliability
+    assert any("ECE" in m.label for m in at.metric)
+
+
+def test_distill_page(with_zoo):
+    at = goto(app(), "distill")
+    assert at.selectbox(key="distill_student").value == "zoo:mnist->mnistm/distill"
+    table = at.dataframe[0].value
+    assert any(c.startswith("Teacher") for c in table.columns) and any(c.startswith("Student") for c in table.columns)
+    assert at.selectbox(key="distill_distill_teacher").value == "mnist->mnistm/dann"
+
+
+# ------------------------------------------------------------------------------- your pictures: adapt
+
+def digit_png(seed: int, size: int = 48) -> bytes:
+    """A dark stroke figure on light paper-like noise (each seed a different picture)."""
+    from PIL import ImageDraw
+
+    rng = np.random.default_rng(seed)
+    arr = (200 + rng.integers(0, 40, (size, size, 3))).astype(np.uint8)
+    img = Image.fromarray(arr)
+    draw = ImageDraw.Draw(img)
+    points = [tuple(int(v) for v in rng.integers(size // 5, 4 * size // 5, 2)) for _ in range(4)]
+    draw.line(points, fill=(20, 20, 30), width=max(3, size // 10))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def paper_photos(n: int) -> list[tuple[str, bytes]]:
+    """``n`` phone-style photos of handwritten digits on paper (core.synth: never trained on)."""
+    from core.synth import sample
+
+    out = []
+    for i in range(n):
+        img, ext, kwargs = sample("paper", i % 10, i, "test")
+        buf = io.BytesIO()
+        img.save(buf, format="JPEG" if ext == "jpg" else ext.upper(), **kwargs)
+        out.append((f"photo{i}.{ext}", buf.getvalue()))
+    return out
+
+
+def upload(at: AppTest, files: list[tuple[str, bytes]]) -> AppTest:
+    at.file_uploader(key="predict_files").set_value([(n, d, "image/png") for n, d in files]).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_predict_adapt_to_uploads(with_zoo, tmp_path):
+    from ui.universal import universal_path
+
+    weights = universal_path() / "model.safetensors"
+    before_hash = sha256(weights)
+    at = goto(app(), "predict")
+    upload(at, paper_photos(12) + [("broken.png", b"\x89PNG\r\n\x1a\n not a picture")])
+    assert "broken.png" in texts(at.warning)
+    assert {m.label: m.value for m in at.metric}["Pictures"] == "12"
+    assert "Universal" in texts(at.caption), "the universal model is one of the models compared"
+    assert at.selectbox(key="predict_tta_model").value == "universal", "the default model for uploads"
+    assert "broken.png" in texts(at.caption), "the file left out of the adaptation is named"
+    button(at, "Adapt to these pictures").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    verdict = texts(at.success) + texts(at.warning)
+    assert "Adapted" in verdict or "Kept the original model" in verdict
+    assert "nats" in verdict or "distinct" in verdict or "collapsed" in verdict, "the guard's reason in words"
+    done = at.session_state["predict_tta"]
+    assert len(done["rows"]) == 12 and done["summary"]["n_images"] == 12
+    captions = texts(at.caption)
+    assert "Before" in captions and "After" in captions
+    assert "Answers changed" in [m.label for m in at.metric]
+    # BN statistics never raises the entropy above its own reference: adapted, with downloads
+    at.selectbox(key="predict_tta_method").set_value("bn_stats").run()
+    assert "adapt again" in texts(at.caption), "a result is shown only for the settings it was made with"
+    button(at, "Adapt to these pictures").click().run()
+    assert at.session_state["predict_tta"]["adapted"], texts(at.warning)
+    assert "**Adapted** with BN statistics to 12 pictures" in texts(at.success)
+    downloads = [d.proto.label for d in at.get("download_button")]
+    assert "Download the adapted model (.zip)" in downloads and "Download ONNX" not in downloads
+    button(at, "Prepare ONNX").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "Download ONNX" in [d.proto.label for d in at.get("download_button")]
+    from core.checkpoints import load
+
+    (tmp_path / "adapted.zip").write_bytes(at.session_state["predict_tta"]["zip"])
+    _, card = load(tmp_path / "adapted.zip")  # a checkpoint the CLI and the app read back
+    assert card["tta"]["method"] == "bn_stats" and card["tta"]["verdict"] == "adapted"
+    assert card["target"] == "uploaded pictures"
+    # neither the shipped weights on disk nor the model cached for every session changed
+    assert sha256(weights) == before_hash
+    import torch
+    from core.zoo.refs import load_ref
+    from ui.universal import _load_universal
+
+    on_disk, _ = load_ref(str(universal_path()))
+    cached, _ = _load_universal(str(universal_path()), weights.stat().st_mtime_ns)
+    for (name, a), b in zip(on_disk.state_dict().items(), cached.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_predict_adapt_needs_enough_pictures(with_zoo):
+    at = goto(app(), "predict")
+    upload(at, [(f"digit{i}.png", digit_png(i)) for i in range(3)])
+    assert {m.label: m.value for m in at.metric}["Pictures"] == "3"
+    assert "needs at least 8 pictures" in texts(at.info)
+    assert "Adapt to these pictures" not in [b.label for b in at.button]
+
+
+def test_predict_centre_toggle_changes_inputs(with_zoo):
+    at = goto(app(), "predict")
+    upload(at, [(f"digit{i}.png", digit_png(i, size=96)) for i in range(4)])
+    plain = at.dataframe[0].value
+    at.toggle(key="predict_normalize").set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "centred like MNIST" in texts(at.caption)
+    centred = at.dataframe[0].value
+    column = "universal: confidence %"
+    assert list(plain["file"]) == list(centred["file"])
+    assert (plain[column] != centred[column]).any(), "centring changes what the models see"
+
+
+def test_predict_camera_and_drawing_join_the_batch(with_zoo, monkeypatch):
+    import ui.inputs as inputs
+
+    at = goto(app(), "predict")
+    at.toggle(key="predict_use_camera").set_value(True)
+    at.toggle(key="predict_use_canvas").set_value(True).run()  # the real canvas component: no crash
+    assert not at.exception, [e.value for e in at.exception]
+    assert "No pictures yet" in texts(at.caption)
+    # AppTest cannot draw on a component: hand the page a drawing as the canvas would
+    stroke = np.zeros((224, 224, 4), np.uint8)
+    stroke[40:190, 100:124] = 255
+    drawn = inputs.drawing_png(stroke)
+    assert inputs.drawing_png(np.zeros((224, 224, 4), np.uint8)) is None, "an empty canvas is no picture"
+    monkeypatch.setattr(inputs, "drawing", lambda key: drawn)
+    at.run()
+    assert {m.label: m.value for m in at.metric}["Pictures"] == "1"
+    assert "drawing.png" in at.dataframe[0].value["file"].tolist()
+    upload(at, [("one.png", digit_png(1))])
+    assert {m.label: m.value for m in at.metric}["Pictures"] == "2"
+
+
+def test_predict_adapt_a_scenario_model_without_batch_norm(with_zoo):
+    """The tiny zoo's models have no BatchNorm: only SHOT-IM is offered, and it adapts them."""
+    at = goto(app(), "predict")
+    upload(at, paper_photos(8))
+    at.selectbox(key="predict_tta_method").set_value("tent").run()
+    at.selectbox(key="predict_tta_model").set_value("source only").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="predict_tta_method").options == ["SHOT-IM"]
+    assert "adapt BatchNorm layers, which this model has none of" in texts(at.caption)
+    button(at, "Adapt to these pictures").click().run()
+    assert not at.exception and not at.error, texts(at.error)
+    assert at.session_state["predict_tta"]["summary"]["n_images"] == 8
+    assert "8 pictures" in texts(at.success) + texts(at.warning)
