@@ -108,6 +108,7 @@ def adapt_panel(candidates: dict[str, dict], rows: list[dict], *, skipped: list[
 def _run(chosen: dict, images, names, method, seed, stamp, normalize, key) -> None:
     from core.inference.predictions import predict_batch
     from core.tta import TTA_METHODS, adapt
+    from core.util.modes import unit_float
 
     model, card = chosen["model"], chosen["card"]
     label = TTA_METHODS[method].label
@@ -116,7 +117,7 @@ def _run(chosen: dict, images, names, method, seed, stamp, normalize, key) -> No
             st.warning("Another adaptation is running on the server; try again in a moment.")
             return
         try:
-            result = adapt(copy.deepcopy(model), images.float().div(255.0), method, seed=seed)
+            result = adapt(copy.deepcopy(model), unit_float(images), method, seed=seed)
         except ValueError as e:
             st.session_state.pop(key, None)
             st.error(f"Could not adapt: {e}")

@@ -13,7 +13,8 @@ import torch
 from PIL import Image
 
 from .centre import centre_like_mnist
-from .decode import MAX_BYTES, MAX_PIXELS, REDUCING_GAP, BadImage, check_size, to_rgb, read_image
+from ..util.modes import unit_float
+from .decode import MAX_BYTES, MAX_PIXELS, REDUCING_GAP, BadImage, check_size, read_image, to_rgb
 
 #: What :func:`image_to_tensor` may do to a picture before resizing it: ``"none"`` (resize the whole
 #: picture) or ``"centre"`` (:func:`centre_like_mnist`).
@@ -91,7 +92,7 @@ def centre_batch(images: torch.Tensor, size: int = 28) -> torch.Tensor:
     check_size(size)
     out = torch.empty((len(images), 3, size, size), dtype=torch.float32)
     for i, x in enumerate(images):
-        x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
+        x = unit_float(x)
         arr = np.uint8(np.rint(x.clamp(0, 1).permute(1, 2, 0).numpy() * 255))
         out[i] = image_to_tensor(centre_like_mnist(Image.fromarray(arr), size), size)
     return out

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..util.modes import unit_float
+
 
 def load_generator(ref: str):
     """``(generator, card)`` of a checkpoint folder/zip or zoo name; ValueError when it has none."""
@@ -52,7 +54,7 @@ def translated_samples(generator, domain, n: int, seed: int, z: torch.Tensor | N
 
     check_domain_fits(generator, domain)
     index = torch.from_numpy(sample_indices(len(domain), n, seed)).long()
-    x = domain.images[index].float().div(255.0)
+    x = unit_float(domain.images[index])
     rng = torch.Generator().manual_seed(seed)
     y = translate(generator, x, z=z, generator_rng=rng)
     as_u8 = lambda t: (t.clamp(0, 1) * 255).round().to(torch.uint8)  # noqa: E731

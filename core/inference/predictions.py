@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from ..imageio.uploads import UploadCache, decode_uploads
+from ..util.modes import evaluating, unit_float
 
 __all__ = ["Prediction", "csv_safe", "latency_ms", "predict_batch", "predict_uploads", "probabilities",
            "rows_to_frame", "summarize"]
@@ -49,17 +50,12 @@ def probabilities(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
     """Softmax outputs (N, C) on CPU for float images in [0, 1] (or uint8, scaled by 1/255)."""
     if len(images) == 0:
         return torch.empty((0, int(getattr(model, "num_classes", 0) or 0)))
-    was_training = model.training
-    model.eval()
     try:
         device = next(model.parameters()).device
     except StopIteration:  # pragma: no cover - a model without parameters
         device = torch.device("cpu")
-    x = images.to(device)
-    x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
-    out = torch.softmax(model(x).float(), dim=1).cpu()
-    model.train(was_training)
-    return out
+    with evaluating(model):
+        return torch.softmax(model(unit_float(images.to(device))).float(), dim=1).cpu()
 
 
 def predict_batch(models: Mapping[str, nn.Module], images: torch.Tensor | Mapping[int, torch.Tensor],
@@ -207,8 +203,16 @@ def latency_ms(model: nn.Module, batch_size: int = 1, repeats: int = 20, warmup:
     except StopIteration:  # pragma: no cover
         dev = torch.device(device)
     x = torch.rand(batch_size, 3, size, size, device=dev)
-    was_training = model.training
-    model.eval()
+    with evaluating(model):
+        times = _timed(model, x, dev, warmup, repeats)
+    times.sort()
+    median = statistics.median(times)
+    return {"median": median, "p90": times[min(len(times) - 1, int(0.9 * len(times)))],
+            "per_image": median / batch_size}
+
+
+def _timed(model: nn.Module, x: torch.Tensor, dev: torch.device, warmup: int, repeats: int) -> list[float]:
+    """Milliseconds of each of ``repeats`` forward passes after ``warmup`` untimed ones."""
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     for _ in range(warmup):
         model(x)
@@ -219,8 +223,4 @@ def latency_ms(model: nn.Module, batch_size: int = 1, repeats: int = 20, warmup:
         model(x)
         sync()
         times.append(1000.0 * (time.perf_counter() - t))
-    model.train(was_training)
-    times.sort()
-    median = statistics.median(times)
-    return {"median": median, "p90": times[min(len(times) - 1, int(0.9 * len(times)))],
-            "per_image": median / batch_size}
+    return times

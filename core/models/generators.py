@@ -27,6 +27,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..util.modes import evaluating, unit_float
 from . import register_extra
 
 GENERATOR_KINDS = ("pixel_generator",)
@@ -171,18 +172,13 @@ def translate(generator: nn.Module, x: torch.Tensor, z: torch.Tensor | None = No
     torch.Generator gives reproducible pictures). Runs G in eval mode without gradients and
     returns float (B, 3, H, W) in [0, 1] on x's device.
     """
-    was_training = generator.training
-    generator.eval()
-    try:
+    with evaluating(generator):
         device = next(generator.parameters()).device
-        x = x.to(device)
-        x = x.float().div(255.0) if x.dtype == torch.uint8 else x.float()
+        x = unit_float(x.to(device))
         noise_dim = int(getattr(generator, "noise_dim", 0))
         if z is None and noise_dim > 0:
             z = sample_noise(len(x), noise_dim, "cpu" if generator_rng is None else None, generator_rng)
         return generator(x, None if z is None else z.to(device)).float()
-    finally:
-        generator.train(was_training)
 
 
 __all__ = ["GENERATOR_LIMITS", "GENERATOR_SPEC_KEYS", "PatchDiscriminator", "PixelGenerator",
