@@ -28,7 +28,7 @@ def add_parser(sub) -> None:
                    help="rebuild only this method (repeatable; a distilled student needs an adapted method too)")
     z.add_argument("--all-seeds", action="store_true",
                    help="train every method on every seed (default: seed 0 of each, the further seeds for "
-                        "source-only and the recommended method)")
+                        "every recommend candidate)")
     add_device(z)
     z.add_argument("--json", action="store_true", help="list / table: one JSON object on stdout")
     z.set_defaults(func=run)

@@ -27,9 +27,9 @@ it, AdaMatch rebuilds the model with ``batch_norm=True`` (through :func:`core.mo
 the way distillation replaces its student); the checkpoint's card records that spec, so it loads
 as any other model. Evaluation uses the running statistics of the joint batches.
 
-Left out from the paper's recipe: the EMA copy of the weights used for evaluation (momentum 0.999,
-a window of ~1,000 steps, longer than most of a 1,500-step run), its SGD/cosine schedule and weight
-decay (the shared recipe's Adam is used), CTAugment (the project's strong augmentation stands in),
+The evaluated model is an EMA copy of the weights (:mod:`core.models.ema`; the paper's momentum
+0.999 is a window of ~1,000 steps, longer than most of a 1,500-step run, so α = 0.99 here). Left out
+from the paper's recipe: its SGD/cosine schedule and weight decay (the shared recipe's Adam is used), CTAugment (the project's strong augmentation stands in),
 and the 3:1 target:source batch ratio (the engine draws equal batches).
 Defaults from the paper: τ = 0.9, w = 1, p_w = 0.5.
 """
@@ -45,6 +45,7 @@ import torch.nn.functional as F
 from ..data.augment import strong_augment, weak_augment
 from ..losses import distribution_alignment, relative_confidence_threshold
 from ..models import build_model
+from ..models.ema import ema_copy, ema_update
 from . import Batch, Hyper, Method, register
 
 
@@ -89,6 +90,9 @@ class AdaMatch(Method):
                                   label="Unlabelled weight", search=(0.3, 3.0, "log")),
         "warmup_fraction": Hyper(0.5, "Share of the run over which the target loss weight rises (cosine) to w.", 0.0, 1.0,
                                  label="Warm-up share", search=(0.1, 0.7, "linear")),
+        "ema": Hyper(0.99, "The run keeps an exponential moving average of the weights, θ' ← α θ' + (1 − α) θ "
+                           "(the paper's evaluation model); 0 keeps the last weights.", 0.0, 0.9999,
+                     label="Weight EMA α", search=(0.9, 0.999, "linear")),
     }
     ALIGN_WINDOW = 128     # batches in the target's moving average (the paper's code)
     SOURCE_MOMENTUM = 0.999
@@ -101,6 +105,16 @@ class AdaMatch(Method):
         self.source_mean = torch.full((c,), 1.0 / c, device=self.ctx.device)
         self.target_means = torch.full((self.ALIGN_WINDOW, c), 1.0 / c, device=self.ctx.device)
         self.target_slot = 0
+        self.teacher = ema_copy(self.model).eval() if self.hp["ema"] > 0 else None
+
+    def eval_model(self):
+        return self.teacher if self.teacher is not None else self.model
+
+    def train_step(self, batch: Batch, progress):
+        losses = super().train_step(batch, progress)
+        if self.teacher is not None:
+            ema_update(self.teacher, self.model, self.hp["ema"])  # with the student's batch-norm statistics
+        return losses
 
     def align(self, probs_target: torch.Tensor, probs_source: torch.Tensor) -> torch.Tensor:
         """Update the running class distributions with this batch and return the aligned target

@@ -84,3 +84,18 @@ def default_method() -> str:
     """What ``train`` runs when no method is named: the first unsupervised adaptation method."""
     names = by_family("unsupervised") or ordered()
     return names[0]
+
+
+def is_candidate(method: str) -> bool:
+    """Whether ``method`` competes when a model is chosen without target labels: source-only (the
+    fallback) and every registered method whose family adapts with unlabelled target pictures
+    (:data:`core.methods.ADAPTED_FAMILIES`), that needs no target labels and no *required* model
+    reference (a teacher), and that does not opt out with ``recommendable = False``."""
+    cls = METHODS.get(method)
+    if cls is None:
+        return False
+    if method == baseline():
+        return True
+    needs_model = any(cls.hyperparameters[k].required for k in cls.model_hyperparameters())
+    return (cls.is_adapted() and cls.target_labels == "none" and not needs_model
+            and getattr(cls, "recommendable", True))

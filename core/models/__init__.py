@@ -26,6 +26,7 @@ def _digits(spec: dict) -> nn.Module:
         feature_dim=int(spec.get("feature_dim", 128)),
         batch_norm=bool(spec.get("batch_norm", False)),
         mixstyle=int(spec.get("mixstyle", 0)),
+        input_norm=str(spec.get("input_norm", "dataset")),
     )
 
 
@@ -67,7 +68,7 @@ def check_arch(arch: str, image_size: int | None = None) -> None:
         raise ValueError(f"image size {image_size} is too small for {arch} (needs ≥ {low} pixels; {fits})")
 
 # Keys a spec may carry; anything else is refused (specs also come from untrusted cards).
-SPEC_KEYS = {"arch", "num_classes", "input_size", "width", "feature_dim", "batch_norm", "mixstyle"}
+SPEC_KEYS = {"arch", "num_classes", "input_size", "width", "feature_dim", "batch_norm", "mixstyle", "input_norm"}
 
 
 def build_model(spec: dict) -> Classifier:

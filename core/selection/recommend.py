@@ -19,7 +19,7 @@ from ..util.stats import rounded
 from ..validators import ValidatorError
 from .choice import choose
 from .scoring import (DEFAULT_VALIDATOR, RECOMMEND_STEPS, ProgressFn, candidate_methods, check_validator, run_config,
-                      settings_of, train_and_score)
+                      score_pool, settings_of, train_and_score)
 
 
 def recommend(source: str, target: str, validator: str = DEFAULT_VALIDATOR, seed: int = 0, device: str = "auto",
@@ -43,9 +43,12 @@ def recommend(source: str, target: str, validator: str = DEFAULT_VALIDATOR, seed
     names = list(methods) if methods else candidate_methods()
     for name in names:
         get_method(name)
-    check_validator(validator, target, source)
+    chosen_by = check_validator(validator, target, source)
+    if chosen_by.pool and len(names) < chosen_by.min_pool:
+        raise ValueError(f"validator {validator!r} needs a pool of at least {chosen_by.min_pool} candidates, got "
+                         f"{len(names)} ({', '.join(names)})")
     steps = steps or RECOMMEND_STEPS
-    rows, kept, domains = [], {}, None
+    rows, kept, trained, domains = [], {}, {}, None
     for name in names:
         config = run_config(name, source, target, seed, device, steps, threads)
         row = {"method": name, "settings": settings_of(config), "score": None, "scores": {}, "target_acc": None,
@@ -55,11 +58,20 @@ def recommend(source: str, target: str, validator: str = DEFAULT_VALIDATOR, seed
         except (TrainingError, ValidatorError) as err:
             row["error"] = str(err)
         else:
-            kept[name], domains = done["result"], done["domains"]  # every candidate reads the same tensors
-            row.update(score=rounded(done["score"], 6), scores={k: rounded(v, 6) for k, v in done["scores"].items()},
-                       target_acc=rounded(done["target_acc"]), source_val_acc=done["source_val_acc"],
-                       largest_class_share=rounded(done["largest_class_share"]), seconds=round(done["seconds"], 2))
+            kept[name], trained[name], domains = done["result"], done, done["domains"]  # one set of tensors
+            guard = done["result"].card.get("collapse_guard") or {}
+            row.update(target_acc=rounded(done["target_acc"]), source_val_acc=done["source_val_acc"],
+                       largest_class_share=rounded(done["largest_class_share"]), seconds=round(done["seconds"], 2),
+                       restored_step=guard.get("restored_step"))
         rows.append(row)
+    score_pool(list(trained.values()))  # pool-aware validators score each candidate among the others
+    for row in rows:
+        if row["method"] in trained:
+            done = trained[row["method"]]
+            row["scores"] = {k: rounded(v, 6) for k, v in done["scores"].items()}
+            row["score"] = row["scores"].get(validator)
+            if row["score"] is None and row["error"] is None:
+                row["error"] = done["validator_errors"].get(validator, f"validator {validator!r} gave no score")
     base_share = next((r["largest_class_share"] for r in rows if r["method"] == baseline()), None)
     for r in rows:
         r["collapsed"] = r["method"] != baseline() and collapsed(r["largest_class_share"], base_share)

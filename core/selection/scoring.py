@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from ..training.engine import TrainingError
+from ..methods.registry import is_candidate
 from ..util.stats import rounded
 from ..validators import VALIDATORS, ValidatorError, gather_evidence, get_validator, largest_class_share, score_all
 
@@ -25,23 +25,6 @@ DEFAULT_VALIDATOR = "source_val_acc"
 RECOMMEND_STEPS = 500
 
 ProgressFn = Callable[[str, int, int], None]  # (what is running, step, total steps)
-
-
-def is_candidate(method: str) -> bool:
-    """Whether ``method`` competes when a model is chosen without target labels: source-only (the
-    fallback) and every registered method whose family adapts with unlabelled target pictures
-    (:data:`core.methods.ADAPTED_FAMILIES`), that needs no target labels and no *required* model
-    reference (a teacher), and that does not opt out with ``recommendable = False``."""
-    from ..methods import METHODS, baseline
-
-    cls = METHODS.get(method)
-    if cls is None:
-        return False
-    if method == baseline():
-        return True
-    needs_model = any(cls.hyperparameters[k].required for k in cls.model_hyperparameters())
-    return (cls.is_adapted() and cls.target_labels == "none" and not needs_model
-            and getattr(cls, "recommendable", True))
 
 
 def candidate_methods() -> list[str]:
@@ -110,7 +93,8 @@ def train_and_score(config, validator: str, progress: ProgressFn | None = None, 
     candidate of the same scenario (:attr:`core.training.plan.RunPlan.domains`), read instead of
     loading them again; ``require_score=False``: a model the validators cannot score is kept with a
     None score (its errors in ``validator_errors``). Returns ``{"result": TrainResult, "evidence": Evidence, "score": the
-    validator's score, "scores": {validator: score} (all of them, or only ``validator``),
+    validator's score (None for a pool-aware validator: :func:`score_pool` scores those once the
+    pool is trained), "scores": {validator: score} (every single-model one, or only ``validator``),
     "validator_errors": {...}, "largest_class_share", "target_acc": reporting-only accuracy or None,
     "source_val_acc", "seconds", "domains"}``. Raises :class:`TrainingError` (diverged) and
     :class:`ValidatorError` (the chosen validator cannot score this model).
@@ -128,8 +112,9 @@ def train_and_score(config, validator: str, progress: ProgressFn | None = None, 
     result = train(plan, progress=on_step, out_dir=out_dir)
     data = plan.domains
     ev = gather_evidence(result.model, data.source_train, data.target_train)
-    scores, errors = score_all(ev, list(VALIDATORS) if all_validators else [validator])
-    if validator not in scores and require_score:
+    names = list(VALIDATORS) if all_validators else [validator]
+    scores, errors = score_all(ev, [n for n in names if not VALIDATORS[n].pool])  # pools: scored by the caller
+    if validator not in scores and require_score and not VALIDATORS[validator].pool:
         raise ValidatorError(errors.get(validator, f"validator {validator!r} gave no score"))
     source_classes = list(result.card["class_names"])
     return {"result": result, "evidence": ev, "score": scores.get(validator), "scores": scores, "validator_errors": errors,
@@ -137,3 +122,18 @@ def train_and_score(config, validator: str, progress: ProgressFn | None = None, 
             "target_acc": target_test_accuracy(result.model, source_classes, data.target_test),
             "source_val_acc": rounded(result.source_val_acc), "seconds": time.perf_counter() - started,
             "domains": data}
+
+
+def score_pool(done: list[dict], names=None) -> None:
+    """Add the pool-aware validators' scores (:data:`core.validators.VALIDATORS` with ``pool``) to
+    every trained candidate of ``done`` (each a :func:`train_and_score` result), in place: each is
+    scored relative to the others. Candidates whose evidence is missing are left out of the pool."""
+    from ..validators import score_pool_all
+
+    pool = [d for d in done if d.get("evidence") is not None]
+    pooled = [n for n in (names or VALIDATORS) if VALIDATORS[n].pool]
+    if not pool or not pooled:
+        return
+    for d, (scores, errors) in zip(pool, score_pool_all([d["evidence"] for d in pool], pooled)):
+        d["scores"].update(scores)
+        d["validator_errors"].update(errors)

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from ..training.engine import TrainingError
 from ..util.stats import rounded, spearman
-from ..validators import ValidatorError
-from .scoring import DEFAULT_VALIDATOR, ProgressFn, check_validator, run_config, train_and_score
+from ..validators import ValidatorError, get_validator
+from .scoring import DEFAULT_VALIDATOR, ProgressFn, check_validator, run_config, score_pool, train_and_score
 
 # The learning rate is searched for every method, beside its own Hyper(search=...) ranges.
 LR_SEARCH = (3e-4, 3e-3, "log")
@@ -123,6 +123,11 @@ def tune(method: str, source: str, target: str, trials: int = 10, validator: str
     out = Path(out_dir) if out_dir is not None else None
 
     shared = {}  # the scenario's splits, loaded by the first trial and read by the others
+    pooled = get_validator(validator).pool
+    if pooled and store is not None:
+        raise ValueError(f"validator {validator!r} scores a trial among the others, which a study shared between "
+                         "processes (--storage) cannot see; tune without --storage, or choose a single-model validator")
+    pool: dict[int, dict] = {}  # this process's completed trials, for a pool-aware validator
 
     def objective(trial):
         params = suggest(trial, space, method)
@@ -137,6 +142,9 @@ def tune(method: str, source: str, target: str, trials: int = 10, validator: str
         except (TrainingError, ValidatorError) as err:  # recorded as a failed trial; the search goes on
             trial.set_user_attr("error", str(err))
             return float("nan")
+        if pooled:  # its score among the trials so far (all of them are scored again at the end)
+            pool[trial.number] = done
+            score_pool(list(pool.values()), [validator])
         for key in ("target_acc", "source_val_acc"):
             trial.set_user_attr(key, rounded(done[key]))
         trial.set_user_attr("scores", {k: rounded(v, 6) for k, v in done["scores"].items()})
@@ -146,11 +154,17 @@ def tune(method: str, source: str, target: str, trials: int = 10, validator: str
 
             path = save(done["result"].model, done["result"].card, out / f"trial-{trial.number:03d}")
             trial.set_user_attr("checkpoint", str(path))
-        return done["score"]
+        return done["scores"][validator] if pooled else done["score"]
 
     study.optimize(objective, n_trials=trials)
     rows = [_trial_row(t) for t in study.trials]
-    completed = [r for r in rows if r["state"] == "COMPLETE"]
+    if pooled:  # the final pool: every trial scored among all the others
+        score_pool(list(pool.values()), [validator])
+        for r in rows:
+            if r["number"] in pool:
+                r["score"] = rounded(pool[r["number"]]["scores"].get(validator), 6)
+                r["scores"][validator] = r["score"]
+    completed = [r for r in rows if r["state"] == "COMPLETE" and r["score"] is not None]
     best = max(completed, key=lambda r: r["score"], default=None)
     return {
         "method": method, "source": source, "target": target, "validator": validator, "study": name,

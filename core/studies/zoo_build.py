@@ -5,16 +5,17 @@ write the leaderboard.
     python -m core zoo rebuild                 # the shipped zoo: 3 seeds, recipes' steps
     python -m core zoo rebuild --tiny          # 3 steps, 1 seed, into a temporary folder (CI)
 
-Label-free choices. Every run is scored by the label-free validators (:mod:`core.validators`, on
-the unlabelled target *train* images and the source validation split). Per scenario the
-*recommended* method is the candidate (source-only and every method that adapts without target
-labels) with the highest mean score of the default validator (:data:`core.selection.DEFAULT_VALIDATOR`)
-among those whose predictions on the unlabelled target have not collapsed onto a class
-(:func:`core.selection.collapsed`); it is also the teacher of the distilled student. Seed 0 of every method is trained first; the
-further seeds go to source-only and the recommended method (the pair the leaderboard compares), or
-to every method with ``all_seeds=True``. Target *test* labels only report: the leaderboard shows the
-best method in hindsight beside the recommended one, and how well the validator's scores rank the
-runs (Spearman's rho over every run of the scenario).
+The zoo is the evidence behind every label-free choice: each run is trained and scored through
+:func:`core.selection.train_and_score` (every validator, on the unlabelled target *train* images
+and the source validation split); every recommend candidate (:func:`core.selection.is_candidate`)
+trains on every seed, and the pool-aware validators (EnsV, MixVal) score all of a scenario's
+candidate runs together. Per scenario the *recommended* method is :func:`core.selection.choose`'s
+pick over the candidates' mean scores of the default validator (:data:`core.selection.DEFAULT_VALIDATOR`)
+— the rule ``recommend`` applies — and it teaches the distilled student. The other methods (the
+target-label bounds, domain generalisation) train on seed 0, or on every seed with
+``all_seeds=True``. Target *test* labels only report: the leaderboard shows the best method in
+hindsight beside the recommended one, what following each validator would have cost (the
+selection gap) and how well each validator's scores rank the runs (Spearman's rho).
 """
 
 from __future__ import annotations
@@ -104,8 +105,8 @@ def normalise_methods(items) -> list[str]:
     from ..methods import METHODS
 
     order = method_order()
-    if items is None:
-        return [m for m in order if METHODS[m].in_zoo]
+    if items is None:  # what a full rebuild ships: every in_zoo method and every recommend candidate
+        return order
     items = list(dict.fromkeys(items))
     unknown = [m for m in items if m not in METHODS]
     if unknown:
@@ -124,6 +125,8 @@ class _Run:
     checkpoint: Path
     scores: dict = None  # label-free validator scores, {validator: score}
     share: float | None = None  # the most-predicted class's share of the unlabelled target images
+    evidence: object = None  # what the validators read (pool-aware ones score the scenario's runs together)
+    guard: dict | None = None  # the training curve's collapse checks (core.training.collapse_watch)
 
 
 class _Builder:
@@ -171,15 +174,16 @@ class _Builder:
         shown = scores.get(self.validator)
         shown = "" if shown is None else f"  {self.validator} {shown:.4f}"
         self.log(f"{where}: target {r.target_acc:6.2f}%{src}{shown}  ({r.seconds:.1f} s)")
-        return _Run(r.target_acc, r.source_acc, r.seconds, r.card, path, scores, rounded(done["largest_class_share"]))
+        return _Run(r.target_acc, r.source_acc, r.seconds, r.card, path, scores, rounded(done["largest_class_share"]),
+                    done["evidence"], r.card.get("collapse_guard"))
 
     def train_scenario(self, source: str, target: str, methods: list[str]) -> tuple[dict[str, dict[int, _Run]], str | None]:
-        """Seed 0 of every method; the recommended method (label-free, :meth:`recommend`); the further
-        seeds of source-only and the recommended method (of every method with ``all_seeds``); then
+        """Seed 0 of every method; the further seeds of every recommend candidate (of every method with
+        ``all_seeds``); the pool-aware validators over the candidates' runs; the recommended method
+        (label-free, :meth:`recommend`); then
         the methods that learn from a trained model (a distilled student), taught by the recommended
         method (or the best-scored adapted one when source-only is recommended), same seed;
         → (runs, teacher)."""
-        from ..methods import baseline
 
         runs: dict[str, dict[int, _Run]] = {m: {} for m in methods}
         students = [m for m in methods if _model_refs(m)]
@@ -187,13 +191,15 @@ class _Builder:
         for method in methods:
             if method not in students and (run := self.train(source, target, method, first)):
                 runs[method][first] = run
-        recommended = self.recommend(runs)
-        more = [m for m in methods if m not in students] if self.all_seeds else \
-            [m for m in dict.fromkeys([baseline(), recommended]) if m in methods]
+        from ..selection import is_candidate
+
+        more = [m for m in methods if m not in students and (self.all_seeds or is_candidate(m))]
         for seed in later:
             for method in more:
                 if run := self.train(source, target, method, seed):
                     runs[method][seed] = run
+        self.score_pool(runs)
+        recommended = self.recommend(runs)
         teacher = None
         if students:
             teacher = self.choose_teacher(runs, recommended)
@@ -209,6 +215,23 @@ class _Builder:
                     if run := self.train(source, target, m, seed, refs):
                         runs[m][seed] = run
         return runs, teacher
+
+    def score_pool(self, runs: dict[str, dict[int, _Run]]) -> None:
+        """The pool-aware validators' scores of every candidate run of the scenario (all methods and
+        seeds together form the pool the choice is made from), added to each run's scores."""
+        from ..selection import is_candidate
+        from ..validators import VALIDATORS, score_pool_all
+
+        pool = [r for m, by_seed in runs.items() if is_candidate(m) for r in by_seed.values() if r.evidence is not None]
+        pooled = [n for n in VALIDATORS if VALIDATORS[n].pool]
+        if not pool or not pooled:
+            return
+        for run, (scores, errors) in zip(pool, score_pool_all([r.evidence for r in pool], pooled)):
+            run.scores.update({k: rounded(v, 6) for k, v in scores.items()})
+            if errors:
+                self.log(f"      pool validators could not score a run: {errors}")
+        for run in pool:
+            run.evidence = None  # scored: the evidence is not needed any more
 
     def summaries(self, runs: dict[str, dict[int, _Run]]) -> dict[str, dict]:
         """Per method, what the label-free choice reads, in the leaderboard entries' shape:
@@ -350,10 +373,17 @@ def selection_blocks(runs: dict[str, dict[int, _Run]], validator: str, entries: 
                "source_only_acc_mean": base.get("mean"), "source_only_acc_std": base.get("std"),
                "gain": rounded(e["mean"] - base["mean"]) if e.get("mean") is not None and base.get("mean") is not None
                else None}
+    best_mean = cands[hindsight]["mean"] if hindsight else None
+    gaps = {}
+    for v in names:  # what following each validator would have cost (reporting only)
+        pick = _best_candidate(entries, v)
+        if pick in cands and best_mean is not None:
+            gaps[v] = {"method": pick, "target_acc_mean": cands[pick]["mean"],
+                       "gap": rounded(best_mean - cands[pick]["mean"])}
     return {"recommended": rec,
-            "best_in_hindsight": {"method": hindsight, "target_acc_mean": cands[hindsight]["mean"]} if hindsight else None,
+            "best_in_hindsight": {"method": hindsight, "target_acc_mean": best_mean} if hindsight else None,
             "selection": {"validator": validator, "spearman": rho.get(validator), "spearman_by_validator": rho,
-                          "points": points}}
+                          "gap_by_validator": gaps, "points": points}}
 
 
 def _entry(runs: dict[int, _Run], seeds: list[int]) -> dict:
@@ -374,12 +404,11 @@ def rebuild(tiny: bool = False, seeds: int | None = None, device: str = "auto", 
             all_seeds: bool = False) -> int:
     """Train the zoo and write it to ``out_dir`` (default: :func:`zoo_dir`); return an exit code.
 
-    For each scenario every method the registry marks ``in_zoo`` is trained with its recipe
-    (``steps``: default ``recipes.ZOO_STEPS``, else each recipe's own) on seed 0, and on the further
-    seeds of ``range(seeds)`` (default 3) source-only and the method recommended without target
-    labels (every method with ``all_seeds``; see the module docstring); then the methods that
-    learn from a trained model (a distilled student) from the recommended method's same-seed
-    checkpoint (:meth:`_Builder.choose_teacher`). Only seed 0 is shipped: fp16 weights (fp32 if
+    For each scenario every method the registry marks ``in_zoo`` and every recommend candidate is
+    trained with its recipe (``steps``: default ``recipes.ZOO_STEPS``, else each recipe's own) on
+    seed 0, the candidates on the further seeds of ``range(seeds)`` too (default 3; every method with
+    ``all_seeds``; see the module docstring); then the methods that learn from a trained model (a
+    distilled student) from the recommended method's same-seed checkpoint (:meth:`_Builder.choose_teacher`). Only seed 0 is shipped: fp16 weights (fp32 if
     fp16 costs more than 0.5 points), a card whose ``target_acc`` was re-evaluated on the shipped
     weights (plus mean/std over seeds) and a precomputed alignment map (UMAP of 500 + 500 test
     images). ``leaderboard.json`` is rewritten after every scenario (atomically), so cards and
@@ -415,8 +444,10 @@ def rebuild(tiny: bool = False, seeds: int | None = None, device: str = "auto", 
     seed_list = list(range(seeds))
     out_dir.mkdir(parents=True, exist_ok=True)
     device_label = _device_label(device)
-    n_runs = len(scen_list) * (len(seed_list) * len(meth_list) if all_seeds
-                               else len(meth_list) + 2 * (len(seed_list) - 1))
+    from ..selection import is_candidate
+
+    per_seed = [m for m in meth_list if all_seeds or is_candidate(m) or _model_refs(m)]
+    n_runs = len(scen_list) * (len(meth_list) + len(per_seed) * (len(seed_list) - 1))
     log(f"zoo rebuild{' (tiny)' if tiny else ''}: {len(scen_list)} scenario(s) × {len(meth_list)} method(s) × "
         f"{seeds} seed(s) = {n_runs} runs on {device_label}, steps {steps or 'per recipe'} → {out_dir}")
 

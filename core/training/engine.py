@@ -2,7 +2,7 @@
 
     data → device (resident uint8 tensors) → for each step: sample batch, method.train_step(batch, p)
     → every ``sync_every`` steps: read the losses back, check they are finite, report progress
-    → evaluate now and then, honour cancel → checkpoint.
+    → evaluate now and then, watch for collapse (label-free), honour cancel → checkpoint.
 
 The plan (:func:`core.training.plan.prepare_run`) has resolved and checked everything before the
 first line here runs; the engine builds the model, loads the data once (``plan.domains``) and trains.
@@ -48,6 +48,7 @@ from ..util.history import thin_history
 from ..util.modes import unit_float
 from . import distributed
 from .accel import GraphedStep
+from .collapse_watch import CollapseWatch
 from .config import Progress, TrainConfig, TrainResult, effective_lr
 from .plan import RunPlan, prepare_run
 from .speed import autocast_dtype
@@ -199,6 +200,7 @@ def train(plan: RunPlan | TrainConfig, progress: Callable[[Progress], None] | No
             return method.train_step(Batch(xs, ys, xt, yt if with_target_labels else None, ds), progress)
 
     preview_source = src_test.images[:8].to(device) if world.main else None  # fixed pictures shown as it learns
+    watch = CollapseWatch(tgt_train.images, config.eval_every or config.steps // 10) if world.main else None
     log = _LossLog(config, progress, sync_every=config.sync_every or (1 if device.type == "cpu" else 25), world=world)
     cancelled, step = False, 0
     for step in range(1, config.steps + 1):
@@ -212,6 +214,8 @@ def train(plan: RunPlan | TrainConfig, progress: Callable[[Progress], None] | No
         if evaluate_now:
             log.evaluated({"target_acc": evaluate_accuracy(method.eval_model(), tgt_test)},
                           preview=method_preview(method, preview_source))
+        if watch is not None and watch.due(step) and step < config.steps:
+            watch.check(step, method.eval_model())  # unlabelled target pictures only
     log.flush()
     feed.close()
     history = log.history
@@ -223,6 +227,7 @@ def train(plan: RunPlan | TrainConfig, progress: Callable[[Progress], None] | No
         accel_used = accel.replace("graph", "off") + (" (no graph: streamed data)" if streamed else " (no graph under DDP)")
 
     final = method.eval_model().eval()
+    guard = watch.finish(step, final) if watch is not None and step else None  # a collapsed end → last healthy
     nan = float("nan")  # under DDP only rank 0 evaluates
     target_acc = evaluate_accuracy(final, tgt_test) if world.main else nan
     # the model predicts the source's classes unless it learned a new label space from target labels
@@ -243,7 +248,7 @@ def train(plan: RunPlan | TrainConfig, progress: Callable[[Progress], None] | No
         hyperparameters={**{k: v for k, v in asdict(config).items() if k not in ("hparams", "model", "device")},
                          **method.hp, "steps_done": step, "effective_lr": lr, "accel_used": accel_used},
         seed=config.seed, training_seconds=round(seconds, 2), device=str(device),
-        extra={"history": thin_history(history, CARD_HISTORY), "cancelled": cancelled,
+        extra={"history": thin_history(history, CARD_HISTORY), "cancelled": cancelled, "collapse_guard": guard,
                "data": {**data.card(), **feed.describe()},
                "distributed": {"world_size": world.size, "backend": world.backend,
                                "per_rank_batch": config.batch_size // world.size}},

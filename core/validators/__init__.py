@@ -28,7 +28,8 @@ def _discover() -> None:
 
 _discover()
 
-from .evidence import gather_evidence, largest_class_share, score_all  # noqa: E402  (after the validators are registered)
+from .evidence import gather_evidence, largest_class_share, score_all, score_pool_all  # noqa: E402  (after the validators are registered)
 
 __all__ = ["EVIDENCE_FIELDS", "VALIDATORS", "Evidence", "Validator", "ValidatorError",
-           "gather_evidence", "get_validator", "largest_class_share", "min_images_table", "register", "score_all"]
+           "gather_evidence", "get_validator", "largest_class_share", "min_images_table", "register", "score_all",
+           "score_pool_all"]

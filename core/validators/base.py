@@ -10,6 +10,13 @@ number, **higher is better**, without ever looking at a target label::
 A validator declares what evidence it ``needs`` (names of :class:`Evidence` fields) and how many
 target images it needs at least (:meth:`Validator.min_target_images`); :meth:`Validator.score`
 checks both and that the result is a finite float, so every caller gets one clear error.
+
+**Pool-aware validators** (``pool = True``) score each candidate *relative to the pool* of
+candidates it is chosen from — EnsV compares each with the pool's ensemble, MixVal ranks each
+among the others — so they implement :meth:`Validator.compute_pool` and are scored through
+:meth:`Validator.score_pool` (every validator can be: a single-model one scores each candidate
+alone). Asked to score one model, a pool validator says how large a pool it needs. The same
+one-file rule and the same ``--validator`` flag serve both kinds.
 """
 
 from __future__ import annotations
@@ -32,12 +39,17 @@ class Evidence:
 
     target_logits: (N, C) and target_features: (N, D) on N unlabelled target train images;
     val_logits: (M, C), val_labels: (M,), val_features: (M, D) on the source validation split;
-    source_features: (K, D) on a sample of the source train split (DEV's domain classifier).
+    source_features: (K, D) on a sample of the source train split (DEV's domain classifier);
+    mix_intra / mix_inter: (P,) bool, MixVal's probes — for pairs of target pictures mixed
+    x = λ x_a + (1 − λ) x_b (λ = 0.55) whose predicted classes agree (intra) or differ (inter),
+    whether the model's prediction on the mix is still x_a's.
     All CPU float32 tensors (labels int64); a field is ``None`` when it could not be gathered.
     """
 
     target_logits: torch.Tensor | None = None
     target_features: torch.Tensor | None = None
+    mix_intra: torch.Tensor | None = None
+    mix_inter: torch.Tensor | None = None
     val_logits: torch.Tensor | None = None
     val_labels: torch.Tensor | None = None
     val_features: torch.Tensor | None = None
@@ -74,6 +86,8 @@ class Validator:
     paper: ClassVar[str] = ""        # where it comes from
     needs: ClassVar[tuple[str, ...]] = ("target_logits",)  # Evidence fields it reads
     min_target: ClassVar[int] = 1    # unlabelled target images it needs at least
+    pool: ClassVar[bool] = False     # scores a candidate relative to its pool (compute_pool)
+    min_pool: ClassVar[int] = 1      # candidates a pool validator needs at least
 
     def min_target_images(self, num_classes: int | None = None) -> int:
         """The fewest unlabelled target images this validator can score from."""
@@ -103,13 +117,40 @@ class Validator:
     def compute(self, ev: Evidence) -> float:
         raise NotImplementedError
 
-    def score(self, ev: Evidence) -> float:
-        """The validator's score of the model behind ``ev`` (higher is better), a finite float."""
-        self.check(ev)
-        value = float(self.compute(ev))
+    def compute_pool(self, evs: list[Evidence]) -> list[float]:
+        """Pool validators: every candidate's score within the pool, in the pool's order."""
+        raise NotImplementedError
+
+    def _finite(self, value) -> float:
+        value = float(value)
         if not math.isfinite(value):
             raise ValidatorError(f"validator {self.name!r} gave a non-finite score ({value})")
         return value
+
+    def score(self, ev: Evidence) -> float:
+        """The validator's score of the model behind ``ev`` (higher is better), a finite float.
+        A pool validator raises :class:`ValidatorError`: it scores candidates within a pool."""
+        if self.pool:
+            raise ValidatorError(f"validator {self.name!r} scores a candidate relative to the others it is chosen "
+                                 f"from: it needs a pool of at least {self.min_pool} candidates, got 1 "
+                                 "(use it with recommend, tune or the zoo, which score pools)")
+        self.check(ev)
+        return self._finite(self.compute(ev))
+
+    def score_pool(self, evs: list[Evidence]) -> list[float]:
+        """Every candidate's score (higher is better) within the pool ``evs``: a single-model
+        validator scores each alone; a pool validator needs at least :attr:`min_pool` of them."""
+        if not self.pool:
+            return [self.score(ev) for ev in evs]
+        if len(evs) < self.min_pool:
+            raise ValidatorError(f"validator {self.name!r} needs a pool of at least {self.min_pool} candidates, "
+                                 f"got {len(evs)}")
+        for ev in evs:
+            self.check(ev)
+        values = list(self.compute_pool(evs))
+        if len(values) != len(evs):
+            raise ValidatorError(f"validator {self.name!r} scored {len(values)} of {len(evs)} candidates")
+        return [self._finite(v) for v in values]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"

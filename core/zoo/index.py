@@ -73,10 +73,12 @@ def scenarios() -> list[Scenario]:
 
 
 def method_order() -> list[str]:
-    """The methods a full rebuild trains (``in_zoo``), in display order (by family, then ``order``)."""
+    """The methods a full rebuild trains — every ``in_zoo`` method and every recommend candidate
+    (:func:`core.methods.registry.is_candidate`) — in display order (by family, then ``order``)."""
     from ..methods import METHODS, ordered
+    from ..methods.registry import is_candidate
 
-    return [name for name in ordered() if METHODS[name].in_zoo]
+    return [name for name in ordered() if METHODS[name].in_zoo or is_candidate(name)]
 
 
 def display_order() -> list[str]:
