@@ -12,7 +12,7 @@ packages below it — imports inside functions included; tests/test_architecture
     checkpoints, evaluation files that hold weights (the one door); measuring a model
     methods, validators     what trains; what scores a model without labels
     zoo                     the shipped models: names, cards, loading, the leaderboard as data
-    tta, inference          adapting to pictures at test time; predicting uploads
+    inference, tta          predicting uploads, reading pictures right; adapting to pictures at test time
     training                the run plan and the one training loop
     jobs, selection         background runs for the app; choosing without target labels
     studies, bench          building the zoo, the universal model, studies; benchmarks
@@ -29,7 +29,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("checkpoints", "evaluation"),
     ("methods", "validators"),
     ("zoo",),
-    ("tta", "inference"),
+    ("inference", "tta"),
     ("training",),
     ("jobs", "selection"),
     ("studies", "bench"),

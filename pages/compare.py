@@ -62,6 +62,8 @@ if scen_board or any(board.get(k) for k in ("recommended", "best_in_hindsight", 
     st.divider()
     st.subheader("Choosing a model without target labels")
     selection.recommended_table(board)
+    st.markdown("##### What each validator would have chosen")
+    selection.gap_table(board)
     st.markdown("##### Does the validator's score track the true accuracy?")
     selection.selection_scatter(board, labels.scenario_key(scenario))
     st.subheader("Domains never seen: leave one domain out")

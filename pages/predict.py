@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.inference.predictions import predict_batch, predict_uploads, rows_to_frame, summarize
 from core.data.sampling import sample_indices
-from core.imageio.uploads import UPLOAD_NORMALIZE
+from core.inference.normalize import DEFAULT_INGEST, INGEST_CHOICES
 from core.imageio.uploads import MAX_FILES, UploadCache, digest
 from ui import adapt, inputs, labels, models, shell, state, widgets
 from ui import universal as universal_model
@@ -80,7 +80,7 @@ if universal is not None:
 class_names = {k: card.get("class_names") for k, card in cards.items()}
 names = list(chosen)
 
-rows, errors, started, normalize = [], {}, time.perf_counter(), "none"
+rows, errors, started, normalize, choices = [], {}, time.perf_counter(), "none", {}
 if uploading:
     files = st.file_uploader(
         "Upload one or more pictures", type=UPLOAD_TYPES, accept_multiple_files=True, key="predict_files",
@@ -93,16 +93,16 @@ if uploading:
                            help="Take a picture of a digit with your camera; it joins the uploaded batch.")
     use_canvas = t2.toggle("Draw a digit", key="predict_use_canvas",
                            help="Draw a digit with the mouse or a finger; it joins the uploaded batch.")
-    centre = t3.toggle("Centre like MNIST", value=UPLOAD_NORMALIZE == "centre", key="predict_normalize",
-                       help=inputs.NORMALIZE_HELP)
-    normalize = "centre" if centre else "none"
+    normalize = t3.selectbox("Read the pictures", INGEST_CHOICES, index=INGEST_CHOICES.index(DEFAULT_INGEST),
+                             key="predict_normalize", format_func=inputs.NORMALIZE_LABELS.get,
+                             help=inputs.NORMALIZE_HELP)
     extra = inputs.camera_and_drawing(use_camera, use_canvas)
     if not files and not extra:
         st.caption("No pictures yet — drop some above, take a photo or draw a digit, or switch to samples "
                    "from the target test set.")
         st.stop()
     rows, errors = predict_uploads(chosen, hashed(files or []) + extra, class_names=class_names,
-                                   cache=upload_cache(), normalize=normalize)
+                                   cache=upload_cache(), normalize=normalize, choices=choices)
 else:
     target = scenario[1]
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
@@ -147,8 +147,11 @@ frame = rows_to_frame(rows, names)
 st.download_button("Download predictions (CSV)", frame.to_csv(index=False).encode("utf-8"),
                    file_name=f"shiftlab-predictions-{scenario[0]}-{scenario[1]}.csv", mime="text/csv",
                    icon=":material/download:", on_click="ignore", key="predict_csv")
-st.caption(f"Predicted in {elapsed_ms:.0f} ms. Pictures are shown as the models see them"
+st.caption(f"Predicted in {elapsed_ms:.0f} ms. Pictures are shown as the first model sees them"
            + (" (centred like MNIST)." if normalize == "centre" else "."))
+if normalize == "auto" and choices:
+    st.caption("Read automatically, for each model, without labels: " + "; ".join(
+        f"**{titles[m]}** {inputs.NORMALIZE_LABELS[c.normalize].lower()} — {c.reason}" for m, c in choices.items()))
 
 
 def side_by_side() -> None:
@@ -174,4 +177,5 @@ with adapt_tab:
     candidates = {m: {"model": chosen[m], "card": cards[m], "ref": refs[m],
                       "label": universal_model.universal_label(cards[m]) if m == UNIVERSAL else scenario_models[m]}
                   for m in (UNIVERSAL, ADAPTED, SOURCE_ONLY) if m in chosen}
-    adapt.adapt_panel(candidates, rows, skipped=list(errors), normalize=normalize, seed=state.seed())
+    read = {m: (choices[m].normalize if m in choices else normalize) for m in candidates}
+    adapt.adapt_panel(candidates, rows, skipped=list(errors), normalize=read, seed=state.seed())

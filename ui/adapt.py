@@ -45,13 +45,14 @@ def fingerprint(images, *parts) -> str:
     return h.hexdigest()[:20]
 
 
-def adapt_panel(candidates: dict[str, dict], rows: list[dict], *, skipped: list[str], normalize: str, seed: int,
+def adapt_panel(candidates: dict[str, dict], rows: list[dict], *, skipped: list[str], normalize, seed: int,
                 key: str = STATE_KEY) -> None:
     """The "Adapt to these pictures" section: model, method, button, verdict, before/after, downloads.
 
     ``candidates``: ``{name: {"model", "card", "label", "ref"}}``, the first one the default;
-    ``rows``: the page's prediction rows for the readable pictures (their ``image`` is what the
-    models saw, after normalisation); ``skipped``: files that could not be read (named, left out).
+    ``rows``: the page's prediction rows for the readable pictures (their ``inputs`` are what each
+    model saw, after normalisation); ``normalize``: how the pictures were read, one value or
+    ``{name: value}`` per model; ``skipped``: files that could not be read (named, left out).
     """
     import torch
     from core.tta import DEFAULT_METHOD, TTA_METHODS, batch_norm_layers, ordered
@@ -88,8 +89,9 @@ def adapt_panel(candidates: dict[str, dict], rows: list[dict], *, skipped: list[
         shown = ", ".join(widgets.code(s) for s in skipped[:10]) + (f" and {len(skipped) - 10} more"
                                                                      if len(skipped) > 10 else "")
         st.caption(f"Adapts on the {n} readable pictures; left out because they could not be read: {shown}.")
-    images = torch.stack([r["image"] for r in rows])
+    images = torch.stack([(r.get("inputs") or {}).get(which, r["image"]) for r in rows])
     names = [r["name"] for r in rows]
+    normalize = normalize.get(which, "none") if isinstance(normalize, dict) else normalize
     stamp = fingerprint(images, chosen["ref"], method, seed, normalize)
     with c3:
         clicked = st.button("Adapt to these pictures", type="primary", icon=":material/auto_fix_high:",

@@ -14,12 +14,15 @@ log = logging.getLogger(__name__)
 #: Canvas size in CSS pixels (the drawing is resized to the model's input like any picture).
 CANVAS_SIDE = 224
 
+#: The choices of how pictures enter the models, as people read them.
+NORMALIZE_LABELS = {"auto": "Automatically (recommended)", "none": "As they are", "centre": "Centred like MNIST"}
+
 NORMALIZE_HELP = (
-    "Before the models see a picture: make the background dark, crop to the ink, pad to a square, "
-    "scale the digit to 20/28 of the frame and centre it by mass — how MNIST was made. It helps clean "
-    "scans, photos of digits on paper and drawings (measured with the universal model on six digit "
-    "domains it never saw: better on 4 of 6, e.g. dark-on-light 93 → 98 %), and can hurt digits on "
-    "photo textures (MNIST-M-like pictures: 86 → 70 %, 16 points lost). Off by default.")
+    "**Automatically**: for each model and this batch, ShiftLab reads the pictures both ways and keeps "
+    "the one whose predictions are more confident and spread over the classes (no labels needed). "
+    "**Centred like MNIST**: make the background dark, crop to the ink, pad to a square, scale the digit to "
+    "20/28 of the frame and centre it by mass — how MNIST was made; it helps photos of digits on paper, "
+    "scans and drawings and can hurt digits on photo textures. **As they are**: the whole picture, resized.")
 
 
 def camera_and_drawing(use_camera: bool, use_canvas: bool, key: str = "predict") -> list[tuple]:

@@ -99,6 +99,44 @@ def recommended_table(board: dict) -> None:
                "accuracy, mean over seeds.")
 
 
+def gap_rows(board: dict) -> list[dict]:
+    """One row per validator: on each scenario the method it would have chosen (label-free) and what
+    following it costs against the best in hindsight (``selection[scenario].gap_by_validator``)."""
+    selection = board.get("selection") or {}
+    keys = [k for k, v in selection.items() if isinstance(v, dict) and v.get("gap_by_validator")]
+    names: list[str] = []
+    for k in keys:
+        names += [v for v in selection[k]["gap_by_validator"] if v not in names]
+    rows = []
+    for v in names:
+        row = {"validator": _validator_label(v) + (" (default)" if any(
+            ((board.get("recommended") or {}).get(k) or {}).get("validator") == v for k in keys) else "")}
+        gaps = []
+        for k in keys:
+            g = selection[k]["gap_by_validator"].get(v)
+            row[_scenario_label(k)] = "—" if not g else (f"{labels.method_label(g['method'])} "
+                                                        f"({_pct(g.get('target_acc_mean'))}, gap {g['gap']:.1f})")
+            if g and _num(g.get("gap")) is not None:
+                gaps.append(g["gap"])
+        row["worst gap (pts)"] = max(gaps) if gaps else None
+        rows.append(row)
+    return rows
+
+
+def gap_table(board: dict) -> None:
+    """Every validator's choice and selection gap on every scenario of the zoo."""
+    rows = gap_rows(board)
+    if not rows:
+        st.info("This leaderboard has no per-validator selection gaps yet (rebuild the zoo: "
+                "`python -m core zoo rebuild`).", icon=INFO)
+        return
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    st.caption("What each label-free validator would have recommended on each scenario, and the *selection gap*: "
+               "the best method's mean target test accuracy minus the chosen one's (0 is a perfect choice). "
+               "Pool-aware validators (EnsV, MixVal) score each candidate among the others. Which validator is "
+               "the default was decided by the lowest worst-case gap (docs/validators.md).")
+
+
 # ------------------------------------------------------------------ validator vs accuracy
 
 def validators_in(entry: dict) -> list[str]:

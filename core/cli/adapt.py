@@ -7,7 +7,7 @@ copy of the model with :func:`core.tta.adapt` (episodic, guarded), reports the a
 target's *test* split before and after (reporting only) and, with ``--out``, saves the model that
 came out — the adapted copy, or the original when the guard kept it — as a checkpoint.
 ``--json`` prints one object: ``model, method, target, before_acc, after_acc, seconds, checkpoint,
-verdict`` (+ ``reason, n_images, adapt_seconds, before, after, normalize``).
+verdict`` (+ ``reason, n_images, adapt_seconds, before, after, normalize, normalize_reason``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from .common import add_device, emit_json, number_in, parse_sets, prepare_out_di
 
 
 def add_parser(sub) -> None:
-    from ..imageio import NORMALIZE_CHOICES
+    from ..inference.normalize import DEFAULT_INGEST, INGEST_CHOICES
     from ..tta import DEFAULT_METHOD, ordered
 
     a = sub.add_parser("adapt", help="test-time adaptation of a model to a domain's unlabelled pictures")
@@ -28,8 +28,10 @@ def add_parser(sub) -> None:
                    help=f"test-time adaptation (default {DEFAULT_METHOD}: the largest gain on the LODO models)")
     a.add_argument("--max-images", type=number_in("max_images", int, 1, 100_000), default=500,
                    help="at most this many train pictures (default 500; at least 8 are needed)")
-    a.add_argument("--normalize", default="none", choices=NORMALIZE_CHOICES,
-                   help="centre: make every picture MNIST-like first (core.imageio.centre_like_mnist)")
+    a.add_argument("--normalize", default=DEFAULT_INGEST, choices=INGEST_CHOICES,
+                   help="how pictures enter the model: none (as they are), centre (made MNIST-like first, "
+                        "core.imageio.centre_like_mnist) or auto (the default: chosen per batch from the model's "
+                        "predictions, label-free; the JSON says which and why)")
     a.add_argument("--set", action="append", metavar="KEY=VALUE", help="TTA setting (e.g. steps=5), repeatable")
     a.add_argument("--seed", type=number_in("seed", int), default=0, help="which pictures, and the TTA shuffling")
     add_device(a)
@@ -63,6 +65,7 @@ def run(args) -> int:
         def pct(v):
             return "—" if v is None else f"{v:.2f}%"
 
+        print(f"pictures read {summary['normalize']}: {summary['normalize_reason']}")
         print(f"{summary['method']} on {summary['n_images']} pictures of {args.target}: {summary['verdict']} "
               f"({summary['reason']})\naccuracy on its test split {pct(summary['before_acc'])} → "
               f"{pct(summary['after_acc'])}  ({summary['adapt_seconds']:.1f} s adapting)\n"

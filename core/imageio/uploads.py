@@ -45,12 +45,6 @@ from .tensor import image_to_tensor, normalize_mode
 __all__ = ["CACHE_ENTRIES", "MAX_BATCH_PIXELS", "MAX_FILES", "THUMB_SIDE", "Decoded", "UploadBatch",
            "UploadCache", "decode_one", "decode_uploads", "digest"]
 
-#: The default for uploads. Measured once with the universal model on six unseen digit domains
-#: (scripts/studies/universal.py evaluate, test splits of 300): centring helped on paper photos (87.3 → 89.3 %),
-#: dark-on-light (93.0 → 97.7), handwriting (96.3 → 97.0) and colour (97.0 → 97.3) but hurt
-#: printed digits (93.0 → 91.7) and photo-textured MNIST-M-like pictures (86.0 → 69.7), so it is an
-#: option, not the default.
-UPLOAD_NORMALIZE = "none"
 #: Most pixels decoded for one upload (after JPEG DCT scaling): 16 megapixels is 64 MB as RGBA,
 #: about 130 MB at the peak of the conversion. Larger JPEGs are fine (they decode smaller).
 MAX_DECODED_PIXELS = 16_000_000

@@ -64,22 +64,26 @@ def predict_batch(models: Mapping[str, nn.Module], images: torch.Tensor | Mappin
                   k: int = 3) -> list[Prediction]:
     """Top-``k`` predictions of every model for every image, and whether the models agree.
 
-    ``images``: one batch (N, 3, H, W) for all models, or ``{input_size: batch}`` when the models
-    take different sizes. ``class_names``: one list for all models or ``{model: list}``.
+    ``images``: one batch (N, 3, H, W) for all models, ``{input_size: batch}`` when the models take
+    different sizes, or ``{model name: batch (or {input_size: batch})}`` when each model sees the
+    pictures its own way (``normalize="auto"``). ``class_names``: one list for all models or ``{model: list}``.
     ``labels`` (ints, optional) adds ``label`` and ``correct`` per model to each row.
 
     Each row: ``name``, ``label`` (class name or None), ``predictions`` {model: [(class, prob), …]}
     with probabilities in [0, 1] best first, ``top1`` {model: class}, ``agree`` (all models' top-1
-    equal), ``image`` (the picture as the models saw it, uint8 (3, H, W), the smallest size)
-    and, with labels, ``correct`` {model: bool}.
+    equal), ``image`` (the picture as the first model saw it, uint8 (3, H, W)), ``inputs`` {model:
+    the picture as that model saw it} and, with labels, ``correct`` {model: bool}.
     """
     if not models:
         raise ValueError("predict_batch needs at least one model")
     n = len(names)
     tops: dict[str, list[list[tuple[str, float]]]] = {}
+    seen: dict[str, torch.Tensor] = {}
     first_classes: list[str] | None = None
     for model_name, model in models.items():
-        batch = images[_input_size(model)] if isinstance(images, Mapping) else images
+        batch = images[model_name] if isinstance(images, Mapping) and model_name in images else images
+        batch = batch[_input_size(model)] if isinstance(batch, Mapping) else batch
+        seen[model_name] = batch if batch.dtype == torch.uint8 else (batch.clamp(0, 1) * 255).round().to(torch.uint8)
         if len(batch) != n:
             raise ValueError(f"{len(batch)} images but {n} names")
         given = class_names.get(model_name) if isinstance(class_names, Mapping) else class_names
@@ -90,14 +94,14 @@ def predict_batch(models: Mapping[str, nn.Module], images: torch.Tensor | Mappin
         vals, idx = probs.topk(kk, dim=1) if kk else (torch.empty(n, 0), torch.empty(n, 0, dtype=torch.long))
         tops[model_name] = [[(classes[j] if j < len(classes) else str(j), float(v))
                              for v, j in zip(vals[i].tolist(), idx[i].tolist())] for i in range(n)]
-    shown = images[min(images)] if isinstance(images, Mapping) else images
-    shown = shown if shown.dtype == torch.uint8 else (shown.clamp(0, 1) * 255).round().to(torch.uint8)
+    first = next(iter(models))
     rows = []
     for i, name in enumerate(names):
         preds = {m: tops[m][i] for m in models}
         top1 = {m: (p[0][0] if p else None) for m, p in preds.items()}
         row: Prediction = {"name": name, "label": None, "predictions": preds, "top1": top1,
-                           "agree": len(set(top1.values())) == 1, "image": shown[i]}
+                           "agree": len(set(top1.values())) == 1, "image": seen[first][i],
+                           "inputs": {m: seen[m][i] for m in models}}
         if labels is not None:
             y = int(labels[i])
             label = first_classes[y] if first_classes and y < len(first_classes) else str(y)
@@ -109,7 +113,7 @@ def predict_batch(models: Mapping[str, nn.Module], images: torch.Tensor | Mappin
 
 def predict_uploads(models: Mapping[str, nn.Module], named_bytes: Sequence[tuple],
                     size: int | None = None, class_names=None, k: int = 3, cache: UploadCache | None = None,
-                    normalize: str | None = None) -> tuple[list[Prediction], dict[str, str]]:
+                    normalize: str | None = None, choices: dict | None = None) -> tuple[list[Prediction], dict[str, str]]:
     """Decode uploaded files and predict them with every model.
 
     ``named_bytes``: ``[(file name, bytes), …]`` (or ``(name, bytes, sha256)``, see
@@ -121,15 +125,34 @@ def predict_uploads(models: Mapping[str, nn.Module], named_bytes: Sequence[tuple
     :mod:`core.imageio.uploads` (files per batch, pixels per picture and per batch). Duplicate names are
     made unique (``a.png``, ``a.png (2)``) so every file keeps its row. ``normalize``: ``"centre"``
     centres every picture like MNIST before the models see it (:func:`core.imageio.centre_like_mnist`);
-    each row's ``image`` is then the centred picture, its ``thumbnail`` the original.
+    each row's ``image`` is then the centred picture, its ``thumbnail`` the original. ``"auto"``
+    decides for each model and this batch from its predictions, label-free
+    (:func:`core.inference.normalize.choose_normalization`); ``choices``, a dict, receives
+    ``{model name: NormalizeChoice}`` (what was chosen and why).
     """
+    from .normalize import VARIANTS, check_ingest, choose_normalization
+
     if not models:
         raise ValueError("predict_uploads needs at least one model")
+    wanted = check_ingest(normalize)
     sizes = {size} if size else {_input_size(m) for m in models.values()}
-    batch = decode_uploads(named_bytes, sizes, cache=cache, normalize=normalize)
+    decoded = {v: decode_uploads(named_bytes, sizes, cache=cache, normalize=v)
+               for v in (VARIANTS if wanted == "auto" else (wanted,))}
+    batch = next(iter(decoded.values()))
     if not batch.names:
         return [], batch.errors
-    images = batch.tensors[size] if size else batch.tensors
+    images = {}
+    for name, model in models.items():
+        side = size or _input_size(model)
+        if wanted == "auto":
+            choice = choose_normalization(model, {v: d.tensors[side] for v, d in decoded.items()})
+        else:
+            from .normalize import NormalizeChoice
+
+            choice = NormalizeChoice(wanted, "asked for", "", {})
+        images[name] = decoded[choice.normalize].tensors[side]
+        if choices is not None:
+            choices[name] = choice
     rows = predict_batch(models, images, batch.names, class_names=class_names, k=k)
     for row, thumbnail in zip(rows, batch.thumbnails):
         row["thumbnail"] = thumbnail

@@ -26,7 +26,7 @@ def load_pictures(target: str, split: str, size: int, normalize: str | None, cla
     ``classes``, a model's class names, when given). With ``normalize="centre"`` every picture goes
     through :func:`core.imageio.centre_like_mnist` (from a 4× larger load, so photos keep their detail)."""
     from ..data import load_domain
-    from ..imageio import normalize_mode, centre_batch
+    from ..imageio import centre_batch, normalize_mode
 
     if normalize_mode(normalize) == "centre":
         domain = load_domain(target, split, size=4 * size, classes=classes)
@@ -35,14 +35,41 @@ def load_pictures(target: str, split: str, size: int, normalize: str | None, cla
     return domain.float_images(), domain.labels
 
 
+def ingest(model, target: str, size: int, normalize: str | None, classes: list[str], max_images: int = 500,
+           seed: int = 0):
+    """Up to ``max_images`` unlabelled train pictures (a fixed draw by ``seed``) and the test split of
+    ``target``, read the way
+    ``normalize`` says; ``"auto"`` chooses per batch from the model's predictions on the train
+    pictures (:func:`core.inference.normalize.choose_normalization`) and reads the test split the
+    same way. Returns ``(train_x, test_x, test_y, normalize used, reason)``."""
+    from ..inference.normalize import VARIANTS, check_ingest, choose_normalization
+
+    wanted = check_ingest(normalize)
+    options = VARIANTS if wanted == "auto" else (wanted,)
+    train, pick = {}, None
+    for option in options:
+        x, _ = load_pictures(target, "train", size, option, classes)  # the labels are not used
+        if pick is None:
+            pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:max_images].sort().values
+        train[option] = x[pick]
+    if wanted == "auto":
+        choice = choose_normalization(model, train)
+        used, reason = choice.normalize, choice.reason
+    else:
+        used, reason = wanted, "asked for"
+    test_x, test_y = load_pictures(target, "test", size, used, classes)
+    return train[used], test_x, test_y, used, reason
+
+
 def adapt_to_domain(model_ref: str | None = None, target: str = "mnistm", method: str | None = None, *,
                     device: str = "cpu", out_dir: str | Path | None = None, max_images: int = 500,
-                    normalize: str | None = None, seed: int = 0, settings: dict | None = None) -> dict:
+                    normalize: str | None = "auto", seed: int = 0, settings: dict | None = None) -> dict:
     """Adapt ``model_ref`` (default :data:`DEFAULT_MODEL`) to ``target``'s unlabelled train pictures.
 
     Returns a JSON-able dict: ``model, method, target, before_acc, after_acc, seconds, checkpoint,
     verdict, reason, n_images, adapt_seconds, before, after`` (the label-free statistics),
-    ``normalize``. ``seconds`` is the whole call; ``adapt_seconds`` the adaptation alone.
+    ``normalize`` (what the pictures went through: ``"auto"`` chooses, see :func:`ingest`) and
+    ``normalize_reason``. ``seconds`` is the whole call; ``adapt_seconds`` the adaptation alone.
     """
     from ..checkpoints import save
     from ..evaluation import accuracy, predict_logits
@@ -60,17 +87,15 @@ def adapt_to_domain(model_ref: str | None = None, target: str = "mnistm", method
     if max_images < 1:
         raise ValueError(f"max_images must be ≥ 1, got {max_images}")
     classes = list(card["class_names"])
-    train_x, _ = load_pictures(target, "train", size, normalize, classes)  # the labels are not used
-    test_x, test_y = load_pictures(target, "test", size, normalize, classes)
-    pick = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(seed))[:max_images]
-    pictures = train_x[pick.sort().values]
+    pictures, test_x, test_y, normalize, normalize_reason = ingest(model, target, size, normalize, classes,
+                                                                   max_images, seed)
     scored = len(test_y) > 0  # a folder too small to have a test split: nothing to report
     before_acc = accuracy(predict_logits(model, test_x), test_y) if scored else None
     result = adapt(model, pictures, method, seed=seed, **(settings or {}))
     after_acc = accuracy(predict_logits(result.model, test_x), test_y) if scored and result.adapted else before_acc
     checkpoint = None
     if out_dir is not None:
-        new_card = adapted_card(result, card, adapted_from=ref, target=target, normalize=normalize or "none",
+        new_card = adapted_card(result, card, adapted_from=ref, target=target, normalize=normalize,
                                 seed=seed, device=device,
                                 metrics={"target_acc": after_acc, "before_tta_acc": before_acc})
         checkpoint = str(save(result.model, new_card, out_dir))
@@ -79,4 +104,4 @@ def adapt_to_domain(model_ref: str | None = None, target: str = "mnistm", method
             "after_acc": None if after_acc is None else round(after_acc, 3), "seconds": round(time.perf_counter() - started, 2),
             "adapt_seconds": round(result.seconds, 3), "checkpoint": checkpoint, "verdict": result.verdict,
             "reason": result.reason, "n_images": result.n_images, "before": result.before,
-            "after": result.after, "normalize": normalize or "none"}
+            "after": result.after, "normalize": normalize, "normalize_reason": normalize_reason}

@@ -47,6 +47,9 @@ KEPT = "kept the original"
 #: Two pictures whose 16×16 grey thumbnails differ by less than this (mean absolute difference,
 #: in [0, 1]) count as the same picture for the guard's variety check.
 DUPLICATE_DISTANCE = 0.01
+#: The IM rule's tolerance (:func:`judge`), None: the rule is off. Set by the measurement in
+#: scripts/studies/ingest_lodo.py on the leave-one-domain-out models (docs/ingest.md).
+IM_TOLERANCE: float | None = None
 
 
 @dataclass
@@ -64,6 +67,7 @@ class TTAResult:
     seconds: float
     n_images: int
     settings: dict = field(default_factory=dict)
+    reference: dict = field(default_factory=dict)  # the entropy reference's statistics (see judge)
 
     @property
     def adapted(self) -> bool:
@@ -100,7 +104,7 @@ def _prepare(images: torch.Tensor, size: int, device) -> torch.Tensor:
 
 def adapt(model: nn.Module, images: torch.Tensor, method: str = DEFAULT_METHOD, *, seed: int = 0,
           max_share_jump: float = 0.2, entropy_tolerance: float = 0.0, entropy_reference: str = "statistics",
-          **settings) -> TTAResult:
+          im_tolerance: float | None | str = "default", **settings) -> TTAResult:
     """Adapt a copy of ``model`` to ``images`` with TTA ``method``; guarded (see the module doc).
 
     ``images``: (N, 3, H, W) float in [0, 1] (uint8 is scaled by 1/255), resized to the model's
@@ -109,6 +113,7 @@ def adapt(model: nn.Module, images: torch.Tensor, method: str = DEFAULT_METHOD, 
     and for BN-based methods on a model without BatchNorm layers. ``model`` is never modified.
     """
     cls = get_tta_method(method)
+    im_tolerance = IM_TOLERANCE if im_tolerance == "default" else im_tolerance
     if entropy_reference not in ("statistics", "original"):
         raise ValueError(f"entropy_reference must be 'statistics' or 'original', not {entropy_reference!r}")
     tta = cls(**settings)
@@ -142,21 +147,46 @@ def adapt(model: nn.Module, images: torch.Tensor, method: str = DEFAULT_METHOD, 
         p.requires_grad_(flag)
     adapted.eval()
     after = label_free_stats(adapted, x)
-    if collapsed(after["max_class_share"], before["max_class_share"], max_share_jump):
-        return result(model, KEPT, f"predictions collapsed: {after['max_class_share']:.0%} of the pictures now get "
-                                   f"class {after['top_class']} (the original model's largest class: "
-                                   f"{before['max_class_share']:.0%})", after)
     reference, what = before, "the original model's"
     if entropy_reference == "statistics" and batch_norm_layers(model):
         recalibrated = copy.deepcopy(model)
         reestimate_bn_statistics(recalibrated, x, prior=float(tta.hp.get("prior", 0.0)))
         reference, what = label_free_stats(recalibrated, x), "the original's with re-estimated statistics"
+    verdict, reason = judge(before, after, reference, max_share_jump=max_share_jump,
+                            entropy_tolerance=entropy_tolerance, im_tolerance=im_tolerance, reference_name=what)
+    out = result(adapted if verdict == ADAPTED else model, verdict, reason, after)
+    out.reference = reference
+    return out
+
+
+def im_score(stats: dict) -> float:
+    """The IM score of :func:`core.evaluation.label_free_stats`: H(p̄) − mean H(p_i) (higher is better)."""
+    return -stats["im_loss"]
+
+
+def judge(before: dict, after: dict, reference: dict, *, max_share_jump: float = 0.2, entropy_tolerance: float = 0.0,
+          im_tolerance: float | None = IM_TOLERANCE, reference_name: str = "the reference's") -> tuple[str, str]:
+    """The guard's verdict from label-free statistics alone (:func:`core.evaluation.label_free_stats`
+    of the original model, the adapted one and the entropy reference, on the same pictures):
+    ``(ADAPTED | KEPT, the reason in words)``. In order: the predictions must not have collapsed
+    (:func:`core.evaluation.collapsed`), the mean entropy must not have risen above the reference's
+    (+ ``entropy_tolerance``), and — unless ``im_tolerance`` is None — the information-maximisation
+    score (confident *and* spread) must not have fallen below the original model's (− ``im_tolerance``):
+    a change that makes predictions more confident by sending more pictures to fewer classes is
+    refused even when no class took over."""
+    if collapsed(after["max_class_share"], before["max_class_share"], max_share_jump):
+        return KEPT, (f"predictions collapsed: {after['max_class_share']:.0%} of the pictures now get "
+                      f"class {after['top_class']} (the original model's largest class: "
+                      f"{before['max_class_share']:.0%})")
     if after["mean_entropy"] > reference["mean_entropy"] + entropy_tolerance:
-        return result(model, KEPT, f"mean prediction entropy rose to {after['mean_entropy']:.3f} nats, above "
-                                   f"{what} ({reference['mean_entropy']:.3f})", after)
-    return result(adapted, ADAPTED, f"mean prediction entropy {before['mean_entropy']:.3f} → "
-                                    f"{after['mean_entropy']:.3f} nats; largest class share "
-                                    f"{before['max_class_share']:.0%} → {after['max_class_share']:.0%}", after)
+        return KEPT, (f"mean prediction entropy rose to {after['mean_entropy']:.3f} nats, above "
+                      f"{reference_name} ({reference['mean_entropy']:.3f})")
+    if im_tolerance is not None and im_score(after) < im_score(before) - im_tolerance:
+        return KEPT, (f"information maximisation fell from {im_score(before):.3f} to {im_score(after):.3f} "
+                      "(confident but less spread over the classes than the original model)")
+    return ADAPTED, (f"mean prediction entropy {before['mean_entropy']:.3f} → {after['mean_entropy']:.3f} nats; "
+                     f"IM {im_score(before):.3f} → {im_score(after):.3f}; largest class share "
+                     f"{before['max_class_share']:.0%} → {after['max_class_share']:.0%}")
 
 
 def adapted_card(result: TTAResult, card: dict, *, adapted_from: str, target: str, normalize: str = "none",

@@ -74,8 +74,9 @@ def run(page, base_url: str, pid: int, paths: list[Path], methods: list[str], wi
 
     page.goto(f"{base_url}/predict")
     settle(page, timeout=120)
-    if centre:
-        page.get_by_text("Centre like MNIST", exact=True).click()
+    if centre:  # the "Read the pictures" choice: centred like MNIST instead of automatically
+        page.get_by_text("Automatically (recommended)", exact=True).click()
+        page.get_by_role("option", name="Centred like MNIST").click()
         settle(page)
     before = memory_mb(pid)
     started = time.perf_counter()
@@ -114,7 +115,7 @@ def main() -> int:
     ap.add_argument("--method", default="shot_im", help="TTA methods to click through, comma-separated")
     ap.add_argument("--cpus", default="0", help="CPUs the server may use (comma-separated; '' for all)")
     ap.add_argument("--onnx", action="store_true", help="then click Prepare ONNX for the adapted model")
-    ap.add_argument("--centre", action="store_true", help="turn on Centre like MNIST before the upload")
+    ap.add_argument("--centre", action="store_true", help="read the pictures centred like MNIST (default: automatically)")
     ap.add_argument("--zoo", default=str(ROOT / "pretrained"))
     ap.add_argument("--json", default=None, help="also write the result here")
     args = ap.parse_args()

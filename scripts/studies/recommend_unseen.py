@@ -28,14 +28,20 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def run_one(source: str, domain_dir: Path, out: Path, threads: int, extra: list[str] = ()) -> dict:
-    """Run the CLI on one domain; return its JSON (also written to ``out/<domain>.json``)."""
-    cmd = [sys.executable, "-m", "core", "recommend", "--source", source, "--target", f"folder:{domain_dir}",
-           "--out", str(out / domain_dir.name), "--json", "--quiet", "--threads", str(threads), *extra]
+    """Run the CLI on one fixture domain; return its JSON (also written to ``out/<domain>.json``)."""
+    return run_recommend(source, f"folder:{domain_dir}", domain_dir.name, out, threads, extra)
+
+
+def run_recommend(source: str, target: str, name: str, out: Path, threads: int, extra: list[str] = ()) -> dict:
+    """``python -m core recommend --source SOURCE --target TARGET --json`` as a user runs it; its JSON,
+    also written to ``out/<name>.json`` (the checkpoint to ``out/<name>/``)."""
+    cmd = [sys.executable, "-m", "core", "recommend", "--source", source, "--target", target,
+           "--out", str(out / name), "--json", "--quiet", "--threads", str(threads), *extra]
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     if done.returncode != 0:
-        raise RuntimeError(f"{domain_dir.name}: recommend exited {done.returncode}: {done.stderr.strip()[-500:]}")
+        raise RuntimeError(f"{name}: recommend exited {done.returncode}: {done.stderr.strip()[-500:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    (out / f"{domain_dir.name}.json").write_text(json.dumps(result, indent=1))
+    (out / f"{name}.json").write_text(json.dumps(result, indent=1))
     return result
 
 

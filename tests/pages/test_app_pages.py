@@ -420,17 +420,25 @@ def test_predict_adapt_needs_enough_pictures(with_zoo):
     assert "Adapt to these pictures" not in [b.label for b in at.button]
 
 
-def test_predict_centre_toggle_changes_inputs(with_zoo):
+def test_predict_reads_pictures_automatically_by_default_and_says_how(with_zoo):
     at = goto(app(), "predict")
+    assert at.selectbox(key="predict_normalize").value == "auto"
     upload(at, [(f"digit{i}.png", digit_png(i, size=96)) for i in range(4)])
+    assert not at.exception, [e.value for e in at.exception]
+    said = texts(at.caption)
+    assert "Read automatically, for each model, without labels" in said and "label-free" in said
+    auto = at.dataframe[0].value
+    at.selectbox(key="predict_normalize").set_value("none").run()
     plain = at.dataframe[0].value
-    at.toggle(key="predict_normalize").set_value(True).run()
+    at.selectbox(key="predict_normalize").set_value("centre").run()
     assert not at.exception, [e.value for e in at.exception]
     assert "centred like MNIST" in texts(at.caption)
     centred = at.dataframe[0].value
     column = "universal: confidence %"
-    assert list(plain["file"]) == list(centred["file"])
+    assert list(plain["file"]) == list(centred["file"]) == list(auto["file"])
     assert (plain[column] != centred[column]).any(), "centring changes what the models see"
+    assert (auto[column] == plain[column]).all() or (auto[column] == centred[column]).all(), \
+        "auto reads the batch one of the two ways for each model"
 
 
 def test_predict_camera_and_drawing_join_the_batch(with_zoo, monkeypatch):

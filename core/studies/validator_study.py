@@ -1,0 +1,140 @@
+"""Which validator to trust, judged by what a user loses by following it: the *selection gap*.
+
+For a pool of candidates trained on one scenario, each with every validator's label-free score
+and (for reporting) its target test accuracy, a validator's choice is
+:func:`core.selection.choose` (the collapse rule included) and its gap is
+
+    gap_v = accuracy of the best candidate in hindsight − accuracy of the candidate v chose   (≥ 0)
+
+Pools come from three places, and are judged alike:
+
+* the zoo's scenarios (``leaderboard.json``, ``selection.points``): every candidate on seeds 0–2;
+  the choice is method-level, on the mean score over seeds, as the zoo recommends
+  (:func:`method_pool`), and accuracies are means over seeds;
+* ``recommend`` on the leave-one-domain-out folds of the embedded domains (one seed, every
+  candidate; ``scripts/studies/recommend_lodo.py``);
+* ``recommend`` on the unseen fixture domains (``scripts/studies/recommend_unseen.py``) — the
+  check, never used to choose.
+
+:func:`declare_default` applies the rule declared before the numbers: the default validator is the
+one with the **lowest worst-case gap over the scenarios and the LODO folds**; ties go to the
+lower mean gap there, then to the higher mean rank correlation, then to the registry's order.
+"""
+
+from __future__ import annotations
+
+import statistics
+
+from ..util.stats import spearman
+
+RULE = ("the lowest worst-case selection gap over the zoo's scenarios and the LODO folds (ties: the lower "
+        "mean gap there, then the higher mean Spearman ρ, then the registry's order)")
+
+
+def method_pool(points: list[dict]) -> dict[str, dict]:
+    """The zoo's run-level points (``{method, seed, scores, target_acc, largest_class_share}``) as
+    method-level candidates: mean score per validator, mean largest-class share, mean accuracy."""
+    by_method: dict[str, list[dict]] = {}
+    for p in points:
+        by_method.setdefault(p["method"], []).append(p)
+    pool = {}
+    for method, runs in by_method.items():
+        names = {v for r in runs for v in (r.get("scores") or {})}
+        scores = {v: statistics.fmean(r["scores"][v] for r in runs if r["scores"].get(v) is not None)
+                  for v in names if any(r["scores"].get(v) is not None for r in runs)}
+        shares = [r["largest_class_share"] for r in runs if r.get("largest_class_share") is not None]
+        accs = [r["target_acc"] for r in runs if r.get("target_acc") is not None]
+        pool[method] = {"scores": scores, "largest_class_share": statistics.fmean(shares) if shares else None,
+                        "target_acc": statistics.fmean(accs) if accs else None, "n": len(runs)}
+    return pool
+
+
+def run_pool(candidates: list[dict]) -> dict[str, dict]:
+    """``recommend``'s candidate rows as a pool (the ones that trained and have a test accuracy)."""
+    return {c["method"]: {"scores": c.get("scores") or {}, "largest_class_share": c.get("largest_class_share"),
+                          "target_acc": c.get("target_acc"), "n": 1}
+            for c in candidates if c.get("error") is None and c.get("target_acc") is not None}
+
+
+def gap(pool: dict[str, dict], validator: str) -> dict | None:
+    """What following ``validator`` gives on ``pool``: ``{chosen, chosen_acc, best, best_acc, gap}``
+    (None when it scores no candidate)."""
+    from ..selection import choose
+
+    chosen = choose(pool, validator)
+    if chosen is None:
+        return None
+    best = max(pool, key=lambda m: pool[m]["target_acc"])
+    return {"chosen": chosen, "chosen_acc": round(pool[chosen]["target_acc"], 2), "best": best,
+            "best_acc": round(pool[best]["target_acc"], 2),
+            "gap": round(pool[best]["target_acc"] - pool[chosen]["target_acc"], 2)}
+
+
+def correlation(points: list[dict], validator: str) -> float | None:
+    """Spearman's ρ between a validator's scores and the accuracies over a pool's runs."""
+    return spearman([(p.get("scores") or {}).get(validator) for p in points], [p.get("target_acc") for p in points])
+
+
+def study(scenarios: dict[str, list[dict]], lodo: dict[str, list[dict]], fixtures: dict[str, list[dict]],
+          validators: list[str]) -> dict:
+    """Every validator's gap (and ρ) on every pool. ``scenarios``: scenario key → the zoo's points;
+    ``lodo`` / ``fixtures``: fold or domain → recommend's candidate rows. Returns
+    ``{validators: {v: {scenarios, lodo, fixtures: {name: gap dict}, rho: {name: ρ}, worst, mean,
+    fixtures_worst, mean_rho}}, default, rule}``."""
+    pools = {"scenarios": {k: method_pool(p) for k, p in scenarios.items()},
+             "lodo": {k: run_pool(c) for k, c in lodo.items()},
+             "fixtures": {k: run_pool(c) for k, c in fixtures.items()}}
+    runs = {**{k: p for k, p in scenarios.items()},
+            **{f"lodo:{k}": [dict(c, scores=c.get("scores") or {}) for c in v] for k, v in lodo.items()}}
+    table = {}
+    for v in validators:
+        row = {kind: {name: gap(pool, v) for name, pool in kinds.items()} for kind, kinds in pools.items()}
+        chosen_on = [g["gap"] for kind in ("scenarios", "lodo") for g in row[kind].values() if g is not None]
+        checked = [g["gap"] for g in row["fixtures"].values() if g is not None]
+        rhos = {name: correlation(points, v) for name, points in runs.items()}
+        row.update(rho=rhos,
+                   worst=max(chosen_on) if chosen_on else None, mean=round(statistics.fmean(chosen_on), 2) if chosen_on else None,
+                   fixtures_worst=max(checked) if checked else None,
+                   fixtures_mean=round(statistics.fmean(checked), 2) if checked else None,
+                   mean_rho=round(statistics.fmean([r for r in rhos.values() if r is not None]), 3)
+                   if any(r is not None for r in rhos.values()) else None)
+        table[v] = row
+    return {"validators": table, "default": declare_default(table, validators), "rule": RULE}
+
+
+def declare_default(table: dict[str, dict], order: list[str]) -> str | None:
+    """The declared rule (:data:`RULE`) applied to :func:`study`'s table."""
+    scored = [v for v in order if table[v]["worst"] is not None]
+    if not scored:
+        return None
+    return min(scored, key=lambda v: (table[v]["worst"], table[v]["mean"], -(table[v]["mean_rho"] or -1.0),
+                                      order.index(v)))
+
+
+def _num(value, fmt: str = "{:.1f}") -> str:
+    return "—" if value is None else fmt.format(value)
+
+
+def markdown(result: dict) -> str:
+    """The study's tables: gaps on the scenarios and LODO folds (what chose), then on the fixtures (the check)."""
+    table = result["validators"]
+    first = next(iter(table.values()))
+    scen, lodo, fix = list(first["scenarios"]), list(first["lodo"]), list(first["fixtures"])
+
+    def cell(g):
+        return "—" if g is None else f"{g['gap']:.1f} ({g['chosen']})"
+
+    lines = ["| validator | " + " | ".join(scen) + " | " + " | ".join(f"LODO {k}" for k in lodo)
+             + " | worst | mean | mean ρ |", "|---" * (len(scen) + len(lodo) + 4) + "|"]
+    for v, row in table.items():
+        mark = " ★" if v == result["default"] else ""
+        cells = [cell(row["scenarios"][k]) for k in scen] + [cell(row["lodo"][k]) for k in lodo]
+        lines.append(f"| {v}{mark} | " + " | ".join(cells)
+                     + f" | {_num(row['worst'])} | {_num(row['mean'])} | {_num(row['mean_rho'], '{:+.2f}')} |")
+    if fix:
+        lines += ["", "| validator (the check: unseen fixture domains) | " + " | ".join(fix) + " | worst | mean |",
+                  "|---" * (len(fix) + 3) + "|"]
+        for v, row in table.items():
+            lines.append(f"| {v} | " + " | ".join(cell(row["fixtures"][k]) for k in fix)
+                         + f" | {_num(row['fixtures_worst'])} | {_num(row['fixtures_mean'])} |")
+    return "\n".join(lines)
