@@ -1,23 +1,26 @@
 """The Playground page's parts: the shift sliders and presets, the background run, and the live
 pictures (decision regions, the discriminator's boundary, the 2-D features, the bound's terms).
 
-The run is a :class:`core.training.playground.Playground` in a background thread of this server
-process, one per browser session (in ``st.session_state``); it is a few seconds long, so it needs
-none of the job manager's slots, heartbeats and orphan handling (:mod:`ui.training`). While it
-trains, :func:`live` is a fragment that redraws itself every :data:`REDRAW_S` seconds from the
-run's latest snapshot; once the run ends it reruns the page once to draw the result.
-
-Figures are built as plain dicts (no plotly validation on every frame: the page redraws 5 times
-a second) and drawn with ``st.plotly_chart``.
+The run is a :class:`core.training.playground.Playground` trained in a child process (see
+``Playground.start``), one per browser session (kept in ``st.session_state``); it is a few seconds
+long, so it needs none of the job manager's slots, heartbeats and orphan handling
+(:mod:`ui.training`). While it trains, :func:`live` (a fragment on a timer) streams each new frame
+into a placeholder as one picture drawn here with NumPy (:func:`live_picture`); once the run ends
+the page reruns once and draws the result as interactive Plotly charts (plain dicts, no
+validation) with the one-line reading.
 """
 
 from __future__ import annotations
+
+import time
 
 import streamlit as st
 
 from . import labels, state
 
-REDRAW_S = 0.2     # the live view's redraw period: 5 frames a second
+REDRAW_S = 0.05    # the live view looks for a newer frame this often (it draws at most one per look)
+FRAME_S = 0.1     # the run draws a frame at least this often, however busy the machine
+STREAM_S = 1.5     # how long one run of the live fragment streams frames before its timer runs it again
 RUN_KEY = "pg_run"
 STEPS = (250, 500, 1000, 2000, 3000)
 # class colours (A, B, C, …) for points and regions, and the two domains' markers
@@ -54,7 +57,21 @@ def _first_visit() -> dict:
     return {**_defaults(), _key("dataset"): first.dataset, **{_key(k): float(v) for k, v in first.shifts.items()}}
 
 
+@st.cache_resource(show_spinner=False)
+def warm() -> bool:
+    """Once per server process: import the data generators, draw the first preset's points and
+    train a few steps here, so that a run (forked from this process) starts at once instead of
+    spending its first second or two importing scikit-learn and warming torch up (measured: the
+    first frame 1.5 s after the click cold, 0.05 s warm)."""
+    from core.training.playground import PRESETS, Playground
+
+    first = PRESETS[0]
+    Playground(first.source, first.target, first.method_name, steps=4, every=2, threads=1).run()
+    return True
+
+
 def init_state() -> None:
+    warm()
     for k, v in _first_visit().items():
         st.session_state.setdefault(k, v)
 
@@ -183,11 +200,11 @@ def start(settings: dict) -> bool:
         old.cancel()
     try:
         run = Playground(settings["source"], settings["target"], settings["method"], steps=settings["steps"],
-                         seed=state.seed(), threads=1)  # one intra-op thread: see app.py (two collapse here)
+                         seed=state.seed(), threads=1, frame_seconds=FRAME_S)  # one intra-op thread: see app.py (two collapse here)
     except ValueError as err:  # DomainError is one
         st.error(str(err), icon=":material/error:")
         return False
-    st.session_state[RUN_KEY] = run.start()
+    st.session_state[RUN_KEY] = run.start(process=True)  # see Playground.start: the redraws would slow a thread
     return True
 
 
@@ -309,6 +326,144 @@ def bound_figure(snap, height: int = 300) -> dict:
     return {"data": data, "layout": layout}
 
 
+# ---------------------------------------------------------------------------- live rasters
+#
+# While a run trains, each frame is drawn as four small pictures rendered here (NumPy + PIL, a few
+# milliseconds each) rather than as Plotly charts: st.plotly_chart gives every new figure a new
+# element id, so the browser would rebuild each chart from scratch five times a second; a picture
+# is swapped in place. The finished run is drawn with the interactive charts above.
+
+PANEL = 240   # pixels a side of one plane in the live picture
+CURVE_H = 150  # pixels high of the curves' row
+
+
+def _rgb(hexcolour: str):
+    return tuple(int(hexcolour[i:i + 2], 16) for i in (1, 3, 5))
+
+
+def _marker(kind: str):
+    """Pixel offsets (dy, dx) of a marker: a disc (source) or an ×, 7 pixels across (target)."""
+    r = range(-3, 4)
+    if kind == SOURCE_MARKER:  # the disc's white rim
+        return [(dy, dx) for dy in r for dx in r if dy * dy + dx * dx <= 8]
+    if kind == "dot":  # the disc itself
+        return [(dy, dx) for dy in r for dx in r if dy * dy + dx * dx <= 4]
+    return [(d, d) for d in r] + [(d, -d) for d in r] + [(d, d + 1) for d in r] + [(d, 1 - d) for d in r]
+
+
+def _stamp(img, xs, ys, colours, kind: str) -> None:
+    """Draw ``kind`` markers centred on pixel (ys, xs) in ``colours`` (m, 3), vectorised over points."""
+    import numpy as np
+
+    h, w = img.shape[:2]
+    for dy, dx in _marker(kind):
+        y, x = ys + dy, xs + dx
+        ok = (y >= 0) & (y < h) & (x >= 0) & (x < w)
+        img[y[ok], x[ok]] = colours[ok]
+
+
+def raster(regions, extent, points, prob=None, size: int = PANEL):
+    """One plane as an RGB array (size, size, 3): ``regions`` (n, n) class grid over ``extent``
+    (rows along y, bottom first) in light class colours, the P = ½ line of ``prob`` (n, n) dashed
+    in black, and ``points``: [(xy (m, 2), labels (m,), marker "circle" | "x")]."""
+    import numpy as np
+    import torch
+
+    palette = np.array([_rgb(c) for c in CLASS_COLOURS], dtype=np.float32)
+    light = (255 - 0.28 * (255 - palette)).astype(np.uint8)
+    n = regions.shape[0]
+    rows = np.minimum((np.arange(size) * n) // size, n - 1)
+    cells = light[np.asarray(regions, dtype=np.int64) % len(light)][::-1]  # image rows run top-down
+    img = np.ascontiguousarray(cells[rows][:, rows])
+    if prob is not None:
+        p = torch.as_tensor(np.ascontiguousarray(np.asarray(prob, dtype=np.float32)[::-1]))[None, None]
+        up = torch.nn.functional.interpolate(p, size=(size, size), mode="bilinear", align_corners=True)[0, 0] > 0.5
+        edge = torch.zeros_like(up)
+        edge[:-1] |= up[:-1] != up[1:]
+        edge[:, :-1] |= up[:, :-1] != up[:, 1:]
+        edge[1:] |= edge[:-1].clone()  # two pixels wide
+        dash = ((torch.arange(size)[:, None] + torch.arange(size)[None]) // 6) % 2 == 0
+        img[(edge & dash).numpy()] = 0
+    x0, x1, y0, y1 = extent
+    for xy, labels_, marker in points:
+        xy = np.asarray(xy, dtype=np.float64)
+        xs = np.round((xy[:, 0] - x0) / (x1 - x0) * (size - 1)).astype(np.int64)
+        ys = np.round((1 - (xy[:, 1] - y0) / (y1 - y0)) * (size - 1)).astype(np.int64)
+        colours = palette.astype(np.uint8)[np.asarray(labels_, dtype=np.int64) % len(palette)]
+        if marker == SOURCE_MARKER:  # a white rim keeps the discs apart
+            _stamp(img, xs, ys, np.full_like(colours, 255), SOURCE_MARKER)
+            _stamp(img, xs, ys, colours, "dot")
+        else:
+            _stamp(img, xs, ys, colours, TARGET_MARKER)
+    return img
+
+
+def input_raster(snap, name: str, size: int = PANEL):
+    frame = snap.frames[name]
+    return raster(frame.regions, snap.extent, [(snap.source_points, snap.source_labels, SOURCE_MARKER),
+                                               (snap.target_points, snap.target_labels, TARGET_MARKER)],
+                  frame.domain_prob, size)
+
+
+def feature_raster(snap, name: str, size: int = PANEL):
+    frame = snap.frames[name]
+    return raster(frame.feature_regions, frame.feature_extent,
+                  [(frame.features_source, snap.source_labels, SOURCE_MARKER),
+                   (frame.features_target, snap.target_labels, TARGET_MARKER)], frame.feature_domain_prob, size)
+
+
+CURVE_TITLES = {"source_error": "source error (%)", "distance": "proxy A-distance of the features (0-2)",
+                "target_error": "target error (%), from target labels"}
+
+
+def _curves(snap, width: int, height: int = CURVE_H):
+    """The bound's three terms against step as an RGB array: one panel per term, a line per method
+    (source-only grey, the method red)."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    picture = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(picture)
+    gap, top, bottom = 12, 18, 6
+    w = (width - 2 * gap) // 3
+    for k, (term, title) in enumerate(BOUND_TERMS):
+        left = k * (w + gap)
+        box = (left, top, left + w - 1, height - bottom)
+        draw.rectangle(box, outline=(200, 200, 200))
+        draw.text((left + 2, 2), CURVE_TITLES[term], fill=(60, 60, 60))
+        high = 2.0 if term == "distance" else 100.0
+        for name in snap.methods:
+            curve = snap.curves.get(name, [])
+            if len(curve) < 2:
+                continue
+            is_base = name == snap.methods[0] and len(snap.methods) > 1
+            xs = box[0] + np.array([c["step"] for c in curve]) / max(1, snap.total) * (w - 1)
+            ys = box[3] - np.clip(np.array([c[term] for c in curve]) / high, 0, 1) * (box[3] - box[1])
+            draw.line(list(zip(xs.tolist(), ys.tolist())), fill=_rgb(BASELINE_COLOUR if is_base else METHOD_COLOUR),
+                      width=2)
+    return np.asarray(picture)
+
+
+def live_picture(snap):
+    """The whole live frame as one RGB array: per method its input plane and its features, side
+    by side, and the bound's curves below (one picture: one encode, one element to swap)."""
+    import numpy as np
+
+    panels = []
+    for name in snap.methods:
+        panels += [input_raster(snap, name), feature_raster(snap, name)]
+    spacer = np.full((PANEL, 8, 3), 255, np.uint8)
+    row = np.concatenate([x for panel in panels for x in (panel, spacer)][:-1], axis=1)
+    return np.concatenate([row, np.full((8, row.shape[1], 3), 255, np.uint8), _curves(snap, row.shape[1])], axis=0)
+
+
+def panel_line(snap) -> str:
+    """What each part of the live picture is, with its numbers."""
+    parts = [f"**{labels.method_label(name)}**: input plane (target error {snap.frames[name].target_error:.0f} %), "
+             f"its features (d_A {snap.frames[name].distance:.2f})" for name in snap.methods if name in snap.frames]
+    return " · ".join(parts) + ". Below: source error, proxy A-distance and target error (grey: source only)."
+
+
 # ---------------------------------------------------------------------------- the views
 
 def status_line(snap) -> str:
@@ -317,17 +472,21 @@ def status_line(snap) -> str:
     return (f"Step {snap.step:,} of {snap.total:,} · frame {snap.frame_count} · {snap.elapsed:.1f} s · {state}")
 
 
-def draw(snap, key: str) -> None:
-    """Every picture of the snapshot: per method the input plane and the features, then the bound."""
+def _legend(snap) -> str:
     from core.data import domain_label
 
-    if not snap.frames:
-        st.caption(status_line(snap))
-        return
+    return (f"{domain_label(snap.source)} → {domain_label(snap.target)}. Points: source ●, target ×, coloured by "
+            "their true class (the target's labels are never shown to the methods). Dashed line: where the domain "
+            "discriminator cannot tell the domains apart.")
+
+
+def draw(snap, key: str) -> None:
+    """Every picture of the snapshot as interactive charts: per method the input plane and the
+    features, then the bound."""
     st.caption(status_line(snap))
-    st.caption(f"{domain_label(snap.source)} → {domain_label(snap.target)}. Points: source ●, target ×, "
-               "coloured by their true class (the target's labels are never shown to the methods). Dashed "
-               "line: where the domain discriminator cannot tell the domains apart.")
+    if not snap.frames:
+        return
+    st.caption(_legend(snap))
     cols = st.columns(len(snap.methods))
     for col, name in zip(cols, snap.methods):
         with col:
@@ -341,19 +500,39 @@ def draw(snap, key: str) -> None:
                "the classes line up with it (a small λ) does the target error follow.")
 
 
-@st.fragment(run_every=REDRAW_S)
+@st.fragment(run_every=STREAM_S)
 def live() -> None:
-    """The view while the run trains: redrawn every :data:`REDRAW_S` s; the page reruns once at the end."""
+    """The view while the run trains. A fragment that, each time it runs, redraws the newest frame
+    into one placeholder every :data:`REDRAW_S` s for up to :data:`STREAM_S` s, then ends and is
+    run again by its timer; the page reruns once when the run is over.
+
+    Why not a fragment rerun per frame (``run_every=0.2``): every rerun is a round trip from the
+    browser's timer through a script run and back, and on a shared 2-core machine that capped the
+    page at about 2.5 redraws a second however short the period (measured with the browser test's
+    counter); updating a placeholder inside one run streams each frame as it is drawn."""
     run = current()
     if run is None:
         return
-    snap = run.latest()
-    if snap.finished:
-        st.rerun()
     if st.button("Stop", key="pg_stop", icon=":material/stop_circle:"):
         run.cancel()
-    st.progress(snap.fraction)
-    draw(snap, "pg_live")
+    bar = st.empty()
+    st.caption(_legend(run.latest()))
+    line, panels, picture = st.empty(), st.empty(), st.empty()  # each redrawn in place
+    until, shown = time.monotonic() + STREAM_S, None
+    while True:
+        snap = run.latest()
+        if snap.finished:
+            st.rerun()  # the whole page: the result, and no more timer
+        if (snap.frame_count, snap.status) != shown:
+            shown = (snap.frame_count, snap.status)
+            bar.progress(snap.fraction)
+            line.caption(status_line(snap))
+            if snap.frames:
+                panels.markdown(panel_line(snap))
+                picture.image(live_picture(snap), output_format="JPEG", width="content")
+        if time.monotonic() >= until:
+            return
+        time.sleep(REDRAW_S)
 
 
 def result() -> None:

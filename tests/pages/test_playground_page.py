@@ -36,6 +36,11 @@ def charts(at) -> list[str]:
     return [c.proto.spec for c in at.get("plotly_chart")]
 
 
+def live_pictures(at) -> list[str]:
+    """The live view's pictures (their media URLs name their bytes: a new picture, a new URL)."""
+    return [str(e.proto) for e in at.get("image")]
+
+
 def run_until(at, done, timeout: float = 120.0):
     """Rerun the page (as the fragment's timer would) until ``done()``, with a deadline."""
     deadline = time.monotonic() + timeout
@@ -65,19 +70,20 @@ def test_the_page_offers_presets_sliders_and_only_methods_that_run_on_points(pag
 
 def test_training_redraws_a_changing_picture_then_reads_what_happened(page):
     page.slider(key="pg_rotate").set_value(40.0).run()
+    page.select_slider(key="pg_steps").set_value(3000).run()  # long enough to watch (each page run streams 1.5 s)
     page.button(key="pg_train").click().run()
     assert not page.exception and not page.error
     seen: dict[str, list[str]] = {}
 
     def finished():
         s = status(page)
-        if s and "training" in s:
-            seen.setdefault(s.split(" · ")[0], charts(page))
+        if s and "training" in s and live_pictures(page):
+            seen.setdefault(s.split(" · ")[0], live_pictures(page))
         return s.endswith("done")
 
     run_until(page, finished)
     assert len(seen) >= 3, seen.keys()  # several live frames were drawn while it trained
-    pictures = [c[0] for c in seen.values()]  # the source-only decision regions of each frame
+    pictures = [p[0] for p in seen.values()]
     assert len(set(pictures)) >= 2  # the picture itself changed, not only the caption
     assert len(charts(page)) == 5  # per method the input plane and the features, then the bound
     reading = page.success[0].value
