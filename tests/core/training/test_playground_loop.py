@@ -154,3 +154,17 @@ def test_presets_are_three_and_name_their_method_by_its_label():
     assert PRESETS[0].label == f"Covariate shift {label} fixes" and PRESETS[1].target.startswith("toy:moons?")
     with pytest.raises(ValueError, match="covariate, label, concept"):
         preset("nope")
+
+
+def test_a_run_in_a_child_process_sends_its_snapshots_back_and_stops_when_told():
+    pg = Playground(*COVARIATE, default_method(), steps=20_000, every=50).start(process=True)
+    deadline = time.monotonic() + 60
+    while pg.latest().step < 100:
+        assert time.monotonic() < deadline and pg.alive, pg.latest().error
+        time.sleep(0.02)
+    pg.cancel()
+    snap = pg.join(30)
+    assert snap.status == "cancelled" and 100 <= snap.step < 20_000 and snap.frames[default_method()].regions.shape
+    done = Playground(*COVARIATE, default_method(), steps=100, every=25).start(process=True).join(60)
+    assert done.status == "done" and done.curves == Playground(*COVARIATE, default_method(), steps=100,
+                                                                every=25).run().curves  # the same run
