@@ -56,6 +56,9 @@ GRID = 48          # the decision-region grid is GRID × GRID points of the inpu
 SHOWN = 300        # source and target test points whose features are drawn
 FRAMES = 40        # frames per run by default (every = steps // FRAMES)
 LOSS_LIMIT = 1e4
+# Runs in threads of one process set up one at a time: each seeds torch's global generator and
+# draws its initial weights from it, and two at once would draw from each other's stream.
+_SETUP = threading.Lock()
 
 
 @dataclass
@@ -291,8 +294,9 @@ class Playground:
         data = self.plans[0].domains
         src_train, _val = split_source(data.source_train)
         tgt_train, src_test, tgt_test = data.target_train, data.source_test, data.target_test
-        runs = [_Run(plan.with_domains(data) if k else plan, src_train, tgt_train, self.seed)
-                for k, plan in enumerate(self.plans)]
+        with _SETUP:  # the initial weights come from torch's global generator (seeded per run)
+            runs = [_Run(plan.with_domains(data) if k else plan, src_train, tgt_train, self.seed)
+                    for k, plan in enumerate(self.plans)]
         show = torch.Generator().manual_seed(12345)
         si = torch.randperm(len(src_test), generator=show)[:SHOWN]
         ti = torch.randperm(len(tgt_test), generator=show)[:SHOWN]

@@ -84,3 +84,11 @@ def test_recommend_skips_the_methods_that_need_pictures(tmp_path, capsys):
     assert [c["method"] for c in result["candidates"]] == ["source_only", "dann"]
     assert result["skipped"] == [{"method": "pixel_gan", "reason": "needs pictures; toy domains are 2-D points"}]
     assert all(c["error"] is None for c in result["candidates"]) and result["recommended"] in ("source_only", "dann")
+
+
+def test_a_toy_checkpoint_exports_to_onnx(trained, tmp_path, capsys):
+    out, _ = trained
+    assert main(["export", "--checkpoint", str(out), "--format", "onnx", "--out", str(tmp_path / "m.onnx"),
+                 "--json"]) == 0
+    report = last_json(capsys.readouterr().out)
+    assert report["input_size"] == 2 and (report["max_abs_diff"] is None or report["max_abs_diff"] < 1e-4)
