@@ -218,10 +218,10 @@ class Playground:
         ``process=False``: a thread of this process. ``process=True``: a child process (forked
         where the system allows, so it starts at once with everything already imported) whose
         snapshots come back through a pipe, read by a thread here. A server that redraws the run
-        several times a second wants the process: its threads and the training would otherwise
-        share one interpreter lock, and the training step — many small tensor operations, each
-        taking the lock back — slowed 4× in the app (measured: 6 s → 25 s for the side-by-side
-        1,000 steps on a shared 2-core machine).
+        several times a second wants the process: in a thread the training step — many small
+        tensor operations, each taking the interpreter lock back — shares that lock with the
+        page's own Python work (a thread kept busy half the time slowed a 300-step run 1.4×:
+        1.26 s → 1.78 s, measured here on one core).
         """
         if not process:
             self._thread = threading.Thread(target=self._safe_run, name="playground", daemon=True)
