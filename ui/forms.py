@@ -101,12 +101,12 @@ def network_settings(scenario, key: str) -> dict:
     the digits scenarios keep the digits CNN at 28 px. The choices come from core.models.ARCH_INFO."""
     if not any(str(d).startswith(("folder:", "zip:")) for d in scenario):
         return {}
-    from core.models import ARCH_INFO
+    from core.models import ARCH_INFO, arches_for
 
     st.markdown("**Network**")
     c1, c2 = st.columns(2)
     with c1:
-        arch = st.selectbox("Backbone", list(ARCH_INFO), key=f"{key}_arch", format_func=lambda a: ARCH_INFO[a]["label"],
+        arch = st.selectbox("Backbone", arches_for("pictures"), key=f"{key}_arch", format_func=lambda a: ARCH_INFO[a]["label"],
                             help="The digits CNN trains in seconds on a CPU; the ResNets suit photos and want a GPU.")
     info = ARCH_INFO[arch]
     with c2:

@@ -12,7 +12,8 @@ from . import state, training
 # The dashboard's pages by section: (file, title, icon); the first is the home page. app.py builds
 # st.navigation from this, and page_shell() the same links when a page file runs on its own.
 NAVIGATION: dict[str, list[tuple[str, str, str]]] = {
-    "Learn": [("pages/overview.py", "Overview", ":material/home:")],
+    "Learn": [("pages/overview.py", "Overview", ":material/home:"),
+              ("pages/playground.py", "Playground", ":material/toys:")],
     "Try": [("pages/predict.py", "Predict", ":material/image_search:"),
             ("pages/alignment.py", "Alignment", ":material/scatter_plot:"),
             ("pages/translate.py", "Translate", ":material/palette:"),

@@ -35,7 +35,7 @@ def export_onnx(model: nn.Module, out: str | Path, *, verify: bool = True, opset
         raise ValueError(f"--out {str(out)!r} is a folder; give a file name ending in .onnx")
     model = copy.deepcopy(model).float().cpu().eval()
     size = int(getattr(model, "input_size", 28))
-    example = torch.rand(2, 3, size, size)
+    example = _example(model, 2, size)
     buf = io.BytesIO()
     with torch.no_grad():
         torch.onnx.export(model, (example,), buf, input_names=["images"], output_names=["logits"],
@@ -49,13 +49,24 @@ def export_onnx(model: nn.Module, out: str | Path, *, verify: bool = True, opset
     return {"path": out, "bytes": len(data), "max_abs_diff": diff}
 
 
+def _example(model: nn.Module, n: int, size: int, generator=None) -> torch.Tensor:
+    """n random inputs the model takes: pictures (n, 3, size, size), or points (n, size) for a
+    point backbone (``--arch mlp``, the toy domains)."""
+    from ..models import ARCH_INFO
+
+    arch = (getattr(model, "spec", None) or {}).get("arch", "digits_cnn")
+    if ARCH_INFO.get(arch, {}).get("input") == "points":
+        return torch.randn(n, size, generator=generator)
+    return torch.rand(n, 3, size, size, generator=generator)
+
+
 def max_abs_diff(model: nn.Module, onnx_bytes: bytes, size: int, n: int = 8, seed: int = 0) -> float | None:
     """Largest |ONNX Runtime − PyTorch| logit on ``n`` random pictures; None without onnxruntime."""
     try:
         import onnxruntime as ort
     except ImportError:
         return None
-    x = torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(seed))
+    x = _example(model, n, size, torch.Generator().manual_seed(seed))
     session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
     got = session.run(["logits"], {"images": x.numpy()})[0]
     with torch.no_grad():

@@ -16,13 +16,16 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..data import load_domain
+    from ..data import check_domain_spec, load_domain
+    from ..training.plan import check_inputs
     from ..util.device import resolve_device
     from ..evaluation import model_report
     from ..zoo.refs import load_ref
 
     model, card = load_ref(args.checkpoint, device=resolve_device(args.device))
     domain_name = args.domain or card["target"]
+    check_domain_spec(domain_name)
+    check_inputs(str(card.get("backbone") or "digits_cnn"), domain_name)  # a point model on pictures, or the reverse
     domain = load_domain(domain_name, args.split, size=int(card["input_size"]), classes=card["class_names"])
     report = model_report(model, domain)
     summary = {"checkpoint": args.checkpoint, "domain": domain_name, "split": args.split,

@@ -29,6 +29,7 @@ def run(args) -> int:
     from ..checkpoints import CHECKPOINT_FILES
     from ..methods import get_method
     from ..selection import RECOMMEND_STEPS, candidate_methods, recommend
+    from ..selection.scoring import runnable_candidates
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else candidate_methods()
     if not methods:
@@ -37,7 +38,8 @@ def run(args) -> int:
         get_method(name)
     check_selection_args(args)
     out = prepare_out_dir(args.out or default_run_dir("recommend", args.source, args.target), CHECKPOINT_FILES)
-    bar = progress_bar(len(methods) * (args.steps or RECOMMEND_STEPS), f"recommend {args.source}→{args.target}",
+    trained, _skipped = runnable_candidates(methods, args.source, args.target)
+    bar = progress_bar(max(1, len(trained)) * (args.steps or RECOMMEND_STEPS), f"recommend {args.source}→{args.target}",
                        args.quiet)
     try:
         result = recommend(args.source, args.target, validator=args.validator, seed=args.seed, device=args.device,
@@ -52,5 +54,7 @@ def run(args) -> int:
             acc = "—" if c["target_acc"] is None else f"{c['target_acc']:.1f}%"
             score = c["error"] or f"{c['score']:.4f}"
             print(f"{c['method']:<16} {result['validator']} {score}  (target {acc}, reference only)")
+        for s in result.get("skipped", []):
+            print(f"{s['method']:<16} skipped: {s['reason']}")
         print(f"recommended: {result['recommended']}  checkpoint: {result['checkpoint']}")
     return 0

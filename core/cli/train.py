@@ -33,8 +33,10 @@ def add_parser(sub) -> None:
     t.add_argument("--seed", type=number_in("seed", int), default=0)
     from ..models import ARCH_INFO
 
-    t.add_argument("--arch", default="digits_cnn", choices=tuple(ARCH_INFO),
-                   help="backbone: " + "; ".join(f"{a}: {i['label']}, ≥ {i['min_size']} px" for a, i in ARCH_INFO.items()))
+    t.add_argument("--arch", default=None, choices=tuple(ARCH_INFO),
+                   help="backbone (default: digits_cnn for pictures, mlp for toy: point domains): " + "; ".join(
+                       f"{a}: {i['label']}" + (f", ≥ {i['min_size']} px" if i["input"] == "pictures" else "")
+                       for a, i in ARCH_INFO.items()))
     t.add_argument("--image-size", type=number_in("image_size", int), default=None, metavar="N",
                    help="resize every domain to N×N (default: the source's own size: 28 digits, 32 CIFAR, "
                         "28 for folders and zips)")

@@ -3,7 +3,9 @@
 Names: embedded (offline, deterministic) ``mnist``, ``mnistm``, ``syndigits``, ``ucidigits``;
 downloaded via torchvision ``mnist_full``, ``usps``, ``svhn`` (28×28 digits), ``cifar10``,
 ``cifar100`` (32×32 objects); custom ``folder:PATH`` (ImageFolder layout) or ``zip:PATH`` (a zip
-of one; ``folder:X.zip`` works too). Several sources joined by ``+`` (``mnist+syndigits``,
+of one; ``folder:X.zip`` works too); toy 2-D point domains ``toy:NAME?param=value&…``
+(:mod:`.toy`: two moons, Gaussian blobs, spirals with named shifts, e.g. ``toy:moons?rotate=35``),
+whose items are float points instead of pictures (``domain.input_kind == "points"``). Several sources joined by ``+`` (``mnist+syndigits``,
 ``mnist+folder:my_digits``) load as one multi-source domain whose ``domain_ids`` say which source
 each image came from.
 """
@@ -16,8 +18,8 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from . import downloads, embedded
-from .base import DIGIT_CLASSES, DomainError, TensorDomain
+from . import downloads, embedded, toy
+from .base import DIGIT_CLASSES, INPUT_KINDS, DomainError, TensorDomain
 from .cache import cache_dir, load_arrays, save_arrays
 from .folder import check_folder_spec, load_image_folder
 from .scenarios import Scenario, declared_labels, domain_label, scenario_key
@@ -37,12 +39,13 @@ def describe_domains() -> dict[str, str]:
     return {**embedded.DESCRIPTIONS, **downloads.DESCRIPTIONS,
             "folder:PATH": "your own images: PATH/<class>/<image> (or PATH/train|test/<class>/...)",
             "zip:PATH": "a zip of such a folder",
+            **toy.describe(),
             "A+B+...": "several sources as one multi-source domain (classes matched by name), e.g. mnist+syndigits"}
 
 
 def _valid_names_message() -> str:
     return ("available domains: " + ", ".join(domain_names()) +
-            ", folder:PATH (ImageFolder layout), zip:PATH")
+            ", folder:PATH (ImageFolder layout), zip:PATH, toy:NAME?param=value (" + ", ".join(toy.DATASETS) + ")")
 
 
 def _embedded_arrays(name: str) -> dict[str, np.ndarray]:
@@ -84,11 +87,24 @@ def _load_named(name: str, split: str) -> TensorDomain:
 
 def native_size(name: str) -> int:
     """The side a domain's pictures have without resizing: 28 for the digits, 32 for CIFAR, and 28
-    for folders and zips (their pictures are resized to it unless a size is asked for); a
-    multi-source name has its first source's."""
+    for folders and zips (their pictures are resized to it unless a size is asked for); for a toy
+    point domain, its points' dimension (2); a multi-source name has its first source's."""
     if not isinstance(name, str) or not name:
         return 28  # load_domain refuses it with the list of names
-    return downloads.SIZES.get(split_sources(name)[0], 28)
+    first = split_sources(name)[0]
+    if toy.is_toy(first):
+        return toy.DIM
+    return downloads.SIZES.get(first, 28)
+
+
+def input_kind(name: str) -> str:
+    """What a domain spec holds, without loading it: "points" (toy domains) or "pictures"
+    (everything else). DomainError for a multi-source name that mixes the two."""
+    kinds = {"points" if toy.is_toy(s) else "pictures" for s in split_sources(name)} if isinstance(name, str) and name \
+        else {"pictures"}
+    if len(kinds) > 1:
+        raise DomainError(f"{name!r} joins point (toy:) and picture domains; join domains of one kind")
+    return kinds.pop()
 
 
 def split_sources(name: str) -> list[str]:
@@ -104,7 +120,7 @@ def split_sources(name: str) -> list[str]:
     """
     parts: list[str] = []
     for piece in name.split("+"):
-        starts_source = piece.startswith(("folder:", "zip:")) or piece in embedded.BUILDERS \
+        starts_source = piece.startswith(("folder:", "zip:", toy.PREFIX)) or piece in embedded.BUILDERS \
             or piece in downloads.DESCRIPTIONS
         if parts and not starts_source and parts[-1].startswith(("folder:", "zip:")):
             parts[-1] += "+" + piece
@@ -127,6 +143,7 @@ def load_multi_source(names: list[str], split: str = "train", size: int = 28) ->
     """
     if len(set(names)) != len(names):
         raise DomainError(f"a source is named twice in {'+'.join(names)!r}")
+    input_kind("+".join(names))  # points and pictures do not join
     parts = [load_domain(n, split, size) for n in names]
     classes: list[str] = []
     for part in parts:
@@ -150,8 +167,11 @@ def check_domain_spec(name: str) -> None:
             raise DomainError(f"a source is named twice in {name!r}")
         for source in sources:
             check_domain_spec(source)
+        input_kind(name)  # one kind of input
         return
-    if name.startswith(("folder:", "zip:")):
+    if toy.is_toy(name):
+        toy.check_toy_spec(name)  # a known data set, known parameters within their ranges
+    elif name.startswith(("folder:", "zip:")):
         check_folder_spec(name.split(":", 1)[1])  # exists, a folder or a zip whose table of contents reads
     elif name not in embedded.BUILDERS and name not in downloads.DESCRIPTIONS:
         raise DomainError(f"unknown domain {name!r}; {_valid_names_message()}")
@@ -197,6 +217,11 @@ def _load(name: str, split: str, size: int) -> TensorDomain:
     sources = split_sources(name)
     if len(sources) > 1:
         return load_multi_source(sources, split, size)
+    if toy.is_toy(name):
+        if size != toy.DIM:
+            raise DomainError(f"{name} holds 2-D points, not pictures: it cannot be read at {size}×{size} pixels "
+                              "(a picture model cannot take it; train one with --arch mlp)")
+        return toy.load_toy(name, split)
     if name.startswith(("folder:", "zip:")):
         return load_image_folder(name.split(":", 1)[1], split, size)
     if name not in embedded.BUILDERS and name not in downloads.DESCRIPTIONS:
@@ -210,6 +235,6 @@ def _load(name: str, split: str, size: int) -> TensorDomain:
     return domain
 
 
-__all__ = ["DIGIT_CLASSES", "DOWNLOADABLE", "DomainError", "EMBEDDED", "SPLITS", "Scenario", "TensorDomain",
-           "align_classes", "cache_dir", "check_domain_spec", "declared_labels", "describe_domains", "domain_label",
-           "domain_names", "load_domain", "load_multi_source", "native_size", "scenario_key", "split_sources"]
+__all__ = ["DIGIT_CLASSES", "DOWNLOADABLE", "DomainError", "EMBEDDED", "INPUT_KINDS", "SPLITS", "Scenario",
+           "TensorDomain", "align_classes", "cache_dir", "check_domain_spec", "declared_labels", "describe_domains",
+           "domain_label", "domain_names", "input_kind", "load_domain", "load_multi_source", "native_size", "scenario_key", "split_sources"]

@@ -1,6 +1,9 @@
 """Batched image augmentations on tensors (any device), used by self-training and domain generalisation.
 
 All take and return float images (B, 3, H, W) in [0, 1] and draw randomness from ``generator``.
+The weak / strong views of self-training (:func:`weak_augment`, :func:`strong_augment`) also take
+the points of a point domain (B, D) (the toy data sets): their views are Gaussian jitter
+(:func:`jitter_points`), small for the weak view and larger for the strong one.
 """
 
 from __future__ import annotations
@@ -49,13 +52,27 @@ def cutout(x: torch.Tensor, size: int = 8, generator: torch.Generator | None = N
     return torch.where(mask[:, None], torch.full_like(x, 0.5), x)
 
 
+#: Jitter (std, in the toy domains' units: their spread is about ±1.5) of the weak and strong views of points.
+WEAK_POINT_JITTER, STRONG_POINT_JITTER = 0.05, 0.2
+
+
+def jitter_points(x: torch.Tensor, std: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Points (B, D) plus Gaussian noise of ``std``: x + std · N(0, I)."""
+    return x + torch.randn(x.shape, device=x.device, generator=generator, dtype=x.dtype) * std
+
+
 def weak_augment(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Small translation only: the view pseudo-labels are read from."""
+    """Small translation only: the view pseudo-labels are read from (points (B, D): small jitter)."""
+    if x.ndim == 2:
+        return jitter_points(x, WEAK_POINT_JITTER, generator)
     return random_translate(x, 2, generator)
 
 
 def strong_augment(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Translation, colour jitter, Gaussian noise and cutout: the view that must agree."""
+    """Translation, colour jitter, Gaussian noise and cutout: the view that must agree (points
+    (B, D): larger jitter)."""
+    if x.ndim == 2:
+        return jitter_points(x, STRONG_POINT_JITTER, generator)
     y = color_jitter(random_translate(x, 3, generator), 0.5, generator)
     noise = torch.randn(y.shape, device=y.device, generator=generator) * 0.05
     return cutout((y + noise).clamp(0, 1), 8, generator)

@@ -10,6 +10,8 @@ from torch.utils.data import Dataset
 from ..util.modes import unit_float
 
 DIGIT_CLASSES = [str(i) for i in range(10)]
+INPUT_KINDS = ("pictures", "points")
+MAX_POINT_DIM = 64  # widest point a point domain may hold (the toy domains have 2)
 
 
 class DomainError(ValueError):
@@ -20,9 +22,13 @@ class DomainError(ValueError):
 class TensorDomain(Dataset):
     """A whole domain split held as tensors.
 
-    images: uint8 (N, 3, H, W); labels: int64 (N,). Items are ``(float image in [0, 1], int label)``,
+    images: uint8 (N, 3, H, W) pictures — or, for a *point domain* (the 2-D toy data sets,
+    :mod:`core.data.toy`), float32 (N, D) points with 1 ≤ D ≤ :data:`MAX_POINT_DIM`; labels: int64
+    (N,). :attr:`input_kind` says which ("pictures" or "points"), :attr:`input_size` is the picture
+    side or the point dimension. Items are ``(float image in [0, 1] or float point, int label)``,
     so it is a regular map-style dataset; the engine instead takes ``images``/``labels`` whole and
-    keeps them resident on the training device.
+    keeps them resident on the training device (batches are gathers by index either way, so feeds,
+    splits and evaluation serve both kinds unchanged).
 
     A multi-source domain (``load_domain("mnist+syndigits")``) also carries ``domain_ids``: int64
     (N,), the index into ``domain_names`` of the source each image came from (``None`` for a
@@ -39,8 +45,12 @@ class TensorDomain(Dataset):
     domain_names: list[str] | None = None    # the sources, in the order domain_ids count them
 
     def __post_init__(self):
-        if self.images.dtype != torch.uint8 or self.images.ndim != 4 or self.images.shape[1] != 3:
-            raise ValueError(f"images must be uint8 (N, 3, H, W), got {tuple(self.images.shape)} {self.images.dtype}")
+        pictures = self.images.dtype == torch.uint8 and self.images.ndim == 4 and self.images.shape[1] == 3
+        points = (self.images.dtype == torch.float32 and self.images.ndim == 2
+                  and 1 <= self.images.shape[1] <= MAX_POINT_DIM)
+        if not (pictures or points):
+            raise ValueError(f"images must be uint8 pictures (N, 3, H, W) or float32 points (N, D ≤ {MAX_POINT_DIM}), "
+                             f"got {tuple(self.images.shape)} {self.images.dtype}")
         if len(self.images) != len(self.labels):
             raise ValueError("images and labels differ in length")
         self.labels = self.labels.long()
@@ -64,7 +74,13 @@ class TensorDomain(Dataset):
         return unit_float(self.images[i]), int(self.labels[i])
 
     @property
+    def input_kind(self) -> str:
+        """"points" for float (N, D) points, "pictures" for uint8 (N, 3, H, W) images."""
+        return "points" if self.images.ndim == 2 else "pictures"
+
+    @property
     def input_size(self) -> int:
+        """The picture side (H = W), or the dimension D of a point domain's points."""
         return int(self.images.shape[-1])
 
     def float_images(self, index=None) -> torch.Tensor:
@@ -72,5 +88,5 @@ class TensorDomain(Dataset):
         return unit_float(self.images if index is None else self.images[index])
 
     def __repr__(self) -> str:
-        return (f"TensorDomain({self.name!r}, {self.split!r}, n={len(self)}, "
-                f"size={self.input_size}, classes={len(self.classes)})")
+        size = f"dim={self.input_size}" if self.input_kind == "points" else f"size={self.input_size}"
+        return f"TensorDomain({self.name!r}, {self.split!r}, n={len(self)}, {size}, classes={len(self.classes)})"

@@ -54,7 +54,11 @@ def scenario_key(source: str, target: str) -> str:
 def domain_label(name: str) -> str:
     """The name people read for a domain spec, as each domain declares it: ``mnistm`` → "MNIST-M",
     ``mnist+syndigits`` → "MNIST + SynDigits", ``folder:/x/photos`` → "photos (your folder)"; a
-    name no domain declares is shown as it is."""
+    name no domain declares is shown as it is; ``toy:moons?rotate=35`` → "Two moons (rotated 35°)"."""
+    if name.startswith("toy:") and "+" not in name:
+        from .toy import toy_label
+
+        return toy_label(name)
     if "+" in name and not name.startswith(("folder:", "zip:")):
         return " + ".join(domain_label(part) for part in name.split("+"))
     if name.startswith(("folder:", "zip:")):
@@ -67,6 +71,6 @@ def domain_label(name: str) -> str:
 
 def declared_labels() -> dict[str, str]:
     """Every named domain's display label, as its module declares it (``LABELS``)."""
-    from . import downloads, embedded
+    from . import downloads, embedded, toy
 
-    return {**embedded.LABELS, **downloads.LABELS}
+    return {**embedded.LABELS, **downloads.LABELS, **toy.LABELS}

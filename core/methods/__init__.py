@@ -11,8 +11,8 @@ import pkgutil
 
 from ..util.settings import Hyper
 from .base import Batch, Context, Method
-from .registry import (ADAPTED_FAMILIES, FAMILIES, METHODS, baseline, by_family, default_method, get_method, ordered,
-                       register, unregister)
+from .registry import (ADAPTED_FAMILIES, FAMILIES, METHODS, baseline, by_family, default_method, get_method,
+                       needs_pictures, ordered, register, runs_on_points, unregister)
 
 _INFRASTRUCTURE = {"base", "registry"}
 
@@ -26,4 +26,5 @@ def _discover() -> None:
 _discover()
 
 __all__ = ["ADAPTED_FAMILIES", "FAMILIES", "METHODS", "Batch", "Context", "Hyper", "Method", "get_method",
-           "baseline", "by_family", "default_method", "ordered", "register", "unregister"]
+           "baseline", "by_family", "default_method", "needs_pictures", "ordered", "register", "runs_on_points",
+           "unregister"]

@@ -81,6 +81,9 @@ class AdaMatch(Method):
     # the recommendation fell short by `zoo rebuild --method adamatch --scenario ...` (see the README); a
     # `recommend` candidate everywhere.
     in_zoo = False
+    # its random logit interpolation is across the batch-norm statistics of a conv net (the point
+    # MLP has none) and its strong view stands in for CTAugment's picture operations
+    needs_pictures = True
     summary = ("FixMatch for domain shift: logit interpolation across batch-norm statistics, aligned target "
                "pseudo-labels and a confidence bar relative to the source.")
     hyperparameters = {

@@ -28,6 +28,7 @@ class ADDA(Method):
     name = "adda"
     label = "ADDA"
     order = 30
+    points_recipe = {"hparams": {"disc_hidden": 64}}
     summary = "GAN-style: a separate target encoder learns to fool a domain discriminator; source encoder frozen."
     hyperparameters = {
         "pretrain_fraction": Hyper(0.5, "Share of the steps spent pre-training on the source.", 0.05, 0.95, label="Pre-training share", search=(0.2, 0.8, "linear")),

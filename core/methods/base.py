@@ -32,8 +32,8 @@ from ..util.settings import Hyper, coerce_settings
 class Batch:
     """One step's data, float images in [0, 1] on the training device.
 
-    xs: (B, 3, H, W) source images, ys: (B,) source labels;
-    xt: (B, 3, H, W) target images, yt: (B,) target labels — ``None`` unless the method
+    xs: (B, 3, H, W) source images (or (B, D) points on a point domain), ys: (B,) source labels;
+    xt: (B, 3, H, W) target images (or (B, D) points), yt: (B,) target labels — ``None`` unless the method
     is allowed target labels (``target_labels`` is ``"all"`` or ``"few"``);
     ds: (B,) int64 source-domain ids of ``xs`` when the source joins several domains
     (``--source mnist+syndigits``; ids index the source's ``domain_names``), else ``None``.
@@ -91,6 +91,13 @@ class Method:
     # model spec entries the method needs (e.g. {"mixstyle": True}); the engine builds the model
     # with them on top of the run's spec, so the card records them
     model_spec: ClassVar[dict] = {}
+    # True when the method needs pictures (image tensors (B, 3, H, W)): a pixel-level generator,
+    # picture augmentations, convolutional feature statistics. The run plan refuses such a method
+    # on point domains (the toy data sets, ``toy:…``); every other method trains on points as it is.
+    needs_pictures: ClassVar[bool] = False
+    # TrainConfig fields (like ``recipe``) this method trains with on point domains, e.g. a smaller
+    # discriminator for 2-D features (core.training.recipes)
+    points_recipe: ClassVar[dict] = {}
 
     def __init__(self, model: Classifier, ctx: Context, lr: float = 1e-3, weight_decay: float = 0.0,
                  optimizer: str = "adam", lr_anneal: bool = True, warmup: float = 0.0, **hparams):

@@ -40,6 +40,7 @@ class CDAN(Method):
     order = 12
     graph_safe = True
     in_zoo = False  # not (yet) shipped by `zoo rebuild`; a candidate for `recommend`
+    points_recipe = {"hparams": {"disc_hidden": 64}}  # a 2-D feature ⊗ C-class map is small
     summary = "Conditional adversarial: the domain classifier sees features ⊗ predictions, aligning classes, not just domains."
     entropy_conditioning = False
     hyperparameters = {

@@ -22,6 +22,7 @@ class DANN(Method):
     label = "DANN"
     order = 10
     graph_safe = True
+    points_recipe = {"hparams": {"disc_hidden": 64}}  # 2-D features need no 512-unit discriminator
     summary = "Domain-adversarial: a gradient reversal layer makes features fool a domain classifier."
     hyperparameters = {
         "domain_weight": Hyper(1.0, "Maximum λ of the gradient reversal (the schedule rises from 0 to it).", 0.0, 10.0, label="Domain weight λ", search=(0.03, 3.0, "log")),

@@ -23,6 +23,7 @@ class DomainRandomize(Method):
     short_label = "Randomise"
     family = "generalization"
     in_zoo = False
+    needs_pictures = True  # re-renders pictures (colours, textures, geometry)
     order = 10
     summary = ("Source digits re-rendered with random colours, textures, polarity, scale, position, light, "
                "shadow, blur and JPEG blocks, so features hold on domains never seen.")

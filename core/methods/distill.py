@@ -24,6 +24,7 @@ class Distill(Method):
     family = "student"
     app_steps = 300
     graph_safe = True
+    needs_pictures = True  # the student is a narrower digits CNN
     summary = "Hinton distillation of a (possibly adapted) teacher into a smaller student, on source and target images."
     hyperparameters = {
         "teacher": Hyper("", "Teacher checkpoint path or zoo name (e.g. mnist->mnistm/dann).", label="Teacher",

@@ -24,6 +24,7 @@ class MixStyleMethod(Method):
     in_zoo = False
     order = 20
     model_spec = {"mixstyle": 2}
+    needs_pictures = True  # mixes the channel statistics of a conv net's feature maps
     summary = "Mixes the feature statistics (style) of examples from different source domains while training."
     hyperparameters = {
         "p": Hyper(0.5, "Share of the examples whose feature style is mixed.", 0.0, 1.0,

@@ -101,6 +101,7 @@ class PixelGAN(Method):
     # by step 250 the translations already read as MNIST-M (scripts/studies/measure_pixel_gan.py's judge:
     # 99 %) and keep their digit (the oracle reads 91 %)
     app_steps = 300
+    needs_pictures = True  # a generator redraws pictures
     in_zoo = True  # every scenario: the translate view needs a generator, the leaderboard its numbers
     summary = ("A generator redraws source pictures in the target's style against an image discriminator; "
                "the classifier learns from the redrawn pictures.")

@@ -72,6 +72,17 @@ def by_family(*families: str) -> list[str]:
     return [n for n in ordered() if METHODS[n].family in families]
 
 
+def runs_on_points(names=None) -> list[str]:
+    """Method names (display order) that train on point domains (the 2-D toy data sets): every
+    method that does not declare ``needs_pictures``."""
+    return [n for n in ordered(names) if not METHODS[n].needs_pictures]
+
+
+def needs_pictures(names=None) -> list[str]:
+    """Method names (display order) that need pictures and are refused on point domains."""
+    return [n for n in ordered(names) if METHODS[n].needs_pictures]
+
+
 def baseline() -> str:
     """The method every other is compared with (the first of family "baseline": source only)."""
     names = by_family("baseline")

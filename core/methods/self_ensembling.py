@@ -91,6 +91,7 @@ class SelfEnsembling(Method):
     summary = ("A mean teacher on per-picture standardised, intensity-flipped digits: the student agrees "
                "with the confident teacher on target pictures, and no class is left out.")
     model_spec = {"input_norm": "image", "batch_norm": True}
+    needs_pictures = True  # domain randomisation and intensity inversion are picture operations
     hyperparameters = {
         "ema": Hyper(0.99, "Teacher weight decay α: θ' ← α θ' + (1 − α) θ after every step.", 0.0, 0.9999,
                      label="Teacher EMA α", search=(0.95, 0.999, "linear")),

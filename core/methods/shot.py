@@ -87,19 +87,22 @@ class SHOT(Method):
         """Freeze the head (the source hypothesis); a fresh optimiser over the feature extractor."""
         self.model.head.requires_grad_(False)
         self.optimizer = self.make_optimizer([self.model.backbone], lr=self.lr * self.hp["adapt_lr_scale"])
-        self.bank: torch.Tensor | None = None  # recent target images, uint8 (bank_size, 3, H, W)
+        self.bank: torch.Tensor | None = None  # recent target images, uint8 (bank_size, 3, H, W) (points: float)
         self.bank_count = 0                    # images written so far (the ring is full once ≥ bank_size)
         self.labeller = None                   # (frozen snapshot, centroids, kept clusters) once the bank is full
         self.since_refresh = 0
         self.adapting = True
 
     def remember(self, xt: torch.Tensor) -> None:
-        """Write a batch of target images (B, 3, H, W) in [0, 1] into the ring buffer."""
+        """Write a batch of target images (B, 3, H, W) in [0, 1] into the ring buffer (as uint8; the
+        points (B, D) of a point domain are kept as they are, float)."""
         size = self.hp["bank_size"]
+        pictures = xt.ndim == 4
         if self.bank is None:
-            self.bank = torch.zeros((size, *xt.shape[1:]), dtype=torch.uint8, device=xt.device)
+            self.bank = torch.zeros((size, *xt.shape[1:]), dtype=torch.uint8 if pictures else torch.float32,
+                                    device=xt.device)
         idx = (torch.arange(len(xt), device=xt.device) + self.bank_count) % size
-        self.bank[idx] = (xt.detach() * 255).round().to(torch.uint8)
+        self.bank[idx] = (xt.detach() * 255).round().to(torch.uint8) if pictures else xt.detach().float()
         self.bank_count += len(xt)
 
     @torch.no_grad()
@@ -111,7 +114,7 @@ class SHOT(Method):
         feats, probs = [], []
         with self.ctx.autocast():
             for chunk in self.bank.split(512):
-                f = snapshot.features(chunk.float() / 255)
+                f = snapshot.features(chunk.float() / 255 if chunk.dtype == torch.uint8 else chunk)
                 feats.append(f.float())
                 probs.append(F.softmax(snapshot.head(f).float(), dim=1))
         centroids, labels = cluster_pseudo_labels(torch.cat(feats), torch.cat(probs))

@@ -12,7 +12,7 @@ from typing import Callable
 import torch  # noqa: F401  (used in the doctest)
 from torch import nn
 
-from .backbones import (DIGITS_MIN_INPUT, RESNET_MIN_INPUT, DigitsCNN, Normalize, ResNet18Backbone,
+from .backbones import (DIGITS_MIN_INPUT, RESNET_MIN_INPUT, DigitsCNN, Normalize, PointMLP, ResNet18Backbone,
                         ResNet50Backbone, ResNetBackbone)
 from .classifier import Classifier, DomainDiscriminator
 from .grl import GradientReversal, dann_lambda, grad_reverse
@@ -38,23 +38,37 @@ def _resnet50(spec: dict) -> nn.Module:
     return ResNet50Backbone(input_size=int(spec.get("input_size", 224)))
 
 
+def _mlp(spec: dict) -> nn.Module:
+    return PointMLP(in_dim=int(spec.get("input_size", 2)), width=float(spec.get("width", 1.0)),
+                    feature_dim=int(spec.get("feature_dim", 2)))
+
+
 ARCHITECTURES: dict[str, Callable[[dict], nn.Module]] = {
     "digits_cnn": _digits,
     "resnet18": _resnet18,
     "resnet50": _resnet50,
+    "mlp": _mlp,
 }
 
-#: Per architecture: the smallest input side it accepts, its default input side, and whether
-#: torchvision has ImageNet weights for it (``--pretrained imagenet``). The CLI, the config check
-#: and the Train page's form read this table.
+#: Per architecture: what it takes (``input``: "pictures" (B, 3, S, S) or "points" (B, D)), the
+#: smallest input side (pictures) or dimension (points) it accepts, its default, and whether
+#: torchvision has ImageNet weights for it (``--pretrained imagenet``). The CLI, the config check,
+#: the run plan and the Train page's form read this table.
 ARCH_INFO: dict[str, dict] = {
-    "digits_cnn": {"min_size": DIGITS_MIN_INPUT, "default_size": 28, "imagenet": False,
+    "digits_cnn": {"input": "pictures", "min_size": DIGITS_MIN_INPUT, "default_size": 28, "imagenet": False,
                    "label": "Digits CNN (LeNet-style, 0.5M parameters)"},
-    "resnet18": {"min_size": RESNET_MIN_INPUT, "default_size": 224, "imagenet": True,
+    "resnet18": {"input": "pictures", "min_size": RESNET_MIN_INPUT, "default_size": 224, "imagenet": True,
                  "label": "ResNet-18 (11M parameters)"},
-    "resnet50": {"min_size": RESNET_MIN_INPUT, "default_size": 224, "imagenet": True,
+    "resnet50": {"input": "pictures", "min_size": RESNET_MIN_INPUT, "default_size": 224, "imagenet": True,
                  "label": "ResNet-50 (24M parameters)"},
+    "mlp": {"input": "points", "min_size": 1, "default_size": 2, "imagenet": False,
+            "label": "MLP for 2-D points (64-64 hidden, a 2-D feature bottleneck; 4.5k parameters)"},
 }
+
+
+def arches_for(kind: str) -> list[str]:
+    """The architectures that take ``kind`` of input ("pictures" or "points"), in table order."""
+    return [a for a, info in ARCH_INFO.items() if info["input"] == kind]
 
 
 def check_arch(arch: str, image_size: int | None = None) -> None:
@@ -64,7 +78,7 @@ def check_arch(arch: str, image_size: int | None = None) -> None:
         raise ValueError(f"unknown architecture {arch!r}; available: {', '.join(sorted(ARCHITECTURES))}")
     low = ARCH_INFO[arch]["min_size"]
     if image_size is not None and int(image_size) < low:
-        fits = ", ".join(f"{a} ≥ {i['min_size']}" for a, i in ARCH_INFO.items())
+        fits = ", ".join(f"{a} ≥ {i['min_size']}" for a, i in ARCH_INFO.items() if i["input"] == "pictures")
         raise ValueError(f"image size {image_size} is too small for {arch} (needs ≥ {low} pixels; {fits})")
 
 # Keys a spec may carry; anything else is refused (specs also come from untrusted cards).
@@ -123,6 +137,6 @@ from . import generators  # noqa: E402,F401  ("pixel_generator": a pixel-level G
 
 __all__ = [
     "ARCHITECTURES", "ARCH_INFO", "Classifier", "DigitsCNN", "DomainDiscriminator", "GradientReversal",
-    "MixStyle", "Normalize", "ResNet18Backbone", "ResNet50Backbone", "ResNetBackbone", "build_extra", "build_model",
+    "MixStyle", "Normalize", "PointMLP", "ResNet18Backbone", "ResNet50Backbone", "ResNetBackbone", "arches_for", "build_extra", "build_model",
     "check_arch", "count_parameters", "dann_lambda", "grad_reverse", "mixing_domains", "register_extra",
 ]

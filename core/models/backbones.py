@@ -151,3 +151,37 @@ class ResNet50Backbone(ResNetBackbone):
 
     def __init__(self, input_size: int = 224):
         super().__init__(50, input_size)
+
+
+class PointMLP(nn.Module):
+    """A small MLP for point domains (the 2-D toy data sets, :mod:`core.data.toy`).
+
+    Linear(D → h) → ReLU → Linear(h → h) → ReLU → Linear(h → feature_dim), with h = round(64 · width).
+    The last layer is a *bottleneck* with no activation: with ``feature_dim = 2`` (the default) the
+    features the methods align are themselves 2-D, so they can be drawn as they are. Points are
+    taken as they come (the toy domains are centred with a spread of about ±1.5): no normalisation.
+
+    Shapes: (B, D) float → (B, feature_dim).
+
+    >>> PointMLP(2)(torch.rand(5, 2)).shape
+    torch.Size([5, 2])
+    """
+
+    def __init__(self, in_dim: int = 2, width: float = 1.0, feature_dim: int = 2):
+        super().__init__()
+        if in_dim < 1:
+            raise ValueError(f"in_dim must be ≥ 1, not {in_dim}")
+        hidden = max(4, int(round(64 * width)))
+        self.net = nn.Sequential(
+            nn.Linear(in_dim, hidden), nn.ReLU(inplace=True),
+            nn.Linear(hidden, hidden), nn.ReLU(inplace=True),
+            nn.Linear(hidden, feature_dim),
+        )
+        self.in_dim = in_dim
+        self.out_dim = feature_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 2 or x.shape[1] != self.in_dim:
+            raise ValueError(f"the mlp backbone takes points (B, {self.in_dim}), got {tuple(x.shape)}: "
+                             "picture domains need a picture backbone (digits_cnn, resnet18, resnet50)")
+        return self.net(x)

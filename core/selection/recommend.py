@@ -19,7 +19,7 @@ from ..util.stats import rounded
 from ..validators import ValidatorError
 from .choice import choose
 from .scoring import (DEFAULT_VALIDATOR, RECOMMEND_STEPS, ProgressFn, candidate_methods, check_validator, run_config,
-                      score_pool, settings_of, train_and_score)
+                      runnable_candidates, score_pool, settings_of, train_and_score)
 
 
 def recommend(source: str, target: str, validator: str = DEFAULT_VALIDATOR, seed: int = 0, device: str = "auto",
@@ -32,7 +32,7 @@ def recommend(source: str, target: str, validator: str = DEFAULT_VALIDATOR, seed
 
     Returns ``{source, target, validator, recommended, checkpoint, target_acc, source_only_acc,
     candidates: [{method, settings, score, scores, target_acc, source_val_acc, seconds, error}],
-    seconds}``; target accuracies are for reporting (None where the target test split has no
+    skipped: [{method, reason}] (methods that need pictures, on toy point domains), seconds}``; target accuracies are for reporting (None where the target test split has no
     labels) and never take part in the choice. A candidate that diverges is listed with its error.
     """
     from ..checkpoints import save
@@ -43,6 +43,10 @@ def recommend(source: str, target: str, validator: str = DEFAULT_VALIDATOR, seed
     names = list(methods) if methods else candidate_methods()
     for name in names:
         get_method(name)
+    names, skipped = runnable_candidates(names, source, target)  # on toy points: no picture methods
+    if not names:
+        raise ValueError("no candidate can train on these domains: " + "; ".join(
+            f"{s['method']}: {s['reason']}" for s in skipped))
     chosen_by = check_validator(validator, target, source)
     if chosen_by.pool and len(names) < chosen_by.min_pool:
         raise ValueError(f"validator {validator!r} needs a pool of at least {chosen_by.min_pool} candidates, got "
@@ -90,7 +94,8 @@ def recommend(source: str, target: str, validator: str = DEFAULT_VALIDATOR, seed
     return {"source": source, "target": target, "validator": validator, "recommended": best_name,
             "checkpoint": checkpoint, "target_acc": best["target_acc"],
             "source_only_acc": None if fallback is None else fallback["target_acc"],
-            "candidates": rows, "steps": steps, "seed": seed, "seconds": round(time.perf_counter() - started, 2)}
+            "candidates": rows, "skipped": skipped, "steps": steps, "seed": seed,
+            "seconds": round(time.perf_counter() - started, 2)}
 
 
 def _slug(name: str) -> str:

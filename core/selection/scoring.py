@@ -35,6 +35,24 @@ def candidate_methods() -> list[str]:
     return [fallback] + [n for n in ordered() if n != fallback and is_candidate(n)]
 
 
+def runnable_candidates(names: list[str], source: str, target: str) -> tuple[list[str], list[dict]]:
+    """``(kept, skipped)``: on point domains (the toy data sets) the methods that need pictures are
+    skipped — listed as ``{method, reason}`` — instead of failing; elsewhere every name is kept."""
+    from ..data import DomainError, input_kind
+    from ..methods import get_method
+
+    try:
+        points = "points" in (input_kind(source), input_kind(target))
+    except DomainError:
+        return list(names), []  # the run plan refuses the mixed names with its own line
+    if not points:
+        return list(names), []
+    skipped = [{"method": n, "reason": "needs pictures; toy domains are 2-D points"}
+               for n in names if get_method(n).needs_pictures]
+    gone = {s["method"] for s in skipped}
+    return [n for n in names if n not in gone], skipped
+
+
 def check_validator(name: str, target: str, source: str):
     """The validator ``name`` (unknown names list the valid ones), after checking the target has
     enough unlabelled train images for it — before any training."""

@@ -168,7 +168,8 @@ def train(plan: RunPlan | TrainConfig, progress: Callable[[Progress], None] | No
                          "input_size": size})
     if plan.backbone_state is not None:
         apply_backbone_state(model.backbone, plan.backbone_state)
-    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+    pictures = src_train.input_kind == "pictures"  # points (toy domains) have no channels to lay out
+    memory_format = torch.channels_last if config.channels_last and pictures else torch.contiguous_format
     model = model.to(device).to(memory_format=memory_format)
     streamed = is_lazy(src_train.images) or is_lazy(tgt_train.images)  # a graph replays resident data only
     graphed = accel in ("graph", "compile") and device.type == "cuda" and not streamed and not world.parallel

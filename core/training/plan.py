@@ -5,7 +5,8 @@
 
 :func:`prepare_run` checks the configuration's ranges and choices, resolves the method (its class,
 its settings coerced to their declared types), this process's place in a data-parallel world and its
-device, the CUDA fast path, the picture size and the architecture, the domains' names, reads the
+device, the CUDA fast path, the picture size and the architecture, the domains' names and kind
+(pictures, or the 2-D points of the toy domains: the architecture and the method must take them), reads the
 ``--pretrained`` weights once through the checkpoints' bounded readers and loads every trained
 model the method asks for (a distillation teacher) once, frozen. The domains themselves (the data)
 are loaded on first use of :attr:`RunPlan.domains` and kept, so scoring a trained model afterwards
@@ -85,6 +86,32 @@ def load_model_references(method_cls, hparams: dict, device) -> dict:
     return loaded
 
 
+def check_inputs(arch: str, *specs: str, method_cls=None) -> str:
+    """The kind of input (``"points"`` or ``"pictures"``) the domain ``specs`` hold, after checking
+    that they hold one kind, that ``arch`` takes it and that the method (a Method class, optional)
+    can train on it; ValueError / DomainError, one line saying what would, otherwise."""
+    from ..data import DomainError, input_kind
+    from ..methods import runs_on_points
+    from ..models import ARCH_INFO, arches_for
+
+    kinds = {spec: input_kind(spec) for spec in specs}
+    if len(set(kinds.values())) > 1:
+        shown = " and ".join(f"{spec} holds {kind}" for spec, kind in kinds.items())
+        raise DomainError(f"{shown}: adapt between domains of one kind (toy: domains are 2-D points)")
+    kind = next(iter(kinds.values()))
+    takes = ARCH_INFO.get(arch, {}).get("input", "pictures")
+    if kind == "points" and takes != "points":
+        raise ValueError(f"{specs[0]} holds 2-D points, and {arch} takes pictures: "
+                         f"use --arch {' or '.join(arches_for('points'))}")
+    if kind == "pictures" and takes != "pictures":
+        raise ValueError(f"{arch} takes 2-D points (toy: domains), and {specs[0]} holds pictures: "
+                         f"use a picture backbone (--arch {', '.join(arches_for('pictures'))})")
+    if kind == "points" and method_cls is not None and method_cls.needs_pictures:
+        raise ValueError(f"method {method_cls.name!r} needs pictures, and toy domains are 2-D points; "
+                         f"methods that run on points: {', '.join(runs_on_points())}")
+    return kind
+
+
 def prepare_run(config: TrainConfig, world: distributed.World | None = None) -> RunPlan:
     """Resolve and check ``config`` (see the module docstring); ValueError / DomainError naming what
     is wrong, before any data is loaded. ``world``: the data-parallel world (default :func:`planned_world`)."""
@@ -107,6 +134,9 @@ def prepare_run(config: TrainConfig, world: distributed.World | None = None) -> 
     accel = resolve_accel(config.accel, device, method_cls)
     for spec in (config.source, config.target):
         check_domain_spec(spec)
+    kind = check_inputs(config.arch, config.source, config.target, method_cls=method_cls)
+    if kind == "points" and config.image_size not in (None, native_size(config.source)):
+        raise ValueError(f"--image-size {config.image_size} does not apply: toy domains are 2-D points")
     size = config.image_size or native_size(config.source)
     try:
         check_arch(config.arch, size)

@@ -223,7 +223,7 @@ def bench_pages(repeats: int) -> dict:
     import streamlit.testing.v1.app_test as app_test
     from streamlit.testing.v1 import AppTest
 
-    # as tests/test_app_pages.py's navigation_mode fixture: run as a live server does once some
+    # as tests/pages/test_app_pages.py's navigation_mode fixture: run as a live server does once some
     # session has called st.navigation (not the legacy pages/ folder mode)
     class NavigationPagesManager(pm.PagesManager):
         def __init__(self, *args, **kwargs):

@@ -20,7 +20,7 @@ from .conftest import ARTIFACTS
 
 pytestmark = pytest.mark.browser
 
-PAGES = {"": "ShiftLab", "predict": "Predict", "alignment": "Alignment", "compare": "Compare",
+PAGES = {"": "ShiftLab", "playground": "Playground", "predict": "Predict", "alignment": "Alignment", "compare": "Compare",
          "train": "Train", "distill": "Distill"}
 
 

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = ["overview", "predict", "train", "alignment", "translate", "compare", "distill"]
+PAGES = ["overview", "playground", "predict", "train", "alignment", "translate", "compare", "distill"]
 pytest.importorskip("streamlit.testing.v1")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
@@ -93,7 +93,8 @@ def test_page_runs_on_its_own(page, with_zoo):
     assert at.session_state["scenario"] == ("mnist", "mnistm")
     assert at.sidebar.selectbox(key="scenario") is not None
     links = [e.proto.label for e in at.sidebar.get("page_link")]
-    assert links == ["Overview", "Predict", "Alignment", "Translate", "Compare", "Train", "Distill"]  # not the file names
+    assert links == ["Overview", "Playground", "Predict", "Alignment", "Translate", "Compare", "Train",
+                     "Distill"]  # not the file names
 
 
 def texts(elements) -> str:

@@ -1,0 +1,170 @@
+"""The Playground's loop (core.training.playground): speed, what each frame holds, the background
+thread, and the claims the page teaches — every method that runs on points beats source-only on a
+covariate toy shift, the label-shift preset hurts DANN, and nothing without target labels fixes
+the concept shift. Fixed seeds, margins well inside what was measured (scripts/bench/bench_playground.py)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from core.methods import METHODS, baseline, default_method, runs_on_points
+from core.training.playground import GRID, PRESETS, Playground, preset, reading
+
+COVARIATE = ("toy:moons", "toy:moons?rotate=25")
+MARGIN = 4.0  # points of target error every adapting method must gain over source-only (measured: ≥ 5)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(saved)
+
+
+def final(method: str, source: str, target: str, steps: int = 1000, **kw):
+    return Playground(source, target, method, steps=steps, compare=False, **kw).run().frames[method]
+
+
+@pytest.fixture(scope="module")
+def source_only_covariate():
+    return final(baseline(), *COVARIATE)
+
+
+def test_a_1000_step_run_takes_at_most_3_seconds_on_one_core():
+    best = float("inf")
+    for _ in range(3):  # the best of three: the machine is shared
+        pg = Playground("toy:moons", "toy:moons?rotate=35", default_method(), steps=1000, compare=False)
+        started = time.perf_counter()
+        snap = pg.run()
+        best = min(best, time.perf_counter() - started)
+        assert snap.status == "done" and snap.step == 1000 and snap.frame_count == 41
+    assert best <= 3.0, f"{best:.2f} s"
+
+
+def test_a_frame_holds_the_regions_the_boundary_the_features_and_the_three_terms():
+    snap = Playground("toy:moons", "toy:moons?rotate=35", default_method(), steps=100, every=25).run()
+    assert snap.methods == [baseline(), default_method()] and snap.status == "done"
+    assert [c["step"] for c in snap.curves[default_method()]] == [0, 25, 50, 75, 100]
+    for name in snap.methods:
+        f = snap.frames[name]
+        assert f.regions.shape == f.confidence.shape == f.feature_regions.shape == (GRID, GRID)
+        assert set(np.unique(f.regions)) <= {0, 1} and f.features_source.shape == f.features_target.shape == (300, 2)
+        assert 0 <= f.source_error <= 100 and 0 <= f.target_error <= 100 and 0 <= f.distance <= 2
+    adversarial, plain = snap.frames[default_method()], snap.frames[baseline()]
+    assert adversarial.domain_prob.shape == adversarial.feature_domain_prob.shape == (GRID, GRID)
+    assert 0 <= adversarial.domain_prob.min() <= adversarial.domain_prob.max() <= 1
+    assert plain.domain_prob is None  # source-only has no discriminator to draw
+    assert snap.source_points.shape == snap.target_points.shape == (300, 2) and snap.classes == ["A", "B"]
+
+
+def test_runs_are_deterministic():
+    a = Playground(*COVARIATE, default_method(), steps=200).run()
+    b = Playground(*COVARIATE, default_method(), steps=200).run()
+    assert a.curves == b.curves
+
+
+def test_the_background_run_publishes_changing_snapshots_and_can_be_stopped():
+    pg = Playground(*COVARIATE, default_method(), steps=20_000, every=50).start()
+    deadline, seen = time.monotonic() + 60, set()
+    while len(seen) < 3:
+        assert time.monotonic() < deadline and pg.alive, pg.latest().error
+        snap = pg.latest()
+        if snap.frames:
+            seen.add((snap.step, snap.frames[default_method()].regions.tobytes()))
+        time.sleep(0.02)
+    pg.cancel()
+    snap = pg.join(30)
+    assert not pg.alive and snap.status == "cancelled" and 0 < snap.step < 20_000
+    assert len({regions for _, regions in seen}) >= 2  # the picture itself changed, not only the step
+
+
+def test_refusals_are_one_line():
+    from core.methods import needs_pictures
+
+    with pytest.raises(ValueError) as err:
+        Playground(*COVARIATE, needs_pictures()[0])
+    assert "needs pictures" in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(ValueError, match="outside its range"):
+        Playground("toy:moons", "toy:moons?scale=9", default_method())
+    with pytest.raises(ValueError, match="toy point domains"):
+        Playground("mnist", "mnistm", default_method())
+
+
+ADAPTING = [n for n in runs_on_points() if n != baseline() and METHODS[n].family != "generalization"]
+
+
+@pytest.mark.parametrize("method", ADAPTING)
+def test_every_method_that_runs_on_points_beats_source_only_on_a_covariate_shift(method, source_only_covariate):
+    frame = final(method, *COVARIATE)
+    assert frame.target_error <= source_only_covariate.target_error - MARGIN, (
+        f"{method}: {frame.target_error:.1f} % vs source-only {source_only_covariate.target_error:.1f} %")
+    assert frame.source_error <= 6.0  # and it still knows the source
+
+
+def test_domain_generalisation_on_one_source_is_source_only(source_only_covariate):
+    """A generalisation method never looks at the target; with a single source its alignment term
+    between sources is zero, so it trains exactly as source-only does."""
+    for method in (n for n in runs_on_points() if METHODS[n].family == "generalization"):
+        frame = final(method, *COVARIATE)
+        assert frame.target_error == pytest.approx(source_only_covariate.target_error, abs=0.5), method
+
+
+def _preset_run(key: str, seed: int = 0):
+    p = preset(key)
+    return Playground(p.source, p.target, p.method_name, steps=p.steps, seed=seed).run()
+
+
+def test_the_covariate_preset_is_fixed_by_its_method():
+    snap = _preset_run("covariate")
+    base, method = snap.frames[snap.methods[0]], snap.frames[snap.methods[1]]
+    assert base.target_error >= 20 and method.target_error <= base.target_error - 12
+    assert method.distance < base.distance
+    assert "closed" in reading(snap)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_label_shift_preset_hurts_its_method(seed):
+    snap = _preset_run("label", seed)
+    base, method = snap.frames[snap.methods[0]], snap.frames[snap.methods[1]]
+    assert method.target_error >= base.target_error + 4, (method.target_error, base.target_error)
+    assert method.distance <= base.distance - 0.3  # it did align the features
+    assert "aligned the domains but swapped the classes" in reading(snap)
+
+
+def test_the_concept_shift_preset_is_fixed_by_nothing_that_lacks_target_labels():
+    p = preset("concept")
+    base = final(baseline(), p.source, p.target, steps=500)
+    assert base.target_error >= 40 and base.distance < 0.2  # a big gap the features cannot see
+    for method in (n for n in runs_on_points() if METHODS[n].target_labels == "none" and n != baseline()):
+        frame = final(method, p.source, p.target, steps=500)
+        assert frame.target_error >= base.target_error - 2, (method, frame.target_error, base.target_error)
+    oracle = next(n for n in runs_on_points() if METHODS[n].target_labels == "all")
+    assert final(oracle, p.source, p.target, steps=500).target_error < 10  # target labels do fix it
+    assert "Nothing to align" in reading(_preset_run("concept"))
+
+
+def test_presets_are_three_and_name_their_method_by_its_label():
+    assert [p.expect for p in PRESETS] == ["fixes", "hurts", "nothing"]
+    label = METHODS[default_method()].label
+    assert PRESETS[0].label == f"Covariate shift {label} fixes" and PRESETS[1].target.startswith("toy:moons?")
+    with pytest.raises(ValueError, match="covariate, label, concept"):
+        preset("nope")
+
+
+def test_a_run_in_a_child_process_sends_its_snapshots_back_and_stops_when_told():
+    pg = Playground(*COVARIATE, default_method(), steps=20_000, every=50).start(process=True)
+    deadline = time.monotonic() + 60
+    while pg.latest().step < 100:
+        assert time.monotonic() < deadline and pg.alive, pg.latest().error
+        time.sleep(0.02)
+    pg.cancel()
+    snap = pg.join(30)
+    assert snap.status == "cancelled" and 100 <= snap.step < 20_000 and snap.frames[default_method()].regions.shape
+    done = Playground(*COVARIATE, default_method(), steps=100, every=25).start(process=True).join(60)
+    assert done.status == "done" and done.curves == Playground(*COVARIATE, default_method(), steps=100,
+                                                                every=25).run().curves  # the same run
