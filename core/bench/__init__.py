@@ -167,6 +167,7 @@ def engine_dann(steps: int, device: torch.device, batch_size: int = 64, seed: in
     out = {"images_per_s": _steady_rate(marks, 2 * batch_size, skip), "seconds": result.seconds,
            "loop_seconds": loop_seconds, "batch_size": batch_size, "steps": steps,
            "accel": result.card["hyperparameters"]["accel_used"], "precision": precision, "arch": arch,
+           "speed": {k: result.card["speed"][k] for k in ("precision", "channels_last", "threads", "source")},
            "image_size": result.card["input_size"],
            "lr": result.card["hyperparameters"]["effective_lr"], "warmup": warmup, "target_acc": result.target_acc}
     if eval_every:
@@ -243,9 +244,25 @@ def peer_ratio(device: str = "auto", steps: int = 400, repeat: int = 3, threads:
 
 
 def _auto_precision(dev: torch.device) -> str:
-    from ..training.engine import autocast_dtype
+    from ..training.speed import autocast_dtype
 
     return "bf16" if autocast_dtype("auto", dev) is not None else "fp32"
+
+
+def calibrate(device: str = "auto", method: str | None = None) -> dict:
+    """``bench --calibrate``: measure every speed option of the engine on this machine now (whatever
+    the cache holds; the result replaces it) for a default run of ``method`` (default DANN) on
+    MNIST → MNIST-M, and report each option's images/s and the one the engine will use."""
+    from ..methods import default_method
+    from ..training.plan import prepare_run
+    from ..training.recipes import recipe
+    from ..training.speed import choose_speed, machine
+
+    plan = prepare_run(recipe(method or default_method(), "mnist", "mnistm", device=device))
+    speed = choose_speed(plan, pictures=True, calibrate=True)
+    return {"machine": machine(), "method": plan.config.method, "batch_size": plan.config.batch_size,
+            "rates": speed.rates, "chosen": {"precision": speed.precision, "channels_last": speed.channels_last,
+                                             "threads": speed.threads}, "note": speed.note, "source": speed.source}
 
 
 def resnet_rows(device: str = "auto", steps: int = 120, batch_size: int = 64, arch: str = "resnet50",
@@ -309,7 +326,19 @@ def _cuda_rows(rows: dict, dev: torch.device, small: bool, quick: bool) -> None:
 
 
 def main(device: str = "auto", as_json: bool = False, small: bool = False, quick: bool = False,
-         peer: bool = False, resnet: bool = False, repeat: int = 3, threads: int | None = None) -> int:
+         peer: bool = False, resnet: bool = False, repeat: int = 3, threads: int | None = None,
+         calibration: bool = False) -> int:
+    if calibration:
+        report = calibrate(device)
+        if as_json:
+            print(json.dumps(report))
+        else:
+            print(f"speed options on {report['machine']['cpu']} ({report['machine']['cpus']} CPUs, torch "
+                  f"{report['machine']['torch']}), {report['method']} batch {report['batch_size']}+{report['batch_size']}:")
+            for name, rate in sorted(report["rates"].items(), key=lambda kv: -(kv[1] or 0)):
+                print(f"  {name:<22} {'failed' if rate is None else f'{rate:9.0f} images/s'}")
+            print(f"  chosen: {report['chosen']}" + (f" ({report['note']})" if report["note"] else ""))
+        return 0
     if peer:
         report = peer_ratio(device, steps=30 if small else 400, repeat=repeat, threads=threads)
     elif resnet:

@@ -16,6 +16,9 @@ def add_parser(sub) -> None:
     b.add_argument("--resnet", action="store_true",
                    help="ResNet-50 at 224 px: textbook loop vs the engine's paths (a GPU row)")
     b.add_argument("--threads", type=number_in("threads", int), default=None, help="torch CPU threads")
+    b.add_argument("--calibrate", action="store_true",
+                   help="measure every speed option of the engine on this machine now (precision, memory format, "
+                        "threads) and cache the fastest for the engine (core.training.speed)")
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=run)
 
@@ -26,4 +29,4 @@ def run(args) -> int:
 
     resolve_device(args.device)  # an unavailable device fails before any work
     return bench.main(device=args.device, as_json=args.json, small=args.small, quick=args.quick, peer=args.peer,
-                      resnet=args.resnet, repeat=args.repeat, threads=args.threads)
+                      resnet=args.resnet, repeat=args.repeat, threads=args.threads, calibration=args.calibrate)

@@ -24,7 +24,10 @@ class DeepCORAL(Method):
     short_label = "CORAL"
     order = 22
     graph_safe = True
-    in_zoo = False  # not shipped by `zoo rebuild`; a candidate for `recommend`
+    in_zoo = False  # shipped by a partial rebuild (`zoo rebuild --method coral`), not part of a full one
+    # not among recommend's candidates: the classic second-order baseline (on the Playground and on its own),
+    # kept out of recommend's 10-minute budget on 2 CPU cores; MMD covers feature alignment there
+    recommendable = False
     summary = "Aligns the covariances of the source and target features (second-order statistics)."
     hyperparameters = {
         "coral_weight": Hyper(1.0, "Weight w of the covariance alignment (ramped up from 0 with the DANN schedule).",

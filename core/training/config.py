@@ -59,9 +59,9 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     eval_every: int = 100         # steps between target-test evaluations (0: only at the end)
-    threads: int | None = None    # torch CPU threads (None: leave as is)
-    precision: str = "auto"       # "fp32", "bf16" (autocast) or "auto": bf16 where the hardware has it
-    channels_last: bool = True    # NHWC memory layout: faster convolutions on CPU and GPU
+    threads: int | None = None    # torch CPU threads (None: measured on a CPU, core.training.speed)
+    precision: str = "auto"       # "fp32", "bf16" (autocast) or "auto": measured (core.training.speed)
+    channels_last: bool | None = None  # NHWC memory layout; None: measured (core.training.speed), else as given
     accel: str = "auto"           # "auto", "off", "graph" (CUDA graph), "compile" (+ torch.compile); see core.training.accel
     lr_rule: str = "none"         # large-batch rule: lr × (batch_size / 64)^k, k = ½ ("sqrt") or 1 ("linear")
     warmup: float = 0.0           # linear lr warm-up over this fraction of the steps (for large batches)

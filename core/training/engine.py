@@ -51,7 +51,7 @@ from .accel import GraphedStep
 from .collapse_watch import CollapseWatch
 from .config import Progress, TrainConfig, TrainResult, effective_lr
 from .plan import RunPlan, prepare_run
-from .speed import autocast_dtype
+from .speed import choose_speed
 
 
 LOSS_LIMIT = 1e4  # a loss term above this (in magnitude) counts as diverged
@@ -153,12 +153,13 @@ def train(plan: RunPlan | TrainConfig, progress: Callable[[Progress], None] | No
     config, method_cls, device, accel, size = plan.config, plan.method, plan.device, plan.accel, plan.image_size
     world = distributed.current() if plan.world.parallel else plan.world  # the joined group (its backend)
     lr = effective_lr(config)
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    gen = seed_everything(config.seed)
     started = time.perf_counter()
-
     data = plan.domains
+    speed = choose_speed(plan, data.source_train.input_kind == "pictures")  # cached, or measured once
+    if speed.threads:
+        torch.set_num_threads(speed.threads)
+    gen = seed_everything(config.seed)
+
     src_train, src_test, tgt_train, tgt_test = data.source_train, data.source_test, data.target_train, data.target_test
     src_train, src_val = split_source(src_train)  # the engine never trains on the validation part
     if set(tgt_train.classes) <= set(src_train.classes):  # the same label space: match classes by name
@@ -169,13 +170,13 @@ def train(plan: RunPlan | TrainConfig, progress: Callable[[Progress], None] | No
     if plan.backbone_state is not None:
         apply_backbone_state(model.backbone, plan.backbone_state)
     pictures = src_train.input_kind == "pictures"  # points (toy domains) have no channels to lay out
-    memory_format = torch.channels_last if config.channels_last and pictures else torch.contiguous_format
+    memory_format = torch.channels_last if speed.channels_last and pictures else torch.contiguous_format
     model = model.to(device).to(memory_format=memory_format)
     streamed = is_lazy(src_train.images) or is_lazy(tgt_train.images)  # a graph replays resident data only
     graphed = accel in ("graph", "compile") and device.type == "cuda" and not streamed and not world.parallel
     ctx = Context(device=device, source_classes=src_train.classes, target_classes=tgt_train.classes,
                   steps=config.steps, seed=config.seed, generator=torch.Generator(device=device).manual_seed(config.seed),
-                  amp_dtype=autocast_dtype(config.precision, device),
+                  amp_dtype=torch.bfloat16 if speed.precision == "bf16" else None,
                   fused_optimizer=device.type in ("cuda", "cpu"), capturable=graphed, models=plan.models)
     method = method_cls(model, ctx, lr=lr, weight_decay=config.weight_decay, optimizer=config.optimizer,
                         lr_anneal=config.lr_anneal, warmup=config.warmup, **config.hparams)
@@ -250,6 +251,7 @@ def train(plan: RunPlan | TrainConfig, progress: Callable[[Progress], None] | No
                          **method.hp, "steps_done": step, "effective_lr": lr, "accel_used": accel_used},
         seed=config.seed, training_seconds=round(seconds, 2), device=str(device),
         extra={"history": thin_history(history, CARD_HISTORY), "cancelled": cancelled, "collapse_guard": guard,
+               "speed": speed.card(),
                "data": {**data.card(), **feed.describe()},
                "distributed": {"world_size": world.size, "backend": world.backend,
                                "per_rank_batch": config.batch_size // world.size}},

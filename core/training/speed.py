@@ -1,13 +1,45 @@
-"""The engine's speed options on the machine at hand: which precision the hardware computes natively.
+"""The engine's speed options, measured on the machine at hand instead of assumed.
 
-    autocast_dtype("auto", torch.device("cpu"))   # torch.bfloat16 where the CPU has AVX512-BF16/AMX, else None
+On a CPU the step's switches — precision (fp32, or bf16 autocast), memory format (channels-last
+or not) and thread count — are each faster on some processors and slower on others (bf16 autocast
+is a gain with AMX, a loss on CPUs that emulate it). So the first run of a method and model shape
+on a machine **calibrates**: every combination trains a few dozen steps of the real method on
+random pictures of the run's shape, and the fastest one whose loss stays on the fp32 course is
+used. The choice is cached (``$SHIFTLAB_CACHE/speed.json``) per processor, torch version, CPU
+count, method and shape, and recorded in every card (``card["speed"]``).
+
+    speed = choose_speed(plan)                 # cached, or calibrated now (a few seconds, once)
+    speed.precision, speed.channels_last, speed.threads, speed.rates
+
+A cache entry that is unreadable, of another format, or from another machine or torch version is
+ignored and measured again — never trusted. ``SHIFTLAB_SPEED=fixed`` turns calibration off (the
+tests use it: their numbers must not depend on the machine); then ``precision="auto"`` means bf16
+where the hardware advertises native support, as before, channels-last is on and threads are left
+as they are. A configuration that names a precision or a thread count keeps it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import itertools
+import json
+import os
+import platform
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+
 import torch
 
 from .config import PRECISIONS
+
+CACHE_FORMAT = "shiftlab-speed/1"
+CACHE_NAME = "speed.json"
+STEPS = 24              # timed steps per candidate (after WARMUP)
+WARMUP = 4
+TIME_BUDGET_S = 1.5     # per candidate: fewer steps when a step is slow
+SLOW_STEP_S = 1.0       # a warm-up step slower than this: the shape is too heavy to calibrate in seconds
+COURSE_TOLERANCE = 0.05  # mean relative distance of a candidate's losses from fp32's that still counts as the same course
 
 
 def native_bf16(device: torch.device) -> bool:
@@ -25,8 +57,212 @@ def native_bf16(device: torch.device) -> bool:
 
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of ``precision`` ("fp32": none; "bf16"; "auto": bf16 where native)."""
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
     if precision == "bf16" or (precision == "auto" and native_bf16(device)):
         return torch.bfloat16
     return None
+
+
+@dataclass
+class Speed:
+    """The options a run uses: ``precision`` ("fp32" or "bf16"), ``channels_last``, ``threads`` (None:
+    as they are), how they were decided (``source``: "calibrated", "cache", "fixed", "given"), and
+    every candidate's measured ``rates`` (images per second) when calibrated."""
+
+    precision: str
+    channels_last: bool
+    threads: int | None
+    source: str
+    rates: dict = field(default_factory=dict)
+    note: str = ""
+
+    def card(self) -> dict:
+        return asdict(self)
+
+
+def machine() -> dict:
+    """What identifies the machine a calibration holds for."""
+    from ..util.device import available_cpus
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    return {"cpu": cpu, "cpus": available_cpus(), "torch": torch.__version__}
+
+
+def cache_key(plan) -> str:
+    """The calibration's key: machine, method, backbone, picture size and batch size."""
+    c = plan.config
+    parts = {**machine(), "method": c.method, "arch": c.arch, "size": plan.image_size, "batch": c.batch_size,
+             "model": json.dumps(c.model, sort_keys=True)}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def _cache_path():
+    from ..data.cache import cache_dir
+
+    return cache_dir() / CACHE_NAME
+
+
+def read_cache() -> dict:
+    """The cache's entries, or {} when it is missing, unreadable, of another format or machine."""
+    try:
+        data = json.loads(_cache_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or data.get("format") != CACHE_FORMAT or data.get("machine") != machine():
+        return {}
+    entries = data.get("entries")
+    return entries if isinstance(entries, dict) else {}
+
+
+def _valid(entry) -> bool:
+    return (isinstance(entry, dict) and entry.get("precision") in ("fp32", "bf16")
+            and isinstance(entry.get("channels_last"), bool)
+            and (entry.get("threads") is None or (isinstance(entry.get("threads"), int) and entry["threads"] >= 1)))
+
+
+def write_cache(key: str, speed: Speed) -> None:
+    from ..util.files import write_json_atomic
+
+    entries = read_cache()
+    entries[key] = {k: v for k, v in speed.card().items() if k != "source"}
+    try:
+        write_json_atomic(_cache_path(), {"format": CACHE_FORMAT, "machine": machine(), "entries": entries})
+    except OSError:
+        pass  # a read-only cache: the next run calibrates again
+
+
+def fixed(plan) -> Speed:
+    """The options without measuring: what the configuration names, else the old defaults."""
+    c = plan.config
+    precision = "bf16" if autocast_dtype(c.precision, plan.device) is not None else "fp32"
+    return Speed(precision, c.channels_last is not False, c.threads, "fixed")
+
+
+def choose_speed(plan, pictures: bool = True, calibrate: bool | None = None, log=None) -> Speed:
+    """The options ``plan`` trains with (see the module docstring); ``pictures``: whether its domains
+    hold pictures (points have no memory layout to choose). ``calibrate``: True measures again
+    whatever the cache holds (``bench --calibrate``); None uses the cache when it can."""
+    c = plan.config
+    decided = fixed(plan)
+    free = {"precision": c.precision == "auto", "channels_last": c.channels_last is None and pictures,
+            "threads": c.threads is None}
+    off = os.environ.get("SHIFTLAB_SPEED", "").lower() in ("fixed", "off", "0")
+    if plan.device.type != "cpu" or off or not any(free.values()) or plan.world.parallel:
+        return decided if any(free.values()) else Speed(decided.precision, decided.channels_last, decided.threads, "given")
+    key = cache_key(plan)
+    if not calibrate:
+        entry = read_cache().get(key)
+        if _valid(entry):
+            return _merge(decided, Speed(entry["precision"], entry["channels_last"], entry["threads"], "cache",
+                                         entry.get("rates") or {}, entry.get("note", "")), free)
+    measured = calibrate_plan(plan, free, pictures, log=log)
+    if measured.source == "calibrated":
+        write_cache(key, measured)
+    return _merge(decided, measured, free)
+
+
+def _merge(decided: Speed, measured: Speed, free: dict) -> Speed:
+    """``measured`` for the options the configuration left to the engine, ``decided`` for the rest."""
+    return Speed(measured.precision if free["precision"] else decided.precision,
+                 measured.channels_last if free["channels_last"] else decided.channels_last,
+                 measured.threads if free["threads"] else decided.threads,
+                 measured.source, measured.rates, measured.note)
+
+
+def candidates(plan, free: dict) -> list[tuple[str, bool, int | None]]:
+    """Every (precision, channels_last, threads) worth measuring; fp32 / channels-last / as-is first."""
+    from ..util.device import available_cpus
+
+    c = plan.config
+    precisions = ("fp32", "bf16") if free["precision"] else (fixed(plan).precision,)
+    layouts = (True, False) if free["channels_last"] else (c.channels_last is not False,)
+    cpus = available_cpus()
+    threads = tuple(dict.fromkeys([cpus, 1])) if free["threads"] else (c.threads,)
+    return list(itertools.product(precisions, layouts, threads))
+
+
+def calibrate_plan(plan, free: dict, pictures: bool = True, log=None) -> Speed:
+    """Measure every candidate on random batches of the run's shape with the run's own method; the
+    fastest whose losses stay within :data:`COURSE_TOLERANCE` of fp32's (same seed, same batches)."""
+    from ..methods import Batch, Context
+    from ..models import build_model
+
+    c = plan.config
+    size = plan.image_size
+    shape = (3, size, size) if pictures else (size,)
+    n_classes = 10
+    saved_threads = torch.get_num_threads()
+    rates, losses = {}, {}
+    with torch.random.fork_rng():  # the run's own random streams are left as they were
+        g = torch.Generator().manual_seed(0)
+        steps = WARMUP + STEPS
+        xs = [torch.rand(c.batch_size, *shape, generator=g) for _ in range(steps)]
+        xt = [torch.rand(c.batch_size, *shape, generator=g) for _ in range(steps)]
+        ys = [torch.randint(0, n_classes, (c.batch_size,), generator=g) for _ in range(steps)]
+        for precision, channels_last, threads in candidates(plan, free):
+            if threads:
+                torch.set_num_threads(threads)
+            torch.manual_seed(0)
+            fmt = torch.channels_last if channels_last and pictures else torch.contiguous_format
+            model = build_model({**c.model_spec(), **plan.method.model_spec, "num_classes": n_classes,
+                                 "input_size": size}).to(memory_format=fmt)
+            ctx = Context(device=plan.device, source_classes=[str(i) for i in range(n_classes)],
+                          target_classes=[str(i) for i in range(n_classes)], steps=steps, seed=0,
+                          generator=torch.Generator().manual_seed(0),
+                          amp_dtype=torch.bfloat16 if precision == "bf16" else None, fused_optimizer=True,
+                          models=plan.models)
+            try:
+                method = plan.method(model, ctx, lr=c.lr, weight_decay=c.weight_decay, optimizer=c.optimizer,
+                                     lr_anneal=c.lr_anneal, warmup=c.warmup, **c.hparams)
+                run, t0 = [], time.perf_counter()
+                for i in range(steps):
+                    batch = Batch(xs[i].contiguous(memory_format=fmt) if pictures else xs[i], ys[i],
+                                  xt[i].contiguous(memory_format=fmt) if pictures else xt[i],
+                                  ys[i] if method.target_labels != "none" else None)
+                    if i == WARMUP:
+                        t0 = time.perf_counter()
+                    started = time.perf_counter()
+                    out = method.step(batch, i / steps)
+                    run.append(out["loss"])
+                    if i == WARMUP - 1 and time.perf_counter() - started > SLOW_STEP_S:  # warm, and still slow
+                        if not rates:  # the first candidate (fp32): the shape is too heavy to calibrate in seconds
+                            torch.set_num_threads(saved_threads)
+                            return Speed(**{**fixed(plan).card(), "note": "a step is too slow to calibrate in seconds"})
+                        t0 = started  # this candidate is slow: its rate from this one step, and on
+                        break
+                    if i >= WARMUP and time.perf_counter() - t0 > TIME_BUDGET_S:
+                        break
+                timed = max(1, len(run) - WARMUP)
+            except Exception as err:  # noqa: BLE001 - an option this machine cannot run is not chosen
+                rates[f"{precision}/{'nhwc' if channels_last else 'nchw'}/{threads}"] = None
+                if log:
+                    log(f"speed: {precision} {channels_last} {threads}: {type(err).__name__}: {err}")
+                continue
+            name = f"{precision}/{'nhwc' if channels_last else 'nchw'}/{threads}"
+            rates[name] = round(2 * c.batch_size * max(1, timed) / max(time.perf_counter() - t0, 1e-9), 1)
+            losses[name] = run
+    torch.set_num_threads(saved_threads)
+    reference = next((losses[n] for n in losses if n.startswith("fp32")), None)
+
+    def on_course(name: str) -> bool:
+        if reference is None or name.startswith("fp32"):
+            return True
+        pairs = list(zip(losses[name], reference))
+        return statistics.fmean(abs(a - b) / max(abs(b), 1e-6) for a, b in pairs) <= COURSE_TOLERANCE
+
+    usable = {n: r for n, r in rates.items() if r is not None and on_course(n)}
+    if not usable:
+        return Speed(**{**fixed(plan).card(), "note": "no candidate could be measured"})
+    best = max(usable, key=usable.get)
+    precision, layout, threads = best.split("/")
+    return Speed(precision, layout == "nhwc", None if threads == "None" else int(threads), "calibrated", rates,
+                 "off course (not chosen): " + ", ".join(n for n in rates if rates[n] and n not in usable)
+                 if len(usable) < len([r for r in rates.values() if r]) else "")

@@ -48,12 +48,12 @@ class Evidence:
 
     target_logits: torch.Tensor | None = None
     target_features: torch.Tensor | None = None
-    mix_intra: torch.Tensor | None = None
-    mix_inter: torch.Tensor | None = None
     val_logits: torch.Tensor | None = None
     val_labels: torch.Tensor | None = None
     val_features: torch.Tensor | None = None
     source_features: torch.Tensor | None = None
+    mix_intra: torch.Tensor | None = None
+    mix_inter: torch.Tensor | None = None
 
     @property
     def num_target(self) -> int:

@@ -12,7 +12,7 @@ Ranks are taken within the pool (ties share their mean rank), as the paper combi
 probes. ICE_intra alone rewards a model that predicts one class everywhere (every pair is then
 "intra" and kept); ICE_inter alone rewards fragmented boundaries; the mean of their ranks needs both.
 A candidate with no pair of a kind (say, a collapsed one has no inter pairs) gets that probe's
-lowest rank. mix_intra, mix_inter: (P,) bool per candidate → K floats.
+lowest rank. target_logits (N, C) and mix_intra, mix_inter (P,) bool per candidate → K floats.
 
 >>> import torch
 >>> t, f = torch.tensor([True, True]), torch.tensor([False, True])

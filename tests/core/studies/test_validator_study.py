@@ -1,0 +1,65 @@
+"""The validator study: the selection gap of each validator on each pool, and the declared default."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from core.studies.validator_study import declare_default, gap, method_pool, run_pool, study
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def point(method, seed, acc, good, bad, share=0.2):
+    return {"method": method, "seed": seed, "target_acc": acc, "largest_class_share": share,
+            "scores": {"good": good, "bad": bad}}
+
+
+POINTS = [point("source_only", s, 40.0, 0.1, 0.9) for s in range(3)] + \
+         [point("dann", s, 60.0 + s, 0.5, 0.5) for s in range(3)] + \
+         [point("self_training", s, 90.0 - s, 0.9, 0.1) for s in range(3)]
+
+
+def test_the_zoo_chooses_methods_on_mean_scores_and_gaps_are_mean_accuracies():
+    pool = method_pool(POINTS)
+    assert pool["dann"]["target_acc"] == 61.0 and pool["dann"]["n"] == 3
+    assert gap(pool, "good") == {"chosen": "self_training", "chosen_acc": 89.0, "best": "self_training",
+                                 "best_acc": 89.0, "gap": 0.0}
+    assert gap(pool, "bad")["chosen"] == "source_only" and gap(pool, "bad")["gap"] == 49.0
+
+
+def test_a_collapsed_candidate_is_not_chosen_whatever_its_score():
+    points = POINTS[:6] + [point("self_training", s, 12.0, 99.0, 0.0, share=0.95) for s in range(3)]
+    assert gap(method_pool(points), "good")["chosen"] == "dann"
+
+
+def test_recommend_rows_are_a_one_seed_pool_without_failed_candidates():
+    rows = [{"method": "source_only", "scores": {"good": 0.1}, "target_acc": 40.0, "largest_class_share": 0.2,
+             "error": None},
+            {"method": "dann", "scores": {"good": 0.5}, "target_acc": 70.0, "largest_class_share": 0.2, "error": None},
+            {"method": "mcc", "scores": {}, "target_acc": None, "largest_class_share": None, "error": "diverged"}]
+    assert set(run_pool(rows)) == {"source_only", "dann"} and gap(run_pool(rows), "good")["gap"] == 0.0
+
+
+def test_the_declared_rule_picks_the_lowest_worst_case_gap_and_fixtures_do_not_vote():
+    lodo_rows = [{"method": "source_only", "scores": {"good": 0.2, "bad": 0.9}, "target_acc": 50.0,
+                  "largest_class_share": 0.2, "error": None},
+                 {"method": "dann", "scores": {"good": 0.8, "bad": 0.1}, "target_acc": 80.0,
+                  "largest_class_share": 0.2, "error": None}]
+    fixture_rows = [dict(r, scores={"good": 1 - r["scores"]["good"], "bad": 1 - r["scores"]["bad"]}) for r in lodo_rows]
+    result = study({"a->b": POINTS}, {"c": lodo_rows}, {"unseen": fixture_rows}, ["good", "bad"])
+    good = result["validators"]["good"]
+    assert good["worst"] == 0.0 and good["fixtures_worst"] == 30.0  # the check is reported, not used
+    assert result["default"] == "good" == declare_default(result["validators"], ["good", "bad"])
+
+
+def test_the_script_reads_a_zoo_and_prints_the_tables(tmp_path):
+    board = {"selection": {"a->b": {"points": POINTS}}}
+    (tmp_path / "leaderboard.json").write_text(json.dumps(board))
+    out = subprocess.run([sys.executable, "scripts/studies/validator_study.py", "--zoo", str(tmp_path),
+                          "--json", str(tmp_path / "study.json")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "| validator |" in out.stdout and "default by the declared rule" in out.stdout
+    assert json.loads((tmp_path / "study.json").read_text())["rule"].startswith("the lowest worst-case")
