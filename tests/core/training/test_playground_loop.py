@@ -1,4 +1,4 @@
-"""The Playground's loop (core.training.playground): speed, what each frame holds, the background
+"""The Playground's loop (core.training.playground): what each frame holds, the background
 thread, and the claims the page teaches — every method that runs on points beats source-only on a
 covariate toy shift, the label-shift preset hurts DANN, and nothing without target labels fixes
 the concept shift. Fixed seeds, margins well inside what was measured (scripts/bench/bench_playground.py)."""
@@ -35,15 +35,10 @@ def source_only_covariate():
     return final(baseline(), *COVARIATE)
 
 
-def test_a_1000_step_run_takes_at_most_3_seconds_on_one_core():
-    best = float("inf")
-    for _ in range(3):  # the best of three: the machine is shared
-        pg = Playground("toy:moons", "toy:moons?rotate=35", default_method(), steps=1000, compare=False)
-        started = time.perf_counter()
-        snap = pg.run()
-        best = min(best, time.perf_counter() - started)
-        assert snap.status == "done" and snap.step == 1000 and snap.frame_count == 41
-    assert best <= 3.0, f"{best:.2f} s"
+def test_a_1000_step_run_finishes_with_every_frame():
+    """(How long it takes is a benchmark, scripts/bench/bench_playground.py, not a test.)"""
+    snap = Playground("toy:moons", "toy:moons?rotate=35", default_method(), steps=1000, compare=False).run()
+    assert snap.status == "done" and snap.step == 1000 and snap.frame_count == 41
 
 
 def test_a_frame_holds_the_regions_the_boundary_the_features_and_the_three_terms():
