@@ -32,6 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import torch  # noqa: E402
 
+from core.util.stats import mean_std  # noqa: E402
+
 from core.data import EMBEDDED  # noqa: E402
 from core.methods import METHODS, ordered  # noqa: E402
 
@@ -71,8 +73,7 @@ def summarise(runs: list[dict], methods: list[str], domains: list[str]) -> dict:
         for d in domains:
             accs = [r["held_out_acc"] for r in runs if r["method"] == m and r["held_out"] == d]
             if accs:
-                row[d] = statistics.fmean(accs)
-                row[d + "_sd"] = statistics.stdev(accs) if len(accs) > 1 else 0.0
+                row[d], row[d + "_sd"] = mean_std(accs).values()
         if all(d in row for d in domains):
             row["mean"] = statistics.fmean(row[d] for d in domains)
             row["source"] = statistics.fmean(r["source_acc"] for r in runs if r["method"] == m)

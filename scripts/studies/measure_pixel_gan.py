@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -39,6 +38,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import torch  # noqa: E402
+
+from core.util.stats import mean_std  # noqa: E402
 
 from core.data import load_domain  # noqa: E402
 from core.evaluation import evaluate_accuracy, predict_logits  # noqa: E402
@@ -165,7 +166,9 @@ def main(argv=None) -> int:
 
     hparams = parse_sets(args.set)
     judge, judge_acc = domain_classifier(args.source, args.target)
-    oracle, _ = load_ref(f"{args.source}->{args.target}/oracle")
+    from core.zoo import make_name
+
+    oracle, _ = load_ref(make_name(args.source, args.target, "oracle"))
     source_test = load_domain(args.source, "test")
     # context for oracle_reads_label: how well the oracle reads the untranslated source pictures
     oracle_reads_source = evaluate_accuracy(oracle, source_test)
@@ -209,8 +212,7 @@ def main(argv=None) -> int:
     for key in METRICS:
         values = [r[key] for r in runs if r.get(key) is not None]
         if values:
-            summary[key] = {"mean": round(statistics.mean(values), 2),
-                            "std": round(statistics.stdev(values), 2) if len(values) > 1 else 0.0}
+            summary[key] = mean_std(values, 2)
     if "target_acc" in summary and "source_only_acc" in summary:
         summary["gain"] = round(summary["target_acc"]["mean"] - summary["source_only_acc"]["mean"], 2)
     print(json.dumps({"source": args.source, "target": args.target, "steps": args.steps, "hparams": hparams,

@@ -5,7 +5,7 @@
     python scripts/studies/method_study.py --methods "dann:domain_weight=0.3"      # a variant
     python scripts/studies/method_study.py --table                # the table from the JSON, no training
 
-Every run is the default recipe (core/recipes.py: 1,500 steps, batch 64 + 64, Adam 1e-3) through
+Every run is the default recipe (core/training/recipes.py: 1,500 steps, batch 64 + 64, Adam 1e-3) through
 :func:`core.training.engine.train`, one thread, one run at a time. Results go to a JSON file (``--out``),
 written after every run; runs already in it are skipped, so an interrupted study resumes.
 
@@ -35,7 +35,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import torch  # noqa: E402
 
-SCENARIOS = [("mnist", "mnistm"), ("mnist", "ucidigits"), ("syndigits", "mnist"), ("mnist", "syndigits")]
+from core.util.stats import mean_std  # noqa: E402
+
+from core.data import Scenario  # noqa: E402
+from core.zoo import SCENARIOS  # noqa: E402  (the shipped ones)
 TARGET_GAIN = {("mnist", "mnistm"): 30.0, ("mnist", "ucidigits"): 20.0, ("syndigits", "mnist"): 15.0,
                ("mnist", "syndigits"): 5.0}
 HARM = 2.0  # a model more than this many points below source-only counts as harmful
@@ -101,7 +104,7 @@ def shipped_runs(path: str = "pretrained/leaderboard.json") -> list[dict]:
     board = json.loads(file.read_text())
     runs = []
     for scen, methods in board["scenarios"].items():
-        source, target = scen.split("->")
+        source, target = Scenario.parse(scen)
         for m, cell in methods.items():
             for seed, acc, src in zip(cell["seeds"], cell["values"], cell.get("source_values", cell["values"])):
                 runs.append({"method": f"zoo:{m}", "source": source, "target": target, "seed": seed,
@@ -136,8 +139,7 @@ def table(runs: list[dict], methods: list[str] | None = None, steps: int | None 
                 cells.append("—")
                 continue
             accs = [got[k]["target_acc"] for k in sorted(got)]
-            mean = statistics.mean(accs)
-            sd = statistics.stdev(accs) if len(accs) > 1 else 0.0
+            mean, sd = mean_std(accs).values()
             cell = f"{mean:.1f} ± {sd:.1f}"
             if m not in ("source_only", "zoo:source_only") and base:
                 shared = [k for k in got if k in base]

@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from core.util.stats import mean_std  # noqa: E402
+
 from core.training.engine import train  # noqa: E402
-from core.training.recipes import SCENARIOS, recipe  # noqa: E402
+from core.training.recipes import recipe  # noqa: E402
+from core.data import scenario_key  # noqa: E402
+from core.zoo import SCENARIOS  # noqa: E402
 
 SETTINGS = [
     ("source_only", {}, {}),
@@ -54,17 +57,17 @@ def main() -> int:
                 except Exception as err:  # noqa: BLE001 - a diverged run is a result too
                     print(f"  {row['setting']} {source}->{target} seed {seed}: {err}", file=sys.stderr)
                     accs.append(float("nan"))
-            row[f"{source}->{target}"] = accs
+            row[scenario_key(source, target)] = accs
         rows.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
-    names = [f"{s}->{t}" for s, t in SCENARIOS]
+    names = [s.key for s in SCENARIOS]
     print("| setting | " + " | ".join(names) + " |")
     print("|---" * (len(names) + 1) + "|")
     for row in rows:
         cells = []
         for name in names:
             ok = [a for a in row[name] if a == a]
-            cells.append(f"{statistics.mean(ok):.1f} ± {statistics.stdev(ok) if len(ok) > 1 else 0:.1f}"
+            cells.append("{mean:.1f} ± {std:.1f}".format(**mean_std(ok))
                          + (f" ({len(row[name]) - len(ok)} diverged)" if len(ok) < len(row[name]) else "")
                          if ok else "diverged")
         print(f"| {row['setting']} | " + " | ".join(cells) + " |")
