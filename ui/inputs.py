@@ -19,7 +19,7 @@ NORMALIZE_LABELS = {"auto": "Automatically (recommended)", "none": "As they are"
 
 NORMALIZE_HELP = (
     "**Automatically**: for each model and this batch, ShiftLab reads the pictures both ways and keeps "
-    "the one whose predictions are more confident and spread over the classes (no labels needed). "
+    "the one whose predictions are more confident on average (no labels needed). "
     "**Centred like MNIST**: make the background dark, crop to the ink, pad to a square, scale the digit to "
     "20/28 of the frame and centre it by mass — how MNIST was made; it helps photos of digits on paper, "
     "scans and drawings and can hurt digits on photo textures. **As they are**: the whole picture, resized.")

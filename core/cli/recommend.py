@@ -29,6 +29,7 @@ def run(args) -> int:
     from ..checkpoints import CHECKPOINT_FILES
     from ..methods import get_method
     from ..selection import RECOMMEND_STEPS, candidate_methods, recommend
+    from ..selection.recommend import check_pool
     from ..selection.scoring import runnable_candidates
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else candidate_methods()
@@ -37,8 +38,9 @@ def run(args) -> int:
     for name in methods:
         get_method(name)
     check_selection_args(args)
-    out = prepare_out_dir(args.out or default_run_dir("recommend", args.source, args.target), CHECKPOINT_FILES)
     trained, _skipped = runnable_candidates(methods, args.source, args.target)
+    check_pool(args.validator, trained)
+    out = prepare_out_dir(args.out or default_run_dir("recommend", args.source, args.target), CHECKPOINT_FILES)
     bar = progress_bar(max(1, len(trained)) * (args.steps or RECOMMEND_STEPS), f"recommend {args.source}→{args.target}",
                        args.quiet)
     try:

@@ -72,9 +72,11 @@ def run(args) -> int:
     from ..methods import get_method
     from ..training.recipes import recipe
     from ..selection import open_storage, tune
+    from ..selection.tune import check_shared_pool
 
     get_method(args.method)
     check_selection_args(args)
+    check_shared_pool(args.validator, args.storage)
     open_storage(args.storage)  # an unsupported URL lists the valid forms before any training
     out = prepare_out_dir(args.out) if args.out else None
     steps = args.steps or recipe(args.method).steps

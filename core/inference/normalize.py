@@ -54,8 +54,9 @@ def _entropy(logits: torch.Tensor) -> float:
 #: Label-free criteria, higher is better: information maximisation H(p̄) − mean H(p_i) (confident
 #: *and* spread over the classes), mean top-1 confidence, and negative mean entropy.
 CRITERIA = {"im": _im, "confidence": _confidence, "entropy": _entropy}
-#: The criterion ``auto`` uses (chosen on the LODO folds, see the module docstring).
-DEFAULT_CRITERION = "im"
+#: The criterion ``auto`` uses: mean top-1 confidence lost the fewest points on the LODO folds
+#: (worst fold 5.5 points vs 8.8 for IM and 7.7 for entropy; mean 1.4; docs/ingest.md).
+DEFAULT_CRITERION = "confidence"
 
 
 @dataclass

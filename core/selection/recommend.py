@@ -22,6 +22,17 @@ from .scoring import (DEFAULT_VALIDATOR, RECOMMEND_STEPS, ProgressFn, candidate_
                       runnable_candidates, score_pool, settings_of, train_and_score)
 
 
+def check_pool(validator: str, names: list[str]) -> None:
+    """ValueError when ``validator`` scores a candidate among the others (EnsV, MixVal) and
+    ``names`` are too few candidates to make its pool."""
+    from ..validators import get_validator
+
+    chosen_by = get_validator(validator)
+    if chosen_by.pool and len(names) < chosen_by.min_pool:
+        raise ValueError(f"validator {validator!r} needs a pool of at least {chosen_by.min_pool} candidates, got "
+                         f"{len(names)} ({', '.join(names)})")
+
+
 def recommend(source: str, target: str, validator: str = DEFAULT_VALIDATOR, seed: int = 0, device: str = "auto",
               out_dir: str | Path | None = None, steps: int | None = None, methods: list[str] | None = None,
               threads: int | None = None, progress: ProgressFn | None = None) -> dict:
@@ -47,10 +58,8 @@ def recommend(source: str, target: str, validator: str = DEFAULT_VALIDATOR, seed
     if not names:
         raise ValueError("no candidate can train on these domains: " + "; ".join(
             f"{s['method']}: {s['reason']}" for s in skipped))
-    chosen_by = check_validator(validator, target, source)
-    if chosen_by.pool and len(names) < chosen_by.min_pool:
-        raise ValueError(f"validator {validator!r} needs a pool of at least {chosen_by.min_pool} candidates, got "
-                         f"{len(names)} ({', '.join(names)})")
+    check_validator(validator, target, source)
+    check_pool(validator, names)
     steps = steps or RECOMMEND_STEPS
     rows, kept, trained, domains = [], {}, {}, None
     for name in names:

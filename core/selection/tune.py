@@ -84,6 +84,14 @@ def open_storage(url: str | None):
         if not folder.is_dir():
             raise ValueError(f"storage {url!r}: folder {str(folder)!r} does not exist")
     return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+def check_shared_pool(validator: str, storage: str | None) -> None:
+    """ValueError when a pool-aware ``validator`` (a trial scored among the others) would tune a study
+    shared through ``storage``: this process cannot see the other processes' trials."""
+    if storage is not None and get_validator(validator).pool:
+        raise ValueError(f"validator {validator!r} scores a trial among the others, which a study shared between "
+                         "processes (--storage) cannot see; tune without --storage, or choose a single-model validator")
+
+
 def tune(method: str, source: str, target: str, trials: int = 10, validator: str = DEFAULT_VALIDATOR,
          storage: str | None = None, seed: int = 0, device: str = "auto", steps: int | None = None,
          out_dir: str | Path | None = None, threads: int | None = None,
@@ -110,6 +118,7 @@ def tune(method: str, source: str, target: str, trials: int = 10, validator: str
     get_method(method)
     if trials < 1:
         raise ValueError(f"trials must be at least 1, got {trials}")
+    check_shared_pool(validator, storage)
     store = open_storage(storage)  # a bad URL fails before any domain is loaded
     check_validator(validator, target, source)
     name = study_name(method, source, target, validator)
@@ -124,9 +133,6 @@ def tune(method: str, source: str, target: str, trials: int = 10, validator: str
 
     shared = {}  # the scenario's splits, loaded by the first trial and read by the others
     pooled = get_validator(validator).pool
-    if pooled and store is not None:
-        raise ValueError(f"validator {validator!r} scores a trial among the others, which a study shared between "
-                         "processes (--storage) cannot see; tune without --storage, or choose a single-model validator")
     pool: dict[int, dict] = {}  # this process's completed trials, for a pool-aware validator
 
     def objective(trial):

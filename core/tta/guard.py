@@ -47,9 +47,12 @@ KEPT = "kept the original"
 #: Two pictures whose 16×16 grey thumbnails differ by less than this (mean absolute difference,
 #: in [0, 1]) count as the same picture for the guard's variety check.
 DUPLICATE_DISTANCE = 0.01
-#: The IM rule's tolerance (:func:`judge`), None: the rule is off. Set by the measurement in
-#: scripts/studies/ingest_lodo.py on the leave-one-domain-out models (docs/ingest.md).
-IM_TOLERANCE: float | None = None
+#: The IM rule's tolerance (:func:`judge`; None turns the rule off). Chosen by the measurement in
+#: scripts/studies/ingest_lodo.py on the leave-one-domain-out models (docs/ingest.md): with 0.02 the
+#: worst change against the unadapted model is -0.1 points (-3.0 with the entropy and collapse rules
+#: alone), the mean +3.2; the rule declared before measuring: the smallest worst-case harm, ties to the
+#: larger mean gain, then the looser rule (0 and 0.02 tie on harm; 0.02 has the larger mean).
+IM_TOLERANCE: float | None = 0.02
 
 
 @dataclass

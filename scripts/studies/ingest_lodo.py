@@ -125,6 +125,7 @@ def choose_guard(tta: list[dict]) -> dict:
                                                                                     r["method"], r["n"]) == k)
               for k in {(r["held_out"], r["normalize"], r["method"], r["n"]) for r in tta}}
     return {"rules": table, "chosen": chosen, "always_adapt_worst": round(min(always.values()), 2),
+            "always_adapt_mean": round(statistics.fmean(always.values()), 2),
             "rule": "smallest worst-case harm vs the unadapted model, averaged over draws (ties: larger mean gain, "
                     "then the looser rule)"}
 
@@ -144,7 +145,7 @@ def markdown(result: dict) -> str:
         mark = " ★" if name == guard["chosen"] else ""
         lines.append(f"| {name}{mark} | {row['worst_change']:+.2f} | {row['worst_case']} | {row['mean_change']:+.2f} | "
                      f"{100 * row['kept_share']:.0f} % |")
-    lines.append(f"| always adapt | {guard['always_adapt_worst']:+.2f} | | | 0 % |")
+    lines.append(f"| always adapt | {guard['always_adapt_worst']:+.2f} | | {guard.get('always_adapt_mean', float('nan')):+.2f} | 0 % |")
     return "\n".join(lines)
 
 

@@ -29,12 +29,18 @@ def batch(labels):
     return x
 
 
-def test_auto_picks_the_variant_whose_predictions_are_confident_and_spread():
-    spread, one_class = batch([0, 1, 2, 0, 1, 2]), batch([0] * 6)
-    choice = choose_normalization(Fixed(), {"none": one_class, "centre": spread})
+def test_auto_picks_the_variant_the_default_criterion_scores_higher():
+    confident, unsure = batch([0, 1, 2, 0, 1, 2]), 0.3 * batch([0, 1, 2, 0, 1, 2]) + 0.2
+    choice = choose_normalization(Fixed(), {"none": unsure, "centre": confident})
     assert choice.normalize == "centre" and choice.criterion == DEFAULT_CRITERION
     assert choice.scores["centre"] > choice.scores["none"] and "label-free" in choice.reason
-    assert choose_normalization(Fixed(), {"none": spread, "centre": one_class}).normalize == "none"
+    assert choose_normalization(Fixed(), {"none": confident, "centre": unsure}).normalize == "none"
+
+
+def test_im_also_rewards_predictions_spread_over_the_classes():
+    spread, one_class = batch([0, 1, 2, 0, 1, 2]), batch([0] * 6)
+    assert choose_normalization(Fixed(), {"none": one_class, "centre": spread}, criterion="im").normalize == "centre"
+    assert choose_normalization(Fixed(), {"none": spread, "centre": one_class}, criterion="im").normalize == "none"
 
 
 def test_ties_keep_the_pictures_as_they_are():

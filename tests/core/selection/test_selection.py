@@ -185,6 +185,24 @@ def test_too_few_target_images_for_the_validator_fail_before_training(tmp_path):
         recommend("mnist", f"folder:{few}", validator="snd", steps=5, device="cpu", out_dir=tmp_path / "x")
 
 
+def test_pool_validators_refuse_what_they_cannot_score_before_any_training(tmp_path, capsys):
+    """EnsV scores a candidate among the others: one candidate is no pool, and a study shared
+    through --storage cannot see the other processes' trials. Both fail in one line, untrained."""
+    from core.__main__ import main
+
+    base = ["--source", "mnist", "--target", "ucidigits", "--quiet"]
+    assert main(["recommend", "--validator", "ensv", "--methods", "source_only", *base,
+                 "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "needs a pool of at least" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "r").exists()
+    assert main(["tune", "--method", "dann", "--validator", "ensv", "--trials", "2",
+                 "--storage", f"sqlite:///{tmp_path / 'study.db'}", *base]) == 2
+    err = capsys.readouterr().err
+    assert "--storage" in err and "single-model validator" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "study.db").exists()
+
+
 def test_collapse_guard_compares_with_source_only():
     """A candidate is collapsed when its most-predicted target class takes more than COLLAPSE_JUMP
     above source-only's share; unknown shares never disqualify."""

@@ -236,6 +236,27 @@ def test_cli_adapt_reports_too_few_pictures(trained, tmp_path, capsys):
     assert code == 2 and "at least 8 pictures" in capsys.readouterr().err
 
 
+def test_cli_adapt_says_how_it_read_the_pictures(trained, tmp_path, capsys):
+    from core.cli import main
+    from core.inference.normalize import DEFAULT_CRITERION, VARIANTS
+
+    card = checkpoints.make_card(trained, method="source_only", source="mnist", target="mnist", class_names=DIGITS)
+    checkpoints.save(trained, card, tmp_path / "model")
+    base = ["adapt", "--model", str(tmp_path / "model"), "--target", "ucidigits", "--method", "bn_stats",
+            "--max-images", "32", "--json"]
+    assert main(base) == 0
+    auto = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert auto["normalize"] in VARIANTS and DEFAULT_CRITERION in auto["normalize_reason"]
+    assert main([*base, "--normalize", "centre"]) == 0
+    fixed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert fixed["normalize"] == "centre" and fixed["normalize_reason"] == "asked for"
+    if auto["normalize"] == "centre":
+        assert fixed["before_acc"] == pytest.approx(auto["before_acc"], abs=1e-6)
+    with pytest.raises(SystemExit) as refused:
+        main([*base, "--normalize", "sideways"])
+    assert refused.value.code == 2 and "'none', 'centre', 'auto'" in capsys.readouterr().err
+
+
 def test_the_small_adam_matches_torch_adam():
     from core.tta.base import Adam
 
