@@ -1,6 +1,7 @@
 """``python -m core zoo list|table|rebuild|merge``: the shipped models.
 
     python -m core zoo merge DIR [DIR ...] [--into pretrained]   # zoos built by parallel rebuilds
+    python -m core zoo reselect --validator V [--into pretrained]  # what V recommends from the stored scores
     python -m core zoo universal [--out pretrained/universal] [--steps 4000] [--seed 0]   # the upload model
 """
 
@@ -11,13 +12,15 @@ from .common import add_device, emit_json, number_in
 
 def add_parser(sub) -> None:
     z = sub.add_parser("zoo", help="list or rebuild the pretrained models")
-    z.add_argument("action", choices=("list", "rebuild", "table", "merge", "universal"),
+    z.add_argument("action", choices=("list", "rebuild", "table", "merge", "reselect", "universal"),
                    help="list the shipped models, rebuild them, print the leaderboard as Markdown, merge "
-                        "zoo folders built by parallel `rebuild --scenario ... --out DIR` runs, or train the "
+                        "zoo folders built by parallel `rebuild --scenario ... --out DIR` runs, recompute the "
+                        "recommendations for another validator (reselect), or train the "
                         "universal digits model (the default model for uploads)")
     z.add_argument("--seed", type=number_in("seed", int), default=0, help="universal: the run's seed")
     z.add_argument("dirs", nargs="*", metavar="DIR", help="merge: the zoo folders to merge")
-    z.add_argument("--into", default=None, help="merge: the zoo folder to merge into (default pretrained/)")
+    z.add_argument("--into", default=None, help="merge / reselect: the zoo folder to change (default pretrained/)")
+    z.add_argument("--validator", default=None, help="reselect: the validator whose choice the leaderboard records")
     z.add_argument("--tiny", action="store_true", help="a few steps per model, into a temporary folder (CI)")
     z.add_argument("--seeds", type=number_in("seeds", int, 1, 100), default=None, help="seeds per model (default 3; 1 with --tiny)")
     z.add_argument("--steps", type=number_in("steps", int), default=None, help="steps per model (default: recipes.ZOO_STEPS)")
@@ -39,8 +42,11 @@ def run(args) -> int:
 
     if args.dirs and args.action != "merge":
         raise ValueError(f"zoo {args.action} takes no folders ({' '.join(args.dirs)}); only zoo merge does")
-    if args.into is not None and args.action != "merge":
-        raise ValueError(f"--into is for zoo merge, not zoo {args.action}")
+    if args.into is not None and args.action not in ("merge", "reselect"):
+        raise ValueError(f"--into is for zoo merge and reselect, not zoo {args.action}")
+    if (args.validator is not None) != (args.action == "reselect"):
+        raise ValueError("zoo reselect needs --validator V" if args.action == "reselect"
+                         else f"--validator is for zoo reselect, not zoo {args.action}")
     if args.action == "table":
         if args.json:
             emit_json({"rows": zoo.leaderboard_rows()})
@@ -72,6 +78,10 @@ def run(args) -> int:
         if not args.dirs:
             raise ValueError("zoo merge needs at least one zoo folder (DIR ...) built by `zoo rebuild --out DIR`")
         return merge(args.dirs, args.into or zoo.zoo_dir())
+    if args.action == "reselect":
+        from ..studies.zoo_merge import reselect
+
+        return reselect(args.into or zoo.zoo_dir(), args.validator)
     from ..data import check_domain_spec
     from ..util.device import resolve_device
     from ..studies.zoo_build import normalise_scenarios, rebuild

@@ -11,6 +11,9 @@ that built the scenario, the rest (published numbers, the LODO table) stays. Ent
 collapse guard's input (``largest_class_share``: zoos built before the guard existed) get it from
 the shipped seed-0 model on the unlabelled target train images, and the label-free blocks are
 recomputed (:func:`core.studies.zoo_build.selection_blocks`). No target label is read for any choice.
+
+:func:`reselect` recomputes those blocks of every scenario for another validator (``python -m core
+zoo reselect --validator V``): what a new default validator recommends from the runs already scored.
 """
 
 from __future__ import annotations
@@ -83,5 +86,32 @@ def merge(dirs: list[Path], into: Path, log: Callable[[str], Any] = print) -> in
     board["generated"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     board["how"] = ("python -m core zoo rebuild --scenario S->T ... --out DIR, one process per core with one "
                     "thread each, then python -m core zoo merge DIR ... --into pretrained")
+    write_json_atomic(board_path, board)
+    return 0
+
+
+def reselect(into: Path, validator: str, log: Callable[[str], Any] = print) -> int:
+    """Recompute every scenario's label-free blocks in ``into``'s leaderboard for ``validator`` from
+    the scores already stored (nothing is trained or loaded); return an exit code."""
+    from ..validators import get_validator
+
+    get_validator(validator)  # an unknown name lists the valid ones
+    board_path = Path(into) / LEADERBOARD_NAME
+    if not board_path.is_file():
+        raise ValueError(f"{into} is not a zoo folder: it has no {LEADERBOARD_NAME}")
+    board = json.loads(board_path.read_text(encoding="utf-8"))
+    scored = [m for entries in board.get("scenarios", {}).values() for m, e in entries.items()
+              if (e.get("validator_scores") or {}).get(validator) is not None]
+    if not scored:
+        raise ValueError(f"no model in {board_path} carries a {validator} score (built before it existed?); "
+                         "rebuild the zoo to score it")
+    for skey, entries in board.get("scenarios", {}).items():
+        blocks = selection_blocks({}, validator, entries, (board.get("selection") or {}).get(skey))
+        for name in BLOCKS:
+            board.setdefault(name, {})[skey] = blocks[name]
+        rec = blocks["recommended"] or {}
+        log(f"{skey}: recommended by {validator}: {rec.get('method')} ({rec.get('target_acc_mean')} vs "
+            f"source-only {rec.get('source_only_acc_mean')})")
+    board["validator"] = validator
     write_json_atomic(board_path, board)
     return 0

@@ -204,7 +204,27 @@ def test_distill_is_taught_by_the_label_free_choice(tiny_zoo):
 
 def test_recommended_is_the_best_validator_score_and_reports_the_gap(tiny_zoo):
     board = zoo.leaderboard()
-    validator = board["validator"]
+    check_recommended(board, board["validator"])
+
+
+def test_reselect_records_another_validators_choice_from_the_stored_scores(tiny_zoo, tmp_path):
+    from core.studies.zoo_merge import reselect
+
+    out = tmp_path / "zoo"
+    shutil.copytree(tiny_zoo.path, out)
+    before = json.loads((out / "leaderboard.json").read_text())
+    other = next(v for v in ("im", "entropy", "ensv") if v != before["validator"])
+    assert reselect(out, other, log=lambda line: None) == 0
+    after = json.loads((out / "leaderboard.json").read_text())
+    assert after["validator"] == other and after["scenarios"] == before["scenarios"]
+    check_recommended(after, other)
+    for key, block in after["selection"].items():
+        assert block["points"] == before["selection"][key]["points"]
+    with pytest.raises(ValueError, match="unknown validator"):
+        reselect(out, "oracle", log=lambda line: None)
+
+
+def check_recommended(board: dict, validator: str) -> None:
     for s, t in zoo.SCENARIOS:
         key = f"{s}->{t}"
         scen, rec = board["scenarios"][key], board["recommended"][key]
