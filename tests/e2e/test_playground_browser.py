@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from appserver import settle  # scripts/, put on sys.path by conftest
+from tests.support.appserver import settle
 
 from .conftest import ARTIFACTS, _serve
 
