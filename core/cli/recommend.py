@@ -28,7 +28,7 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from ..checkpoints import CHECKPOINT_FILES
     from ..methods import get_method
-    from ..selection import RECOMMEND_STEPS, candidate_methods, recommend
+    from ..selection import RECOMMEND_STEPS, candidate_methods, default_validator, recommend
     from ..selection.recommend import check_pool
     from ..selection.scoring import runnable_candidates
 
@@ -39,6 +39,7 @@ def run(args) -> int:
         get_method(name)
     check_selection_args(args)
     trained, _skipped = runnable_candidates(methods, args.source, args.target)
+    args.validator = args.validator or default_validator(len(trained))
     check_pool(args.validator, trained)
     out = prepare_out_dir(args.out or default_run_dir("recommend", args.source, args.target), CHECKPOINT_FILES)
     bar = progress_bar(max(1, len(trained)) * (args.steps or RECOMMEND_STEPS), f"recommend {args.source}→{args.target}",

@@ -17,14 +17,17 @@ MAX_TRIALS = 10_000
 
 def add_selection_args(p) -> None:
     """Options ``tune`` and ``recommend`` share (source, target, validator, seed, device, …)."""
-    from ..selection import DEFAULT_VALIDATOR
-    from ..validators import VALIDATORS
+    from ..selection import DEFAULT_VALIDATOR, SINGLE_MODEL_DEFAULT
+    from ..validators import VALIDATORS, get_validator
 
     p.add_argument("--source", required=True, help="a domain (see `python -m core domains`)")
     p.add_argument("--target", required=True, help="a domain, or folder:PATH / zip:PATH of unlabelled pictures")
-    p.add_argument("--validator", default=DEFAULT_VALIDATOR,
+    small = (f"; {SINGLE_MODEL_DEFAULT} where its pool is too small: tune, or fewer than "
+             f"{get_validator(DEFAULT_VALIDATOR).min_pool} candidates" if get_validator(DEFAULT_VALIDATOR).pool else "")
+    p.add_argument("--validator", default=None,
                    help=f"label-free score, higher is better; one of: {', '.join(VALIDATORS)} "
-                        f"(default {DEFAULT_VALIDATOR}, chosen by scripts/studies/validator_study.py: docs/validators.md)")
+                        f"(default {DEFAULT_VALIDATOR}{small}; chosen by scripts/studies/validator_study.py: "
+                        "docs/validators.md)")
     p.add_argument("--seed", type=number_in("seed", int), default=0)
     add_device(p)
     p.add_argument("--steps", type=number_in("steps", int), default=None, help="training steps per model")
@@ -38,7 +41,8 @@ def check_selection_args(args) -> None:
     from ..data import check_domain_spec
     from ..validators import get_validator
 
-    get_validator(args.validator)
+    if args.validator is not None:
+        get_validator(args.validator)
     for spec in (args.source, args.target):
         check_domain_spec(spec)
 
@@ -71,11 +75,12 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from ..methods import get_method
     from ..training.recipes import recipe
-    from ..selection import open_storage, tune
+    from ..selection import default_validator, open_storage, tune
     from ..selection.tune import check_shared_pool
 
     get_method(args.method)
     check_selection_args(args)
+    args.validator = args.validator or default_validator()  # trials are scored as they finish
     check_shared_pool(args.validator, args.storage)
     open_storage(args.storage)  # an unsupported URL lists the valid forms before any training
     out = prepare_out_dir(args.out) if args.out else None

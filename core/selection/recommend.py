@@ -18,7 +18,7 @@ from ..training.engine import TrainingError
 from ..util.stats import rounded
 from ..validators import ValidatorError
 from .choice import choose
-from .scoring import (DEFAULT_VALIDATOR, RECOMMEND_STEPS, ProgressFn, candidate_methods, check_validator, run_config,
+from .scoring import (RECOMMEND_STEPS, default_validator, ProgressFn, candidate_methods, check_validator, run_config,
                       runnable_candidates, score_pool, settings_of, train_and_score)
 
 
@@ -33,11 +33,12 @@ def check_pool(validator: str, names: list[str]) -> None:
                          f"{len(names)} ({', '.join(names)})")
 
 
-def recommend(source: str, target: str, validator: str = DEFAULT_VALIDATOR, seed: int = 0, device: str = "auto",
+def recommend(source: str, target: str, validator: str | None = None, seed: int = 0, device: str = "auto",
               out_dir: str | Path | None = None, steps: int | None = None, methods: list[str] | None = None,
               threads: int | None = None, progress: ProgressFn | None = None) -> dict:
     """Train every candidate method (:func:`candidate_methods`, or ``methods``) on ``source → target``
-    with its default settings, score each with ``validator`` and keep :func:`~core.selection.choice.choose`'s
+    with its default settings, score each with ``validator`` (default :func:`default_validator` for
+    the candidates that can train) and keep :func:`~core.selection.choice.choose`'s
     pick (the best score among those whose predictions have not collapsed onto a class); its
     checkpoint is saved in ``out_dir`` (default ``runs/recommend-SOURCE-TARGET-TIME``).
 
@@ -58,6 +59,7 @@ def recommend(source: str, target: str, validator: str = DEFAULT_VALIDATOR, seed
     if not names:
         raise ValueError("no candidate can train on these domains: " + "; ".join(
             f"{s['method']}: {s['reason']}" for s in skipped))
+    validator = validator or default_validator(len(names))
     check_validator(validator, target, source)
     check_pool(validator, names)
     steps = steps or RECOMMEND_STEPS

@@ -18,9 +18,23 @@ from ..methods.registry import is_candidate
 from ..util.stats import rounded
 from ..validators import VALIDATORS, ValidatorError, gather_evidence, get_validator, largest_class_share, score_all
 
-# The validator recommend, tune and the zoo use unless told otherwise; chosen by the validator study
-# (docs/validators.md), never by target test accuracy of a particular run.
-DEFAULT_VALIDATOR = "source_val_acc"
+# The validator recommend and the zoo use unless told otherwise; chosen by the validator study's
+# declared rule (docs/validators.md: the lowest worst-case selection gap over the zoo's scenarios and
+# the LODO folds), never by target test accuracy of a particular run.
+DEFAULT_VALIDATOR = "ensv"
+# Where the default cannot see its pool — fewer candidates than EnsV needs, or tune, whose trials are
+# scored one by one as they finish — the single-model validator the same rule puts first.
+SINGLE_MODEL_DEFAULT = "devn"
+
+
+def default_validator(n_candidates: int | None = None) -> str:
+    """The validator to use when none is named: :data:`DEFAULT_VALIDATOR` for a pool of
+    ``n_candidates`` it can score, else :data:`SINGLE_MODEL_DEFAULT` (``None``: a single model or
+    trials scored as they finish)."""
+    chosen = get_validator(DEFAULT_VALIDATOR)
+    if chosen.pool and (n_candidates is None or n_candidates < chosen.min_pool):
+        return SINGLE_MODEL_DEFAULT
+    return DEFAULT_VALIDATOR
 # Steps per candidate in recommend (see docs/validators.md for the measured wall time).
 RECOMMEND_STEPS = 500
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from ..training.engine import TrainingError
 from ..util.stats import rounded, spearman
 from ..validators import ValidatorError, get_validator
-from .scoring import DEFAULT_VALIDATOR, ProgressFn, check_validator, run_config, score_pool, train_and_score
+from .scoring import ProgressFn, default_validator, check_validator, run_config, score_pool, train_and_score
 
 # The learning rate is searched for every method, beside its own Hyper(search=...) ranges.
 LR_SEARCH = (3e-4, 3e-3, "log")
@@ -92,13 +92,14 @@ def check_shared_pool(validator: str, storage: str | None) -> None:
                          "processes (--storage) cannot see; tune without --storage, or choose a single-model validator")
 
 
-def tune(method: str, source: str, target: str, trials: int = 10, validator: str = DEFAULT_VALIDATOR,
+def tune(method: str, source: str, target: str, trials: int = 10, validator: str | None = None,
          storage: str | None = None, seed: int = 0, device: str = "auto", steps: int | None = None,
          out_dir: str | Path | None = None, threads: int | None = None,
          progress: ProgressFn | None = None) -> dict:
     """Search ``method``'s settings on ``source → target`` with Optuna TPE, scored by ``validator``.
 
-    Every trial trains with the run's ``seed`` (so trials differ only in their settings), is scored
+    ``validator`` defaults to :func:`default_validator` (trials are scored as they finish, so the
+    single-model default). Every trial trains with the run's ``seed`` (so trials differ only in their settings), is scored
     by the validator (all validators' scores are recorded too) and, where the target test split has
     labels, records its target accuracy for reporting. A trial that diverges is recorded as failed.
     ``storage``: None (in memory) or an SQLAlchemy URL shared by processes (``sqlite:///tune.db``);
@@ -118,6 +119,7 @@ def tune(method: str, source: str, target: str, trials: int = 10, validator: str
     get_method(method)
     if trials < 1:
         raise ValueError(f"trials must be at least 1, got {trials}")
+    validator = validator or default_validator()
     check_shared_pool(validator, storage)
     store = open_storage(storage)  # a bad URL fails before any domain is loaded
     check_validator(validator, target, source)

@@ -10,7 +10,7 @@ The zoo is the evidence behind every label-free choice: each run is trained and 
 and the source validation split); every recommend candidate (:func:`core.selection.is_candidate`)
 trains on every seed, and the pool-aware validators (EnsV, MixVal) score all of a scenario's
 candidate runs together. Per scenario the *recommended* method is :func:`core.selection.choose`'s
-pick over the candidates' mean scores of the default validator (:data:`core.selection.DEFAULT_VALIDATOR`)
+pick over the candidates' mean scores of the default validator (:func:`core.selection.default_validator`)
 — the rule ``recommend`` applies — and it teaches the distilled student. The other methods (the
 target-label bounds, domain generalisation) train on seed 0, or on every seed with
 ``all_seeds=True``. Target *test* labels only report: the leaderboard shows the best method in
@@ -134,9 +134,7 @@ class _Builder:
 
     def __init__(self, *, out_dir: Path, work: Path, seeds: list[int], device, steps, tiny: bool,
                  n_runs: int, log: Callable[[str], Any], all_seeds: bool = False):
-        from ..selection import DEFAULT_VALIDATOR
-
-        self.validator, self.all_seeds = DEFAULT_VALIDATOR, all_seeds
+        self.validator, self.all_seeds = None, all_seeds  # set by rebuild once the candidates are known
         self.out_dir, self.work, self.seeds, self.device = out_dir, work, seeds, device
         self.steps, self.tiny, self.n_runs, self.log = steps, tiny, n_runs, log
         self.n_points, self.embed = (60, "pca") if tiny else (500, "umap")
@@ -473,6 +471,9 @@ def rebuild(tiny: bool = False, seeds: int | None = None, device: str = "auto", 
     with tempfile.TemporaryDirectory(prefix=f"{WORK_PREFIX}{os.getpid()}-") as work:
         b = _Builder(out_dir=out_dir, work=Path(work), seeds=seed_list, device=device, steps=steps,
                      tiny=tiny, n_runs=n_runs, log=log, all_seeds=all_seeds)
+        from ..selection import default_validator, is_candidate
+
+        b.validator = default_validator(sum(map(is_candidate, meth_list)))  # EnsV needs its pool
         for source, target in scen_list:
             skey = scenario_key(source, target)
             runs, teacher = b.train_scenario(source, target, meth_list)

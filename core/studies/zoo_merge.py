@@ -14,6 +14,9 @@ recomputed (:func:`core.studies.zoo_build.selection_blocks`). No target label is
 
 :func:`reselect` recomputes those blocks of every scenario for another validator (``python -m core
 zoo reselect --validator V``): what a new default validator recommends from the runs already scored.
+A pool-aware validator (EnsV, MixVal) that a zoo predates is first scored by
+:func:`backfill_pool_scores` over the pool the zoo still holds: the shipped seed-0 model of every
+candidate method (the further seeds' weights are not kept), so its choice is made among those.
 """
 
 from __future__ import annotations
@@ -41,6 +44,56 @@ def seed0_share(model_dir: Path, source: str, target: str) -> float:
 
     model, _ = checkpoints.load(model_dir, device="cpu")
     return round(largest_class_share(gather_evidence(model, source, target)), 4)
+
+
+POOL_FROM = "the shipped seed-0 models of the scenario's candidates (computed when reselecting)"
+
+
+def backfill_pool_scores(into: Path, log: Callable[[str], Any] = print) -> list[str]:
+    """Score the pool-aware validators over the pool ``into`` still holds, where its leaderboard
+    needs it: a scenario whose candidates lack a pool validator's score (a zoo built before it), or
+    whose scores already came from this backfill (a later partial rebuild scored its new runs
+    among themselves only, so the whole scenario is scored again, over one pool). The pool: the
+    shipped seed-0 model of every candidate method (loaded through the checkpoints' readers;
+    evidence on the unlabelled target train images and the source splits). The scores go into each
+    method's ``validator_scores`` (marked ``pool_scores_from``) and its seed-0 point; the other
+    seeds' points lose theirs (another pool's). Returns the scenarios it scored; reads no target label."""
+    from .. import checkpoints
+    from ..selection import is_candidate
+    from ..validators import VALIDATORS, gather_evidence, score_pool_all
+
+    board_path = Path(into) / LEADERBOARD_NAME
+    board = json.loads(board_path.read_text(encoding="utf-8"))
+    pooled = [n for n, v in VALIDATORS.items() if v.pool]
+    done = []
+    for skey, entries in board.get("scenarios", {}).items():
+        source, target = Scenario.parse(skey)
+        folder = Path(into) / scenario_folder(source, target)
+        methods = [m for m in entries if is_candidate(m) and (folder / m).is_dir()]
+        needed = any(n not in (entries[m].get("validator_scores") or {}) or entries[m].get("pool_scores_from")
+                     for m in methods for n in pooled)
+        if not methods or not pooled or not needed:
+            continue
+        evs = [gather_evidence(checkpoints.load(folder / m, device="cpu")[0], source, target) for m in methods]
+        points = (board.get("selection", {}).get(skey) or {}).get("points", [])
+        for p in points:
+            if p.get("seed") != 0 and p.get("method") in methods:
+                for n in pooled:
+                    p.get("scores", {}).pop(n, None)
+        seed0 = {p["method"]: p for p in points if p.get("seed") == 0}
+        for m, (scores, errors) in zip(methods, score_pool_all(evs, pooled)):
+            kept = {k: round(v, 6) for k, v in scores.items()}
+            entries[m].setdefault("validator_scores", {}).update(kept)
+            entries[m]["pool_scores_from"] = POOL_FROM
+            if m in seed0:
+                seed0[m].setdefault("scores", {}).update(kept)
+            if errors:
+                log(f"{skey}/{m}: {errors}")
+        log(f"{skey}: {', '.join(pooled)} scored over {len(methods)} shipped seed-0 models")
+        done.append(skey)
+    if done:
+        write_json_atomic(board_path, board)
+    return done
 
 
 def merge(dirs: list[Path], into: Path, log: Callable[[str], Any] = print) -> int:
@@ -95,10 +148,12 @@ def reselect(into: Path, validator: str, log: Callable[[str], Any] = print) -> i
     the scores already stored (nothing is trained or loaded); return an exit code."""
     from ..validators import get_validator
 
-    get_validator(validator)  # an unknown name lists the valid ones
+    pool_aware = get_validator(validator).pool  # an unknown name lists the valid ones
     board_path = Path(into) / LEADERBOARD_NAME
     if not board_path.is_file():
         raise ValueError(f"{into} is not a zoo folder: it has no {LEADERBOARD_NAME}")
+    if pool_aware:
+        backfill_pool_scores(into, log)
     board = json.loads(board_path.read_text(encoding="utf-8"))
     scored = [m for entries in board.get("scenarios", {}).values() for m, e in entries.items()
               if (e.get("validator_scores") or {}).get(validator) is not None]

@@ -381,3 +381,46 @@ def test_shipped_alignments_load(shipped):
 def test_shipped_zoo_is_under_30_mb(shipped):
     total = sum(p.stat().st_size for p in SHIPPED.rglob("*") if p.is_file())
     assert total < 30 * 1024 * 1024, f"pretrained/ is {total / 1e6:.1f} MB"
+
+
+def test_reselect_scores_a_pool_validator_the_zoo_predates_over_its_shipped_models(tiny_zoo, tmp_path):
+    """A zoo built before MixVal existed: reselect scores it over the shipped seed-0 models (the pool
+    the zoo still holds) and records where the scores came from, then chooses by it."""
+    from core.studies.zoo_merge import POOL_FROM, reselect
+
+    out = tmp_path / "zoo"
+    shutil.copytree(tiny_zoo.path, out)
+    board = json.loads((out / "leaderboard.json").read_text())
+    for entries in board["scenarios"].values():
+        for e in entries.values():
+            e.get("validator_scores", {}).pop("mixval", None)
+    for block in board["selection"].values():
+        for p in block["points"]:
+            p["scores"].pop("mixval", None)
+    (out / "leaderboard.json").write_text(json.dumps(board))
+    lines = []
+    assert reselect(out, "mixval", log=lines.append) == 0
+    after = json.loads((out / "leaderboard.json").read_text())
+    entries = after["scenarios"]["mnist->mnistm"]
+    from core.selection import is_candidate
+
+    scored = [m for m, e in entries.items() if "mixval" in e.get("validator_scores", {})]
+    shipped = {m for m in entries if is_candidate(m) and (out / "mnist-mnistm" / m).is_dir()}
+    assert len(shipped) >= 2 and set(scored) == shipped  # every candidate shipped, nothing else
+    assert all(entries[m]["pool_scores_from"] == POOL_FROM for m in scored)
+    assert all(0.0 <= entries[m]["validator_scores"]["mixval"] <= 1.0 for m in scored)
+    seed0 = [p for p in after["selection"]["mnist->mnistm"]["points"] if p["seed"] == 0]
+    assert all("mixval" in p["scores"] for p in seed0)
+    assert after["validator"] == "mixval" and after["recommended"]["mnist->mnistm"]["method"] in scored
+    assert any("shipped seed-0 models" in line for line in lines)
+    # a later partial rebuild scores its new runs among themselves: the scenario is scored again, over one pool
+    first = after["scenarios"]["mnist->mnistm"]
+    rebuilt = scored[0]
+    pooled_score = first[rebuilt]["validator_scores"]["mixval"]
+    first[rebuilt]["validator_scores"]["mixval"] = 99.0
+    first[rebuilt].pop("pool_scores_from")
+    (out / "leaderboard.json").write_text(json.dumps(after))
+    assert reselect(out, "mixval", log=lambda line: None) == 0
+    again = json.loads((out / "leaderboard.json").read_text())["scenarios"]["mnist->mnistm"][rebuilt]
+    assert again["validator_scores"]["mixval"] == pooled_score
+    assert again["pool_scores_from"] == POOL_FROM
