@@ -353,8 +353,6 @@ def _marker(kind: str):
 
 def _stamp(img, xs, ys, colours, kind: str) -> None:
     """Draw ``kind`` markers centred on pixel (ys, xs) in ``colours`` (m, 3), vectorised over points."""
-    import numpy as np
-
     h, w = img.shape[:2]
     for dy, dx in _marker(kind):
         y, x = ys + dy, xs + dx

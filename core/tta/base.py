@@ -19,7 +19,6 @@ import math
 from typing import ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..util.settings import Hyper, coerce_settings

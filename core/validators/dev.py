@@ -21,7 +21,6 @@ heavy-tailed, which makes it noisy; :mod:`core.validators.devn` normalises them.
 from __future__ import annotations
 
 import numpy as np
-import torch
 import torch.nn.functional as F
 
 from .base import Evidence, Validator, register

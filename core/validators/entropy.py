@@ -10,7 +10,6 @@ one class for every image with certainty scores the maximum, 0.
 -2.3026
 """
 
-import torch
 
 from ..losses import entropy_rows
 from .base import Evidence, Validator, register

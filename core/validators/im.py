@@ -11,7 +11,6 @@ prediction (Gomes, Krause & Perona, NeurIPS 2010; the loss of SHOT, Liang et al.
 2.3
 """
 
-import torch
 
 from ..losses import information_maximization
 from .base import Evidence, Validator, register

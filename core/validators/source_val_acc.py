@@ -11,7 +11,6 @@ Benchmark Ranking for Unsupervised Domain Adaptation") still found it hard to be
 50.0
 """
 
-import torch
 
 from .base import Evidence, Validator, register
 

@@ -21,7 +21,7 @@ import core.jobs.admission as admission
 import core.jobs.job as job_module
 from tests.support.waiting import wait_until
 from core.training.config import Progress, TrainConfig, TrainResult
-from core.training.engine import TrainingError, train
+from core.training.engine import train
 from core.jobs import HISTORY_CAP, Busy, Job, JobManager, JobSnapshot, manager
 from core.jobs.job import MAX_ERROR_CHARS
 from ui.wording import busy_message, failure_message

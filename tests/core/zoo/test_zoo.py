@@ -22,7 +22,6 @@ import numpy as np
 import pytest
 
 from core import zoo
-from core.training import recipes
 from core.methods import METHODS
 from core.studies.zoo_build import rebuild
 from core.data import load_domain
