@@ -22,7 +22,8 @@ else:
     from core.methods import ordered
 
     method_order = ordered()
-    methods = sorted({m for s in scen_board.values() for m in s},
+    not_built = (board.get("not_built") or {}).get("cells") or {}
+    methods = sorted({m for s in scen_board.values() for m in s} | {m for ms in not_built.values() for m in ms},
                      key=lambda m: (method_order.index(m) if m in method_order else 99, m))
     table = {}
     for skey, entries in scen_board.items():
@@ -30,7 +31,8 @@ else:
         for m in methods:
             e = entries.get(m) or {}
             mean, std = e.get("mean"), e.get("std")
-            text = "—" if mean is None else (f"{mean:.1f} ± {std:.1f}" if std else f"{mean:.1f}")
+            text = ("not built" if m in not_built.get(skey, []) else "—") if mean is None else (
+                f"{mean:.1f} ± {std:.1f}" if std else f"{mean:.1f}")
             if m == ((board.get("recommended") or {}).get(skey) or {}).get("method"):
                 text += "  ✓ recommended"
             paper = ((published.get(skey) or {}).get("results") or {}).get(m)
@@ -44,6 +46,8 @@ else:
                + ("; ✓ marks the model recommended without target labels" if board.get("recommended") else "")
                + (f"; in brackets the published number for the same scenario and method. {board.get('published_note', '')}"
                   if published else "."))
+    if not_built:
+        st.caption(f"**not built**: {board['not_built'].get('why', '')}")
     if board.get("tiny"):
         st.warning("This leaderboard comes from a tiny smoke-test zoo (a few steps per model): "
                    "its numbers mean nothing.", icon=":material/science:")

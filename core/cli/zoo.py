@@ -20,6 +20,8 @@ def add_parser(sub) -> None:
     z.add_argument("--seed", type=number_in("seed", int), default=0, help="universal: the run's seed")
     z.add_argument("dirs", nargs="*", metavar="DIR", help="merge: the zoo folders to merge")
     z.add_argument("--into", default=None, help="merge / reselect: the zoo folder to change (default pretrained/)")
+    z.add_argument("--why", default=None,
+                   help="merge: why the cells no build made are missing (recorded in the leaderboard's not_built)")
     z.add_argument("--validator", default=None, help="reselect: the validator whose choice the leaderboard records")
     z.add_argument("--tiny", action="store_true", help="a few steps per model, into a temporary folder (CI)")
     z.add_argument("--seeds", type=number_in("seeds", int, 1, 100), default=None, help="seeds per model (default 3; 1 with --tiny)")
@@ -42,6 +44,8 @@ def run(args) -> int:
 
     if args.dirs and args.action != "merge":
         raise ValueError(f"zoo {args.action} takes no folders ({' '.join(args.dirs)}); only zoo merge does")
+    if args.why is not None and args.action != "merge":
+        raise ValueError(f"--why is for zoo merge, not zoo {args.action}")
     if args.into is not None and args.action not in ("merge", "reselect"):
         raise ValueError(f"--into is for zoo merge and reselect, not zoo {args.action}")
     if (args.validator is not None) != (args.action == "reselect"):
@@ -77,7 +81,7 @@ def run(args) -> int:
 
         if not args.dirs:
             raise ValueError("zoo merge needs at least one zoo folder (DIR ...) built by `zoo rebuild --out DIR`")
-        return merge(args.dirs, args.into or zoo.zoo_dir())
+        return merge(args.dirs, args.into or zoo.zoo_dir(), why=args.why)
     if args.action == "reselect":
         from ..studies.zoo_merge import reselect
 

@@ -30,7 +30,7 @@ from typing import Any, Callable
 from ..data.scenarios import Scenario
 from ..util.files import write_json_atomic
 from ..zoo.index import make_name, scenario_folder
-from ..zoo.leaderboard import LEADERBOARD_NAME
+from ..zoo.leaderboard import LEADERBOARD_NAME, record_not_built
 from .zoo_build import selection_blocks
 
 BLOCKS = ("recommended", "best_in_hindsight", "selection")
@@ -96,8 +96,10 @@ def backfill_pool_scores(into: Path, log: Callable[[str], Any] = print) -> list[
     return done
 
 
-def merge(dirs: list[Path], into: Path, log: Callable[[str], Any] = print) -> int:
-    """Merge the zoo folders ``dirs`` into ``into`` (see the module docstring); return an exit code."""
+def merge(dirs: list[Path], into: Path, log: Callable[[str], Any] = print, why: str | None = None) -> int:
+    """Merge the zoo folders ``dirs`` into ``into`` (see the module docstring); return an exit code.
+    The cells a full rebuild would train and no build made are listed in the leaderboard's
+    ``not_built`` with ``why`` (:func:`core.zoo.leaderboard.record_not_built`)."""
     into = Path(into)
     board_path = into / LEADERBOARD_NAME
     board = json.loads(board_path.read_text(encoding="utf-8")) if board_path.is_file() else {"scenarios": {}}
@@ -139,6 +141,9 @@ def merge(dirs: list[Path], into: Path, log: Callable[[str], Any] = print) -> in
     board["generated"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     board["how"] = ("python -m core zoo rebuild --scenario S->T ... --out DIR, one process per core with one "
                     "thread each, then python -m core zoo merge DIR ... --into pretrained")
+    missing = record_not_built(board, why)
+    if missing:
+        log(f"not built ({missing['why']}): " + "; ".join(f"{k}: {', '.join(v)}" for k, v in missing["cells"].items()))
     write_json_atomic(board_path, board)
     return 0
 

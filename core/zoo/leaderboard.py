@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from ..data.scenarios import Scenario
-from .index import REBUILD_COMMAND, ZooError, display_order, scenario_key, scenarios, zoo_dir
+from .index import REBUILD_COMMAND, ZooError, display_order, method_order, scenario_key, scenarios, zoo_dir
 
 LEADERBOARD_NAME = "leaderboard.json"
 
@@ -38,6 +38,21 @@ PUBLISHED: dict[str, dict[str, Any]] = {
 PUBLISHED_NOTE = ("Published numbers use the full datasets (e.g. 55k MNIST / MNIST-M training images) "
                   "and their own networks; ShiftLab's embedded domains are small subsets, so compare "
                   "the gaps between methods rather than the absolute numbers.")
+
+
+NOT_BUILT_WHY = "not trained by the builds merged into this zoo"
+
+
+def record_not_built(board: dict, why: str | None = None) -> dict:
+    """Write into ``board`` (and return) its ``not_built`` block: per scenario, the methods a full
+    rebuild trains (:func:`method_order`) that have no entry, and why (``why``, else the reason
+    recorded before, else :data:`NOT_BUILT_WHY`). A missing cell is said, never filled in."""
+    order = method_order()
+    cells = {k: [m for m in order if m not in entries] for k, entries in board.get("scenarios", {}).items()}
+    cells = {k: v for k, v in cells.items() if v}
+    previous = board.get("not_built") or {}
+    board["not_built"] = {"cells": cells, "why": why or previous.get("why") or NOT_BUILT_WHY} if cells else {}
+    return board["not_built"]
 
 
 def leaderboard() -> dict:
@@ -118,13 +133,14 @@ def markdown_table(board: dict | None = None) -> str:
     labels = {k: Scenario.parse(k).label for k in scen}
     head = "| method | " + " | ".join(labels[k] for k in scen) + " | MNIST → MNIST-M, DANN paper |"
     lines = [head, "|---" * (len(scen) + 2) + "|"]
-    shipped = {m for k in scen for m in board["scenarios"][k]}
+    missing = (board.get("not_built") or {}).get("cells") or {}
+    shipped = {m for k in scen for m in board["scenarios"][k]} | {m for k in scen for m in missing.get(k, [])}
     for method in [m for m in display_order() if m in shipped]:
         cells = []
         for k in scen:
             e = board["scenarios"][k].get(method)
             if not e or e.get("mean") is None:
-                cells.append("—")
+                cells.append("not built" if method in missing.get(k, []) else "—")
                 continue
             n = len(e.get("values") or [])
             cell = f"{e['mean']:.1f} ± {e['std']:.1f}" if n > 1 else f"{e['mean']:.1f} (1 seed)"
@@ -136,6 +152,8 @@ def markdown_table(board: dict | None = None) -> str:
         ref = paper.get(method)
         lines.append(f"| {method_label(method)} | " + " | ".join(cells)
                      + f" | {ref if ref is not None else '—'} |")
+    if missing:
+        lines += ["", f"not built: {(board.get('not_built') or {}).get('why', NOT_BUILT_WHY)}"]
     if not any((board.get("recommended") or {}).get(k) for k in scen):
         return "\n".join(lines)
     lines += ["", "★ recommended without target labels (the validator's choice); the choice of each column:", "",
