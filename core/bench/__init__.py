@@ -147,12 +147,14 @@ def peer_pytorch_adapt(steps: int, device: torch.device, batch_size: int = 64, s
 
 def engine_dann(steps: int, device: torch.device, batch_size: int = 64, seed: int = 0,
                 precision: str = "auto", eval_every: int = 0, accel: str = "auto", lr_rule: str = "none",
-                warmup: float = 0.0, skip: int = 10, arch: str = "digits_cnn", image_size: int | None = None) -> dict:
-    """:func:`core.training.engine.train` on DANN MNIST → MNIST-M; steady images/s, accuracy, time to plateau."""
+                warmup: float = 0.0, skip: int = 10, arch: str = "digits_cnn", image_size: int | None = None,
+                threads: int | None = None) -> dict:
+    """:func:`core.training.engine.train` on DANN MNIST → MNIST-M; steady images/s, accuracy, time to plateau.
+    ``threads``: the run's torch threads (None: the engine's measured choice)."""
     config = TrainConfig(method="dann", source="mnist", target="mnistm", steps=steps, batch_size=batch_size,
                          seed=seed, device=str(device), precision=precision, eval_every=eval_every,
                          lr_anneal=False, accel=accel, lr_rule=lr_rule, warmup=warmup, arch=arch,
-                         image_size=image_size)
+                         image_size=image_size, threads=threads)
     marks: list[tuple[int, float]] = []
     evals: list[tuple[float, float]] = []
 
@@ -199,15 +201,15 @@ def run(device: str = "auto", small: bool = False, quick: bool = False, threads:
         torch.set_num_threads(threads)
     steps = 30 if small else 400
     load_domain("mnist", "train"), load_domain("mnistm", "train")  # build/cache outside the timings
-    engine_dann(5, dev)  # warm-up (allocator, kernels)
+    engine_dann(5, dev, threads=threads)  # warm-up (allocator, kernels)
     report = _Report(device=str(dev), device_name=_device_name(dev), threads=torch.get_num_threads(),
                      torch=torch.__version__, steps=steps, batch_size=64)
     report["textbook"] = textbook_dann(steps, dev)
-    report["engine_fp32"] = engine_dann(steps, dev, precision="fp32", accel="off")
-    report["engine"] = engine_dann(steps, dev)
+    report["engine_fp32"] = engine_dann(steps, dev, precision="fp32", accel="off", threads=threads)
+    report["engine"] = engine_dann(steps, dev, threads=threads)
     report["speedup"] = report["engine"]["images_per_s"] / report["textbook"]["images_per_s"]
     report["speedup_fp32"] = report["engine_fp32"]["images_per_s"] / report["textbook"]["images_per_s"]
-    report["plateau"] = engine_dann(60 if small else 1500, dev, eval_every=10 if small else 100)
+    report["plateau"] = engine_dann(60 if small else 1500, dev, eval_every=10 if small else 100, threads=threads)
     report["pytorch_adapt"] = peer_pytorch_adapt(steps, dev)
     if "images_per_s" in report["pytorch_adapt"]:
         report["speedup_vs_pytorch_adapt"] = report["engine"]["images_per_s"] / report["pytorch_adapt"]["images_per_s"]
@@ -224,7 +226,7 @@ def peer_ratio(device: str = "auto", steps: int = 400, repeat: int = 3, threads:
     if threads:
         torch.set_num_threads(threads)
     load_domain("mnist", "train"), load_domain("mnistm", "train")
-    engine_dann(5, dev)
+    engine_dann(5, dev, threads=threads)
     warm = peer_pytorch_adapt(5, dev)
     report = _Report(device=str(dev), device_name=_device_name(dev), threads=torch.get_num_threads(),
                      torch=torch.__version__, steps=steps, batch_size=64, precision_auto=_auto_precision(dev))
@@ -233,7 +235,7 @@ def peer_ratio(device: str = "auto", steps: int = 400, repeat: int = 3, threads:
         return dict(report)
     ratios = []
     for k in range(repeat):
-        e, p = engine_dann(steps, dev), peer_pytorch_adapt(steps, dev)
+        e, p = engine_dann(steps, dev, threads=threads), peer_pytorch_adapt(steps, dev)
         ratios.append(e["images_per_s"] / p["images_per_s"])
         report[f"repeat_{k}"] = {"engine": e["images_per_s"], "pytorch_adapt": p["images_per_s"], "ratio": ratios[-1],
                                  "engine_target_acc": e["target_acc"], "pytorch_adapt_target_acc": p["target_acc"],

@@ -21,7 +21,7 @@ from ..validators import VALIDATORS, ValidatorError, gather_evidence, get_valida
 # The validator recommend and the zoo use unless told otherwise; chosen by the validator study's
 # declared rule (docs/validators.md: the lowest worst-case selection gap over the zoo's scenarios and
 # the LODO folds), never by target test accuracy of a particular run.
-DEFAULT_VALIDATOR = "ensv"
+DEFAULT_VALIDATOR = "devn"
 # Where the default cannot see its pool — fewer candidates than EnsV needs, or tune, whose trials are
 # scored one by one as they finish — the single-model validator the same rule puts first.
 SINGLE_MODEL_DEFAULT = "devn"
