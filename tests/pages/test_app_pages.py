@@ -377,22 +377,28 @@ def test_predict_adapt_to_uploads(with_zoo, tmp_path):
     assert "Universal" in texts(at.caption), "the universal model is one of the models compared"
     assert at.selectbox(key="predict_tta_model").value == "universal", "the default model for uploads"
     assert "broken.png" in texts(at.caption), "the file left out of the adaptation is named"
+    # BN statistics re-estimated on 12 pictures makes the universal model confident on fewer classes:
+    # the guard's IM rule keeps the original, says why, and offers nothing to download
+    at.selectbox(key="predict_tta_method").set_value("bn_stats").run()
     button(at, "Adapt to these pictures").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    verdict = texts(at.success) + texts(at.warning)
-    assert "Adapted" in verdict or "Kept the original model" in verdict
-    assert "nats" in verdict or "distinct" in verdict or "collapsed" in verdict, "the guard's reason in words"
+    kept = at.session_state["predict_tta"]
+    assert not kept["adapted"] and len(kept["rows"]) == 12 and kept["summary"]["n_images"] == 12
+    assert "**Kept the original model** (BN statistics, 12 pictures): information maximisation fell" in texts(at.warning)
+    assert "Download the adapted model (.zip)" not in [d.proto.label for d in at.get("download_button")]
+    # SHOT-IM (the default) keeps the spread over the classes: adapted, before/after, with downloads
+    at.selectbox(key="predict_tta_method").set_value("shot_im").run()
+    assert "adapt again" in texts(at.caption), "a result is shown only for the settings it was made with"
+    button(at, "Adapt to these pictures").click().run()
+    assert not at.exception, [e.value for e in at.exception]
     done = at.session_state["predict_tta"]
+    assert done["adapted"], texts(at.warning)
     assert len(done["rows"]) == 12 and done["summary"]["n_images"] == 12
+    assert "nats" in texts(at.success), "the guard's reason in words"
     captions = texts(at.caption)
     assert "Before" in captions and "After" in captions
     assert "Answers changed" in [m.label for m in at.metric]
-    # BN statistics never raises the entropy above its own reference: adapted, with downloads
-    at.selectbox(key="predict_tta_method").set_value("bn_stats").run()
-    assert "adapt again" in texts(at.caption), "a result is shown only for the settings it was made with"
-    button(at, "Adapt to these pictures").click().run()
-    assert at.session_state["predict_tta"]["adapted"], texts(at.warning)
-    assert "**Adapted** with BN statistics to 12 pictures" in texts(at.success)
+    assert "**Adapted** with SHOT-IM to 12 pictures" in texts(at.success)
     downloads = [d.proto.label for d in at.get("download_button")]
     assert "Download the adapted model (.zip)" in downloads and "Download ONNX" not in downloads
     button(at, "Prepare ONNX").click().run()
@@ -402,7 +408,7 @@ def test_predict_adapt_to_uploads(with_zoo, tmp_path):
 
     (tmp_path / "adapted.zip").write_bytes(at.session_state["predict_tta"]["zip"])
     _, card = load(tmp_path / "adapted.zip")  # a checkpoint the CLI and the app read back
-    assert card["tta"]["method"] == "bn_stats" and card["tta"]["verdict"] == "adapted"
+    assert card["tta"]["method"] == "shot_im" and card["tta"]["verdict"] == "adapted"
     assert card["target"] == "uploaded pictures"
     # neither the shipped weights on disk nor the model cached for every session changed
     assert sha256(weights) == before_hash
