@@ -57,6 +57,9 @@ def test_the_playground_trains_and_redraws_while_it_trains(playground_server, pa
     page.wait_for_function(f"() => !(window.__last || '').startsWith({first_step.split(' · ')[0]!r} + ' ')"
                            " && (window.__last || '').includes('training')", timeout=30_000)
     second_step = status(page)
+    # the caption and the picture are separate DOM updates: wait (with a deadline) for the picture too
+    page.wait_for_function("(old) => { const img = document.querySelector('[data-testid=\"stImage\"] img');"
+                           " return img !== null && img.getAttribute('src') !== old; }", arg=first, timeout=30_000)
     second = page.locator('[data-testid="stImage"] img').first.get_attribute("src")
     assert first_step != second_step and first != second  # a new picture, not only a new caption
     ARTIFACTS.mkdir(exist_ok=True)
