@@ -14,18 +14,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.support.appserver import find_chromium, launch_chromium, settle, start_app, stop_app  # noqa: E402
+from tests.support.appserver import find_chromium, launch_chromium, settle, start_app, start_training, stop_app  # noqa: E402
 
 
 def default_run(page, url: str, timeout: float = 300.0) -> dict:
@@ -36,18 +34,8 @@ def default_run(page, url: str, timeout: float = 300.0) -> dict:
     settle(page)
     method = default_method()  # what the page starts with (pages/train.py)
     steps = page.get_by_label("Steps", exact=True).input_value()
-    page.get_by_role("button", name=re.compile("Start training")).click()
-    started = time.perf_counter()
-    page.get_by_text("Added to this session's models").wait_for(timeout=timeout * 1000)
-    seconds = time.perf_counter() - started
-    settle(page)
-    card = page.locator('[data-testid="stMetric"]').filter(
-        has=page.locator('[data-testid="stMetricLabel"]', has_text="Target test accuracy")).first
-    accuracy = float(card.locator('[data-testid="stMetricValue"]').inner_text().rstrip(" %"))
-    delta = card.locator('[data-testid="stMetricDelta"]').inner_text().replace("\u2212", "-")
-    gain = float(re.search(r"[+-]?\d+(?:\.\d+)?", delta).group())
-    return {"method": method, "steps": int(steps), "seconds": round(seconds, 2), "target_acc": accuracy,
-            "gain_pts": gain}
+    run = start_training(page, timeout)
+    return {"method": method, "steps": int(steps), **run, "seconds": round(run["seconds"], 2)}
 
 
 def main(argv=None) -> int:

@@ -98,8 +98,6 @@ def short_training_run(page, base_url: str, method_label: str = "Self-training",
     Returns seconds from the click until the run's model joined the session, the target accuracy
     shown, and its gain over the source-only model the page compares with (the metric's delta).
     """
-    import re
-
     page.goto(f"{base_url}/train")
     settle(page)
     page.get_by_role("combobox", name="Method").click()
@@ -108,6 +106,14 @@ def short_training_run(page, base_url: str, method_label: str = "Self-training",
     box = page.get_by_label("Steps", exact=True)
     box.fill(str(steps))
     box.press("Tab")
+    return start_training(page, timeout)
+
+
+def start_training(page, timeout: float = 360.0) -> dict:
+    """Click the Train page's start button and wait for the run's model to join the session: the
+    seconds from the click, the target accuracy shown and its gain over source-only (the delta)."""
+    import re
+
     page.get_by_role("button", name=re.compile("Start training")).click()
     started = time.perf_counter()
     page.get_by_text("Added to this session's models").wait_for(timeout=timeout * 1000)
