@@ -6,7 +6,7 @@ zoo, the leaderboard, selection, the pages) asks this module what exists.
 
 from __future__ import annotations
 
-
+from ..util.registry import Registry
 
 #: Method families in display order: what a method is for, which decides where the zoo, the
 #: leaderboard and the pages put it. ``adapted`` families learn from unlabelled target pictures.
@@ -22,42 +22,27 @@ FAMILIES: dict[str, str] = {
 ADAPTED_FAMILIES = ("unsupervised", "source_free")
 
 
-METHODS: dict[str, type] = {}
-
-
-def register(cls: type) -> type:
-    """Class decorator adding a method to :data:`METHODS` under ``cls.name``.
-
-    Checks the declaration (family, target labels, labels) so a mistake fails at import, not in
-    the app; fills ``label`` / ``short_label`` when not given.
-    """
-    if not cls.name or not cls.name.replace("_", "").isalnum() or cls.name != cls.name.lower():
-        raise ValueError(f"method name {cls.name!r} must be lower-case letters, digits and '_'")
-    if cls.name in METHODS:
-        raise ValueError(f"method {cls.name!r} registered twice")
+def _check_method(cls: type) -> None:
+    """A method's own declaration rules (family, target labels); fills ``short_label``."""
     if cls.family not in FAMILIES:
         raise ValueError(f"method {cls.name!r}: family {cls.family!r} is not one of {', '.join(FAMILIES)}")
     if cls.target_labels not in ("none", "few", "all"):
         raise ValueError(f"method {cls.name!r}: target_labels must be 'none', 'few' or 'all'")
-    if not cls.label:
-        cls.label = cls.name.replace("_", " ").capitalize()
     if not cls.short_label:
-        cls.short_label = cls.label
-    METHODS[cls.name] = cls
-    return cls
+        cls.short_label = cls.label or cls.name.replace("_", " ").capitalize()
 
 
-def unregister(name: str) -> None:
-    """Remove a method from the registry (for tests that register one at run time)."""
-    METHODS.pop(name, None)
+#: Every registered method, name → class (a :class:`core.util.registry.Registry`).
+METHODS = Registry("method", check=_check_method)
+#: Class decorator adding a method to :data:`METHODS` under ``cls.name`` (checked at import).
+register = METHODS.register
+#: Remove a method from the registry (for tests that register one at run time).
+unregister = METHODS.unregister
 
 
 def get_method(name: str) -> type:
     """The method class called ``name``; unknown names raise listing the valid ones."""
-    try:
-        return METHODS[name]
-    except KeyError:
-        raise ValueError(f"unknown method {name!r}; valid methods: {', '.join(METHODS)}") from None
+    return METHODS.lookup(name)
 
 
 def ordered(names=None) -> list[str]:

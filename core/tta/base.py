@@ -21,6 +21,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from ..util.registry import Registry
 from ..util.settings import Hyper, coerce_settings
 
 
@@ -151,25 +152,17 @@ class Adam:
             p.addcdiv_(m, denom, value=-self.lr / (1 - b1 ** self.t))
 
 
-TTA_METHODS: dict[str, type[TTAMethod]] = {}
-
-
-def register(cls: type[TTAMethod]) -> type[TTAMethod]:
-    """Class decorator adding a TTA method to :data:`TTA_METHODS` under ``cls.name``."""
-    if not cls.name or cls.name != cls.name.lower() or not cls.name.replace("_", "").isalnum():
-        raise ValueError(f"TTA method name {cls.name!r} must be lower-case letters, digits and '_'")
-    if cls.name in TTA_METHODS:
-        raise ValueError(f"TTA method {cls.name!r} registered twice")
+def _check_tta(cls: type[TTAMethod]) -> None:
     if cls.min_images < 1:
-        raise ValueError(f"TTA method {cls.name!r}: min_images must be ≥ 1")
-    cls.label = cls.label or cls.name.replace("_", " ").capitalize()
-    TTA_METHODS[cls.name] = cls
-    return cls
+        raise ValueError(f"test-time adaptation {cls.name!r}: min_images must be ≥ 1")
+
+
+#: Every registered test-time adapter, name → class (a :class:`core.util.registry.Registry`).
+TTA_METHODS = Registry("test-time adaptation", plural="test-time adaptations", check=_check_tta)
+#: Class decorator adding a TTA method to :data:`TTA_METHODS` under ``cls.name``.
+register = TTA_METHODS.register
 
 
 def get_tta_method(name: str) -> type[TTAMethod]:
     """The TTA method called ``name``; unknown names raise listing the valid ones."""
-    try:
-        return TTA_METHODS[name]
-    except KeyError:
-        raise ValueError(f"unknown test-time adaptation {name!r}; valid: {', '.join(TTA_METHODS)}") from None
+    return TTA_METHODS.lookup(name)

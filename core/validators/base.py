@@ -28,6 +28,8 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
+from ..util.registry import Registry
+
 
 class ValidatorError(ValueError):
     """Evidence a validator cannot score: missing pieces, too few target images, no finite score."""
@@ -156,30 +158,22 @@ class Validator:
         return f"{type(self).__name__}()"
 
 
-VALIDATORS: dict[str, type[Validator]] = {}
-
-
-def register(cls: type[Validator]) -> type[Validator]:
-    """Class decorator adding a validator to :data:`VALIDATORS` under ``cls.name``."""
-    if not cls.name or not cls.name.replace("_", "").isalnum() or cls.name != cls.name.lower():
-        raise ValueError(f"validator name {cls.name!r} must be lower-case letters, digits and '_'")
-    if cls.name in VALIDATORS:
-        raise ValueError(f"validator {cls.name!r} registered twice")
+def _check_validator(cls: type[Validator]) -> None:
     unknown = [n for n in cls.needs if n not in EVIDENCE_FIELDS]
     if unknown:
         raise ValueError(f"validator {cls.name!r} needs unknown evidence {unknown}; valid: {', '.join(EVIDENCE_FIELDS)}")
-    if not cls.label:
-        cls.label = cls.name
-    VALIDATORS[cls.name] = cls
-    return cls
+    cls.label = cls.label or cls.name
+
+
+#: Every registered validator, name → class (a :class:`core.util.registry.Registry`).
+VALIDATORS = Registry("validator", check=_check_validator)
+#: Class decorator adding a validator to :data:`VALIDATORS` under ``cls.name``.
+register = VALIDATORS.register
 
 
 def get_validator(name: str) -> Validator:
     """An instance of the validator called ``name``; unknown names raise listing the valid ones."""
-    try:
-        return VALIDATORS[name]()
-    except KeyError:
-        raise ValueError(f"unknown validator {name!r}; valid validators: {', '.join(VALIDATORS)}") from None
+    return VALIDATORS.lookup(name)()
 
 
 def min_images_table(num_classes: int | None = None) -> dict[str, int]:
