@@ -115,7 +115,7 @@ def peer_pytorch_adapt(steps: int, device: torch.device, batch_size: int = 64, s
     except Exception as err:  # noqa: BLE001 - not installed, or its pinned dependencies fail to import
         return {"skipped": f"pytorch-adapt not importable ({type(err).__name__}: {str(err)[:200]}); "
                            "pip install --no-deps pytorch-adapt==0.0.83 torchmetrics==0.9.3 "
-                           "pytorch-metric-learning==1.6.3 (see the README's Performance section)"}
+                           "pytorch-metric-learning==1.6.3 (see docs/performance.md)"}
     from ..data.sampling import IndexSampler
 
     gen = seed_everything(seed)

@@ -7,7 +7,7 @@ loading raises :class:`~core.data.DomainError` saying so and listing the embedde
 
 CIFAR-10 → CIFAR-100 is the transfer recipe of the project's source articles: pre-train on one
 label space, fine-tune onto another (``finetune`` grows a fresh head when the class names differ;
-see the README's "Transfer to a new label space").
+see docs/scale.md, "Transfer to a new label space").
 """
 
 from __future__ import annotations

@@ -78,7 +78,7 @@ class AdaMatch(Method):
     short_label = "AdaMatch"
     order = 45
     # A full CPU rebuild does not train it (100 steps took 32.5 s vs self-training's 9.6 s, 3.4×); shipped where
-    # the recommendation fell short by `zoo rebuild --method adamatch --scenario ...` (see the README); a
+    # the recommendation fell short by `zoo rebuild --method adamatch --scenario ...` (see pretrained/README.md); a
     # `recommend` candidate everywhere.
     in_zoo = False
     # its random logit interpolation is across the batch-norm statistics of a conv net (the point

@@ -35,7 +35,7 @@ G and D (the non-saturating game at 2e-4 without D noise drew one red-stroke sty
 digit after 600 steps), w_adv = w_task = w_src = 1. Chosen without target labels: by the share of translated
 MNIST test digits an independent MNIST-vs-MNIST-M classifier calls MNIST-M, the share the shipped
 train-on-target model reads as their source label, the losses and the pictures
-(scripts/studies/measure_pixel_gan.py; README numbers come from it).
+(scripts/studies/measure_pixel_gan.py; docs/methods.md's numbers come from it).
 
 Example::
 

@@ -22,7 +22,7 @@ from ..tta.domain import DEFAULT_MODEL
 
 SOURCES = "+".join(EMBEDDED)  # mnist+mnistm+syndigits+ucidigits
 MODEL = {"arch": "digits_cnn", "batch_norm": True}
-# chosen on scripts/studies/lodo.py (see the README's leave-one-domain-out table): the best mean held-out
+# chosen on scripts/studies/lodo.py (see docs/your-pictures.md's leave-one-domain-out table): the best mean held-out
 # accuracy over the four embedded domains at the LODO budget
 STEPS = 4000
 

@@ -28,7 +28,7 @@ a gradient each step — work.
 
 Multi-node: run the same command on every machine with torchrun's rendezvous flags, e.g.
 ``torchrun --nnodes 2 --nproc_per_node 8 --rdzv_backend c10d --rdzv_endpoint HOST:29400
---rdzv_id run1 -m core train ...`` (see the README).
+--rdzv_id run1 -m core train ...`` (see docs/scale.md).
 """
 
 from __future__ import annotations

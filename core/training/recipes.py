@@ -1,4 +1,4 @@
-"""Default training recipes: the settings behind the CLI defaults, the zoo and the README table.
+"""Default training recipes: the settings behind the CLI defaults, the zoo and the results table (docs/results.md).
 
 A recipe is a :class:`core.training.config.TrainConfig`: the common defaults below, then the method's own
 ``recipe`` overrides (a class attribute of the method, declared in its file), then the caller's.

@@ -124,7 +124,7 @@ def method_label(name: str) -> str:
 
 def markdown_table(board: dict | None = None) -> str:
     """The leaderboard as a Markdown table: methods × scenarios, target accuracy mean ± std (%),
-    with the published MNIST → MNIST-M numbers beside. This is what the README's table is."""
+    with the published MNIST → MNIST-M numbers beside. This is what docs/results.md's table is."""
     board = leaderboard() if board is None else board
     scen = [k for k in (scenario_key(*s) for s in scenarios()) if k in board.get("scenarios", {})]
     if not scen:

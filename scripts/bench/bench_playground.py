@@ -1,7 +1,7 @@
 """Measure the Playground: a 1,000-step run on one CPU core, the live picture's cost per frame, and
 every point method's target accuracy against source-only on the toy covariate shifts.
 
-    python scripts/bench/bench_playground.py            # prints a table and the README's numbers
+    python scripts/bench/bench_playground.py            # prints a table and docs/performance.md's numbers
     python scripts/bench/bench_playground.py --json     # one JSON object on the last line
 
 The redraw rate of the page itself is measured in a real browser by

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Scale checks for a machine with CUDA GPUs, in one go (written on the project's CPU-only machine:
-# NOT measured there — see the README's "At scale" section). Results land in $OUT (default
+# NOT measured there — see docs/scale.md). Results land in $OUT (default
 # gpu-results/scale) as JSON, plus a summary printed at the end.
 #
 #   bash scripts/bench/gpu_scale.sh                 # all of it: ~8-10 minutes on one H100/H200

@@ -1,7 +1,7 @@
 """Where a CPU DANN step spends its time: ShiftLab's engine against pytorch-adapt's DANN adapter,
 both under torch.profiler in one process, grouped by kind of work, plus the time of the
 convolutions + poolings alone (forward and backward at batch 128, the layout the engine uses) —
-the part neither loop can avoid. The README's Performance section quotes it.
+the part neither loop can avoid. docs/performance.md quotes it.
 
     PYTHONPATH=<dir with setuptools<81, for pytorch-adapt's torchmetrics> \\
     OMP_NUM_THREADS=1 python scripts/bench/profile_step.py [--steps 40] [--threads 1]

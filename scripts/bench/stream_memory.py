@@ -1,5 +1,5 @@
 """Measure: a folder domain larger than the memory budget streams without the training process's
-resident memory exceeding the budget (the README's "Data that does not fit in memory").
+resident memory exceeding the budget (docs/scale.md, "Data that does not fit in memory").
 
     python scripts/bench/stream_memory.py [--root /tmp/shiftlab-big] [--n 16000] [--size 160] [--budget 1024]
 

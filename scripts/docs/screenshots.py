@@ -1,4 +1,4 @@
-"""Screenshots of the running app for the README (docs/screenshots/).
+"""Screenshots of the running app for the README and docs/ (docs/screenshots/).
 
     streamlit run app.py --server.port 8611 &
     python scripts/docs/screenshots.py http://localhost:8611 docs/screenshots

@@ -3,7 +3,7 @@ both chosen on the leave-one-domain-out models, with rules declared before the n
 
 Every model saved by ``scripts/studies/lodo.py --save-dir DIR`` was trained on three embedded
 domains; the fourth (held out) stands in for "pictures from elsewhere". No unseen fixture domain and
-no user picture is looked at here: they are the check afterwards (README "Your pictures").
+no user picture is looked at here: they are the check afterwards (docs/your-pictures.md).
 
 1. **Ingest criterion.** For each held-out domain and draws of N unlabelled train pictures, each
    label-free criterion of :data:`core.inference.normalize.CRITERIA` picks "none" or "centre";

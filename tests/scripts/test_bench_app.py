@@ -1,6 +1,6 @@
 """scripts/bench/bench_app.py runs end to end (--small) and reports every measure as a positive number.
 
-No timing assertions: the targets and measured numbers belong in the README, not in tests.
+No timing assertions: the targets and measured numbers belong in docs/performance.md, not in tests.
 """
 
 import json

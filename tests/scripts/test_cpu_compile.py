@@ -1,5 +1,5 @@
 """scripts/bench/cpu_compile.py: one row trains through the real CLI and reports its rate; bad
-arguments are refused before any work. No timing assertions (the numbers belong in the README)."""
+arguments are refused before any work. No timing assertions (the numbers belong in docs/performance.md)."""
 
 import importlib.util
 from pathlib import Path
