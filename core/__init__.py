@@ -10,7 +10,8 @@ packages below it — imports inside functions included; tests/test_architecture
     data, synth, models     domains (and the splits, feeds and scenarios over them); unseen-domain
                             generators; networks
     checkpoints, evaluation files that hold weights (the one door); measuring a model
-    methods, validators     what trains; what scores a model without labels
+    methods, validators,    what trains; what scores a model without labels; what estimates its
+    estimators              accuracy without labels
     zoo                     the shipped models: names, cards, loading, the leaderboard as data
     inference, tta          predicting uploads, reading pictures right; adapting to pictures at test time
     training                the run plan and the one training loop
@@ -27,7 +28,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("imageio", "losses"),
     ("data", "synth", "models"),
     ("checkpoints", "evaluation"),
-    ("methods", "validators"),
+    ("methods", "validators", "estimators"),
     ("zoo",),
     ("inference", "tta"),
     ("training",),

@@ -2,6 +2,7 @@
 
     train      train a method (progress on stderr; --json: one JSON object on the last stdout line)
     eval       a checkpoint or zoo model on a domain
+    estimate   a model's accuracy on a target estimated without labels
     adapt      test-time adaptation of a model to a domain's unlabelled pictures
     export     a checkpoint as ONNX
     tune       search a method's settings with Optuna, scored by a label-free validator
@@ -24,7 +25,7 @@ import os
 import sys
 
 #: Command modules in the order ``--help`` lists them; each has ``add_parser(subparsers)``.
-COMMAND_MODULES = ("train", "evaluate", "adapt", "export", "translate", "fixtures", "tune", "recommend", "zoo",
+COMMAND_MODULES = ("train", "evaluate", "estimate", "adapt", "export", "translate", "fixtures", "tune", "recommend", "zoo",
                    "bench", "info")
 
 

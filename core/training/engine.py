@@ -41,6 +41,7 @@ from ..data import align_classes
 from ..data.feed import make_feed
 from ..data.lazy import is_lazy
 from ..data.splits import few_shot_indices, split_source
+from ..estimators import fit_model
 from ..evaluation import evaluate_accuracy
 from ..methods import Batch, Context
 from ..models import build_model
@@ -251,7 +252,7 @@ def train(plan: RunPlan | TrainConfig, progress: Callable[[Progress], None] | No
                          **method.hp, "steps_done": step, "effective_lr": lr, "accel_used": accel_used},
         seed=config.seed, training_seconds=round(seconds, 2), device=str(device),
         extra={"history": thin_history(history, CARD_HISTORY), "cancelled": cancelled, "collapse_guard": guard,
-               "speed": speed.card(),
+               "speed": speed.card(), "estimation": fit_model(final, src_val if source_classes else None),
                "data": {**data.card(), **feed.describe()},
                "distributed": {"world_size": world.size, "backend": world.backend,
                                "per_rank_batch": config.batch_size // world.size}},
