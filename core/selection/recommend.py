@@ -14,9 +14,12 @@ import re
 import time
 from pathlib import Path
 
+from ..checkpoints import save
+from ..evaluation import collapsed
+from ..methods import baseline, get_method
 from ..training.engine import TrainingError
 from ..util.stats import rounded
-from ..validators import ValidatorError
+from ..validators import ValidatorError, get_validator
 from .choice import choose
 from .scoring import (RECOMMEND_STEPS, default_validator, ProgressFn, candidate_methods, check_validator, run_config,
                       runnable_candidates, score_pool, settings_of, train_and_score)
@@ -25,8 +28,6 @@ from .scoring import (RECOMMEND_STEPS, default_validator, ProgressFn, candidate_
 def check_pool(validator: str, names: list[str]) -> None:
     """ValueError when ``validator`` scores a candidate among the others (EnsV, MixVal) and
     ``names`` are too few candidates to make its pool."""
-    from ..validators import get_validator
-
     chosen_by = get_validator(validator)
     if chosen_by.pool and len(names) < chosen_by.min_pool:
         raise ValueError(f"validator {validator!r} needs a pool of at least {chosen_by.min_pool} candidates, got "
@@ -47,11 +48,31 @@ def recommend(source: str, target: str, validator: str | None = None, seed: int 
     skipped: [{method, reason}] (methods that need pictures, on toy point domains), seconds}``; target accuracies are for reporting (None where the target test split has no
     labels) and never take part in the choice. A candidate that diverges is listed with its error.
     """
-    from ..checkpoints import save
-    from ..evaluation import collapsed
-    from ..methods import baseline, get_method
-
     started = time.perf_counter()
+    names, skipped = _candidates(methods, source, target)
+    validator = validator or default_validator(len(names))
+    check_validator(validator, target, source)
+    check_pool(validator, names)
+    steps = steps or RECOMMEND_STEPS
+    rows, trained = _train_candidates(names, source, target, validator, seed, device, steps, threads, progress)
+    _score_rows(rows, trained, validator)
+    best_name = choose({r["method"]: r for r in rows}, validator)
+    if best_name is None:
+        raise TrainingError("no candidate could be trained and scored: "
+                            + "; ".join(f"{r['method']}: {r['error']}" for r in rows))
+    best = next(r for r in rows if r["method"] == best_name)
+    checkpoint = _save_choice(trained[best_name]["result"], best, rows, validator, source, target, out_dir)
+    fallback = next((r for r in rows if r["method"] == baseline()), None)
+    return {"source": source, "target": target, "validator": validator, "recommended": best_name,
+            "checkpoint": checkpoint, "target_acc": best["target_acc"],
+            "source_only_acc": None if fallback is None else fallback["target_acc"],
+            "candidates": rows, "skipped": skipped, "steps": steps, "seed": seed,
+            "seconds": round(time.perf_counter() - started, 2)}
+
+
+def _candidates(methods: list[str] | None, source: str, target: str) -> tuple[list[str], list[dict]]:
+    """The candidate names that can train on these domains, and the skipped ones with why; an
+    unknown name, or no name left, raises ValueError."""
     names = list(methods) if methods else candidate_methods()
     for name in names:
         get_method(name)
@@ -59,11 +80,13 @@ def recommend(source: str, target: str, validator: str | None = None, seed: int 
     if not names:
         raise ValueError("no candidate can train on these domains: " + "; ".join(
             f"{s['method']}: {s['reason']}" for s in skipped))
-    validator = validator or default_validator(len(names))
-    check_validator(validator, target, source)
-    check_pool(validator, names)
-    steps = steps or RECOMMEND_STEPS
-    rows, kept, trained, domains = [], {}, {}, None
+    return names, skipped
+
+
+def _train_candidates(names, source, target, validator, seed, device, steps, threads, progress):
+    """Train and score each candidate with its default settings: one row per candidate (a run that
+    fails keeps its error) and ``{name: train_and_score's result}`` for those that trained."""
+    rows, trained, domains = [], {}, None
     for name in names:
         config = run_config(name, source, target, seed, device, steps, threads)
         row = {"method": name, "settings": settings_of(config), "score": None, "scores": {}, "target_acc": None,
@@ -73,13 +96,19 @@ def recommend(source: str, target: str, validator: str | None = None, seed: int 
         except (TrainingError, ValidatorError) as err:
             row["error"] = str(err)
         else:
-            kept[name], trained[name], domains = done["result"], done, done["domains"]  # one set of tensors
+            trained[name], domains = done, done["domains"]  # one set of tensors
             guard = done["result"].card.get("collapse_guard") or {}
             row.update(target_acc=rounded(done["target_acc"]), source_val_acc=done["source_val_acc"],
                        largest_class_share=rounded(done["largest_class_share"]), seconds=round(done["seconds"], 2),
                        restored_step=guard.get("restored_step"))
         rows.append(row)
-    score_pool(list(trained.values()))  # pool-aware validators score each candidate among the others
+    return rows, trained
+
+
+def _score_rows(rows: list[dict], trained: dict, validator: str) -> None:
+    """Fill each row's scores (pool-aware validators score each candidate among the others), its
+    ``score`` under ``validator`` and whether its predictions collapsed against source-only's."""
+    score_pool(list(trained.values()))
     for row in rows:
         if row["method"] in trained:
             done = trained[row["method"]]
@@ -90,23 +119,16 @@ def recommend(source: str, target: str, validator: str | None = None, seed: int 
     base_share = next((r["largest_class_share"] for r in rows if r["method"] == baseline()), None)
     for r in rows:
         r["collapsed"] = r["method"] != baseline() and collapsed(r["largest_class_share"], base_share)
-    best_name = choose({r["method"]: r for r in rows}, validator)
-    if best_name is None:
-        raise TrainingError("no candidate could be trained and scored: "
-                            + "; ".join(f"{r['method']}: {r['error']}" for r in rows))
-    best = next(r for r in rows if r["method"] == best_name)
+
+
+def _save_choice(result, best: dict, rows: list[dict], validator: str, source: str, target: str,
+                 out_dir: str | Path | None) -> str:
+    """Save the chosen run's model with a card that says how it was chosen; returns its path."""
     out = Path(out_dir) if out_dir is not None else Path("runs") / (
         f"recommend-{_slug(source)}-{_slug(target)}-{time.strftime('%Y%m%d-%H%M%S')}")
-    result = kept[best_name]
     card = {**result.card, "selection": {"validator": validator, "score": best["score"],
                                          "candidates": [r["method"] for r in rows]}}
-    checkpoint = str(save(result.model, card, out))
-    fallback = next((r for r in rows if r["method"] == baseline()), None)
-    return {"source": source, "target": target, "validator": validator, "recommended": best_name,
-            "checkpoint": checkpoint, "target_acc": best["target_acc"],
-            "source_only_acc": None if fallback is None else fallback["target_acc"],
-            "candidates": rows, "skipped": skipped, "steps": steps, "seed": seed,
-            "seconds": round(time.perf_counter() - started, 2)}
+    return str(save(result.model, card, out))
 
 
 def _slug(name: str) -> str:
