@@ -4,6 +4,7 @@ Streamlit runs its file on its own (a fresh server's first deep link, streamlit.
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 
 import streamlit as st
 
@@ -24,8 +25,13 @@ NAVIGATION: dict[str, list[tuple[str, str, str]]] = {
 
 HOME = next(iter(NAVIGATION.values()))[0]
 
+# The tab's icon is a file shipped with the app: a ":material/…:" or emoji page icon makes the browser
+# fetch the picture from a font or emoji server outside the machine (the sidebar's and pages' material
+# icons are drawn from the font Streamlit bundles, and fetch nothing). tests/e2e/test_offline.py checks.
+FAVICON = str(Path(__file__).resolve().parent / "assets" / "favicon.png")
+
 PAGE_CONFIG = dict(
-    page_title="ShiftLab", page_icon=":material/swap_horiz:", layout="wide",
+    page_title="ShiftLab", page_icon=FAVICON, layout="wide",
     menu_items={"About": "ShiftLab — domain adaptation you can see: train, compare and try models that "
                          "carry what they learned to a new domain."},
 )
