@@ -55,21 +55,20 @@ def run(args) -> int:
     from ..util.device import resolve_device
     from ..zoo.refs import load_ref
 
-    bar = progress_bar(4, "estimate", quiet=False)
-    model, card = load_ref(args.checkpoint, device=resolve_device(args.device))
-    target = args.target or card["target"]
-    check_domain_spec(target)
-    check_inputs(str(card.get("backbone") or "digits_cnn"), target)
-    bar.update(1)
-    domain = load_domain(target, args.split, size=int(card["input_size"]), classes=card["class_names"])
-    bar.update(1)
-    logits = predict_logits(model, domain.images)
-    res = estimate_images(model, card, domain.images, ref=args.checkpoint, estimator=name, logits=logits)
-    bar.update(1)
-    labelled = domain.labels is not None and len(domain.labels) and bool((domain.labels >= 0).all())
-    true_acc = accuracy(logits, domain.labels) if labelled else None
-    bar.update(1)
-    bar.close()
+    with progress_bar(4, "estimate", quiet=False) as bar:  # closed (a line of its own) before any error line
+        model, card = load_ref(args.checkpoint, device=resolve_device(args.device))
+        target = args.target or card["target"]
+        check_domain_spec(target)
+        check_inputs(str(card.get("backbone") or "digits_cnn"), target)
+        bar.update(1)
+        domain = load_domain(target, args.split, size=int(card["input_size"]), classes=card["class_names"])
+        bar.update(1)
+        logits = predict_logits(model, domain.images)
+        res = estimate_images(model, card, domain.images, ref=args.checkpoint, estimator=name, logits=logits)
+        bar.update(1)
+        labelled = domain.labels is not None and len(domain.labels) and bool((domain.labels >= 0).all())
+        true_acc = accuracy(logits, domain.labels) if labelled else None  # reporting only
+        bar.update(1)
     out = {"model": args.checkpoint, "target": target, "split": args.split, "estimator": res["estimator"],
            "estimated_acc": finite(res["estimated_acc"], 1), "low": finite(res["low"], 1),
            "high": finite(res["high"], 1), "range_from": res["range_from"], "n_pictures": res["n_pictures"]}

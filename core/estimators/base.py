@@ -77,7 +77,7 @@ def atc_threshold(scores: torch.Tensor, accuracy: float) -> float:
     m = len(s)
     k = int(round((1.0 - accuracy) * m))  # k scores at or below t, m - k above
     if k <= 0:
-        return float(s[0]) - 1e-12
+        return float(s[0]) - 1e-6 * max(1.0, abs(float(s[0])))  # below every score, in float32 too
     if k >= m:
         return float(s[-1])
     return float(0.5 * (s[k - 1] + s[k]))
