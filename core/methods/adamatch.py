@@ -13,13 +13,14 @@ Each step sees a weak (w) and a strong (s) view of every source and target image
    batch without hurting the source fit. L_source = ½ [CE(z_s,w, y) + CE(z_s,s, y)].
 2. **Distribution alignment.** Target weak-view predictions p_t are rescaled by the ratio of the
    source's running class distribution p̄_s (EMA, momentum 0.999) to the target's (the mean of
-   the last 128 batches), p̃_t = normalise(p_t ⊙ p̄_s / p̄_t)
-   (:func:`core.losses.distribution_alignment`).
+   the last 128 batches, :class:`core.methods.mean_teacher.TargetMeanWindow`: the batches seen so far
+   until there are 128), p̃_t = normalise(p_t ⊙ p̄_s / p̄_t) (:func:`core.losses.distribution_alignment`).
 3. **Relative confidence threshold.** A pseudo-label ŷ = argmax p̃_t counts where
    max p̃_t ≥ c_τ = τ · mean_i max_c p_s,w,ic (:func:`core.losses.relative_confidence_threshold`).
    L_target = mean_i 1[max p̃_t,i ≥ c_τ] · CE(z_t,s,i, ŷ_i).
-4. **Warm-up.** L = L_source + μ(p) · L_target, μ(p) = w · ½ (1 − cos(π · min(1, p / p_w))), rising
-   from 0 to w over the first p_w = ``warmup_fraction`` (½ in the paper) of the run.
+4. **Ramp.** L = L_source + μ(p) · L_target, μ(p) = w · ½ (1 − cos(π · min(1, p / p_r))), rising
+   from 0 to w over the first p_r = ``ramp_fraction`` (½ in the paper, its "warm-up") of the run
+   (:func:`core.methods.mean_teacher.cosine_ramp`).
 
 **Batch norm.** Logit interpolation only means something when the network normalises with batch
 statistics, and the digits CNN has batch norm off by default. So when handed a digits CNN without
@@ -27,16 +28,15 @@ it, AdaMatch rebuilds the model with ``batch_norm=True`` (through :func:`core.mo
 the way distillation replaces its student); the checkpoint's card records that spec, so it loads
 as any other model. Evaluation uses the running statistics of the joint batches.
 
-The evaluated model is an EMA copy of the weights (:mod:`core.models.ema`; the paper's momentum
+The evaluated model is an EMA copy of the weights (:class:`core.methods.mean_teacher.MeanTeacherMethod`; the paper's momentum
 0.999 is a window of ~1,000 steps, longer than most of a 1,500-step run, so α = 0.99 here). Left out
 from the paper's recipe: its SGD/cosine schedule and weight decay (the shared recipe's Adam is used), CTAugment (the project's strong augmentation stands in),
 and the 3:1 target:source batch ratio (the engine draws equal batches).
-Defaults from the paper: τ = 0.9, w = 1, p_w = 0.5.
+Defaults from the paper: τ = 0.9, w = 1, p_r = 0.5.
 """
 
 from __future__ import annotations
 
-import math
 from contextlib import contextmanager
 
 import torch
@@ -45,8 +45,8 @@ import torch.nn.functional as F
 from ..data.augment import strong_augment, weak_augment
 from ..losses import distribution_alignment, relative_confidence_threshold
 from ..models import build_model
-from ..models.ema import ema_copy, ema_update
-from . import Batch, Hyper, Method, register
+from . import Batch, Hyper, register
+from .mean_teacher import MeanTeacherMethod, TargetMeanWindow, confident, cosine_ramp
 
 
 @contextmanager
@@ -64,15 +64,8 @@ def frozen_batch_norm_statistics(model: torch.nn.Module):
             m.momentum = momentum
 
 
-def warmup_weight(progress: float, fraction: float) -> float:
-    """AdaMatch's unlabelled-loss ramp ½ (1 − cos(π · min(1, p / fraction))): 0 → 1, then 1."""
-    if fraction <= 0:
-        return 1.0
-    return 0.5 * (1.0 - math.cos(math.pi * min(1.0, progress / fraction)))
-
-
 @register
-class AdaMatch(Method):
+class AdaMatch(MeanTeacherMethod):
     name = "adamatch"
     label = "AdaMatch"
     short_label = "AdaMatch"
@@ -89,10 +82,10 @@ class AdaMatch(Method):
     hyperparameters = {
         "tau": Hyper(0.9, "Relative confidence τ: pseudo-labels need τ × the mean source confidence.", 0.0, 1.0,
                      label="Relative threshold τ", search=(0.7, 0.98, "linear")),
-        "unlabeled_weight": Hyper(1.0, "Weight w of the target pseudo-label loss after the warm-up.", 0.0, 100.0,
+        "unlabeled_weight": Hyper(1.0, "Weight w of the target pseudo-label loss after the ramp.", 0.0, 100.0,
                                   label="Unlabelled weight", search=(0.3, 3.0, "log")),
-        "warmup_fraction": Hyper(0.5, "Share of the run over which the target loss weight rises (cosine) to w.", 0.0, 1.0,
-                                 label="Warm-up share", search=(0.1, 0.7, "linear")),
+        "ramp_fraction": Hyper(0.5, "Share of the run over which the target loss weight rises (cosine) to w.", 0.0, 1.0,
+                               label="Ramp share", search=(0.1, 0.7, "linear"), was=("warmup_fraction",)),
         "ema": Hyper(0.99, "The run keeps an exponential moving average of the weights, θ' ← α θ' + (1 − α) θ "
                            "(the paper's evaluation model); 0 keeps the last weights.", 0.0, 0.9999,
                      label="Weight EMA α", search=(0.9, 0.999, "linear")),
@@ -106,18 +99,8 @@ class AdaMatch(Method):
             self.model = build_model({**spec, "batch_norm": True}).to(self.ctx.device)
         c = self.model.num_classes
         self.source_mean = torch.full((c,), 1.0 / c, device=self.ctx.device)
-        self.target_means = torch.full((self.ALIGN_WINDOW, c), 1.0 / c, device=self.ctx.device)
-        self.target_slot = 0
-        self.teacher = ema_copy(self.model).eval() if self.hp["ema"] > 0 else None
-
-    def eval_model(self):
-        return self.teacher if self.teacher is not None else self.model
-
-    def train_step(self, batch: Batch, progress):
-        losses = super().train_step(batch, progress)
-        if self.teacher is not None:
-            ema_update(self.teacher, self.model, self.hp["ema"])  # with the student's batch-norm statistics
-        return losses
+        self.target_window = TargetMeanWindow(c, self.ALIGN_WINDOW, self.ctx.device)
+        self.make_teacher()  # its batch-norm statistics follow the student's
 
     def align(self, probs_target: torch.Tensor, probs_source: torch.Tensor) -> torch.Tensor:
         """Update the running class distributions with this batch and return the aligned target
@@ -125,9 +108,7 @@ class AdaMatch(Method):
         with torch.no_grad():
             m = self.SOURCE_MOMENTUM
             self.source_mean.mul_(m).add_((1 - m) * probs_source.float().mean(0))
-            self.target_means[self.target_slot % self.ALIGN_WINDOW] = probs_target.float().mean(0)
-            self.target_slot += 1
-            return distribution_alignment(probs_target, self.target_means.mean(0), self.source_mean)
+            return distribution_alignment(probs_target, self.target_window.push(probs_target), self.source_mean)
 
     def loss(self, batch: Batch, progress: float):
         g = self.ctx.generator
@@ -146,9 +127,8 @@ class AdaMatch(Method):
             p_s = F.softmax(z_s[:n], dim=1)
             threshold = relative_confidence_threshold(p_s, self.hp["tau"])
             aligned = self.align(F.softmax(z_t[:n], dim=1), p_s)
-            confidence, pseudo = aligned.max(1)
-            mask = (confidence >= threshold).float()
+            pseudo, mask = confident(aligned, threshold)
         target = (F.cross_entropy(z_t[n:], pseudo, reduction="none") * mask).mean()
-        mu = self.hp["unlabeled_weight"] * warmup_weight(float(progress), self.hp["warmup_fraction"])
+        mu = self.hp["unlabeled_weight"] * cosine_ramp(float(progress), self.hp["ramp_fraction"])
         return {"loss": source + mu * target, "cls": source, "pseudo": target, "mask_rate": mask.mean(),
                 "threshold": threshold, "mu": torch.as_tensor(mu)}

@@ -12,8 +12,10 @@ prediction is pulled towards every class being used:
     L_bal  = KL(u ‖ p̄) = Σ_c (1/C) log((1/C) / p̄_c),   p̄ = (1/B) Σ_i p_i        class balance
     L = CE(g(T(x_s)), y_s) + w(p) · (L_cons + β · L_bal)
 
-w(p) rises from 0 to ``unlabeled_weight`` over the first ``rampup_fraction`` of the run
-(½ (1 − cos π p/p_r)), so the teacher is not trusted before it has learned the source.
+w(p) rises from 0 to ``unlabeled_weight`` over the first ``ramp_fraction`` of the run
+(½ (1 − cos π p/p_r), :func:`core.methods.mean_teacher.cosine_ramp`), so the teacher is not trusted
+before it has learned the source. The teacher, its update and the mask are
+:mod:`core.methods.mean_teacher`'s, shared with self-training and AdaMatch.
 
 **What makes the hard direction work** (digits of other colours, polarities, textures):
 
@@ -39,15 +41,13 @@ validation split and the embedded scenarios' unlabelled target pictures, never o
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 
 from ..data.augment import domain_randomize, random_translate
 from ..models import build_model
-from ..models.ema import ema_copy, ema_update
-from . import Batch, Hyper, Method, register
+from . import Batch, Hyper, register
+from .mean_teacher import MeanTeacherMethod, confident, cosine_ramp
 
 
 def invert_some(x: torch.Tensor, p: float, generator: torch.Generator | None) -> torch.Tensor:
@@ -75,15 +75,8 @@ def class_balance(probs: torch.Tensor) -> torch.Tensor:
     return (torch.log(torch.tensor(1.0 / c, device=mean.device)) - torch.log(mean)).mean()
 
 
-def ramp(progress: float, fraction: float) -> float:
-    """½ (1 − cos(π · min(1, p / fraction))): 0 → 1 over the first ``fraction`` of the run."""
-    if fraction <= 0:
-        return 1.0
-    return 0.5 * (1.0 - math.cos(math.pi * min(1.0, progress / fraction)))
-
-
 @register
-class SelfEnsembling(Method):
+class SelfEnsembling(MeanTeacherMethod):
     name = "self_ensembling"
     label = "Self-ensembling (mean teacher)"
     short_label = "Self-ensembling"
@@ -104,23 +97,18 @@ class SelfEnsembling(Method):
         "randomize": Hyper(0.8, "Share of the source pictures re-rendered by domain randomisation "
                                 "(core.data.augment.domain_randomize: geometry, colours, textures, light, blur).",
                             0.0, 1.0, label="Randomised source share", search=(0.5, 1.0, "linear")),
-        "rampup_fraction": Hyper(0.3, "Share of the run over which w rises from 0.", 0.0, 1.0,
-                                 label="Ramp-up share", search=(0.1, 0.5, "linear")),
+        "ramp_fraction": Hyper(0.3, "Share of the run over which w rises (cosine) from 0.", 0.0, 1.0,
+                               label="Ramp share", search=(0.1, 0.5, "linear"), was=("rampup_fraction",)),
     }
+
+    teacher_required = True   # the teacher is the model, whatever α
+    teacher_buffers = False   # its own batch-norm statistics, from both domains' pictures
 
     def setup(self):
         spec = self.model.spec
         if spec.get("arch", "digits_cnn") == "digits_cnn" and any(spec.get(k) != v for k, v in self.model_spec.items()):
             self.model = build_model({**spec, **self.model_spec}).to(self.ctx.device)
-        self.teacher = ema_copy(self.model)
-
-    def eval_model(self):
-        return self.teacher
-
-    def train_step(self, batch: Batch, progress):
-        losses = super().train_step(batch, progress)
-        ema_update(self.teacher, self.model, self.hp["ema"], buffers=False)  # its own batch-norm statistics
-        return losses
+        self.make_teacher()
 
     def loss(self, batch: Batch, progress: float):
         g = self.ctx.generator
@@ -131,10 +119,10 @@ class SelfEnsembling(Method):
         with torch.no_grad():
             self.teacher.train()  # the teacher's running statistics: both domains' pictures
             teacher = F.softmax(self.teacher(torch.cat([source, augment(batch.xt, g)])).float()[n:], dim=1)
-            mask = (teacher.max(1).values >= self.hp["threshold"]).float()
+            _, mask = confident(teacher, self.hp["threshold"])
         consistency = (mask * (student - teacher).pow(2).sum(1)).mean()
         balance = class_balance(student)
-        w = self.hp["unlabeled_weight"] * ramp(float(progress), self.hp["rampup_fraction"])
+        w = self.hp["unlabeled_weight"] * cosine_ramp(float(progress), self.hp["ramp_fraction"])
         total = cls + w * (consistency + self.hp["balance_weight"] * balance)
         return {"loss": total, "cls": cls, "consistency": consistency, "balance": balance,
                 "mask_rate": mask.mean(), "w": torch.as_tensor(w)}

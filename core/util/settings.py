@@ -24,7 +24,9 @@ class Hyper:
     ``search``: the range ``core tune`` samples, ``(low, high, "log" | "linear")`` for numbers or a
     tuple of choices (None: not tuned); ``kind``: ``"value"``, or ``"model"`` for a reference to a
     trained model (a zoo name or a checkpoint path) that the run plan loads and hands to the method
-    as ``ctx.models[name]`` (a teacher, say); ``required``: a ``"model"`` reference that must be given.
+    as ``ctx.models[name]`` (a teacher, say); ``required``: a ``"model"`` reference that must be given;
+    ``was``: names the hyperparameter had before (cards, recipes and ``--set`` written with an old name
+    still read: :func:`coerce_settings` maps them to this one).
     """
 
     default: float | int | str | bool
@@ -35,6 +37,7 @@ class Hyper:
     search: tuple | None = None
     kind: str = "value"
     required: bool = False
+    was: tuple[str, ...] = ()
 
     def __post_init__(self):
         if self.kind not in ("value", "model"):
@@ -77,10 +80,26 @@ def coerce_settings(hypers: dict[str, Hyper], raw: dict, owner: str, *, fill_def
     """``raw`` settings checked against the declared ``hypers``: unknown names raise listing the
     valid ones (``owner`` says whose they are, e.g. "method 'dann'"), values are converted and
     range-checked by :meth:`Hyper.coerce` (``noun`` names them in messages). With ``fill_defaults`` every declared setting is in the
-    result (its default where ``raw`` has none)."""
+    result (its default where ``raw`` has none). A name a hyperparameter had before (``Hyper.was``)
+    reads as its current name; both at once raise."""
+    raw = renamed(hypers, raw, owner)
     unknown = sorted(set(raw) - set(hypers))
     if unknown:
         raise ValueError(f"unknown {noun}(s) {unknown} for {owner}; valid: {', '.join(hypers) or 'none'}")
     if fill_defaults:
         return {k: h.coerce(k, raw[k]) if k in raw else h.default for k, h in hypers.items()}
     return {k: hypers[k].coerce(k, v) for k, v in raw.items()}
+
+
+def renamed(hypers: dict[str, Hyper], raw: dict, owner: str) -> dict:
+    """``raw`` with every former name (``Hyper.was``) replaced by the hyperparameter's current name;
+    ValueError when a setting is given under both."""
+    former = {old: name for name, h in hypers.items() for old in h.was}
+    out = {}
+    for key, value in raw.items():
+        name = former.get(key, key) if key not in hypers else key
+        if name in out:
+            olds = ", ".join(repr(o) for o in hypers[name].was)
+            raise ValueError(f"{owner}: hyperparameter {name!r} given twice (its former name: {olds}); give it once")
+        out[name] = value
+    return out

@@ -223,11 +223,11 @@ def test_mmd_logs_mmd_term():
 
 
 def test_self_training_mask_rate_logged():
-    hist = train(_config("self_training", steps=5, hparams={"threshold": 0.0, "warmup_fraction": 0.3})).history
-    # steps 1-2 (p = 0, 0.2) are warm-up; from p = 0.4 on every image passes a threshold of 0
+    hist = train(_config("self_training", steps=5, hparams={"threshold": 0.0, "source_only_fraction": 0.3})).history
+    # steps 1-2 (p = 0, 0.2) are the source-only phase; from p = 0.4 on every image passes a threshold of 0
     assert [h["mask_rate"] for h in hist] == [0.0, 0.0, 1.0, 1.0, 1.0]
     assert hist[0]["pseudo"] == 0.0 and hist[-1]["pseudo"] > 0.0
-    strict = train(_config("self_training", steps=3, hparams={"threshold": 1.0, "warmup_fraction": 0.0})).history
+    strict = train(_config("self_training", steps=3, hparams={"threshold": 1.0, "source_only_fraction": 0.0})).history
     assert all(0.0 <= h["mask_rate"] <= 1.0 for h in strict)
     assert strict[0]["mask_rate"] == 0.0  # an untrained network is never 100 % sure
 

@@ -31,7 +31,7 @@ def test_the_new_methods_are_registered_with_their_families():
 def test_trains_through_the_engine(name):
     steps = 4
     hp = {"source_fraction": 0.5, "bank_size": 64} if name == "shot" else {}
-    hp = {"warmup_fraction": 0.25} if name == "self_training" else hp
+    hp = {"source_only_fraction": 0.25} if name == "self_training" else hp
     result = train(make_config(name, steps=steps, hparams=hp))
     assert result.steps_done == steps and len(result.history) == steps
     for h in result.history:

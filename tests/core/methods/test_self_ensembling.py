@@ -7,7 +7,8 @@ from __future__ import annotations
 import torch
 
 from core.methods import get_method
-from core.methods.self_ensembling import class_balance, invert_some, ramp
+from core.methods.mean_teacher import cosine_ramp
+from core.methods.self_ensembling import class_balance, invert_some
 from core.models import build_model
 from core.models.backbones import ImageStandardize
 from core.models.ema import ema_copy, ema_update
@@ -29,7 +30,7 @@ def test_the_teacher_is_an_exponential_moving_average_of_the_student():
 
 
 def test_training_moves_the_teacher_a_step_behind_and_it_is_the_model_evaluated():
-    method = get_method("self_ensembling")(make_model(), make_ctx(), lr=1e-3, unlabeled_weight=1.0, rampup_fraction=0.0,
+    method = get_method("self_ensembling")(make_model(), make_ctx(), lr=1e-3, unlabeled_weight=1.0, ramp_fraction=0.0,
                                            threshold=0.0)
     assert method.model.spec["input_norm"] == "image" and method.model.spec["batch_norm"]
     assert method.eval_model() is method.teacher
@@ -43,7 +44,7 @@ def test_training_moves_the_teacher_a_step_behind_and_it_is_the_model_evaluated(
 
 
 def test_a_teacher_below_the_confidence_bar_asks_for_nothing():
-    method = get_method("self_ensembling")(make_model(), make_ctx(), threshold=1.0, rampup_fraction=0.0)
+    method = get_method("self_ensembling")(make_model(), make_ctx(), threshold=1.0, ramp_fraction=0.0)
     losses = method.step(make_batch(), 0.5)
     assert losses["mask_rate"] == 0.0 and losses["consistency"] == 0.0
 
@@ -61,4 +62,4 @@ def test_per_picture_standardisation_ignores_brightness_and_contrast_and_inversi
     g = torch.Generator().manual_seed(0)
     y = invert_some(x, 1.0, g)
     assert torch.allclose(y, 1 - x) and torch.equal(invert_some(x, 0.0, g), x)
-    assert ramp(0.0, 0.3) == 0.0 and ramp(0.3, 0.3) == 1.0 and 0 < ramp(0.1, 0.3) < 1
+    assert cosine_ramp(0.0, 0.3) == 0.0 and cosine_ramp(0.3, 0.3) == 1.0 and 0 < cosine_ramp(0.1, 0.3) < 1

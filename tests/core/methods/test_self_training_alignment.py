@@ -19,7 +19,7 @@ def _collapsed_self_training(alignment):
     with torch.no_grad():
         model.head.bias.copy_(torch.full((10,), -2.0))
         model.head.bias[3] = 2.0
-    return get_method("self_training")(model, make_ctx(), alignment=alignment, threshold=0.0, warmup_fraction=0.0)
+    return get_method("self_training")(model, make_ctx(), alignment=alignment, threshold=0.0, source_only_fraction=0.0)
 
 
 def _pseudo_histogram(st, steps=20):
@@ -43,8 +43,8 @@ def test_self_training_alignment_keeps_pseudo_labels_spread_on_a_collapse_pronem
 
 
 def test_self_training_logs_pseudo_label_spread_and_rejects_unknown_alignment():
-    hist = train(make_config("self_training", steps=4, hparams={"threshold": 0.0, "warmup_fraction": 0.25})).history
-    assert hist[0]["pseudo_spread"] == 0.0 and hist[0]["mask_rate"] == 0.0  # warm-up
+    hist = train(make_config("self_training", steps=4, hparams={"threshold": 0.0, "source_only_fraction": 0.25})).history
+    assert hist[0]["pseudo_spread"] == 0.0 and hist[0]["mask_rate"] == 0.0  # the source-only phase
     assert all(0.0 <= h["pseudo_spread"] <= math.log(10) + 1e-6 for h in hist)
     assert all(h["mask_rate"] == 1.0 for h in hist[1:])
     with pytest.raises(ValueError, match="source, uniform, none"):
