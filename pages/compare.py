@@ -21,6 +21,17 @@ if not scen_board:
 else:
     from core.methods import ordered
 
+    recommended = board.get("recommended") or {}
+    # The recommendation of each scenario first, above the table: seen without scrolling.
+    picks = [(k, r) for k, r in recommended.items() if k in scen_board and (r or {}).get("method")]
+    if picks:
+        for col, (skey, r) in zip(st.columns(len(picks)), picks):
+            mean, so = r.get("target_acc_mean"), r.get("source_only_acc_mean")
+            col.metric(f"✓ {labels.scenario_label(skey)}: {labels.method_label(r['method'])}",
+                       "—" if mean is None else f"{mean:.1f} %",
+                       delta=None if mean is None or so is None else f"{mean - so:+.1f} pts vs source only",
+                       help="The model recommended without target labels (a label-free validator chose it), "
+                            "mean target test accuracy over seeds.")
     method_order = ordered()
     not_built = (board.get("not_built") or {}).get("cells") or {}
     methods = sorted({m for s in scen_board.values() for m in s} | {m for ms in not_built.values() for m in ms},
@@ -33,17 +44,18 @@ else:
             mean, std = e.get("mean"), e.get("std")
             text = ("not built" if m in not_built.get(skey, []) else "—") if mean is None else (
                 f"{mean:.1f} ± {std:.1f}" if std else f"{mean:.1f}")
-            if m == ((board.get("recommended") or {}).get(skey) or {}).get("method"):
+            if m == (recommended.get(skey) or {}).get("method"):
                 text += "  ✓ recommended"
             paper = ((published.get(skey) or {}).get("results") or {}).get(m)
             if paper is not None:
                 text += f"  (paper {paper:.1f})"
             table.setdefault(labels.method_label(m), {})[col] = text
     frame = pd.DataFrame.from_dict(table, orient="index")
-    st.dataframe(frame, width="stretch")
+    # Every row shown at once (35 px a row plus the header): no ✓ hides in a scroll box.
+    st.dataframe(frame, width="stretch", height=35 * (len(frame) + 1) + 3)
     seeds = board.get("seeds") or []
     st.caption(f"Target test accuracy (%), mean ± std over {len(seeds) or '?'} seed(s)"
-               + ("; ✓ marks the model recommended without target labels" if board.get("recommended") else "")
+               + ("; ✓ marks the model recommended without target labels" if recommended else "")
                + (f"; in brackets the published number for the same scenario and method. {board.get('published_note', '')}"
                   if published else "."))
     if not_built:
@@ -83,6 +95,8 @@ with c1:
         models.show_fixed("Source-only model", baseline)
 with c2:
     adapted = models.pick_adapted(scenario, key="compare_adapted")
+    if adapted and models.recommended_ref(adapted) and any(models.is_session(r) for r in models.adapted_refs(scenario)):
+        st.caption("Your trained models are in this list too; the recommended model stays until you pick another.")
 if baseline is None and adapted is None:
     st.info(f"No models for this scenario yet. {labels.ZOO_MISSING}", icon=":material/info:")
     st.stop()

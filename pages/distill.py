@@ -100,8 +100,24 @@ else:
         st.caption("Latency: median wall-clock time of a forward pass on this server's CPU (single process, "
                    "other work may be running).")
 
+
+def _default_teacher(method: str) -> None:
+    """The teacher starts as the scenario's recommended model (the leaderboard's label-free choice)
+    when the zoo ships it and it is an adapted model that can teach (else the form's first adapted
+    model); the user's pick stands until they leave the page."""
+    from core.methods import METHODS
+
+    recommended = models.recommended_zoo_name(scenario)
+    cls = METHODS.get(models.zoo_method(recommended)) if recommended else None
+    if cls is None or not cls.is_adapted() or recommended not in forms.model_options(scenario):
+        return
+    for name in METHODS[method].model_hyperparameters():
+        st.session_state.setdefault(f"distill_{method}_{name}", recommended)
+
+
 st.divider()
 st.subheader("Run a distillation")
+_default_teacher(STUDENT_METHODS[0])
 with st.form("distill_form", border=True):
     config = forms.run_settings(STUDENT_METHODS[0], scenario, key="distill")
     submitted = st.form_submit_button("Start distillation", type="primary", icon=":material/play_arrow:",

@@ -63,6 +63,24 @@ def _fmt(mean, std):
     return f"{mean:.1f} %" + (f" ± {std:.1f}" if std else "")
 
 
+def _shipped_line(method, n_seeds) -> str | None:
+    """One line: the figure above is the mean over seeds; the pretrained model the other pages use is
+    one seed of it, with that seed's own accuracy (its model card's)."""
+    names = models.zoo_names(scenario, [method]) if method else []
+    if not names:
+        return None
+    card = models.zoo_card(names[0]) or {}
+    acc, seed = (card.get("metrics") or {}).get("target_acc"), card.get("seed")
+    mean = (ours.get(method) or {}).get("mean")
+    if not isinstance(acc, (int, float)) or mean is None:
+        return None
+    over = f"the mean over {n_seeds} seeds" if n_seeds and n_seeds > 1 else "the leaderboard's"
+    one = f"seed {seed}" if seed is not None else "one seed"
+    return (f"{labels.method_label(method)}: {mean:.1f} % is {over}; the pretrained model that Predict, Compare "
+            f"and the other pages use is {one} of them, at **{acc:.1f} %** — shown there as "
+            f"\"{models.label(models.ref_for_zoo(names[0]))}\".")
+
+
 from core.methods import METHODS, by_family  # noqa: E402
 
 BASELINE = next(iter(by_family("baseline")), None)
@@ -107,6 +125,9 @@ else:
     n_seeds = len(board.get("seeds") or []) or None
     st.caption("Test accuracy" + (f", mean ± std over {n_seeds} seeds" if n_seeds and n_seeds > 1 else "")
                + ". Every method and scenario: **Compare**.")
+    shipped = _shipped_line(best, n_seeds)
+    if shipped:
+        st.caption(shipped)
 if paper_results:
     pub = " · ".join(f"{labels.method_label(m)} {v:.1f} %" for m, v in paper_results.items())
     st.caption(f"Published for {paper.get('label', key)}: {pub} — {paper.get('citation', '')}. "

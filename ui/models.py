@@ -156,7 +156,7 @@ def load(ref: str):
     if ref.startswith(SESSION):
         entry = session_entry(ref)
         if entry is None:
-            raise ValueError("that session model is gone (the page was reloaded?); train it again")
+            raise ValueError("that model you trained is gone (the page was reloaded?); train it again")
         return entry.model, entry.card
     raise ValueError(f"unknown model reference {ref!r}")
 
@@ -170,7 +170,7 @@ def label(ref: str) -> str:
         acc_text = f", {acc:.1f} %" if isinstance(acc, (int, float)) else ""
         return f"{labels.method_label(zoo_method(name))} (pretrained{acc_text})"
     entry = session_entry(ref)
-    return entry.label if entry else "(a model no longer in this session)"
+    return entry.label if entry else "(a model you trained, gone since the page was reloaded)"
 
 
 def method_of(ref: str) -> str:
@@ -217,15 +217,14 @@ def adapted_refs(scenario) -> list[str]:
 
 
 def default_adapted(options: list[str]) -> str:
-    """The adapted model a page shows first: your newest, else the zoo's recommended (label-free
-    choice), else the first adapted method in display order."""
+    """The adapted model a page shows first: the zoo's recommended model for the scenario (the
+    label-free choice), else the first adapted method in display order, else the first option.
+    A model the user trains joins the options but is never chosen for them: it is one click away."""
     from core.methods import METHODS
 
-    mine = [r for r in options if is_session(r)]
-    if mine:
-        return mine[0]
     recommended = [r for r in options if r == recommended_ref(r)]
-    adapted = [r for r in options if method_of(r) in METHODS and METHODS[method_of(r)].is_adapted()]
+    adapted = [r for r in options if not is_session(r) and method_of(r) in METHODS
+               and METHODS[method_of(r)].is_adapted()]
     return (recommended or adapted or options)[0]
 
 
@@ -241,15 +240,37 @@ def recommended_ref(ref: str) -> str | None:
     return ref if entry.get("method") == method else None
 
 
+def recommended_zoo_name(scenario) -> str | None:
+    """The zoo name of the scenario's recommended model (``"mnist->mnistm/self_ensembling"``), when
+    the leaderboard names one and the zoo ships it."""
+    method = ((leaderboard().get("recommended") or {}).get(labels.scenario_key(scenario)) or {}).get("method")
+    names = zoo_names(scenario, [method]) if method else []
+    return names[0] if names else None
+
+
+RECOMMENDED_MARK = " · ✓ recommended"
+
+
 def pick_adapted(scenario, key: str, label_text: str = "Adapted model") -> str | None:
-    """A selectbox over the scenario's adapted models (by default your newest, else the zoo's DANN)."""
+    """A selectbox over the scenario's adapted models: the zoo's recommended one until the user picks
+    another; models the user trains join the options. The pick is kept under ``key + "_chosen"`` too,
+    so it outlives the widget (Streamlit forgets a widget's value on a page that does not draw it)."""
     options = adapted_refs(scenario)
     if not options:
         return None
+    chosen_key = f"{key}_chosen"
     if st.session_state.get(key) not in options:
-        st.session_state[key] = default_adapted(options)
-    return st.selectbox(label_text, options, key=key, format_func=labels_for(options).get,
-                        help="Pretrained models of this scenario and models you trained in this session.")
+        chosen = st.session_state.get(chosen_key)
+        st.session_state[key] = chosen if chosen in options else default_adapted(options)
+
+    def keep() -> None:
+        st.session_state[chosen_key] = st.session_state[key]
+
+    names = labels_for(options)
+    names = {r: names[r] + (RECOMMENDED_MARK if recommended_ref(r) else "") for r in options}
+    return st.selectbox(label_text, options, key=key, format_func=names.get, on_change=keep,
+                        help="The pretrained models of this scenario (✓ marks the one recommended without target "
+                             "labels) and the models you trained here.")
 
 
 def show_fixed(label_text: str, ref: str, help: str | None = None) -> None:

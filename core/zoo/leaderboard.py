@@ -40,7 +40,7 @@ PUBLISHED_NOTE = ("Published numbers use the full datasets (e.g. 55k MNIST / MNI
                   "the gaps between methods rather than the absolute numbers.")
 
 
-NOT_BUILT_WHY = "not trained by the builds merged into this zoo"
+NOT_BUILT_WHY = "not trained for this zoo; `python -m core zoo rebuild` trains them"
 
 
 def record_not_built(board: dict, why: str | None = None) -> dict:
