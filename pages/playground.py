@@ -23,5 +23,5 @@ if st.button("Train", type="primary", icon=":material/play_arrow:", key="pg_trai
 
 if playground.running():
     playground.live()
-else:
-    playground.result()
+elif not playground.result(settings):  # a finished run of another shift: show the shift now chosen
+    playground.show_preview(settings)

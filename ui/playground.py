@@ -296,6 +296,15 @@ def feature_figure(snap, name: str, height: int = 380) -> dict:
     return {"data": data, "layout": _layout(title, height, _axis(fx0, fx1), _axis(fy0, fy1))}
 
 
+def preview_figure(snap, height: int = 420) -> dict:
+    """The two domains before any training: source (●) and target (×) test points, coloured by class."""
+    x0, x1, y0, y1 = snap.extent
+    data = _points(snap.source_points, snap.source_labels, snap.classes, SOURCE_MARKER, "source")
+    data += _points(snap.target_points, snap.target_labels, snap.classes, TARGET_MARKER, "target")
+    return {"data": data, "layout": _layout("The two domains — source ● and target ×, before training", height,
+                                            _axis(x0, x1), _axis(y0, y1), legend=True)}
+
+
 BOUND_TERMS = (("source_error", "Source error ε_S (%)"), ("distance", "Proxy A-distance d_A (features)"),
                ("target_error", "Target error ε_T (%) — from target labels, for teaching"))
 
@@ -442,6 +451,19 @@ def _curves(snap, width: int, height: int = CURVE_H):
     return np.asarray(picture)
 
 
+TITLE_H = 16  # pixels high of the title above each live panel
+
+
+def _titled(panel, title: str):
+    """``panel`` (H, W, 3) with ``title`` written in a white band above it."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    band = Image.new("RGB", (panel.shape[1], TITLE_H), "white")
+    ImageDraw.Draw(band).text((2, 2), title, fill=(40, 40, 40))
+    return np.concatenate([np.asarray(band), panel], axis=0)
+
+
 def live_picture(snap):
     """The whole live frame as one RGB array: per method its input plane and its features, side
     by side, and the bound's curves below (one picture: one encode, one element to swap)."""
@@ -449,8 +471,10 @@ def live_picture(snap):
 
     panels = []
     for name in snap.methods:
-        panels += [input_raster(snap, name), feature_raster(snap, name)]
-    spacer = np.full((PANEL, 8, 3), 255, np.uint8)
+        short = labels.method_label(name, short=True)
+        panels += [_titled(input_raster(snap, name), f"{short}: input plane"),
+                   _titled(feature_raster(snap, name), f"{short}: its 2-D features")]
+    spacer = np.full((panels[0].shape[0], 8, 3), 255, np.uint8)
     row = np.concatenate([x for panel in panels for x in (panel, spacer)][:-1], axis=1)
     return np.concatenate([row, np.full((8, row.shape[1], 3), 255, np.uint8), _curves(snap, row.shape[1])], axis=0)
 
@@ -494,8 +518,9 @@ def draw(snap, key: str) -> None:
                             config={"displayModeBar": False}, width="stretch")
     st.plotly_chart(bound_figure(snap), key=f"{key}_bound", config={"displayModeBar": False},
                     width="stretch")
-    st.caption("Ben-David et al. (2010): ε_T ≤ ε_S + ½ d_HΔH(S, T) + λ. Alignment lowers the distance; only when "
-               "the classes line up with it (a small λ) does the target error follow.")
+    st.caption("Ben-David et al. (2010): ε_T ≤ ε_S + ½ d_HΔH(S, T) + λ. Alignment methods try to lower the "
+               "distance between the domains' features; the target error falls only when the classes line up too "
+               "(a small λ) — and a method can lower it while its features stay easy to tell apart.")
 
 
 @st.fragment(run_every=STREAM_S)
@@ -533,19 +558,45 @@ def live() -> None:
         time.sleep(REDRAW_S)
 
 
-def result() -> None:
-    """The finished run's pictures and the one-line reading."""
+@st.cache_data(show_spinner=False, max_entries=64)
+def _preview(source: str, target: str):
+    from core.training.playground import preview
+
+    return preview(source, target)
+
+
+def show_preview(settings: dict) -> None:
+    """The chosen shift's source and target points, drawn at once (before any training) and again
+    on every slider move or preset."""
+    if settings["error"] is not None:
+        return
+    try:
+        snap = _preview(settings["source"], settings["target"])
+    except ValueError as err:  # DomainError is one
+        st.error(str(err), icon=":material/error:")
+        return
+    st.plotly_chart(preview_figure(snap), key="pg_preview", config={"displayModeBar": False}, width="stretch")
+    st.caption(f"{_legend(snap)} Press **Train** to train {labels.method_label(settings['method'])} and source "
+               "only on these points and watch them learn.")
+
+
+def result(settings: dict | None = None) -> bool:
+    """The finished run's pictures and the one-line reading, when the last run trained on the
+    shift ``settings`` names (any shift when None); returns whether it drew them."""
     from core.training.playground import reading
 
     run = current()
     if run is None:
-        return
+        return False
     snap = run.latest()
+    if settings is not None and (snap.source, snap.target) != (settings["source"], settings["target"]):
+        return False
     if snap.status == "failed":
         st.error(snap.error, icon=":material/error:")
-        return
+        return True
     st.success(reading(snap), icon=":material/lightbulb:")
     draw(snap, "pg_done")
     st.caption("The same run from the command line: "
                f"`python -m core train --source \"{snap.source}\" --target \"{snap.target}\" "
                f"--method {snap.methods[-1]} --steps {snap.total}`")
+    return True

@@ -98,6 +98,9 @@ class Method:
     # TrainConfig fields (like ``recipe``) this method trains with on point domains, e.g. a smaller
     # discriminator for 2-D features (core.training.recipes)
     points_recipe: ClassVar[dict] = {}
+    # The Playground's presets this method is the example of (core.training.playground.PRESETS keys,
+    # e.g. "label": the label shift that hurts it). A preset without one uses the default method.
+    playground_presets: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, model: Classifier, ctx: Context, lr: float = 1e-3, weight_decay: float = 0.0,
                  optimizer: str = "adam", lr_anneal: bool = True, warmup: float = 0.0, **hparams):

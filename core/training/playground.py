@@ -90,7 +90,7 @@ class Snapshot:
     methods: list[str]                       # source-only first, then the chosen method
     total: int
     step: int = 0
-    status: str = "starting"                 # starting, running, done, cancelled, failed
+    status: str = "starting"                 # preview (no training), starting, running, done, cancelled, failed
     error: str | None = None
     elapsed: float = 0.0
     frames: dict[str, Frame] = field(default_factory=dict)
@@ -142,6 +142,40 @@ def _discriminator_input(method, features: torch.Tensor, logits: torch.Tensor):
     if first is None or first.in_features != x.shape[1]:
         return None
     return x
+
+
+def _shown(n_source: int, n_target: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The indices of the :data:`SHOWN` source and target test points that are drawn (fixed, so the
+    preview before training and every frame of the run show the same points)."""
+    show = torch.Generator().manual_seed(12345)
+    return torch.randperm(n_source, generator=show)[:SHOWN], torch.randperm(n_target, generator=show)[:SHOWN]
+
+
+def _points(src_test, tgt_test, si, ti, extent) -> dict:
+    """The Snapshot fields that say what is drawn: the plane, the classes and the shown points."""
+    return {"extent": extent, "classes": list(src_test.classes),
+            "source_points": src_test.images[si].numpy(), "source_labels": src_test.labels[si].numpy(),
+            "target_points": tgt_test.images[ti].numpy(), "target_labels": tgt_test.labels[ti].numpy()}
+
+
+def preview(source: str, target: str) -> Snapshot:
+    """The two domains as a run will draw them, before any training: a :class:`Snapshot` with
+    ``status="preview"``, the shown source and target test points, their labels and the plane's
+    extent, and no frames. Only the toy points are drawn (milliseconds), so a page can redraw it
+    on every slider move. Raises ValueError (DomainError) for a spec the run would refuse."""
+    from ..data import load_domain
+    from ..data.toy import is_toy
+
+    if not (is_toy(source) and is_toy(target)):
+        raise ValueError(f"the Playground trains on toy point domains (toy:{'|'.join(DATASETS)}?…), "
+                         f"not {source if not is_toy(source) else target}")
+    src_test, tgt_test = load_domain(source, "test"), load_domain(target, "test")
+    if list(src_test.classes) != list(tgt_test.classes):
+        raise ValueError(f"{source} and {target} have different classes "
+                         f"({', '.join(src_test.classes)} vs {', '.join(tgt_test.classes)})")
+    si, ti = _shown(len(src_test), len(tgt_test))
+    return Snapshot(source, target, [], 0, status="preview",
+                    **_points(src_test, tgt_test, si, ti, _extent(src_test.images, tgt_test.images)))
 
 
 class _Run:
@@ -297,15 +331,11 @@ class Playground:
         with _SETUP:  # the initial weights come from torch's global generator (seeded per run)
             runs = [_Run(plan.with_domains(data) if k else plan, src_train, tgt_train, self.seed)
                     for k, plan in enumerate(self.plans)]
-        show = torch.Generator().manual_seed(12345)
-        si = torch.randperm(len(src_test), generator=show)[:SHOWN]
-        ti = torch.randperm(len(tgt_test), generator=show)[:SHOWN]
+        si, ti = _shown(len(src_test), len(tgt_test))
         extent = _extent(src_test.images, tgt_test.images)
         grid = _grid(extent, self.grid)
-        snap = replace(self._latest, status="running", extent=extent, classes=list(src_train.classes),
-                       source_points=src_test.images[si].numpy(), source_labels=src_test.labels[si].numpy(),
-                       target_points=tgt_test.images[ti].numpy(), target_labels=tgt_test.labels[ti].numpy(),
-                       curves={r.name: [] for r in runs})
+        snap = replace(self._latest, status="running", curves={r.name: [] for r in runs},
+                       **_points(src_test, tgt_test, si, ti, extent))
         tests = (src_test.images, src_test.labels, tgt_test.images, tgt_test.labels, si, ti)
 
         def publish(step: int, status: str = "running") -> None:
@@ -410,9 +440,17 @@ def reading(snap: Snapshot) -> str:
     gain = b.target_error - m.target_error
     aligned = m.distance <= b.distance - ALIGNED
     if gain >= GAIN:
-        return (f"{label} closed {'the' if m.target_error < b.target_error / 2 else 'part of the'} gap: target error "
-                f"{m.target_error:.0f} % against source-only's {b.target_error:.0f} %, the feature distance "
-                f"{b.distance:.2f} → {m.distance:.2f}.")
+        closed = (f"{label} closed {'the' if m.target_error < b.target_error / 2 else 'part of the'} gap: target "
+                  f"error {m.target_error:.0f} % against source-only's {b.target_error:.0f} %")
+        if m.distance <= b.distance - ALIGNED:
+            return f"{closed}, and its features are harder to tell apart by domain ({b.distance:.2f} → {m.distance:.2f})."
+        if m.distance < b.distance + ALIGNED:
+            return (f"{closed}, with its features about as easy to tell apart by domain as source-only's "
+                    f"({b.distance:.2f} → {m.distance:.2f}): the target's classes moved onto the source's boundary "
+                    "without the two domains becoming indistinguishable.")
+        return (f"{closed} — yet its features are easier to tell apart by domain than source-only's "
+                f"({b.distance:.2f} → {m.distance:.2f}): the target's classes moved onto the source's boundary while "
+                "the domains stayed separable, so the distance term of the bound is only a ceiling, not the error.")
     if gain <= -GAIN and aligned:
         return (f"{label} aligned the domains but swapped the classes: the feature distance fell "
                 f"({b.distance:.2f} → {m.distance:.2f}) while target error rose to {m.target_error:.0f} % "
@@ -435,8 +473,8 @@ def reading(snap: Snapshot) -> str:
 
 @dataclass(frozen=True)
 class Preset:
-    """A shift and a method that teach one thing. ``method`` None: the default adaptation method
-    (:func:`core.methods.default_method`, DANN); ``expect``: "fixes", "hurts" or "nothing"."""
+    """A shift and a method that teach one thing (the method: :attr:`method_name`); ``expect``:
+    "fixes", "hurts" or "nothing"."""
 
     key: str
     title: str          # "{method}" is replaced by the method's label
@@ -444,12 +482,15 @@ class Preset:
     dataset: str
     shifts: dict
     expect: str
-    method: str | None = None
     steps: int = 1000
 
     @property
     def method_name(self) -> str:
-        return self.method or default_method()
+        """The preset's method: the first method (display order) that declares this preset in its
+        ``playground_presets``, else the default adaptation method."""
+        from ..methods import METHODS, runs_on_points
+
+        return next((n for n in runs_on_points() if self.key in METHODS[n].playground_presets), default_method())
 
     @property
     def label(self) -> str:

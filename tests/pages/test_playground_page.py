@@ -68,6 +68,23 @@ def test_the_page_offers_presets_sliders_and_only_methods_that_run_on_points(pag
     assert all(method_label(n) in note for n in needs_pictures()) and "need pictures" in note
 
 
+def test_the_domains_are_drawn_before_any_training_and_follow_the_sliders(page):
+    import json
+
+    def target_xs(spec: str) -> list:
+        traces = json.loads(spec)["data"]
+        return [x for t in traces if t["name"].startswith("target") for x in t["x"]]
+
+    assert status(page) == "" and "pg_run" not in page.session_state  # nothing trained
+    first = charts(page)
+    assert len(first) == 1 and "before training" in first[0]
+    page.slider(key="pg_rotate").set_value(65.0).run()
+    assert not page.exception and not page.error
+    moved = charts(page)
+    assert len(moved) == 1 and target_xs(moved[0]) != target_xs(first[0])  # the target turned on the slider
+    assert any("Press **Train**" in str(c.value) for c in page.caption)
+
+
 def test_training_redraws_a_changing_picture_then_reads_what_happened(page):
     page.slider(key="pg_rotate").set_value(40.0).run()
     page.select_slider(key="pg_steps").set_value(3000).run()  # long enough to watch (each page run streams 1.5 s)
@@ -94,6 +111,9 @@ def test_training_redraws_a_changing_picture_then_reads_what_happened(page):
 def test_the_label_shift_preset_trains_in_one_click_and_says_the_classes_swapped(page):
     page.button(key="pg_preset_label").click().run()
     assert page.slider(key="pg_prior").value == pytest.approx(0.9) and page.slider(key="pg_rotate").value == 20.0
+    from core.training.playground import preset
+
+    assert page.selectbox(key="pg_method").value == preset("label").method_name
     run_until(page, lambda: status(page).endswith("done"))
     assert "aligned the domains but swapped the classes" in page.success[0].value
     assert any("90 % class A" in str(i.value) for i in page.info)  # the lesson

@@ -12,10 +12,13 @@ import pytest
 import torch
 
 from core.methods import METHODS, baseline, default_method, runs_on_points
-from core.training.playground import GRID, PRESETS, Playground, preset, reading
+from core.training.playground import ALIGNED, GRID, PRESETS, Playground, preset, preview, reading
 
-COVARIATE = ("toy:moons", "toy:moons?rotate=25")
-MARGIN = 4.0  # points of target error every adapting method must gain over source-only (measured: ≥ 5)
+# The covariate preset's shift: source-only misses about 28 % of the target, and every adapting
+# method gains about 10 points or more (measured on seed 0, scripts/bench/bench_playground.py), so
+# the margin holds whatever rounding a processor's kernels bring.
+COVARIATE = ("toy:moons", "toy:moons?rotate=35")
+MARGIN = 4.0  # points of target error every adapting method must gain over source-only
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -122,13 +125,45 @@ def test_the_covariate_preset_is_fixed_by_its_method():
     assert "closed" in reading(snap)
 
 
-@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("seed", [0, 2])  # 2: the seed where the harm and the alignment are smallest (0–4 measured)
 def test_the_label_shift_preset_hurts_its_method(seed):
     snap = _preset_run("label", seed)
     base, method = snap.frames[snap.methods[0]], snap.frames[snap.methods[1]]
     assert method.target_error >= base.target_error + 4, (method.target_error, base.target_error)
-    assert method.distance <= base.distance - 0.3  # it did align the features
+    assert method.distance <= base.distance - ALIGNED  # it did align the features
     assert "aligned the domains but swapped the classes" in reading(snap)
+
+
+def test_the_preview_shows_the_points_a_run_will_draw_before_any_training():
+    before = preview(*COVARIATE)
+    assert before.status == "preview" and not before.frames and not before.finished
+    assert before.source_points.shape == before.target_points.shape == (300, 2) and before.classes == ["A", "B"]
+    run = Playground(*COVARIATE, default_method(), steps=2, every=1).run()
+    assert np.array_equal(run.source_points, before.source_points) and run.extent == before.extent
+    assert np.array_equal(run.target_labels, before.target_labels)
+    turned = preview("toy:moons", "toy:moons?rotate=65")
+    assert np.array_equal(turned.source_points, before.source_points)  # the source stays put
+    assert not np.allclose(turned.target_points, before.target_points)  # the target turned
+    with pytest.raises(ValueError, match="toy point domains"):
+        preview("mnist", "mnistm")
+
+
+def _frame(target_error: float, distance: float, source_error: float = 1.0):
+    return type("F", (), {"target_error": target_error, "distance": distance, "source_error": source_error})()
+
+
+@pytest.mark.parametrize("distance, says", [
+    (0.2, "harder to tell apart by domain (0.80 → 0.20)"),
+    (0.85, "about as easy to tell apart"),
+    (1.5, "yet its features are easier to tell apart by domain than source-only's (0.80 → 1.50)"),
+])
+def test_the_reading_of_a_gain_says_what_the_distance_did(distance, says):
+    from core.training.playground import Snapshot
+
+    snap = Snapshot("toy:moons", "toy:moons?rotate=35", [baseline(), default_method()], 10, status="done",
+                    frames={baseline(): _frame(40.0, 0.8), default_method(): _frame(10.0, distance)})
+    line = reading(snap)
+    assert "closed the gap" in line and says in line and "lowers the distance" not in line
 
 
 def test_the_concept_shift_preset_is_fixed_by_nothing_that_lacks_target_labels():
@@ -147,6 +182,9 @@ def test_presets_are_three_and_name_their_method_by_its_label():
     assert [p.expect for p in PRESETS] == ["fixes", "hurts", "nothing"]
     label = METHODS[default_method()].label
     assert PRESETS[0].label == f"Covariate shift {label} fixes" and PRESETS[1].target.startswith("toy:moons?")
+    label_method = PRESETS[1].method_name  # the method that declares the preset in its own file
+    assert "label" in METHODS[label_method].playground_presets
+    assert PRESETS[1].label == f"Label shift that hurts {METHODS[label_method].label}"
     with pytest.raises(ValueError, match="covariate, label, concept"):
         preset("nope")
 
