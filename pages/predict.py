@@ -8,7 +8,7 @@ from core.inference.predictions import predict_batch, predict_uploads, rows_to_f
 from core.data.sampling import sample_indices
 from core.inference.normalize import DEFAULT_INGEST, INGEST_CHOICES
 from core.imageio.uploads import MAX_FILES, UploadCache, digest
-from ui import adapt, inputs, labels, models, shell, state, widgets
+from ui import adapt, estimate, inputs, labels, models, shell, state, widgets
 from ui import universal as universal_model
 
 shell.page_shell()  # shared setup when Streamlit runs this file on its own (see ui/state.py)
@@ -152,6 +152,8 @@ st.caption(f"Predicted in {elapsed_ms:.0f} ms. Pictures are shown as the first m
 if normalize == "auto" and choices:
     st.caption("Read automatically, for each model, without labels: " + "; ".join(
         f"**{titles[m]}** {inputs.NORMALIZE_LABELS[c.normalize].lower()} — {c.reason}" for m, c in choices.items()))
+if uploading:  # each model's accuracy on these pictures, estimated without labels
+    estimate.show_estimates({m: (chosen[m], cards[m], refs[m], titles[m]) for m in names}, rows)
 
 
 def side_by_side() -> None:

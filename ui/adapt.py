@@ -127,35 +127,83 @@ def _run(chosen: dict, images, names, method, seed, stamp, normalize, key) -> No
         finally:
             _ADAPT_LOCK.release()
         rows = predict_batch({BEFORE: model, AFTER: result.model}, images, names, class_names=card.get("class_names"))
-    st.session_state[key] = {"fingerprint": stamp, "summary": result.summary(), "model": result.model, "result": result,
+        from .estimate import core_ref, estimate
+
+        ref = core_ref(chosen["ref"])
+        before_est = estimate(model, card, images, ref)  # labels unread; the same pictures before and after
+        after_est = estimate(result.model, card, images, ref) if result.adapted else before_est
+    st.session_state[key] = {"estimates": {BEFORE: before_est, AFTER: after_est}, "fingerprint": stamp, "summary": result.summary(), "model": result.model, "result": result,
                              "adapted": result.adapted, "rows": rows, "method": method, "label": label,
                              "model_label": chosen["label"], "card": card, "normalize": normalize, "seed": seed,
                              "zip": None}
 
 
+def plain_reason(adapted: bool, reason: str) -> str:
+    """The guard's reason (:func:`core.tta.guard.judge`) in words a newcomer reads."""
+    if adapted:
+        return "its answers became more certain without piling onto one class"
+    if reason.startswith("predictions collapsed"):
+        return "adapting piled too many answers onto a single class, a sign it went wrong"
+    if reason.startswith("mean prediction entropy rose"):
+        return "adapting made the model less sure of its answers"
+    if reason.startswith("information maximisation fell"):
+        return "adapting made the model sure of fewer classes: its answers bunched up"
+    return reason
+
+
+def verdict_sentence(done: dict, changed: int) -> str:
+    """One sentence: how many answers changed, how confident, whether the adapted model was kept and why."""
+    s, n = done["summary"], len(done["rows"])
+    before, after = 100 * s["before"]["mean_confidence"], 100 * s["after"]["mean_confidence"]
+    sure = "more" if after >= before else "less"
+    why = plain_reason(done["adapted"], s["reason"])
+    if done["adapted"]:
+        return (f"**Adapted** with {done['label']} to {s['n_images']} pictures in {s['seconds']:.1f} s: "
+                f"{changed} of {n} answers changed, the model is {sure} sure of them ({after:.0f} % on average, "
+                f"was {before:.0f} %), and the adapted model is kept because {why}.")
+    return (f"**Kept the original model** ({done['label']}, {s['n_images']} pictures): adapting would have changed "
+            f"{changed} of {n} answers, but {why}, so the answers below are the original model's.")
+
+
+def _estimate_caption(done: dict) -> None:
+    from .estimate import phrase
+
+    est = done.get("estimates") or {}
+    if not est:
+        return
+    b, a = est[BEFORE], est[AFTER]
+    if isinstance(b, str):
+        st.caption(f"Estimated accuracy: {phrase(b)}.")
+    elif done["adapted"] and not isinstance(a, str):
+        st.caption(f"Estimated accuracy without labels — before: {phrase(b)}; after: {phrase(a)}.")
+    else:
+        st.caption(f"Estimated accuracy without labels: {phrase(b)} (before and after: the original model is kept).")
+
+
 def _show(done: dict, key: str) -> None:
     s = done["summary"]
     rows = done["rows"]
-    if done["adapted"]:
-        st.success(f"**Adapted** with {done['label']} to {s['n_images']} pictures in {s['seconds']:.1f} s — "
-                   f"{s['reason']}.", icon=":material/check_circle:")
-    else:
-        st.warning(f"**Kept the original model** ({done['label']}, {s['n_images']} pictures): {s['reason']}. "
-                   "The predictions below are the original model's.", icon=":material/shield:")
     changed = sum(r["top1"][BEFORE] != r["top1"][AFTER] for r in rows)
+    if done["adapted"]:
+        st.success(verdict_sentence(done, changed), icon=":material/check_circle:")
+    else:
+        st.warning(verdict_sentence(done, changed), icon=":material/shield:")
+    _estimate_caption(done)
     before = s["before"]
     after = s["after"] if done["adapted"] else before  # a refused model's statistics are not the model's
-    m1, m2, m3, m4 = st.columns(4)
-    m1.metric("Answers changed", f"{changed} of {len(rows)}")
-    m2.metric("Mean confidence", widgets.pct(100 * after["mean_confidence"], 0),
-              delta=f"{100 * (after['mean_confidence'] - before['mean_confidence']):+.0f} pts" if done["adapted"]
-              else None, help="Mean top-1 probability after adaptation (the delta: against before).")
-    m3.metric("Mean entropy", f"{after['mean_entropy']:.2f} nats",
-              delta=f"{after['mean_entropy'] - before['mean_entropy']:+.2f}" if done["adapted"] else None,
-              delta_color="inverse", help="Mean prediction entropy; lower is more certain.")
-    m4.metric("Largest class share", widgets.pct(100 * after["max_class_share"], 0),
-              help="Share of the pictures given the most-predicted class (the guard refuses a jump of "
-                   "more than 20 points: collapse).")
+    with st.expander("The statistics behind this verdict"):
+        st.caption(f"The guard's check: {s['reason']}.")
+        m1, m2, m3, m4 = st.columns(4)
+        m1.metric("Answers changed", f"{changed} of {len(rows)}")
+        m2.metric("Mean confidence", widgets.pct(100 * after["mean_confidence"], 0),
+                  delta=f"{100 * (after['mean_confidence'] - before['mean_confidence']):+.0f} pts" if done["adapted"]
+                  else None, help="Mean top-1 probability after adaptation (the delta: against before).")
+        m3.metric("Mean entropy", f"{after['mean_entropy']:.2f} nats",
+                  delta=f"{after['mean_entropy'] - before['mean_entropy']:+.2f}" if done["adapted"] else None,
+                  delta_color="inverse", help="Mean prediction entropy; lower is more certain.")
+        m4.metric("Largest class share", widgets.pct(100 * after["max_class_share"], 0),
+                  help="Share of the pictures given the most-predicted class (the guard refuses a jump of "
+                       "more than 20 points: collapse).")
     if done["adapted"]:
         _downloads(done, key)
     only = st.toggle("Show only changed answers", key=f"{key}_only_changed")

@@ -60,4 +60,7 @@ def run(args) -> int:
         for s in result.get("skipped", []):
             print(f"{s['method']:<16} skipped: {s['reason']}")
         print(f"recommended: {result['recommended']}  checkpoint: {result['checkpoint']}")
+        if result.get("estimated_acc") is not None:
+            print(f"estimated accuracy without labels: {result['estimated_acc']:.1f}% "
+                  f"(likely {result['estimated_low']:.1f}–{result['estimated_high']:.1f}%, {result['estimator']})")
     return 0

@@ -15,7 +15,9 @@ declares what it ``needs``; :meth:`Estimator.estimate` checks that and that ther
 
 **Held-out calibration.** Some estimators map a raw statistic to accuracy with a line fitted on
 held-out domains (:meth:`Estimator.fit_map`); the range every estimator states is the
-:data:`RANGE_QUANTILE` quantile of its absolute errors on held-out domains. Both are data produced
+:data:`RANGE_QUANTILE` quantile of its absolute errors on held-out domains, each divided by the
+estimator's label-free :meth:`Estimator.spread` there (1 unless the estimator knows when it is
+unsure), times its spread on the pictures at hand. Both are data produced
 by the study (``scripts/studies/estimate_study.py``) and stored in ``calibration.json`` beside this
 file; where an estimator has none, the range is a bootstrap over the pictures (:func:`bootstrap`),
 and the result says which (``range_from``).
@@ -152,6 +154,11 @@ class Estimator:
     def raw(self, inp: Inputs) -> float:
         raise NotImplementedError
 
+    def spread(self, inp: Inputs) -> float:
+        """A label-free scale of how wrong this estimate may be on ``inp`` (1 by default: the same
+        range everywhere); the stated range is the held-out quantile of |error| / spread times it."""
+        return 1.0
+
     def check(self, inp: Inputs) -> None:
         if inp.n < MIN_PICTURES:
             raise EstimatorError(f"an accuracy estimate needs at least {MIN_PICTURES} pictures, got {inp.n}")
@@ -240,11 +247,13 @@ def bootstrap(est: Estimator, inp: Inputs, rounds: int = 200, level: float = RAN
 
 def estimate_range(est: Estimator, inp: Inputs, value: float) -> tuple[float, float, str]:
     """``(low, high, range_from)`` around ``value``: ± the estimator's held-out error quantile from
-    calibration.json, widened by the sampling error of n pictures where n is below the study's;
+    calibration.json (times its spread on these pictures), widened by the sampling error of n pictures where n is below the study's;
     a bootstrap over the pictures where no held-out errors are stored."""
     entry = calibration().get("estimators", {}).get(est.name, {})
     half = entry.get("half_width")
-    if half is None:
+    if half is not None:
+        half = float(half) * est.spread(inp)
+    else:
         low, high = bootstrap(est, inp)
         return min(low, value), max(high, value), "bootstrap over the pictures"
     n_ref = int(entry.get("n_pictures") or inp.n)

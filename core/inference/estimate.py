@@ -29,12 +29,17 @@ UNIVERSAL = "universal"
 _LOCK = threading.Lock()
 _FITS: dict[tuple, dict] = {}
 _POOL: dict[str, tuple] = {}
+_POOL_LOGITS: dict[tuple, torch.Tensor] = {}
+#: Pool passes kept (batch × pool model), oldest dropped first.
+POOL_CACHE = 64
 
 
 def universal_dir() -> Path:
+    """The universal digits model's folder: in the zoo folder if it holds one, else the shipped one."""
     from .. import zoo
 
-    return zoo.zoo_dir() / UNIVERSAL
+    here = zoo.zoo_dir() / UNIVERSAL
+    return here if (here / "card.json").is_file() else zoo.ZOO_DIR / UNIVERSAL
 
 
 def _card_key(card: dict) -> tuple:
@@ -115,9 +120,32 @@ def _pool_model(ref: str):
     return loaded
 
 
+def forget_pool_passes() -> None:
+    """Drop the kept pool passes (a timing measures the passes themselves)."""
+    with _LOCK:
+        _POOL_LOGITS.clear()
+
+
 def pool_logits(images: torch.Tensor, card: dict, exclude: str | None = None) -> list[torch.Tensor]:
-    """The pool's logits (N, C) on ``images`` (uint8 or float in [0, 1], (N, 3, H, W))."""
-    return [predict_logits(_pool_model(ref)[0], images) for ref in pool_refs(card, exclude)]
+    """The pool's logits (N, C) on ``images`` (uint8 or float in [0, 1], (N, 3, H, W)); the last
+    :data:`POOL_CACHE` batches' are kept, so a page that estimates the same pictures again (a rerun,
+    before and after adapting, several models) runs the pool once."""
+    import hashlib
+
+    digest = hashlib.sha256(images.contiguous().cpu().numpy().tobytes()).hexdigest() + str(images.dtype)
+    out = []
+    for ref in pool_refs(card, exclude):
+        key = (digest, ref)
+        with _LOCK:
+            hit = _POOL_LOGITS.get(key)
+        if hit is None:
+            hit = predict_logits(_pool_model(ref)[0], images)
+            with _LOCK:
+                _POOL_LOGITS[key] = hit
+                while len(_POOL_LOGITS) > POOL_CACHE:
+                    _POOL_LOGITS.pop(next(iter(_POOL_LOGITS)))
+        out.append(hit)
+    return out
 
 
 def inputs_for(model, card: dict, images: torch.Tensor, ref: str | None = None, needs=("source", "pool"),
@@ -166,3 +194,19 @@ def fit_zoo(log=print) -> list[str]:
         written.append(str(folder))
         log(f"source fit -> {folder / CARD_NAME}")
     return written
+
+
+def estimate_fields(model, card: dict, target: str, split: str = "test", ref: str | None = None) -> dict:
+    """The estimate as fields of another command's JSON (``recommend``): ``estimated_acc``,
+    ``estimated_low``, ``estimated_high``, ``estimator``, ``estimate_range_from``, on ``target``'s
+    ``split`` read without labels — or ``estimated_acc: None`` and ``estimate_note`` saying why."""
+    from ..data import load_domain
+
+    try:
+        images = load_domain(target, split, size=int(card["input_size"]), classes=card["class_names"]).images
+        res = estimate_images(model, card, images, ref=ref)
+    except (ValueError, OSError, RuntimeError) as e:
+        return {"estimated_acc": None, "estimate_note": " ".join(str(e).split())[:300]}
+    return {"estimated_acc": round(res["estimated_acc"], 1), "estimated_low": round(res["low"], 1),
+            "estimated_high": round(res["high"], 1), "estimator": res["estimator"],
+            "estimate_range_from": res["range_from"]}

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from ..checkpoints import save
+from ..inference.estimate import estimate_fields
 from ..evaluation import collapsed
 from ..methods import baseline, get_method
 from ..training.engine import TrainingError
@@ -45,7 +46,10 @@ def recommend(source: str, target: str, validator: str | None = None, seed: int 
 
     Returns ``{source, target, validator, recommended, checkpoint, target_acc, source_only_acc,
     candidates: [{method, settings, score, scores, target_acc, source_val_acc, seconds, error}],
-    skipped: [{method, reason}] (methods that need pictures, on toy point domains), seconds}``; target accuracies are for reporting (None where the target test split has no
+    skipped: [{method, reason}] (methods that need pictures, on toy point domains), estimated_acc,
+    estimated_low, estimated_high, estimator (the recommended model's accuracy on the target test
+    pictures estimated without labels, :func:`core.inference.estimate.estimate_fields`),
+    seconds}``; target accuracies are for reporting (None where the target test split has no
     labels) and never take part in the choice. A candidate that diverges is listed with its error.
     """
     started = time.perf_counter()
@@ -67,6 +71,7 @@ def recommend(source: str, target: str, validator: str | None = None, seed: int 
             "checkpoint": checkpoint, "target_acc": best["target_acc"],
             "source_only_acc": None if fallback is None else fallback["target_acc"],
             "candidates": rows, "skipped": skipped, "steps": steps, "seed": seed,
+            **estimate_fields(trained[best_name]["result"].model, trained[best_name]["result"].card, target),
             "seconds": round(time.perf_counter() - started, 2)}
 
 

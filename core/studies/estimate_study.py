@@ -14,7 +14,8 @@ order. The four shipped scenarios' targets only check the choice (reported, neve
     report["mae"]["agreement"], report["coverage"]["agreement"], report["default"]
 
 :func:`calibration_from` turns the report into ``core/estimators/calibration.json``: each estimator's
-map fitted on all six domains and, for its range, the 90th percentile of its held-out (LODO) errors.
+map fitted on all six domains and, for its range, the 90th percentile of its held-out (LODO) errors
+divided by its label-free spread (:meth:`core.estimators.Estimator.spread`; 1 for most).
 """
 
 from __future__ import annotations
@@ -82,10 +83,11 @@ def gather(refs: list[str], domains: dict[str, str], log=None) -> dict:
             z = logits_of(ref)
             labels = by_size[int(card["input_size"])].labels
             inp = Inputs(z, fits[ref], [logits_of(p) for p in pools[ref]])
-            raw = {name: float(est.raw(inp)) for name, est in estimators.items()
-                   if not ("pool" in est.needs and len(inp.pool) < est.min_pool)}
+            usable = {name: est for name, est in estimators.items()
+                      if not ("pool" in est.needs and len(inp.pool) < est.min_pool)}
             pairs.append({"model": ref, "domain": dname, "true": (z.argmax(1) == labels).double().mean().item(),
-                          "n": int(len(z)), "raw": raw, "pool": pools[ref]})
+                          "n": int(len(z)), "raw": {n: float(e.raw(inp)) for n, e in usable.items()},
+                          "spread": {n: float(e.spread(inp)) for n, e in usable.items()}, "pool": pools[ref]})
         if log:
             log(f"{dname:<16} {len(refs)} models in {time.perf_counter() - t0:5.1f} s")
     return {"pairs": pairs, "seconds": time.perf_counter() - started}
@@ -107,14 +109,14 @@ def _fit(name: str, pairs: list[dict]) -> dict | None:
     return cls.fit_map([p["raw"][name] for p in use], [p["true"] for p in use])
 
 
-def _held_out_errors(name: str, pairs: list[dict], domains: list[str]) -> list[tuple[dict, float, dict | None]]:
-    """(pair, signed error of the estimate, map) for every pair, the map fitted without its domain."""
+def _held_out_errors(name: str, pairs: list[dict], domains: list[str]) -> list[float]:
+    """|error| / spread of every pair's estimate, the map fitted without the pair's domain."""
     out = []
     for d in domains:
         params = _fit(name, [p for p in pairs if p["domain"] != d])
         for p in pairs:
             if p["domain"] == d and name in p["raw"]:
-                out.append((p, _apply(name, params, p["raw"][name]) - p["true"], params))
+                out.append(abs(_apply(name, params, p["raw"][name]) - p["true"]) / p["spread"][name])
     return out
 
 
@@ -129,13 +131,13 @@ def lodo(pairs: list[dict], domains: list[str], quantile: float) -> dict:
         rows = []
         for d in domains:
             train = [p for p in pairs if p["domain"] != d]
-            inner = [abs(e) for _, e, _ in _held_out_errors(name, train, [x for x in domains if x != d])]
-            half = _quantile(inner, quantile)
+            scale = _quantile(_held_out_errors(name, train, [x for x in domains if x != d]), quantile)
             params = _fit(name, train)
             for p in pairs:
                 if p["domain"] == d and name in p["raw"]:
-                    est = _apply(name, params, p["raw"][name])
+                    est, half = _apply(name, params, p["raw"][name]), scale * p["spread"][name]
                     rows.append({"model": p["model"], "domain": d, "true": 100 * p["true"], "estimate": 100 * est,
+                                 "spread": p["spread"][name],
                                  "low": 100 * max(0.0, est - half), "high": 100 * min(1.0, est + half),
                                  "holds": max(0.0, est - half) <= p["true"] <= min(1.0, est + half)})
         errors = [abs(r["estimate"] - r["true"]) for r in rows]
@@ -159,13 +161,13 @@ def declare_default(folds: dict) -> str:
 def calibration_from(pairs: list[dict], domains: list[str], folds: dict, default: str, quantile: float,
                      n_pictures: int, measured: str) -> dict:
     """``calibration.json``: per estimator the map fitted on every fixture domain and the half-width of
-    its range (the quantile of its LODO held-out absolute errors, as a share)."""
+    its range (the quantile of its LODO held-out absolute errors over its spread, as a share)."""
     from ..estimators import ESTIMATORS
 
     out = {"default": default, "rule": RULE, "quantile": quantile, "measured": measured, "estimators": {}}
     for name in ESTIMATORS:
         rows = folds[name]["rows"]
-        errs = [abs(r["estimate"] - r["true"]) / 100 for r in rows]
+        errs = [abs(r["estimate"] - r["true"]) / 100 / r["spread"] for r in rows]
         out["estimators"][name] = {"map": _fit(name, pairs), "half_width": round(_quantile(errs, quantile), 4),
                                    "n_pairs": len(errs), "n_pictures": n_pictures,
                                    "lodo_mae_points": round(folds[name]["mae"], 2)}
@@ -180,12 +182,11 @@ def check(pairs: list[dict], calib: dict) -> dict:
     out = {}
     for name in ESTIMATORS:
         entry = calib["estimators"][name]
-        half = entry["half_width"]
         rows = []
         for p in pairs:
             if name not in p["raw"]:
                 continue
-            est = _apply(name, entry["map"], p["raw"][name])
+            est, half = _apply(name, entry["map"], p["raw"][name]), entry["half_width"] * p["spread"][name]
             rows.append({"model": p["model"], "domain": p["domain"], "true": 100 * p["true"], "estimate": 100 * est,
                          "holds": max(0.0, est - half) <= p["true"] <= min(1.0, est + half)})
         errors = [abs(r["estimate"] - r["true"]) for r in rows]
@@ -196,10 +197,11 @@ def check(pairs: list[dict], calib: dict) -> dict:
 
 def time_estimate(ref: str, spec: str, n: int = 500, threads: int = 1, repeats: int = 3) -> dict:
     """Seconds to estimate ``n`` pictures with each estimator once the model and pool are loaded
-    (one core by default): the model's and the pool's forward passes and the estimate; best of ``repeats``."""
+    (one core by default): the model's and the pool's forward passes (none kept from an earlier
+    call) and the estimate with its range; best of ``repeats``."""
     from ..data import load_domain
     from ..estimators import ESTIMATORS
-    from ..inference.estimate import _pool_model, estimate_images, pool_refs
+    from ..inference.estimate import _pool_model, estimate_images, forget_pool_passes, pool_refs
 
     old = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -214,6 +216,7 @@ def time_estimate(ref: str, spec: str, n: int = 500, threads: int = 1, repeats: 
             estimate_images(model, card, images, ref=ref, estimator=name)  # warm (source fit cached)
             best = float("inf")
             for _ in range(repeats):
+                forget_pool_passes()
                 t0 = time.perf_counter()
                 estimate_images(model, card, images, ref=ref, estimator=name)
                 best = min(best, time.perf_counter() - t0)

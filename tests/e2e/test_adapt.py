@@ -44,9 +44,11 @@ def test_adapt_to_uploaded_pictures(server, page):
     verdict.first.wait_for(timeout=60_000)
     text = verdict.first.inner_text()
     assert "Adapted" in text or "Kept the original model" in text
+    assert "of 20 answers" in text, "the verdict says in plain words how many answers changed"
     settle(page)
     assert page.locator('[data-testid="stException"]').count() == 0
-    assert page.get_by_text("Answers changed").count() >= 1
+    assert page.get_by_text("The statistics behind this verdict").count() >= 1
+    assert page.get_by_text("Estimated accuracy without labels").count() >= 1, "before and after, estimated"
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "predict-adapt.png"), full_page=True)
     # the drawing canvas (a custom component) renders in a real browser

@@ -8,6 +8,7 @@ degrades gracefully without pretrained models. Training tests use a fresh job ma
 from __future__ import annotations
 
 import io
+import re
 import time
 from pathlib import Path
 
@@ -221,19 +222,48 @@ def test_train_form_follows_each_method(with_zoo):
                 assert widget.value == h.default, (method, name, widget.value)
 
 
-def test_train_a_tiny_run_to_completion(with_zoo, jobs_manager):
-    from core.methods import default_method
+@pytest.fixture
+def demo_zoo(tiny_zoo, tmp_path, monkeypatch):
+    """The tiny zoo with a leaderboard that recommends DANN and a shipped demo recipe for it."""
+    import json
+    import shutil
 
+    from core.training.demo import RECIPES_NAME
+
+    zoo = tmp_path / "demo-zoo"
+    shutil.copytree(tiny_zoo, zoo)
+    board = json.loads((zoo / "leaderboard.json").read_text())
+    board["recommended"] = {"mnist->mnistm": {"method": "dann", "target_acc_mean": 50.0, "target_acc_std": 1.5,
+                                              "n_seeds": 3, "source_only_acc_mean": 40.0, "gain": 10.0}}
+    (zoo / "leaderboard.json").write_text(json.dumps(board))
+    (zoo / RECIPES_NAME).write_text(json.dumps(
+        {"recipes": {"dann": {"steps": 20, "batch_size": 16, "lr": 0.003, "warm_start": True, "hparams": {}}}}))
+    monkeypatch.setenv("SHIFTLAB_ZOO_DIR", str(zoo))
+    return zoo
+
+
+def test_train_a_tiny_run_to_completion(demo_zoo, jobs_manager):
+    """The page starts with the recommended method in its demo recipe, warm-started; the result says
+    the gain over source-only in points and how the run compares with the zoo's recommended model."""
     at = goto(app(), "train")
-    assert at.selectbox(key="train_method").value == default_method() == "dann"
-    at.number_input(key="train_dann_steps").set_value(20)
+    assert at.selectbox(key="train_method").value == "dann"  # the leaderboard's recommendation
+    assert at.number_input(key="train_dann_steps").value == 20  # the demo recipe's
+    assert at.select_slider(key="train_dann_batch").value == 16 and at.select_slider(key="train_dann_lr").value == 0.003
+    assert at.checkbox(key="train_dann_warm").value is True
+    assert "recommendation for this scenario" in texts(at.caption) and not at.info
     button(at, "Start training").click().run()
     assert not at.exception
     assert session_job(at) is not None
+    config = session_job(at).snapshot().config
+    assert (config.steps, config.batch_size, config.pretrained) == (20, 16, str(demo_zoo / "mnist-mnistm" / "source_only"))
     run_until(at, lambda: session_job(at).done and "Result" in texts(at.subheader))
     assert session_job(at).snapshot().status == "done"
-    metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Target test accuracy"].endswith("%")
+    metrics = {m.label: m for m in at.metric}
+    assert metrics["Target test accuracy"].value.endswith("%")
+    assert re.fullmatch(r"[+-]\d+\.\d pts", metrics["Target test accuracy"].proto.delta), metrics["Target test accuracy"].proto.delta
+    said = texts(at.markdown)
+    assert "points over the pretrained source only model" in said
+    assert "The zoo's recommended model, DANN (1 step), reaches 50.0 % ± 1.5 (mean over 3 seeds; the shipped seed" in said
     assert "Added to this session's models" in texts(at.success)
     models = at.session_state["session_models"]
     assert len(models) == 1
@@ -241,9 +271,12 @@ def test_train_a_tiny_run_to_completion(with_zoo, jobs_manager):
     button(at, "Prepare ONNX").click().run()  # the ONNX file beside the checkpoint zip, built when asked
     assert not at.exception, [e.value for e in at.exception]
     assert "Download ONNX" in [d.proto.label for d in at.get("download_button")]
-    # the new model is offered on Predict (and chosen by default)
+    # the new model is offered on Predict beside the zoo's recommended one
     goto(at, "predict")
-    assert at.selectbox(key="predict_adapted").value.startswith("session:")
+    mine = f"session:{models[next(iter(models))].id}"
+    assert any(o.startswith("DANN · your run 1") for o in at.selectbox(key="predict_adapted").options)
+    at.selectbox(key="predict_adapted").set_value(mine).run()
+    assert at.selectbox(key="predict_adapted").value == mine
     at.radio(key="predict_mode").set_value("Samples from the target test set").run()
     assert {m.label: m.value for m in at.metric}["Pictures"] == "16"
     goto(at, "compare")
@@ -258,8 +291,53 @@ def test_train_a_tiny_run_to_completion(with_zoo, jobs_manager):
     assert [m.label for m in at.metric].count("Proxy A-distance") == 2
 
 
+def test_train_keeps_the_method_the_user_picked(demo_zoo):
+    at = goto(app(), "train")
+    assert at.selectbox(key="train_method").value == "dann"
+    at.selectbox(key="train_method").set_value("mmd").run()
+    assert at.number_input(key="train_mmd_steps").value == forms_default_steps("mmd")  # its usual settings
+    goto(at, "overview")
+    goto(at, "train")
+    assert at.selectbox(key="train_method").value == "mmd"
+    assert "recommendation for this scenario" not in texts(at.caption)
+
+
+def forms_default_steps(method: str) -> int:
+    from core.methods import METHODS
+
+    return METHODS[method].app_steps
+
+
+def test_train_demo_without_the_shipped_source_only_model(demo_zoo, jobs_manager):
+    """A partial zoo: the page says in one line that the warm start is missing, and trains from scratch."""
+    import shutil
+
+    shutil.rmtree(demo_zoo / "mnist-mnistm" / "source_only")
+    at = goto(app(), "train")
+    assert at.selectbox(key="train_method").value == "dann"
+    note = texts(at.info)
+    assert "No shipped source-only model of mnist" in note and "from scratch" in note and "\n" not in note
+    assert at.checkbox(key="train_dann_warm").value is False and at.checkbox(key="train_dann_warm").disabled
+    button(at, "Start training").click().run()
+    assert session_job(at).snapshot().config.pretrained is None
+    run_until(at, lambda: session_job(at).done and "Result" in texts(at.subheader))
+    assert session_job(at).snapshot().status == "done"
+    assert "Target test accuracy" in [m.label for m in at.metric]
+
+
+def test_train_demo_without_a_zoo(empty_zoo, jobs_manager):
+    """No zoo at all: one line says there is no demo recipe; the first unsupervised method is offered as it is."""
+    from core.methods import default_method
+
+    at = goto(app(), "train")
+    assert at.selectbox(key="train_method").value == default_method()
+    assert "No demo recipe" in texts(at.info)
+    assert at.number_input(key=f"train_{default_method()}_steps").value == forms_default_steps(default_method())
+
+
 def test_train_cancel(with_zoo, jobs_manager):
     at = goto(app(), "train")
+    at.selectbox(key="train_method").set_value("dann").run()
     at.number_input(key="train_dann_steps").set_value(20000)
     button(at, "Start training").click().run()
     run_until(at, lambda: session_job(at).snapshot().step > 0)
@@ -275,6 +353,7 @@ def test_train_cancel(with_zoo, jobs_manager):
 
 def test_train_busy_and_failed(with_zoo, jobs_manager, monkeypatch):
     first, second = goto(app(), "train"), goto(app(), "train")
+    first.selectbox(key="train_method").set_value("dann").run()
     first.number_input(key="train_dann_steps").set_value(20000)
     button(first, "Start training").click().run()
     button(second, "Start training").click().run()
@@ -384,7 +463,10 @@ def test_predict_adapt_to_uploads(with_zoo, tmp_path):
     assert not at.exception, [e.value for e in at.exception]
     kept = at.session_state["predict_tta"]
     assert not kept["adapted"] and len(kept["rows"]) == 12 and kept["summary"]["n_images"] == 12
-    assert "**Kept the original model** (BN statistics, 12 pictures): information maximisation fell" in texts(at.warning)
+    warning = texts(at.warning)
+    assert "**Kept the original model** (BN statistics, 12 pictures): adapting would have changed" in warning
+    assert "sure of fewer classes" in warning, "why, in plain words"
+    assert "The guard's check: information maximisation fell" in texts(at.caption), "the statistic behind it"
     assert "Download the adapted model (.zip)" not in [d.proto.label for d in at.get("download_button")]
     # SHOT-IM (the default) keeps the spread over the classes: adapted, before/after, with downloads
     at.selectbox(key="predict_tta_method").set_value("shot_im").run()
@@ -394,7 +476,8 @@ def test_predict_adapt_to_uploads(with_zoo, tmp_path):
     done = at.session_state["predict_tta"]
     assert done["adapted"], texts(at.warning)
     assert len(done["rows"]) == 12 and done["summary"]["n_images"] == 12
-    assert "nats" in texts(at.success), "the guard's reason in words"
+    assert "nats" in texts(at.caption), "the guard's statistics, behind the verdict"
+    assert "of 12 answers changed" in texts(at.success) and "adapted model is kept because" in texts(at.success)
     captions = texts(at.caption)
     assert "Before" in captions and "After" in captions
     assert "Answers changed" in [m.label for m in at.metric]

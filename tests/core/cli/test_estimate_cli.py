@@ -80,3 +80,15 @@ def test_a_source_that_cannot_be_loaded_is_named(capsys, pictures, tmp_path):
     assert code == 2
     line = err.strip().splitlines()[-1]
     assert "source domain 'folder:/nowhere/my-digits'" in line and "cannot be loaded" in line
+
+
+def test_recommend_json_carries_the_recommended_models_estimate(capsys, tmp_path):
+    code = main(["recommend", "--source", "mnist", "--target", "ucidigits", "--methods", "source_only,dann",
+                 "--validator", "im", "--out", str(tmp_path / "rec"), "--steps", "20", "--threads", "1",
+                 "--device", "cpu", "--json", "--quiet"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    res = json.loads(out.strip().splitlines()[-1])
+    assert res["estimator"] in ESTIMATORS
+    assert 0 <= res["estimated_low"] <= res["estimated_acc"] <= res["estimated_high"] <= 100
+    assert res["estimate_range_from"]
