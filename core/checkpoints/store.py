@@ -3,15 +3,14 @@ complete version even while another process saves, and :func:`load` for every ac
 
 from __future__ import annotations
 
-import errno
 import os
-import stat
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from ..util.files import clean_dead_temps, old_of, swap_dir_in, temp_sibling, write_synced
+from ..util.files import (LINK_REFUSED, ReadRefused, clean_dead_temps, old_of, read_bounded, swap_dir_in,
+                          temp_sibling, write_synced)
 from .archive import read_zip, safe_folder_name, write_zip, zip_bytes
 from .card import (CARD_NAME, MAX_CARD_BYTES, PICKLE_REFUSAL, PICKLE_SUFFIXES, WEIGHTS_NAME, BadCheckpoint,
                    build_meta, card_bytes, check_card_matches_model, check_card_vs_built, validate_card)
@@ -99,29 +98,16 @@ class _Vanished(Exception):
 
 
 def _read_regular(name: str, dir_fd: int | None, folder: Path, limit: int) -> bytes:
-    """Read a regular file (never through a symbolic link: a link is refused without saying
-    anything about what it points to)."""
-    flags = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
-             | getattr(os, "O_NOFOLLOW", 0))
+    """Read a regular file through the one bounded reader (:func:`core.util.files.read_bounded`: a
+    symbolic link is refused without saying anything about what it points to — the same rule as a
+    folder domain's pictures); BadCheckpoint naming the file and why."""
     try:
-        if dir_fd is not None:
-            fd = os.open(name, flags, dir_fd=dir_fd)
-        else:
-            fd = os.open(folder / name, flags)
-    except OSError as e:
-        if e.errno == errno.ELOOP:
-            raise BadCheckpoint(f"{name} in {folder} is a symbolic link; a checkpoint holds regular files") from None
-        raise
-    with os.fdopen(fd, "rb") as f:
-        st = os.fstat(f.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            raise BadCheckpoint(f"{name} in {folder} is not a regular file")
-        if st.st_size > limit:
-            raise BadCheckpoint(f"{name} is {st.st_size:,} bytes; the limit is {limit:,}")
-        data = f.read(limit + 1)
-    if len(data) > limit:
-        raise BadCheckpoint(f"{name} is larger than the limit of {limit:,} bytes")
-    return data
+        return read_bounded(name if dir_fd is not None else folder / name, limit, dir_fd=dir_fd)
+    except ReadRefused as e:
+        if str(e) == LINK_REFUSED:
+            raise BadCheckpoint(f"{name} in {folder} is a symbolic link (not followed); a checkpoint holds "
+                                "regular files") from None
+        raise BadCheckpoint(f"{name} in {folder}: {e}") from None
 
 
 def read_file(path, max_bytes: int) -> bytes:

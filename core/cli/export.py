@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..util.sizes import format_bytes
 from .common import emit_json
 
 
@@ -42,7 +43,7 @@ def run(args) -> int:
     if args.json:
         emit_json(summary)
     else:
-        print(f"wrote {summary['out']} ({summary['bytes'] / 1024:.0f} KB); ONNX Runtime logits differ from "
+        print(f"wrote {summary['out']} ({format_bytes(summary['bytes'])}); ONNX Runtime logits differ from "
               f"PyTorch's by at most {summary['max_abs_diff']:.2e}" if summary["max_abs_diff"] is not None
-              else f"wrote {summary['out']} ({summary['bytes'] / 1024:.0f} KB)")
+              else f"wrote {summary['out']} ({format_bytes(summary['bytes'])})")
     return 0

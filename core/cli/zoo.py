@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from ..util.sizes import format_bytes
 from .common import add_device, emit_json, number_in
 
 
@@ -65,7 +66,7 @@ def run(args) -> int:
         elif not rows:
             print("no pretrained models shipped; build them with: python -m core zoo rebuild")
         for row in rows if not args.json else []:
-            print(f"{row['name']:<40} target {row['target_acc']:6.2f}%   {row['size_kb']:7.0f} KB")
+            print(f"{row['name']:<40} target {row['target_acc']:6.2f}%   {format_bytes(row['size_kb'] * 1024):>9}")
         return 0
     if args.action == "universal":
         from ..studies.universal import DEFAULT_OUT, STEPS, lodo_winner, train_universal

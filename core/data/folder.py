@@ -20,11 +20,14 @@ What a careless or hostile folder or zip cannot do:
   like an unsafe zip path or a folder that cannot be listed, is named in the train split). Only
   when nothing readable is left does the load fail: one :class:`DomainError` line. A zip whose
   central directory cannot be read (damaged, truncated, not a zip) is one DomainError.
-* **Reach outside its folder.** A symbolic link to a file is followed only when its target lies
-  inside ``ROOT`` (resolved; on Linux the opened file itself is checked again through
-  ``/proc/self/fd``, so a link swapped in the meantime is caught); a link that leads outside is
-  skipped and named. Linked folders are never entered (skipped and named): the walk cannot loop
-  or leave the tree. Hidden files and folders (``.name``) are ignored. Zip member paths go
+* **Reach outside its folder.** A symbolic link is never followed — to a file (refused by the
+  kernel when the file is opened, ``O_NOFOLLOW``, so a link swapped in after the folder was listed
+  is refused too) or to a folder (never entered): each is skipped and named, and the walk cannot
+  loop or leave the tree. The same rule as a checkpoint's files (:func:`core.util.files.read_bounded`,
+  the one bounded reader): a link that stays inside would need a resolved-path check between
+  listing and reading, a window in which it can be swapped; a folder of links is copied with
+  ``cp -L`` or zipped. On Linux the opened file's path is checked to lie inside ``ROOT`` too (a
+  parent folder swapped for a link). Hidden files and folders (``.name``) are ignored. Zip member paths go
   through :func:`core.util.files.safe_member_path`: absolute paths, ``..``, backslashes and NUL are
   skipped and named (nothing is ever extracted to disk).
 * **Walk forever.** At most :data:`MAX_WALK` directory entries are looked at and folders deeper
@@ -50,7 +53,8 @@ from typing import Callable
 
 import torch
 
-from ..util.files import safe_member_path
+from ..util.files import ReadRefused, read_bounded, safe_member_path
+from ..util.sizes import format_bytes
 from .base import DomainError, TensorDomain
 
 MAX_FILES = 50_000
@@ -104,54 +108,15 @@ def _reason(err: BaseException) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def _size(n: int) -> str:
-    return f"{n / (1 << 20):.1f} MB" if n >= 1 << 20 else f"{n} bytes"
-
-
 # --------------------------------------------------------------------------- folders
 
-def _inside(path: str, root_real: str) -> bool:
-    return path == root_real or path.startswith(root_real.rstrip(os.sep) + os.sep)
-
-
 def _read_file(path: str, root_real: str, limit: int) -> bytes:
-    """The bytes of ``path`` (at most ``limit``), or :class:`Unreadable` saying why not."""
+    """The bytes of ``path`` (at most ``limit``), or :class:`Unreadable` saying why not
+    (:func:`core.util.files.read_bounded`: a symbolic link is never followed)."""
     try:
-        if os.path.islink(path):
-            if not _inside(os.path.realpath(path), root_real):
-                raise Unreadable("symbolic link to outside the folder: not followed")
-            if not os.path.exists(path):
-                raise Unreadable("broken symbolic link")
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
-    except Unreadable:
-        raise
+        return read_bounded(path, limit, inside=root_real)
     except OSError as e:
-        raise Unreadable(_reason(e)) from None
-    try:
-        opened = f"/proc/self/fd/{fd}"
-        if os.path.islink(opened) and not _inside(os.readlink(opened), root_real):
-            raise Unreadable("symbolic link to outside the folder: not followed")
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise Unreadable("not a regular file")
-        if st.st_size > limit:
-            raise Unreadable(f"file too large: {_size(st.st_size)} (limit {_size(limit)})")
-        chunks, left = [], limit + 1
-        while left > 0:
-            chunk = os.read(fd, min(left, 1 << 20))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
-        if left <= 0:
-            raise Unreadable(f"file too large: over {_size(limit)} (it grew while being read)")
-        return b"".join(chunks)
-    except Unreadable:
-        raise
-    except OSError as e:
-        raise Unreadable(_reason(e)) from None
-    finally:
-        os.close(fd)
+        raise Unreadable(str(e) if isinstance(e, ReadRefused) else _reason(e)) from None
 
 
 class FileReader:
@@ -219,8 +184,8 @@ def _open_zip(path: Path) -> zipfile.ZipFile:
             raise DomainError(f"{what}: its table of contents (central directory) is missing — "
                               "damaged, truncated, or not a zip")
         if end[zipfile._ECD_SIZE] > MAX_CENTRAL_DIRECTORY:
-            raise DomainError(f"{what}: its table of contents takes {_size(end[zipfile._ECD_SIZE])} "
-                              f"(limit {_size(MAX_CENTRAL_DIRECTORY)}, about {MAX_FILES:,} files)")
+            raise DomainError(f"{what}: its table of contents takes {format_bytes(end[zipfile._ECD_SIZE])} "
+                              f"(limit {format_bytes(MAX_CENTRAL_DIRECTORY, trim=True)}, about {MAX_FILES:,} files)")
         return zipfile.ZipFile(path)
     except DomainError:
         raise
@@ -233,7 +198,7 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> byte
     if info.flag_bits & 0x1:
         raise Unreadable("encrypted zip member")
     if info.file_size > limit:
-        raise Unreadable(f"file too large: {_size(info.file_size)} (limit {_size(limit)})")
+        raise Unreadable(f"file too large: {format_bytes(info.file_size)} (limit {format_bytes(limit, trim=True)})")
     try:
         with zf.open(info) as f:
             data = f.read(limit + 1)
@@ -242,7 +207,7 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> byte
     except Exception as e:  # noqa: BLE001 - zlib.error, EOFError, NotImplementedError, OSError …
         raise Unreadable(f"damaged zip member: {type(e).__name__}: {_reason(e)}") from None
     if len(data) > limit:
-        raise Unreadable(f"file too large: over {_size(limit)} (the zip declares {_size(info.file_size)})")
+        raise Unreadable(f"file too large: over {format_bytes(limit, trim=True)} (the zip declares {format_bytes(info.file_size)})")
     return data
 
 
@@ -291,7 +256,7 @@ def _zip_entries(zf: zipfile.ZipFile, limit: int, max_zip_bytes: int | None,
         else:
             safe.append((rel.parts, info))
     if max_zip_bytes is not None and sum(i.file_size for _, i in safe if i.file_size <= limit) > max_zip_bytes:
-        raise DomainError(f"zip too large when unpacked (its images declare more than {max_zip_bytes >> 20} MB)")
+        raise DomainError(f"zip too large when unpacked (its images declare more than {format_bytes(max_zip_bytes, trim=True)})")
     # allow one wrapping top-level folder: ROOT/<class>/<file> or <class>/<file>
     if safe and all(len(p) >= 3 for p, _ in safe) and len({p[0] for p, _ in safe}) == 1:
         safe = [(p[1:], i) for p, i in safe]

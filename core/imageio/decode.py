@@ -6,7 +6,7 @@ Guarantees of :func:`read_image`, whatever the bytes:
 * It returns a fully loaded ``"RGB"`` :class:`PIL.Image.Image`, or raises :class:`BadImage`
   (a ``ValueError``) with a message a person understands. No other exception escapes:
   Pillow, OS, struct, zlib, memory and any other decoding error is converted.
-* Memory is bounded. The byte string is capped (``max_bytes``, 20 MB by default) and the
+* Memory is bounded. The byte string is capped (``max_bytes``, 20 MiB by default) and the
   size the file *declares* is checked against ``max_pixels`` (40 megapixels by default) and
   :data:`MAX_SIDE` *before* any pixel is decoded, so a decompression bomb (a tiny file
   declaring 30000×30000 pixels) costs nothing. Pillow's own bomb guard stays on as well.
@@ -36,6 +36,8 @@ import re
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
+from ..util.sizes import format_bytes
+
 #: Pillow format ids that may be opened; anything else is "not an image".
 ALLOWED_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF")
 #: Largest accepted file, in bytes.
@@ -54,7 +56,6 @@ MAX_JPEG_SCANS = 256
 REDUCING_GAP = 3.0
 
 _WHITE = (255, 255, 255)
-_MB = 1024 * 1024
 _MAGIC = (
     (b"\x89PNG\r\n\x1a\n", "PNG"),
     (b"\xff\xd8\xff", "JPEG"),
@@ -154,8 +155,8 @@ def _check_bytes(data: object, max_bytes: int) -> None:
     if size == 0:
         raise BadImage("file is empty (0 bytes)")
     if size > max_bytes:
-        raise BadImage(f"file too large: {_format_bytes(size)} "
-                       f"(limit {_format_bytes(max_bytes, trim=True)})")
+        raise BadImage(f"file too large: {format_bytes(size)} "
+                       f"(limit {format_bytes(max_bytes, trim=True)})")
 
 
 def _check_dimensions(size: tuple[int, int], max_pixels: int) -> None:
@@ -267,21 +268,10 @@ def _bomb_megapixels(error: Exception) -> str:
     return f"over {_megapixels(2 * (Image.MAX_IMAGE_PIXELS or 0))}"
 
 
-def _format_bytes(n: int, trim: bool = False) -> str:
-    """30.0 MB / 12.5 KB / 7 bytes; ``trim`` drops a trailing ".0" (for limits)."""
-    if n < 1024:
-        return f"{n} bytes"
-    value, unit = (n / _MB, "MB") if n >= _MB else (n / 1024, "KB")
-    text = f"{value:.1f}"
-    if trim and text.endswith(".0"):
-        text = text[:-2]
-    return f"{text} {unit}"
-
-
 # --------------------------------------------------------------------------- bounded decoding
 #
 # read_image decodes a picture at full resolution, which for a 40-megapixel RGBA picture is
-# 160 MB of pixels plus the copies that colour conversion makes. A picture read for a model is
+# 160 MiB of pixels plus the copies that colour conversion makes. A picture read for a model is
 # shrunk to size×size anyway, so read_image_bounded decodes it small: a JPEG is reduced by its
 # decoder (DCT scaling, 1/2 … 1/8), any other format is box-reduced right after decoding and the
 # full-resolution pixels are dropped at once. Pictures whose *decoded* size is still above a

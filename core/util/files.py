@@ -13,15 +13,27 @@ Readers that find no ``NAME`` read ``NAME.old`` (:func:`resolve_swapped`); a pro
 the two renames leaves ``NAME.old``, which :func:`recover_swap` (called before every swap and by
 the zoo rebuild) renames back. Temporary folders of dead writers are removed by
 :func:`clean_dead_temps`.
+
+Bounded reads (:func:`read_bounded`) are the one way a file from outside is read — a picture of a
+folder domain, a checkpoint's weights and card: its size is checked before reading and at most
+``limit`` + 1 bytes are read whatever it claims, a FIFO or device is refused without blocking, and
+**a symbolic link is never followed**. The kernel refuses the link when the file is opened
+(``O_NOFOLLOW``), so there is no moment between a check and the read in which a link can be swapped
+in, and no rule about where a link may point to get wrong; a folder of links can be copied with
+``cp -L`` or zipped. Linked folders are not entered either (the folder walk's rule).
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import secrets
 import shutil
+import stat
 from pathlib import Path, PurePosixPath
+
+from .sizes import format_bytes
 
 OLD_SUFFIX = ".old"
 
@@ -210,3 +222,56 @@ def safe_member_path(name: str) -> PurePosixPath | None:
     if any(p in ("", ".", "..") for p in parts):
         return None
     return PurePosixPath(*parts)
+
+
+class ReadRefused(OSError):
+    """A bounded read refused the file; the message says why in a few words ("symbolic link: not
+    followed", "not a regular file", "file too large: 3.0 GiB (limit 20 MiB)")."""
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_READ_FLAGS = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+               | _NOFOLLOW)
+LINK_REFUSED = "symbolic link: not followed"
+
+
+def read_bounded(path, limit: int, *, dir_fd: int | None = None, inside: str | None = None) -> bytes:
+    """The bytes of the regular file ``path`` (relative to ``dir_fd`` when given), at most ``limit``.
+
+    :class:`ReadRefused` for a symbolic link (never followed, see the module docstring), anything but
+    a regular file, a file over ``limit`` (checked before reading and while reading), and — with
+    ``inside`` (a resolved folder) where ``/proc/self/fd`` exists — a file whose opened path lies
+    outside that folder (a parent folder swapped for a link after it was listed). Other OSErrors
+    (missing, permission denied) pass through.
+    """
+    if not _NOFOLLOW and dir_fd is None and os.path.islink(path):
+        raise ReadRefused(LINK_REFUSED)  # no O_NOFOLLOW (Windows, where dir_fd is not supported either)
+    try:
+        fd = os.open(path, _READ_FLAGS, dir_fd=dir_fd) if dir_fd is not None else os.open(path, _READ_FLAGS)
+    except OSError as e:
+        if e.errno in (errno.ELOOP, errno.EMLINK):  # Linux, the BSDs: the last component is a link
+            raise ReadRefused(LINK_REFUSED) from None
+        raise
+    try:
+        opened = f"/proc/self/fd/{fd}"
+        if inside is not None and os.path.islink(opened):
+            real = os.readlink(opened)
+            if not (real == inside or real.startswith(inside.rstrip(os.sep) + os.sep)):
+                raise ReadRefused("outside the folder (a folder on its path was replaced by a link): not read")
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ReadRefused("not a regular file")
+        if st.st_size > limit:
+            raise ReadRefused(f"file too large: {format_bytes(st.st_size)} (limit {format_bytes(limit, trim=True)})")
+        chunks, left = [], limit + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        if left <= 0:
+            raise ReadRefused(f"file too large: over {format_bytes(limit, trim=True)} (it grew while being read)")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)

@@ -328,7 +328,7 @@ def test_file_over_max_bytes():
 
 
 def test_default_max_bytes_message():
-    with pytest.raises(BadImage, match=r"file too large: 21.0 MB \(limit 20 MB\)"):
+    with pytest.raises(BadImage, match=r"file too large: 21.0 MiB \(limit 20 MiB\)"):
         read_image(bytes(21 * 1024 * 1024))
     assert MAX_BYTES == 20 * 1024 * 1024
 

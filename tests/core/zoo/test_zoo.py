@@ -322,7 +322,7 @@ def test_cli_zoo_list(tiny_zoo, capsys):
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.strip().splitlines()
     assert [line.split()[0] for line in lines] == zoo.names()
-    assert all("target" in line and "KB" in line for line in lines)
+    assert all("target" in line and "KiB" in line for line in lines)
 
     from core.__main__ import main
 
