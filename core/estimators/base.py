@@ -261,7 +261,8 @@ def estimate_range(est: Estimator, inp: Inputs, value: float) -> tuple[float, fl
     extra = 1.645 ** 2 * p * (1 - p) * max(0.0, 1.0 / inp.n - 1.0 / n_ref)  # the sampling error n_ref did not see
     half = math.sqrt(float(half) ** 2 + extra)
     return (max(0.0, value - half), min(1.0, value + half),
-            f"held-out domains: {int(RANGE_QUANTILE * 100)}th percentile of {entry.get('n_pairs', '?')} absolute errors")
+            f"held-out domains: {int(RANGE_QUANTILE * 100)}th percentile of {entry.get('n_pairs', '?')} absolute errors"
+            + (", scaled by the spread on these pictures" if type(est).spread is not Estimator.spread else ""))
 
 
 def result(est: Estimator, inp: Inputs) -> dict:
