@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFilter
+from scipy.ndimage import convolve
 
 from .sources import load_font, photo_patch, printed_font_specs
 from .strokes import Writer, bbox, digit_strokes, place, place_inside, rasterise, render_mnist_like
@@ -49,33 +50,43 @@ def _paper(label, writer, rng, frame: int = 96):
     5. Optics and sensor: Gaussian focus blur σ 0.3-1.2 px or a 3-6 px motion blur; noise
        σ·√I (σ 0.8-3.5 %) per channel plus a shared grey component; JPEG.
     """
-    from PIL import ImageFilter
-    from scipy.ndimage import convolve
-
     big = int(frame * 4 / 3)  # the sheet, larger than the frame so the warp never shows its edge
-    m = (big - frame) / 2
-    # paper: off-white base, slow blotches, fibre grain
+    img = _ink_on(_sheet(rng, big), label, writer, rng, frame)
+    img = _light(_camera(img, rng, frame), rng, frame)
+    img = _sensor_noise(_optics(img, rng), rng, frame)
+    return Image.fromarray(to_u8(img)), "jpg", {"quality": int(rng.integers(60, 91))}
+
+
+def _sheet(rng, big: int) -> np.ndarray:
+    """Step 1 of :func:`_paper`: the sheet, (big, big, 3) float — off-white base, slow blotches,
+    fibre grain; half of them ruled (lines or a grid)."""
     base = np.array([rng.uniform(0.86, 0.98)] * 3, np.float32)
     base *= np.array([1.0, rng.uniform(0.97, 1.0), rng.uniform(0.9, 1.0)], np.float32)
     paper = np.broadcast_to(base, (big, big, 3)).copy()
     paper *= 1 + 0.015 * smooth_noise(rng, big, big, 10)[..., None]
     paper *= 1 + rng.uniform(0.005, 0.02) * smooth_noise(rng, big, big, 0.6)[..., None]
     ruling = rng.choice(["none", "lines", "grid"], p=[0.5, 0.35, 0.15])
-    if ruling != "none":
-        step = rng.uniform(18, 30) if ruling == "lines" else rng.uniform(12, 20)
-        colour = np.array([0.55, 0.7, 0.9] if rng.random() < 0.8 else [0.6, 0.6, 0.6], np.float32)
-        strength = rng.uniform(0.25, 0.6)
-        coords = np.arange(big) + 0.5
+    if ruling == "none":
+        return paper
+    step = rng.uniform(18, 30) if ruling == "lines" else rng.uniform(12, 20)
+    colour = np.array([0.55, 0.7, 0.9] if rng.random() < 0.8 else [0.6, 0.6, 0.6], np.float32)
+    strength = rng.uniform(0.25, 0.6)
+    coords = np.arange(big) + 0.5
 
-        def lines_at(ph):  # 1-px antialiased lines every `step` px
-            d = np.abs(((coords - ph + step / 2) % step) - step / 2)
-            return np.clip(1.2 - d, 0, 1).astype(np.float32)
-        row = lines_at(rng.uniform(0, step)) * strength
-        mask = np.broadcast_to(row[:, None], (big, big)).copy()
-        if ruling == "grid":
-            mask = np.maximum(mask, np.broadcast_to((lines_at(rng.uniform(0, step)) * strength)[None, :], (big, big)))
-        paper = paper * (1 - mask[..., None] * (1 - colour))
-    # ink
+    def lines_at(ph):  # 1-px antialiased lines every `step` px
+        d = np.abs(((coords - ph + step / 2) % step) - step / 2)
+        return np.clip(1.2 - d, 0, 1).astype(np.float32)
+    row = lines_at(rng.uniform(0, step)) * strength
+    mask = np.broadcast_to(row[:, None], (big, big)).copy()
+    if ruling == "grid":
+        mask = np.maximum(mask, np.broadcast_to((lines_at(rng.uniform(0, step)) * strength)[None, :], (big, big)))
+    return paper * (1 - mask[..., None] * (1 - colour))
+
+
+def _ink_on(paper: np.ndarray, label, writer, rng, frame: int) -> np.ndarray:
+    """Step 2 of :func:`_paper`: the digit in one of :data:`INKS`, multiplied into the sheet."""
+    big = paper.shape[0]
+    m = (big - frame) / 2
     ink_name = rng.choice(list(INKS))
     ink_rgb, (r_lo, r_hi), (a_lo, a_hi) = INKS[ink_name]
     pen_writer = Writer(**{**writer.__dict__, "pen": float(rng.uniform(r_lo, r_hi))})
@@ -93,8 +104,12 @@ def _paper(label, writer, rng, frame: int = 96):
     if ink_name == "pencil":
         cov *= np.clip(0.75 + 0.35 * smooth_noise(rng, big, big, 0.5), 0, 1)
     ink = np.array(ink_rgb, np.float32) * rng.uniform(0.85, 1.15)
-    img = paper * (1 - cov[..., None] * (1 - ink))
-    # camera: rotation + perspective of the sheet
+    return paper * (1 - cov[..., None] * (1 - ink))
+
+
+def _camera(img: np.ndarray, rng, frame: int) -> np.ndarray:
+    """Step 3 of :func:`_paper`: the frame×frame view of a rotated, perspective-jittered quad of the sheet."""
+    big = img.shape[0]
     pil = Image.fromarray(to_u8(img))
     ang = math.radians(rng.uniform(-10, 10))
     c = big / 2
@@ -105,8 +120,11 @@ def _paper(label, writer, rng, frame: int = 96):
         quad.append((c + rx * 0.92 + rng.uniform(-5, 5), c + ry * 0.92 + rng.uniform(-5, 5)))
     coeffs = perspective_coeffs([(0, 0), (frame, 0), (frame, frame), (0, frame)], quad)
     pil = pil.transform((frame, frame), Image.PERSPECTIVE, coeffs, Image.BICUBIC)
-    img = np.asarray(pil, np.float32) / 255
-    # light: gradient + vignette + exposure + white balance, then a soft shadow
+    return np.asarray(pil, np.float32) / 255
+
+
+def _light(img: np.ndarray, rng, frame: int) -> np.ndarray:
+    """Step 4 of :func:`_paper`: gradient, vignette, exposure and white balance, then a soft shadow."""
     gy, gx = (np.mgrid[0:frame, 0:frame] + 0.5) / frame - 0.5
     light = 1 + rng.uniform(0, 0.35) * linear_gradient(rng, frame, frame)
     light *= 1 - rng.uniform(0, 0.5) * (gx ** 2 + gy ** 2)
@@ -120,7 +138,11 @@ def _paper(label, writer, rng, frame: int = 96):
         depth = rng.uniform(0.15, 0.45)
         tint = np.array([1.0, 1.0, rng.uniform(1.0, 1.08)], np.float32)
         img = img * (1 - depth * shade[..., None] * (2 - tint))
-    # optics: focus or motion blur
+    return img
+
+
+def _optics(img: np.ndarray, rng) -> np.ndarray:
+    """Step 5a of :func:`_paper`: a motion blur (30 %) or a Gaussian focus blur."""
     pil = Image.fromarray(to_u8(img))
     if rng.random() < 0.3:
         n = int(rng.integers(3, 7))
@@ -128,15 +150,16 @@ def _paper(label, writer, rng, frame: int = 96):
         k = np.zeros((n + 2, n + 2), np.float32)
         for t in np.linspace(-(n - 1) / 2, (n - 1) / 2, 4 * n):
             k[int(round((n + 1) / 2 + t * math.sin(ang))), int(round((n + 1) / 2 + t * math.cos(ang)))] += 1
-        img = np.stack([convolve(np.asarray(pil, np.float32)[..., ch] / 255, k / k.sum(), mode="nearest")
-                        for ch in range(3)], -1)
-    else:
-        img = np.asarray(pil.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.2))), np.float32) / 255
-    # sensor noise (signal-dependent + read noise, a little colour noise)
+        return np.stack([convolve(np.asarray(pil, np.float32)[..., ch] / 255, k / k.sum(), mode="nearest")
+                         for ch in range(3)], -1)
+    return np.asarray(pil.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.2))), np.float32) / 255
+
+
+def _sensor_noise(img: np.ndarray, rng, frame: int) -> np.ndarray:
+    """Step 5b of :func:`_paper`: signal-dependent and read noise, and a little shared grey noise."""
     sigma = rng.uniform(0.008, 0.035)
     img = img + rng.normal(0, 1, img.shape).astype(np.float32) * sigma * np.sqrt(np.clip(img, 0.05, 1))
-    img = img + rng.normal(0, sigma / 3, (frame, frame, 1)).astype(np.float32)
-    return Image.fromarray(to_u8(img)), "jpg", {"quality": int(rng.integers(60, 91))}
+    return img + rng.normal(0, sigma / 3, (frame, frame, 1)).astype(np.float32)
 
 
 def _mnistm_other(label, writer, rng):
@@ -166,8 +189,6 @@ def _colour(label, writer, rng):
 
 
 def _dark_on_light(label, writer, rng):
-    from PIL import ImageFilter
-
     size = int(rng.integers(28, 65))
     polys, radii = digit_strokes(label, writer, rng)
     hfrac = rng.uniform(0.6, 0.85)
@@ -186,8 +207,6 @@ def _dark_on_light(label, writer, rng):
 
 
 def _printed_other(label, writer, rng):
-    from PIL import ImageDraw
-
     size = int(rng.integers(32, 65))
     specs = printed_font_specs()
     spec = specs[int(rng.integers(len(specs)))]
