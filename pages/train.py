@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from core.methods import METHODS, default_method, ordered
+from core.methods import METHODS, ordered
 from ui import forms, labels, shell, state, training, widgets
 
 shell.page_shell()  # shared setup when Streamlit runs this file on its own (see ui/state.py)
@@ -12,15 +12,18 @@ st.title("Train")
 st.caption(f"Scenario {labels.scenario_label(scenario)} on {state.device()} with seed {state.seed()} "
            "(change them in the sidebar). The run goes on in the background while you look elsewhere.")
 
+demo = training.demo(scenario)  # the leaderboard's recommended method in a recipe of seconds
 method_names = ordered()
-st.session_state.setdefault("train_method", default_method())
-method = st.selectbox("Method", method_names, key="train_method", format_func=labels.method_label)
+training.follow_demo(demo, key="train_method")
+method = st.selectbox("Method", method_names, key="train_method", format_func=labels.method_label,
+                      on_change=training.remember_pick, args=("train_method",))
 cls = METHODS[method]
 st.caption(cls.summary + {"all": " Uses the target labels (an upper bound, not adaptation).",
                           "few": " Uses a few labelled target pictures."}.get(cls.target_labels, ""))
+training.demo_caption(demo, method)
 
 with st.form("train_form", border=True):
-    config = forms.run_settings(method, scenario, key="train")
+    config = forms.run_settings(method, scenario, key="train", demo=demo)
     submitted = st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:",
                                       disabled=training.running())
 

@@ -53,26 +53,36 @@ def model_options(scenario) -> dict[str, str]:
     return options
 
 
-def run_settings(method: str, scenario, key: str, steps: int | None = None):
-    """Steps, batch size, learning rate and the method's hyperparameters → a TrainConfig (or None)."""
+def run_settings(method: str, scenario, key: str, steps: int | None = None, demo=None):
+    """Steps, batch size, learning rate and the method's hyperparameters → a TrainConfig (or None).
+
+    ``demo`` (a :class:`core.training.demo.Demo` of this method): its recipe gives the defaults, and
+    a checkbox offers its warm start from the shipped source-only model."""
     from core.training.recipes import recipe
 
+    if demo is not None and demo.method != method:
+        demo = None
     base = recipe(method, *scenario)
+    start_batch = demo.batch_size if demo is not None else base.batch_size
+    start_lr = demo.lr if demo is not None else base.lr
+    mkey = f"{key}_{method}" if demo is not None else key  # the demo's batch and rate are its own
     c1, c2, c3 = st.columns(3)
     with c1:
-        n_steps = st.number_input("Steps", min_value=10, max_value=20000, step=50,
-                                  value=steps or default_steps(method), key=f"{key}_{method}_steps",
+        n_steps = st.number_input("Steps", min_value=10, max_value=20000, step=10 if demo is not None else 50,
+                                  value=steps or (demo.steps if demo is not None else default_steps(method)),
+                                  key=f"{key}_{method}_steps",
                                   help="Optimiser steps; each sees one batch of source and one of target pictures. "
                                        "About 500 steps take under a minute on a laptop CPU.")
     with c2:
-        batch = st.select_slider("Batch size", BATCH_SIZES, value=base.batch_size if base.batch_size in BATCH_SIZES else 64,
-                                 key=f"{key}_batch", help="Pictures per domain per step.")
+        batch = st.select_slider("Batch size", BATCH_SIZES, value=start_batch if start_batch in BATCH_SIZES else 64,
+                                 key=f"{mkey}_batch", help="Pictures per domain per step.")
     with c3:
-        lr = st.select_slider("Learning rate", LEARNING_RATES, value=base.lr if base.lr in LEARNING_RATES else 1e-3,
-                              key=f"{key}_lr", format_func=lambda v: f"{v:g}",
+        lr = st.select_slider("Learning rate", LEARNING_RATES, value=start_lr if start_lr in LEARNING_RATES else 1e-3,
+                              key=f"{mkey}_lr", format_func=lambda v: f"{v:g}",
                               help=f"{base.optimizer.capitalize()} learning rate"
                                    + (" at the start (annealed as lr/(1+10p)^0.75)" if base.lr_anneal else "")
                                    + ". It matters more than anything else.")
+    warm = warm_start_setting(demo, key)
     from core.methods import METHODS
 
     hps = dict(METHODS[method].hyperparameters)
@@ -80,20 +90,37 @@ def run_settings(method: str, scenario, key: str, steps: int | None = None):
     if hps:
         st.markdown("**Method settings**")
         refs = {name: hps.pop(name) for name in list(hps) if hps[name].kind == "model"}
+        own = demo.hparams if demo is not None else {}
         if refs:  # full-width rows for model pickers (a teacher)
             values = _inputs(method, refs, scenario, key)
         if values is not None and hps:
             cols = st.columns(min(3, len(hps)))
             for i, (name, h) in enumerate(hps.items()):
                 with cols[i % len(cols)]:
-                    got = _inputs(method, {name: h}, scenario, key)
+                    got = _inputs(method, {name: h}, scenario, key, own)
                     values.update(got or {})
     if values is None:
         return None
     n_steps = int(n_steps)
     network = network_settings(scenario, key)
-    return recipe(method, *scenario, steps=n_steps, batch_size=int(batch), lr=float(lr), seed=state.seed(),
-                  device=state.device(), eval_every=max(10, n_steps // 12), hparams=values, **network)
+    settings = dict(steps=n_steps, batch_size=int(batch), lr=float(lr), seed=state.seed(), device=state.device(),
+                    hparams=values, **network)
+    if demo is not None:
+        return demo.config(warm_start=warm, **settings)
+    return recipe(method, *scenario, eval_every=max(10, n_steps // 12), **settings)
+
+
+def warm_start_setting(demo, key: str) -> bool:
+    """The demo's "start from the shipped source-only model" checkbox (on by default); False when
+    there is no demo, it does not warm-start, or the shipped model is missing (then disabled)."""
+    if demo is None or not demo.wants_warm_start:
+        return False
+    available = demo.warm_start is not None
+    return st.checkbox("Start from the shipped source-only model", value=available, disabled=not available,
+                       key=f"{key}_{demo.method}_warm",
+                       help="Warm start: the backbone begins as the pretrained source-only model of this source "
+                            "(its classifier head is trained afresh), so the demo recipe adapts in seconds. "
+                            "Off: the network starts from random weights.") and available
 
 
 def network_settings(scenario, key: str) -> dict:
@@ -118,11 +145,12 @@ def network_settings(scenario, key: str) -> dict:
     return {"arch": arch, "image_size": int(size)}
 
 
-def _inputs(method, hyperparameters, scenario, key) -> dict | None:
-    """Inputs for some hyperparameters; None when a required one (the teacher) has no value."""
+def _inputs(method, hyperparameters, scenario, key, defaults: dict | None = None) -> dict | None:
+    """Inputs for some hyperparameters (starting at ``defaults`` where given, else each one's
+    declared default); None when a required one (the teacher) has no value."""
     values = {}
     for name, h in hyperparameters.items():
-        got = _one_input(method, name, h, scenario, key)
+        got = _one_input(method, name, h, scenario, key, (defaults or {}).get(name, h.default))
         if got is _MISSING:
             return None
         values[name] = got
@@ -132,7 +160,7 @@ def _inputs(method, hyperparameters, scenario, key) -> dict | None:
 _MISSING = object()
 
 
-def _one_input(method, name, h, scenario, key):
+def _one_input(method, name, h, scenario, key, default=None):
     wkey = f"{key}_{method}_{name}"
     label = h.display_label(name)
     if h.kind == "model":
@@ -146,14 +174,15 @@ def _one_input(method, name, h, scenario, key):
         if st.session_state.get(wkey) not in options:
             st.session_state[wkey] = next(iter(options))
         return st.selectbox(label, list(options), key=wkey, format_func=options.get, help=h.help)
+    value = h.default if default is None else default
     if isinstance(h.default, bool):
-        return st.checkbox(label, value=h.default, key=wkey, help=h.help)
+        return st.checkbox(label, value=bool(value), key=wkey, help=h.help)
     if isinstance(h.default, int):
         return int(st.number_input(
-            label, value=int(h.default), step=1, key=wkey, help=h.help,
+            label, value=int(value), step=1, key=wkey, help=h.help,
             min_value=None if h.low is None else int(h.low), max_value=None if h.high is None else int(h.high)))
     if isinstance(h.default, float):
         return float(st.number_input(
-            label, value=float(h.default), step=_step_for(h.default), format="%g", key=wkey, help=h.help,
+            label, value=float(value), step=_step_for(h.default), format="%g", key=wkey, help=h.help,
             min_value=None if h.low is None else float(h.low), max_value=None if h.high is None else float(h.high)))
-    return st.text_input(label, value=str(h.default), key=wkey, help=h.help)
+    return st.text_input(label, value=str(value), key=wkey, help=h.help)

@@ -133,6 +133,89 @@ def run_root() -> Path:
     return root
 
 
+@st.cache_data(show_spinner=False, ttl=30)
+def _demo(source: str, target: str, signature: str):
+    from core.training.demo import demo_for
+
+    return demo_for(source, target)
+
+
+def demo(scenario):
+    """The scenario's demo run (:func:`core.training.demo.demo_for`): the leaderboard's recommended
+    method, its short recipe and warm start; None when it cannot be worked out (the page then
+    offers the methods as they are)."""
+    try:
+        return _demo(scenario[0], scenario[1], models.zoo_signature())
+    except Exception as e:  # noqa: BLE001 - a broken zoo must not break the page
+        log.warning("demo recipe: %s", e)
+        return None
+
+
+def follow_demo(demo, key: str) -> None:
+    """Select the demo's method in the ``key`` selectbox, following the sidebar's scenario to its
+    own demo method, until the user picks a method themselves (:func:`remember_pick`)."""
+    from core.methods import METHODS, default_method
+
+    picked = st.session_state.get(f"{key}_picked")
+    want = picked if picked in METHODS else (demo.method if demo is not None else default_method())
+    if st.session_state.get(key) != want:
+        st.session_state[key] = want
+
+
+def remember_pick(key: str) -> None:
+    """The ``key`` selectbox's on_change: the user's own pick outlives leaving the page and a new scenario."""
+    st.session_state[f"{key}_picked"] = st.session_state.get(key)
+
+
+def demo_caption(demo, method: str) -> None:
+    """What the default run is and why, in a line or two; the missing-model note in one line."""
+    if demo is None or method != demo.method:
+        return
+    how = f"{demo.steps:,} steps of batch {demo.batch_size} at learning rate {demo.lr:g}"
+    if demo.warm_start is not None:
+        how += ", starting from the shipped source-only model"
+    st.caption(f"**{labels.method_label(method)}** is {demo.why}. The demo recipe: {how}, "
+               "about 10 s on one CPU core. Change anything below, or pick another method.")
+    if demo.note:
+        st.info(demo.note, icon=":material/info:")
+
+
+def reference_for(scenario) -> dict:
+    """:func:`core.training.demo.reference`: the shipped source-only and recommended models' accuracies."""
+    try:
+        return _reference(scenario[0], scenario[1], models.zoo_signature())
+    except Exception as e:  # noqa: BLE001
+        log.warning("demo reference: %s", e)
+        return {"source_only": None, "recommended": None}
+
+
+@st.cache_data(show_spinner=False, ttl=30)
+def _reference(source: str, target: str, signature: str) -> dict:
+    from core.training.demo import reference
+
+    return reference(source, target)
+
+
+def comparison(target_acc: float, baseline: float | None, baseline_label: str, ref: dict, seconds: float) -> str:
+    """The run against source-only and against the zoo's recommended model, in a sentence or two."""
+    lines = []
+    if baseline is not None:
+        lines.append(f"This run reaches {target_acc:.1f} %: {target_acc - baseline:+.1f} points over the "
+                     f"{baseline_label} model ({baseline:.1f} %).")
+    rec = ref.get("recommended")
+    if rec and rec.get("mean") is not None:
+        steps = f" ({rec['steps']:,} step{'s' * (rec['steps'] != 1)})" if rec.get("steps") else ""
+        std = f" ± {rec['std']:.1f}" if rec.get("std") is not None else ""
+        line = (f"The zoo's recommended model, {labels.method_label(rec['method'])}{steps}, reaches "
+                f"{rec['mean']:.1f} %{std} (mean over {rec.get('n_seeds') or 1} seeds")
+        line += f"; the shipped seed {rec['shipped']:.1f} %)" if rec.get("shipped") is not None else ")"
+        if baseline is not None and rec.get("shipped") is not None and rec["shipped"] > baseline:
+            share = (target_acc - baseline) / (rec["shipped"] - baseline)
+            line += f": this run made {share:.0%} of the shipped model's gain in {seconds:.0f} s"
+        lines.append(line + ".")
+    return " ".join(lines)
+
+
 def baseline_for(scenario) -> tuple[float | None, str]:
     """Target accuracy of the scenario's source-only model (zoo first, else this session's)."""
     ref = models.baseline_ref(scenario)
@@ -251,6 +334,10 @@ def show_result(snap, key: str) -> None:
     if baseline is None:
         st.caption("No source-only model for this scenario to compare with yet: train one "
                    "(method *Source only*) or rebuild the zoo.")
+    said = comparison(result.target_acc, baseline, baseline_label, reference_for((config.source, config.target)),
+                      result.seconds)
+    if said:
+        st.markdown(said)
     _charts(snap, f"{key}_final", baseline, baseline_label)
     _preview(snap)
     entry = st.session_state.get("session_models", {}).get(snap.job_id)

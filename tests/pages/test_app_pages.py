@@ -276,14 +276,14 @@ def test_train_a_tiny_run_to_completion(demo_zoo, jobs_manager):
     mine = f"session:{models[next(iter(models))].id}"
     assert any(o.startswith("DANN · your run 1") for o in at.selectbox(key="predict_adapted").options)
     at.selectbox(key="predict_adapted").set_value(mine).run()
+    at.session_state["align_adapted"] = mine
     assert at.selectbox(key="predict_adapted").value == mine
     at.radio(key="predict_mode").set_value("Samples from the target test set").run()
     assert {m.label: m.value for m in at.metric}["Pictures"] == "16"
     goto(at, "compare")
     assert "Adapted (DANN): accuracy" in [m.label for m in at.metric]
     goto(at, "distill")  # the session model is a possible teacher
-    teacher = at.selectbox(key="distill_distill_teacher")
-    assert teacher.value == session_job(at).snapshot().result.checkpoint
+    assert any(o.startswith("DANN · your run 1") for o in at.selectbox(key="distill_distill_teacher").options)
     # its feature map is computed on the spot (PCA here: UMAP takes tens of seconds)
     at.session_state["align_projection"] = "pca"
     goto(at, "alignment")

@@ -1,0 +1,213 @@
+"""The Train page's demo run: the model the leaderboard recommends, in a recipe short enough to watch.
+
+    >>> from core.training.demo import demo_for
+    >>> demo = demo_for("mnist", "mnistm")                   # doctest: +SKIP
+    >>> demo.method, demo.steps, demo.warm_start is not None  # doctest: +SKIP
+    ('self_ensembling', 150, True)
+    >>> config = demo.config(seed=0, device="cpu")            # a TrainConfig, ready to train  # doctest: +SKIP
+
+**Which method.** The leaderboard's ``recommended[scenario]`` (``pretrained/leaderboard.json``,
+chosen without target labels by the zoo's validator). A scenario the leaderboard does not
+recommend for (your own pictures) gets the method it recommends most often; no leaderboard at all,
+the first unsupervised method (:func:`core.methods.default_method`).
+
+**Which recipe.** The method's entry in the zoo's ``demo.json`` (:data:`RECIPES_NAME`, shipped
+beside the leaderboard: ``steps``, ``batch_size``, ``lr``, ``warm_start`` and method ``hparams``),
+over its usual :func:`recipe`. ``warm_start`` starts the backbone from the shipped source-only model
+of the scenario's source (its head is trained afresh). Each entry was chosen by :data:`RULE` on the
+unseen fixture domains (``python -m core fixtures``; ``scripts/bench/demo_recipe_study.py --ship``
+writes it, with the measurements in docs/benchmarks/), never on the shipped scenarios' target
+labels. A method without one trains its ``app_steps`` with its usual recipe.
+
+**What it is compared with.** :func:`reference`: the scenario's shipped source-only model and the
+zoo's recommended model (its shipped seed and the mean over seeds).
+
+When the shipped source-only model or the demo recipes are missing (an empty or partial
+``pretrained/``), the demo trains from scratch with the method's usual settings and
+:attr:`Demo.note` says so in one line.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import TrainConfig
+from .recipes import recipe
+
+RECIPES_NAME = "demo.json"
+#: CPU seconds one demo run (training, data and its evaluations, one torch thread) may take: the 10 s
+#: from the click, less what the app needs to start the job and draw the result.
+BUDGET_S = 8.0
+#: Two candidates whose mean gains differ by less than this many points are as good as each other.
+TIE_PTS = 1.0
+
+RULE = ("Among the candidate recipes whose median CPU seconds per run (one torch thread) fit the budget, "
+        "the one with the highest mean gain over the shipped source-only model across the fixture pairs; "
+        f"a candidate within {TIE_PTS:g} point of it that costs less wins.")
+
+def choose(candidates: list[dict], budget_s: float = BUDGET_S) -> dict | None:
+    """The candidate :data:`RULE` picks from ``candidates`` (dicts with ``mean_gain`` and
+    ``median_cpu_s``), or None when none fits ``budget_s``.
+
+    >>> choose([{"mean_gain": 30, "median_cpu_s": 9}, {"mean_gain": 20, "median_cpu_s": 7},
+    ...         {"mean_gain": 19.5, "median_cpu_s": 4}])
+    {'mean_gain': 19.5, 'median_cpu_s': 4}
+    """
+    fitting = [c for c in candidates if c["median_cpu_s"] <= budget_s]
+    if not fitting:
+        return None
+    best = max(c["mean_gain"] for c in fitting)
+    near = [c for c in fitting if c["mean_gain"] >= best - TIE_PTS]
+    return min(near, key=lambda c: (c["median_cpu_s"], -c["mean_gain"]))
+
+
+def eval_every(steps: int) -> int:
+    """Steps between the live curve's evaluations: about 4 in a short run, 12 in a long one (each
+    costs a pass over the target test split)."""
+    return max(10, steps // (4 if steps <= 300 else 12))
+
+
+@dataclass
+class Demo:
+    """The demo run of a scenario: ``method`` and its recipe (``steps``, ``batch_size``, ``lr``,
+    ``hparams``), ``warm_start`` (the shipped source-only model's folder, or None), ``why`` (one
+    line: why this method), ``note`` (one line when something shipped is missing, else None)."""
+
+    source: str
+    target: str
+    method: str
+    steps: int
+    batch_size: int
+    lr: float
+    hparams: dict = field(default_factory=dict)
+    warm_start: str | None = None
+    wants_warm_start: bool = False
+    why: str = ""
+    note: str | None = None
+
+    def config(self, warm_start: bool = True, **overrides) -> TrainConfig:
+        """The run's :class:`TrainConfig` (``overrides`` win); ``warm_start=False`` trains from scratch."""
+        steps = overrides.pop("steps", self.steps)
+        spec = {"steps": steps, "batch_size": self.batch_size, "lr": self.lr, "eval_every": eval_every(steps),
+                "pretrained": self.warm_start if warm_start else None, **overrides}
+        spec["hparams"] = {**self.hparams, **overrides.get("hparams", {})}
+        return recipe(self.method, self.source, self.target, **spec)
+
+
+def recipes_path() -> Path:
+    """Where the demo recipes are shipped: ``demo.json`` in the zoo folder."""
+    from ..zoo import zoo_dir
+
+    return zoo_dir() / RECIPES_NAME
+
+
+def shipped_recipes() -> dict | None:
+    """method → its demo recipe, from :func:`recipes_path`; None when the file is missing or unreadable."""
+    try:
+        data = json.loads(recipes_path().read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    recipes = data.get("recipes") if isinstance(data, dict) else None
+    return {k: v for k, v in recipes.items() if isinstance(v, dict)} if isinstance(recipes, dict) else None
+
+
+def _board(board: dict | None) -> dict:
+    if board is not None:
+        return board
+    from ..zoo import ZooError, leaderboard
+
+    try:
+        return leaderboard()
+    except ZooError:
+        return {}
+
+
+def recommended_method(source: str, target: str, board: dict | None = None) -> tuple[str, str]:
+    """(method, why): the leaderboard's label-free recommendation for the scenario, else the one
+    it recommends most often, else the first unsupervised method."""
+    from ..data import scenario_key
+    from ..methods import METHODS, default_method
+
+    recommended = (_board(board).get("recommended") or {})
+    entry = recommended.get(scenario_key(source, target)) or {}
+    if entry.get("method") in METHODS:
+        return entry["method"], "the leaderboard's recommendation for this scenario, chosen without target labels"
+    counts = Counter(e.get("method") for e in recommended.values() if isinstance(e, dict) and e.get("method") in METHODS)
+    if counts:
+        return counts.most_common(1)[0][0], ("the leaderboard recommends nothing for this scenario; "
+                                             "this is the method it recommends most often")
+    return default_method(), "no leaderboard to recommend a method; the first unsupervised method"
+
+
+def shipped_source_only(source: str, target: str) -> str | None:
+    """The folder of the shipped source-only model of ``source`` (the scenario's own first, else any
+    shipped scenario's with the same source: source-only training never sees the target), or None."""
+    from ..methods import baseline
+    from ..zoo import make_name, parse_name
+    from ..zoo.index import scan_models
+
+    models = scan_models()
+    own = make_name(source, target, baseline())
+    if own in models:
+        return str(models[own])
+    same = sorted(n for n in models if parse_name(n)[0] == source and parse_name(n)[2] == baseline())
+    return str(models[same[0]]) if same else None
+
+
+def demo_for(source: str, target: str, board: dict | None = None) -> Demo:
+    """The demo run of ``source → target`` (see the module docstring)."""
+    from ..data import input_kind
+    from ..methods import METHODS
+    from ..zoo import zoo_dir
+
+    method, why = recommended_method(source, target, board)
+    cls = METHODS[method]
+    recipes = shipped_recipes()
+    spec = dict((recipes or {}).get(method) or {})
+    base = recipe(method, source, target)
+    pictures = input_kind(source) == "pictures" and base.arch == "digits_cnn"
+    wants = bool(spec.get("warm_start")) and pictures
+    demo = Demo(source, target, method, steps=int(spec.get("steps", cls.app_steps)),
+                batch_size=int(spec.get("batch_size", base.batch_size)), lr=float(spec.get("lr", base.lr)),
+                hparams=dict(spec.get("hparams", {})), wants_warm_start=wants, why=why)
+    if recipes is None:
+        demo.note = (f"No demo recipe in {recipes_path()}: the page trains {cls.label or method} from scratch "
+                     f"with its usual settings ({demo.steps:,} steps).")
+    elif wants:
+        demo.warm_start = shipped_source_only(source, target)
+        if demo.warm_start is None:
+            demo.note = (f"No shipped source-only model of {source} in {zoo_dir()} to warm-start from: "
+                         "the demo trains from scratch (slower; `python -m core zoo rebuild` ships one).")
+    return demo
+
+
+def reference(source: str, target: str, board: dict | None = None) -> dict:
+    """What a demo run is compared with: ``source_only`` (the shipped model's target accuracy, or
+    None), ``recommended`` (method, ``shipped`` seed's accuracy or None, its ``steps``, ``mean``, ``std``,
+    ``n_seeds``, ``source_only_mean``, ``gain``), or None when the leaderboard recommends nothing here."""
+    from ..data import scenario_key
+    from ..methods import baseline
+    from ..zoo import ZooError, card, make_name
+
+    def shipped(method: str) -> dict:
+        try:
+            return card(make_name(source, target, method))
+        except (ZooError, OSError, ValueError):
+            return {}
+
+    def shipped_acc(method: str) -> float | None:
+        value = (shipped(method).get("metrics") or {}).get("target_acc")
+        return float(value) if isinstance(value, (int, float)) else None
+
+    entry = (_board(board).get("recommended") or {}).get(scenario_key(source, target))
+    rec = None
+    if isinstance(entry, dict) and entry.get("method"):
+        steps = (shipped(entry["method"]).get("hyperparameters") or {}).get("steps")
+        rec = {"method": entry["method"], "shipped": shipped_acc(entry["method"]), "steps": steps,
+               "mean": entry.get("target_acc_mean"), "std": entry.get("target_acc_std"),
+               "n_seeds": entry.get("n_seeds"), "source_only_mean": entry.get("source_only_acc_mean"),
+               "gain": entry.get("gain")}
+    return {"source_only": shipped_acc(baseline()), "recommended": rec}
