@@ -18,9 +18,11 @@ ROOT = Path(__file__).resolve().parent
 if str(ROOT) not in sys.path:  # `core` and `ui` importable however the app is started
     sys.path.insert(0, str(ROOT))
 
-import torch  # noqa: E402
-
 from ui import shell, state, training  # noqa: E402
+
+shell.lean_process()  # within a hosted app's memory: no Triton without CUDA, a lean allocator (ui/shell.py)
+
+import torch  # noqa: E402
 
 # One intra-op thread: the app's inputs are tiny 28×28 batches, and on a shared 1–2 core host a
 # second thread waits on cores busy with training or other sessions (scripts/bench/bench_app.py measured

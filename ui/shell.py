@@ -39,6 +39,38 @@ PAGE_CONFIG = dict(
 
 
 
+def lean_process() -> None:
+    """Keep the dashboard's server process within a hosted app's memory (about 1 GB; measured by
+    scripts/bench/crowd_memory.py, see docs/deploying.md). Idempotent; app.py calls it first.
+
+    - Without a CUDA device, Triton is marked absent: every optimizer torch builds (a training run, a
+      test-time adaptation) imports torch._dynamo, which imports Triton only to ask whether it is
+      there — about 80 MB resident with the CUDA build of torch, for kernels a CPU never runs.
+    - glibc's allocator: at most two arenas (each Streamlit session and each training run is a thread,
+      and every thread's arena keeps its freed memory), and blocks of 128 KiB and more from mmap, so a
+      training step's or an evaluation batch's buffers go back to the system when freed instead of
+      holding the heap at its high-water mark.
+    """
+    import sys
+
+    if sys.modules.get("_shiftlab_lean"):
+        return
+    sys.modules["_shiftlab_lean"] = sys  # a marker: done once per process
+    import torch
+
+    if "triton" not in sys.modules and not torch.cuda.is_available():
+        sys.modules["triton"] = None  # importlib then answers "no module named triton"
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            libc = ctypes.CDLL("libc.so.6")
+            libc.mallopt(-8, 2)          # M_ARENA_MAX
+            libc.mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD (also stops it growing)
+        except (OSError, AttributeError):  # another C library (musl): its defaults stand
+            pass
+
+
 _SHELL_KEY = "_inside_app_shell"
 
 
@@ -58,6 +90,7 @@ def page_shell() -> None:
     session defaults, finished runs collected, the sidebar — so the page behaves the same."""
     if st.session_state.get(_SHELL_KEY):
         return
+    lean_process()
     st.set_page_config(**PAGE_CONFIG)
     state.init()
     training.heartbeat()
