@@ -8,6 +8,10 @@ with C_s, C_t the (d × d) covariances of a batch's source and target features g
 once the classifier has something to align. Covariances alone ignore a shift of the means; the
 paper's digits-free experiments (Office-31) used w chosen so both terms end up of a size.
 Shapes: xs, xt (B, …) → features (2B, d), one pass over both domains.
+
+On the Playground's two moons it fixes a 20° turn (target error 8.6 → 1.5 % on seed 0, 9.8 → 1.4 %
+on seed 1) but not the 35° preset (−4.8 and −1.7 points on seeds 0 and 2): a covariance matched
+up to a rotation leaves the turn's direction free (``scripts/bench/bench_playground.py``).
 """
 
 import torch

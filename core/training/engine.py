@@ -5,7 +5,13 @@
     → evaluate now and then, watch for collapse (label-free), honour cancel → checkpoint.
 
 The plan (:func:`core.training.plan.prepare_run`) has resolved and checked everything before the
-first line here runs; the engine builds the model, loads the data once (``plan.domains``) and trains.
+first line here runs. A run is made of four pieces, which :func:`train` calls top to bottom and the
+Playground (:mod:`core.training.playground`) reuses for its side-by-side toy runs:
+
+    run = build_run(plan)          # options, seeds, splits, model, method, feed, step function
+    losses = run.step(p)           # one training step at progress p
+    check_losses(values, step)     # the one divergence rule
+    result = finish(run, ...)      # final accuracies, the model card, the checkpoint
 
 Splits: the engine trains on the source train split *minus* a held-out source validation part
 (:func:`core.data.splits.split_source`: 10 % of every class, drawn with a fixed seed independent of the run's, so
@@ -30,7 +36,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -52,7 +58,7 @@ from .accel import GraphedStep
 from .collapse_watch import CollapseWatch
 from .config import Progress, TrainConfig, TrainResult, effective_lr
 from .plan import RunPlan, prepare_run
-from .speed import choose_speed
+from .speed import Speed, choose_speed
 
 
 LOSS_LIMIT = 1e4  # a loss term above this (in magnitude) counts as diverged
@@ -85,6 +91,16 @@ def method_preview(method, source_u8: torch.Tensor):
     if pictures is None:
         return None
     return (pictures.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu()
+
+
+def check_losses(values: dict[str, float], step: int, who: str = "") -> None:
+    """The one divergence rule: every loss term finite and at most :data:`LOSS_LIMIT` in magnitude,
+    else :class:`TrainingError` naming the terms, the step (and ``who``, e.g. a method's label)."""
+    if all(math.isfinite(v) and abs(v) <= LOSS_LIMIT for v in values.values()):
+        return
+    shown = ", ".join(f"{k}={v:.4g}" for k, v in values.items())
+    raise TrainingError(f"{who + ': ' if who else ''}the loss diverged ({shown}) at step {step}; "
+                        "lower the learning rate or the adaptation weight")
 
 
 class _LossLog:
@@ -128,16 +144,97 @@ class _LossLog:
         for losses in self.pending:
             step = len(self.history) + 1
             values = {name: next(flat) for name in losses}
-            if not all(math.isfinite(v) and abs(v) <= LOSS_LIMIT for v in values.values()):
-                shown = ", ".join(f"{k}={v:.4g}" for k, v in values.items())
-                raise TrainingError(f"the loss diverged ({shown}) at step {step}; "
-                                    "lower the learning rate or the adaptation weight")
+            check_losses(values, step)
             self.history.append({"step": step, **values})
             if self.progress is not None:
                 self.progress(Progress(step, self.config.steps, values, dict(self.metrics), elapsed,
                                        2 * self.config.batch_size * step / max(elapsed, 1e-9),
                                        preview if losses is self.pending[-1] else None))
         self.pending.clear()
+
+
+@dataclass
+class Run:
+    """A plan made ready to train: its model inside its ``method`` (DDP-wrapped under torchrun),
+    its batches (``feed``), the splits it trains on and scores with, the options it runs with
+    (``speed``) and :meth:`step`, one training step at a given progress p ∈ [0, 1)."""
+
+    plan: RunPlan
+    method: object
+    feed: object
+    source_train: object
+    source_val: object
+    source_test: object
+    target_train: object
+    target_test: object
+    speed: Speed
+    world: distributed.World
+    lr: float
+    graphed: bool
+    streamed: bool
+    step: Callable[[float], dict]
+
+    @property
+    def source_classes_kept(self) -> bool:
+        """Whether the model predicts the source's classes (not a new label space learned from target labels)."""
+        return self.method.target_labels == "none" or self.target_train.classes == self.source_train.classes
+
+
+def build_run(plan: RunPlan, speed: Speed | None = None) -> Run:
+    """Everything before the first step: the options (``speed``; None: chosen for this machine by
+    :func:`~core.training.speed.choose_speed`), the seeded generators, the splits (the source
+    validation part held out, target classes matched to the source's by name), the model on its
+    device and memory layout, the method, the feed, and the step function (a captured CUDA graph
+    where it can be)."""
+    config, method_cls, device, accel = plan.config, plan.method, plan.device, plan.accel
+    world = distributed.current() if plan.world.parallel else plan.world  # the joined group (its backend)
+    data = plan.domains
+    pictures = data.source_train.input_kind == "pictures"  # points (toy domains) have no channels to lay out
+    speed = speed or choose_speed(plan, pictures)  # cached, or measured once
+    if speed.threads:
+        torch.set_num_threads(speed.threads)
+    gen = seed_everything(config.seed)
+    src_train, src_val = split_source(data.source_train)  # the engine never trains on the validation part
+    tgt_train, tgt_test = data.target_train, data.target_test
+    if set(tgt_train.classes) <= set(src_train.classes):  # the same label space: match classes by name
+        tgt_train, tgt_test = align_classes(tgt_train, src_train.classes), align_classes(tgt_test, src_train.classes)
+
+    model = build_model({**config.model_spec(), **method_cls.model_spec, "num_classes": len(src_train.classes),
+                         "input_size": plan.image_size})
+    if plan.backbone_state is not None:
+        apply_backbone_state(model.backbone, plan.backbone_state)
+    memory_format = torch.channels_last if speed.channels_last and pictures else torch.contiguous_format
+    model = model.to(device).to(memory_format=memory_format)
+    streamed = is_lazy(src_train.images) or is_lazy(tgt_train.images)  # a graph replays resident data only
+    graphed = accel in ("graph", "compile") and device.type == "cuda" and not streamed and not world.parallel
+    ctx = Context(device=device, source_classes=src_train.classes, target_classes=tgt_train.classes,
+                  steps=config.steps, seed=config.seed, generator=torch.Generator(device=device).manual_seed(config.seed),
+                  amp_dtype=torch.bfloat16 if speed.precision == "bf16" else None,
+                  fused_optimizer=device.type in ("cuda", "cpu"), capturable=graphed, models=plan.models)
+    lr = effective_lr(config)
+    method = method_cls(model, ctx, lr=lr, weight_decay=config.weight_decay, optimizer=config.optimizer,
+                        lr_anneal=config.lr_anneal, warmup=config.warmup, **config.hparams)
+    method = distributed.wrap(method, world)  # DDP around the loss under torchrun; no-op otherwise
+    if accel == "compile":
+        method.loss = torch.compile(method.loss, dynamic=False)
+
+    tgt_x, tgt_y = tgt_train.images, tgt_train.labels
+    if method.target_labels == "few":
+        keep = few_shot_indices(tgt_y, int(method.hp["shots"]), gen)
+        tgt_x, tgt_y = tgt_x[keep], tgt_y[keep]
+    with_target_labels = method.target_labels != "none"
+    feed = make_feed((src_train.images, src_train.labels), (tgt_x, tgt_y), config.batch_size, device, gen,
+                     memory_format, world.rank, world.size, config.data_workers, (src_train.skipped, tgt_train.skipped),
+                     source_domains=src_train.domain_ids)  # which source each image came from (multi-source)
+    if graphed:
+        step = GraphedStep(method, feed.source, feed.target, config.batch_size, with_target_labels,
+                           generator=ctx.generator, source_domains=feed.source_domains)
+    else:
+        def step(progress: float) -> dict[str, torch.Tensor]:
+            xs, ys, xt, yt, ds = feed.next()
+            return method.train_step(Batch(xs, ys, xt, yt if with_target_labels else None, ds), progress)
+    return Run(plan, method, feed, src_train, src_val, data.source_test, tgt_train, tgt_test, speed, world, lr,
+               graphed, streamed, step)
 
 
 def train(plan: RunPlan | TrainConfig, progress: Callable[[Progress], None] | None = None,
@@ -151,114 +248,87 @@ def train(plan: RunPlan | TrainConfig, progress: Callable[[Progress], None] | No
     and returned). Raises :class:`TrainingError` if the loss stops being finite.
     """
     plan = plan if isinstance(plan, RunPlan) else prepare_run(plan)
-    config, method_cls, device, accel, size = plan.config, plan.method, plan.device, plan.accel, plan.image_size
-    world = distributed.current() if plan.world.parallel else plan.world  # the joined group (its backend)
-    lr = effective_lr(config)
     started = time.perf_counter()
-    data = plan.domains
-    speed = choose_speed(plan, data.source_train.input_kind == "pictures")  # cached, or measured once
-    if speed.threads:
-        torch.set_num_threads(speed.threads)
-    gen = seed_everything(config.seed)
-
-    src_train, src_test, tgt_train, tgt_test = data.source_train, data.source_test, data.target_train, data.target_test
-    src_train, src_val = split_source(src_train)  # the engine never trains on the validation part
-    if set(tgt_train.classes) <= set(src_train.classes):  # the same label space: match classes by name
-        tgt_train, tgt_test = align_classes(tgt_train, src_train.classes), align_classes(tgt_test, src_train.classes)
-
-    model = build_model({**config.model_spec(), **method_cls.model_spec, "num_classes": len(src_train.classes),
-                         "input_size": size})
-    if plan.backbone_state is not None:
-        apply_backbone_state(model.backbone, plan.backbone_state)
-    pictures = src_train.input_kind == "pictures"  # points (toy domains) have no channels to lay out
-    memory_format = torch.channels_last if speed.channels_last and pictures else torch.contiguous_format
-    model = model.to(device).to(memory_format=memory_format)
-    streamed = is_lazy(src_train.images) or is_lazy(tgt_train.images)  # a graph replays resident data only
-    graphed = accel in ("graph", "compile") and device.type == "cuda" and not streamed and not world.parallel
-    ctx = Context(device=device, source_classes=src_train.classes, target_classes=tgt_train.classes,
-                  steps=config.steps, seed=config.seed, generator=torch.Generator(device=device).manual_seed(config.seed),
-                  amp_dtype=torch.bfloat16 if speed.precision == "bf16" else None,
-                  fused_optimizer=device.type in ("cuda", "cpu"), capturable=graphed, models=plan.models)
-    method = method_cls(model, ctx, lr=lr, weight_decay=config.weight_decay, optimizer=config.optimizer,
-                        lr_anneal=config.lr_anneal, warmup=config.warmup, **config.hparams)
-    method = distributed.wrap(method, world)  # DDP around the loss under torchrun; no-op otherwise
-    if accel == "compile":
-        method.loss = torch.compile(method.loss, dynamic=False)
-
-    tgt_x, tgt_y = tgt_train.images, tgt_train.labels
-    if method.target_labels == "few":
-        keep = few_shot_indices(tgt_y, int(method.hp["shots"]), gen)
-        tgt_x, tgt_y = tgt_x[keep], tgt_y[keep]
-    with_target_labels = method.target_labels != "none"
-    # which source each image came from, for methods that use it (multi-source domain generalisation)
-    feed = make_feed((src_train.images, src_train.labels), (tgt_x, tgt_y), config.batch_size, device, gen,
-                     memory_format, world.rank, world.size, config.data_workers, (src_train.skipped, tgt_train.skipped),
-                     source_domains=src_train.domain_ids)
-    if graphed:
-        run_step = GraphedStep(method, feed.source, feed.target, config.batch_size, with_target_labels,
-                               generator=ctx.generator, source_domains=feed.source_domains)
-    else:
-        def run_step(progress: float) -> dict[str, torch.Tensor]:
-            xs, ys, xt, yt, ds = feed.next()
-            return method.train_step(Batch(xs, ys, xt, yt if with_target_labels else None, ds), progress)
-
-    preview_source = src_test.images[:8].to(device) if world.main else None  # fixed pictures shown as it learns
-    watch = CollapseWatch(tgt_train.images, config.eval_every or config.steps // 10) if world.main else None
-    log = _LossLog(config, progress, sync_every=config.sync_every or (1 if device.type == "cpu" else 25), world=world)
+    run, config = build_run(plan), plan.config
+    main, stopped = run.world.main, (lambda: cancel is not None and cancel.is_set())
+    preview_source = run.source_test.images[:8].to(plan.device) if main else None  # shown as it learns
+    watch = CollapseWatch(run.target_train.images, config.eval_every or config.steps // 10) if main else None
+    log = _LossLog(config, progress, sync_every=config.sync_every or (1 if plan.device.type == "cpu" else 25),
+                   world=run.world)
     cancelled, step = False, 0
     for step in range(1, config.steps + 1):
-        if cancel is not None and cancel.is_set():
+        if stopped():
             cancelled, step = True, step - 1
             break
-        losses = run_step((step - 1) / config.steps)
+        losses = run.step((step - 1) / config.steps)
         evaluate_now = (config.eval_every and step % config.eval_every == 0 and step < config.steps
-                        and not (cancel is not None and cancel.is_set()) and world.main)
+                        and not stopped() and main)
         log.add(losses, hold=evaluate_now)  # an evaluated step is reported with its metrics
         if evaluate_now:
-            log.evaluated({"target_acc": evaluate_accuracy(method.eval_model(), tgt_test)},
-                          preview=method_preview(method, preview_source))
+            log.evaluated({"target_acc": evaluate_accuracy(run.method.eval_model(), run.target_test)},
+                          preview=method_preview(run.method, preview_source))
         if watch is not None and watch.due(step) and step < config.steps:
-            watch.check(step, method.eval_model())  # unlabelled target pictures only
+            watch.check(step, run.method.eval_model())  # unlabelled target pictures only
     log.flush()
-    feed.close()
-    history = log.history
-    loop_seconds = time.perf_counter() - log.started
-    accel_used = accel
-    if graphed and run_step.fallback:
-        accel_used = f"off (graph capture failed: {run_step.fallback})"
-    elif accel in ("graph", "compile") and device.type == "cuda" and not graphed:
-        accel_used = accel.replace("graph", "off") + (" (no graph: streamed data)" if streamed else " (no graph under DDP)")
+    run.feed.close()
+    return finish(run, log, watch, step, cancelled, started, out_dir)
 
+
+def finish(run: Run, log: _LossLog, watch: CollapseWatch | None, step: int, cancelled: bool, started: float,
+           out_dir: str | Path | None = None) -> TrainResult:
+    """After the last step: the final model (the last healthy one if the run collapsed at the end),
+    its accuracies, its model card, and its checkpoint when ``out_dir`` is given (rank 0 only)."""
+    config, main, method = run.plan.config, run.world.main, run.method
+    loop_seconds = time.perf_counter() - log.started
     final = method.eval_model().eval()
     guard = watch.finish(step, final) if watch is not None and step else None  # a collapsed end → last healthy
     nan = float("nan")  # under DDP only rank 0 evaluates
-    target_acc = evaluate_accuracy(final, tgt_test) if world.main else nan
-    # the model predicts the source's classes unless it learned a new label space from target labels
-    source_classes = (method.target_labels == "none" or tgt_train.classes == src_train.classes) and world.main
-    source_acc = evaluate_accuracy(final, src_test) if source_classes else nan
-    source_val_acc = evaluate_accuracy(final, src_val) if source_classes and len(src_val) else nan
+    target_acc = evaluate_accuracy(final, run.target_test) if main else nan
+    kept = run.source_classes_kept and main
+    source_acc = evaluate_accuracy(final, run.source_test) if kept else nan
+    source_val_acc = evaluate_accuracy(final, run.source_val) if kept and len(run.source_val) else nan
+    history = log.history
     if history:
         history[-1].update(target_acc=target_acc)
     seconds = time.perf_counter() - started
     images_per_s = 2 * config.batch_size * step / max(loop_seconds, 1e-9)
+    card = _card(run, final, history, step, cancelled, guard, seconds,
+                 {"target_acc": target_acc, "source_acc": source_acc, "source_val_acc": source_val_acc})
+    result = TrainResult(final, card, history, target_acc, source_acc, seconds, images_per_s, step, cancelled,
+                         method=method, source_val_acc=source_val_acc)
+    if out_dir is not None and main:
+        from ..checkpoints import save
 
-    from ..checkpoints import make_card, save
+        result.checkpoint = str(save(final, card, out_dir, extras=method.export_modules()))
+    return result
 
-    card = make_card(
+
+def _accel_used(run: Run) -> str:
+    """What acceleration the run really had (a failed capture or a refused graph says why)."""
+    accel, device = run.plan.accel, run.plan.device
+    if run.graphed and run.step.fallback:
+        return f"off (graph capture failed: {run.step.fallback})"
+    if accel in ("graph", "compile") and device.type == "cuda" and not run.graphed:
+        return accel.replace("graph", "off") + (" (no graph: streamed data)" if run.streamed else " (no graph under DDP)")
+    return accel
+
+
+def _card(run: Run, final, history, step: int, cancelled: bool, guard, seconds: float, metrics: dict) -> dict:
+    """The model card of a finished run (:func:`core.checkpoints.make_card`)."""
+    from ..checkpoints import make_card
+
+    config, method, world = run.plan.config, run.method, run.world
+    kept = run.source_classes_kept and world.main
+    return make_card(
         final, method=config.method, source=config.source, target=config.target,
-        class_names=tgt_train.classes if method.target_labels != "none" else src_train.classes,
-        metrics={"target_acc": target_acc, "source_acc": source_acc, "source_val_acc": source_val_acc},
+        class_names=run.target_train.classes if method.target_labels != "none" else run.source_train.classes,
+        metrics=metrics,
         hyperparameters={**{k: v for k, v in asdict(config).items() if k not in ("hparams", "model", "device")},
-                         **method.hp, "steps_done": step, "effective_lr": lr, "accel_used": accel_used},
-        seed=config.seed, training_seconds=round(seconds, 2), device=str(device),
+                         **method.hp, "steps_done": step, "effective_lr": run.lr, "accel_used": _accel_used(run)},
+        seed=config.seed, training_seconds=round(seconds, 2), device=str(run.plan.device),
         extra={"history": thin_history(history, CARD_HISTORY), "cancelled": cancelled, "collapse_guard": guard,
-               "speed": speed.card(), "estimation": fit_model(final, src_val if source_classes else None),
-               "data": {**data.card(), **feed.describe()},
+               "speed": run.speed.card(), "estimation": fit_model(final, run.source_val if kept else None),
+               "data": {**run.plan.domains.card(), **run.feed.describe()},
                "distributed": {"world_size": world.size, "backend": world.backend,
                                "per_rank_batch": config.batch_size // world.size}},
     )
-    result = TrainResult(final, card, history, target_acc, source_acc, seconds, images_per_s, step, cancelled,
-                         method=method, source_val_acc=source_val_acc)
-    if out_dir is not None and world.main:
-        result.checkpoint = str(save(final, card, out_dir, extras=method.export_modules()))
-    return result

@@ -5,13 +5,15 @@ theory drawn as they learn.
     snap = pg.run()                                                # or pg.start(); pg.latest() …
     snap.frames[method].regions, snap.curves[method][-1]["target_error"], reading(snap)
 
-Each step is :meth:`core.methods.Method.train_step` on one batch of the same source and target
-points for every method (one seed: the same initial network, the same batches), so the two
-pictures differ only by what the method does. The engine (:mod:`core.training.engine`) is not
-used: its evaluations, checkpoint card and progress plumbing cost more than a 1,000-step run on
-4.5k parameters; the configuration still goes through :func:`core.training.plan.prepare_run`, so
-everything it refuses (a method that needs pictures, a picture backbone, a shift out of range) is
-refused here with the same line.
+Each method's run is built by the engine's own pieces (:func:`core.training.engine.build_run`:
+the same seeds, splits, model, method, feed and step as ``python -m core train``; and
+:func:`~core.training.engine.check_losses`, the one divergence rule), one seed for every method —
+the same initial network, the same batches — so the two pictures differ only by what the method
+does. Only the loop is the Playground's own: it draws frames where the engine would evaluate,
+write history and a model card (which cost more than a 1,000-step run on 4.5k parameters). The
+configuration goes through :func:`core.training.plan.prepare_run`, so everything it refuses (a
+method that needs pictures, a picture backbone, a shift out of range) is refused here with the
+same line.
 
 Every ``every`` steps (and before the first) each method's :class:`Frame` is drawn:
 
@@ -39,23 +41,20 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
-from ..data.feed import ResidentFeed
-from ..data.splits import few_shot_indices, split_source
-from ..evaluation import fast_proxy_a_distance
-from ..methods import Batch, Context, baseline, default_method, get_method
-from ..models import build_model
-from ..util.modes import evaluating
 from ..data import input_kind
 from ..data.toy import DATASETS, DIM
-from .config import effective_lr
-from .engine import TrainingError, seed_everything
+from ..evaluation import fast_proxy_a_distance
+from ..methods import baseline, default_method, get_method
+from ..util.modes import evaluating
+from .engine import build_run, check_losses
 from .plan import prepare_run
 from .recipes import recipe
+from .speed import Speed
 
+FP32 = Speed("fp32", channels_last=False, threads=None, source="given")  # every Playground run: fp32, as it is
 GRID = 48          # the decision-region grid is GRID × GRID points of the input (and feature) plane
 SHOWN = 300        # source and target test points whose features are drawn
 FRAMES = 40        # frames per run by default (every = steps // FRAMES)
-LOSS_LIMIT = 1e4
 # Runs in threads of one process set up one at a time: each seeds torch's global generator and
 # draws its initial weights from it, and two at once would draw from each other's stream.
 _SETUP = threading.Lock()
@@ -179,33 +178,18 @@ def preview(source: str, target: str) -> Snapshot:
 
 
 class _Run:
-    """One method's model, optimiser state and batches."""
+    """One method's run, built by the engine (:func:`core.training.engine.build_run`) with fixed
+    options (fp32, threads as they are: a 4.5k-parameter MLP has nothing to calibrate), and its
+    latest losses."""
 
-    def __init__(self, plan, source_train, target_train, seed: int):
-        config, cls = plan.config, plan.method
-        self.name, self.label = cls.name, cls.label
-        gen = seed_everything(seed)  # the same initial network and batches for every method
-        model = build_model({**config.model_spec(), **cls.model_spec, "num_classes": len(source_train.classes),
-                             "input_size": plan.image_size})
-        ctx = Context(device=torch.device("cpu"), source_classes=source_train.classes,
-                      target_classes=target_train.classes, steps=config.steps, seed=seed,
-                      generator=torch.Generator().manual_seed(seed), models=plan.models,
-                      fused_optimizer=True)  # one kernel per Adam step: a third of the step time here
-        self.method = cls(model, ctx, lr=effective_lr(config), weight_decay=config.weight_decay,
-                          optimizer=config.optimizer, lr_anneal=config.lr_anneal, warmup=config.warmup,
-                          **config.hparams)
-        tx, ty = target_train.images, target_train.labels
-        if cls.target_labels == "few":
-            keep = few_shot_indices(ty, int(self.method.hp["shots"]), gen)
-            tx, ty = tx[keep], ty[keep]
-        self.with_labels = cls.target_labels != "none"
-        self.feed = ResidentFeed((source_train.images, source_train.labels), (tx, ty), config.batch_size,
-                                 torch.device("cpu"), gen, source_domains=source_train.domain_ids)
+    def __init__(self, plan):
+        self.run = build_run(plan, speed=FP32)
+        self.method = self.run.method
+        self.name, self.label = plan.method.name, plan.method.label
         self.losses: dict = {}
 
     def step(self, progress: float) -> None:
-        xs, ys, xt, yt, ds = self.feed.next()
-        self.losses = self.method.train_step(Batch(xs, ys, xt, yt if self.with_labels else None, ds), progress)
+        self.losses = self.run.step(progress)
 
 
 class Playground:
@@ -326,11 +310,9 @@ class Playground:
             torch.set_num_threads(int(self.threads))
         started = time.perf_counter()
         data = self.plans[0].domains
-        src_train, _val = split_source(data.source_train)
-        tgt_train, src_test, tgt_test = data.target_train, data.source_test, data.target_test
         with _SETUP:  # the initial weights come from torch's global generator (seeded per run)
-            runs = [_Run(plan.with_domains(data) if k else plan, src_train, tgt_train, self.seed)
-                    for k, plan in enumerate(self.plans)]
+            runs = [_Run(plan.with_domains(data) if k else plan) for k, plan in enumerate(self.plans)]
+        src_test, tgt_test = runs[0].run.source_test, runs[0].run.target_test
         si, ti = _shown(len(src_test), len(tgt_test))
         extent = _extent(src_test.images, tgt_test.images)
         grid = _grid(extent, self.grid)
@@ -370,10 +352,7 @@ class Playground:
     def _frame(self, run: _Run, step: int, grid: torch.Tensor, tests) -> Frame:
         xs, ys, xt, yt, si, ti = tests
         losses = {k: float(v) for k, v in run.losses.items()}
-        bad = {k: v for k, v in losses.items() if not (math.isfinite(v) and abs(v) <= LOSS_LIMIT)}
-        if bad:
-            raise TrainingError(f"{run.label}: the loss diverged ({', '.join(f'{k}={v:.3g}' for k, v in bad.items())}) "
-                                f"at step {step}; lower the learning rate")
+        check_losses(losses, step, run.label)
         method = run.method
         model = method.eval_model()
         n = self.grid
