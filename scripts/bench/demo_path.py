@@ -1,12 +1,15 @@
 """The demo path: the Train page's *default* run, in the real app, on one core.
 
-    python scripts/bench/demo_path.py [--cpus 0] [--repeat 2] [--json FILE]
+    python scripts/bench/demo_path.py [--cpus 0] [--repeat 2] [--scenarios all] [--json FILE]
 
 Starts ``streamlit run app.py`` pinned to ``--cpus`` (what a hosted demo's fraction of a core is
-closest to), opens the Train page in headless Chromium, and starts the run the page offers without
-changing anything (the default method and its ``app_steps``). Reports the seconds from the click
-to the finished model and the target accuracy and gain over source-only that the page shows, for
-``--repeat`` fresh sessions; the median seconds.
+closest to), opens the Train page in headless Chromium, picks each scenario in the sidebar and
+starts the run the page offers without changing anything (the leaderboard's recommended method in
+its demo recipe, core.training.demo). Reports, per run, the seconds from the click to the finished
+model, the steps and steps per second, the target accuracy and gain over source-only that the page
+shows, and the share of the zoo's recommended model's gain (the leaderboard's mean gain over
+seeds) it reached; per scenario the median seconds; the machine's load average before and after
+(a shared machine makes the seconds noisy, the accuracies not).
 """
 
 from __future__ import annotations
@@ -26,16 +29,54 @@ if str(ROOT) not in sys.path:
 from tests.support.appserver import find_chromium, launch_chromium, settle, start_app, start_training, stop_app  # noqa: E402
 
 
-def default_run(page, url: str, timeout: float = 300.0) -> dict:
-    """Start the Train page's default run; seconds from the click until its model joined the session."""
-    from core.methods import default_method
+def pick_scenario(page, scenario) -> None:
+    """Choose ``scenario`` (source, target) in the sidebar's Scenario box."""
+    from ui.labels import scenario_label
+
+    box = page.locator('[data-testid="stSidebar"]').get_by_role("combobox", name="Scenario")
+    box.click()
+    page.get_by_role("option", name=scenario_label(scenario), exact=True).click()
+    settle(page)
+
+
+def default_run(page, url: str, scenario=None, timeout: float = 300.0) -> dict:
+    """Start the Train page's default run (of ``scenario``, picked in the sidebar; else the app's
+    first); seconds from the click until its model joined the session."""
+    from core.training.demo import demo_for
+    from core.zoo import SCENARIOS
 
     page.goto(f"{url}/train")
     settle(page)
-    method = default_method()  # what the page starts with (pages/train.py)
-    steps = page.get_by_label("Steps", exact=True).input_value()
+    scenario = tuple(scenario or SCENARIOS[0])
+    if scenario != tuple(SCENARIOS[0]):
+        pick_scenario(page, scenario)
+    demo = demo_for(*scenario)  # what the page offers (pages/train.py)
+    method = page.get_by_role("combobox", name="Method").input_value()
+    steps = int(page.get_by_label("Steps", exact=True).input_value())
     run = start_training(page, timeout)
-    return {"method": method, "steps": int(steps), **run, "seconds": round(run["seconds"], 2)}
+    return {"scenario": "->".join(scenario), "method": demo.method, "method_shown": method, "steps": steps,
+            "warm_start": demo.warm_start is not None, **run, "seconds": round(run["seconds"], 2),
+            "steps_per_s_click_to_result": round(steps / run["seconds"], 2)}
+
+
+def against_recommended(run: dict) -> dict:
+    """The run's gain as a share of the zoo's recommended model's mean gain over seeds."""
+    from core.zoo import leaderboard
+
+    rec = (leaderboard().get("recommended") or {}).get(run["scenario"]) or {}
+    gain = rec.get("gain")
+    return {"recommended": rec.get("method"), "recommended_gain_mean": gain,
+            "share_of_recommended_gain": round(run["gain_pts"] / gain, 3) if gain else None}
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
 
 
 def main(argv=None) -> int:
@@ -44,16 +85,31 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cpus", default="0", help="CPUs the server may use (comma-separated)")
     ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--scenarios", default="first",
+                    help="'first' (the app's default scenario), 'all' (the shipped ones) or keys like mnist->mnistm,…")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     if args.repeat < 1:
         ap.error("--repeat must be at least 1")
+    from core.data import Scenario
+    from core.zoo import SCENARIOS
+
+    if args.scenarios == "first":
+        scenarios = [SCENARIOS[0]]
+    elif args.scenarios == "all":
+        scenarios = list(SCENARIOS)
+    else:
+        try:
+            scenarios = [Scenario.parse(k) for k in args.scenarios.split(",") if k.strip()]
+        except ValueError as err:
+            ap.error(f"--scenarios: {err}; shipped: {', '.join(s.key for s in SCENARIOS)}")
     chromium = find_chromium()
     if chromium is None:
         print("chromium not found: install Debian's chromium", file=sys.stderr)
         return 1
     cpus = {int(c) for c in args.cpus.split(",") if c.strip()}
     runs = []
+    load_before = list(os.getloadavg())
     with tempfile.TemporaryDirectory() as tmp, open(Path(tmp) / "server.log", "w") as log:
         env = {**os.environ, "OMP_NUM_THREADS": str(len(cpus) or 1)}
         own = os.sched_getaffinity(0)
@@ -65,16 +121,24 @@ def main(argv=None) -> int:
         try:
             with sync_playwright() as pw:
                 browser = launch_chromium(pw, chromium)
-                for _ in range(args.repeat):
-                    page = browser.new_page()  # a fresh session each time
-                    runs.append(default_run(page, url))
-                    page.close()
-                    print(json.dumps(runs[-1]), flush=True)
+                for scenario in scenarios:
+                    for _ in range(args.repeat):
+                        page = browser.new_page()  # a fresh session each time
+                        run = default_run(page, url, scenario)
+                        runs.append({**run, **against_recommended(run), "loadavg_1min": os.getloadavg()[0]})
+                        page.close()
+                        print(json.dumps(runs[-1]), flush=True)
                 browser.close()
         finally:
             stop_app(proc)
-    result = {"server_cpus": sorted(cpus), "runs": runs,
-              "median_seconds": statistics.median(r["seconds"] for r in runs)}
+    by_scenario = {}
+    for run in runs:
+        by_scenario.setdefault(run["scenario"], []).append(run)
+    result = {"server_cpus": sorted(cpus), "loadavg_before": load_before, "loadavg_after": list(os.getloadavg()),
+              "cpu": cpu_model(), "command": "python scripts/bench/demo_path.py " + " ".join(argv or sys.argv[1:]),
+              "runs": runs,
+              "median_seconds": {k: statistics.median(r["seconds"] for r in v) for k, v in by_scenario.items()},
+              "median_gain_pts": {k: statistics.median(r["gain_pts"] for r in v) for k, v in by_scenario.items()}}
     print(json.dumps(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))

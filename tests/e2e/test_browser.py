@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.support.appserver import settle, short_training_run
+from tests.support.appserver import settle, short_training_run, start_training
 
 from .conftest import ARTIFACTS
 
@@ -135,9 +135,16 @@ def _progress_step(page) -> int:
     return int(found.group(1)) if found else 0
 
 
+def _pick_method(page, label: str) -> None:
+    page.get_by_role("combobox", name="Method").click()
+    page.get_by_role("option", name=label, exact=True).click()
+    settle(page)
+
+
 def test_train_cancel_then_finish(server, page):
     page.goto(f"{server}/train")
     settle(page)
+    _pick_method(page, "DANN")
     _set_steps(page, 20000)
     page.get_by_role("button", name=re.compile("Start training")).click()
     page.wait_for_selector('[data-testid="stProgress"]', timeout=60_000)
@@ -163,11 +170,41 @@ def test_train_cancel_then_finish(server, page):
     assert page.get_by_text("Download checkpoint (.zip with model card)").count() >= 1
     shot(page, "train-done")
 
-    # the new model is used on Predict
+    # the new model is offered on Predict
     page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Predict").click()
+    settle(page)
+    page.get_by_role("combobox", name="Adapted model").click()
+    page.get_by_role("option", name=re.compile(r"^DANN · your run 1 ")).click()
     settle(page)
     chosen = page.get_by_role("combobox", name="Adapted model").input_value()
     assert chosen.startswith("DANN · your run 1"), chosen
+
+
+def test_the_default_run_shows_the_recommended_method_working(shipped_zoo_server, page):
+    """The Train page as a visitor meets it: the leaderboard's recommended method in its demo recipe;
+    started without changing anything, its result shows the gain over source-only as "+N pts" and
+    says how it compares with the zoo's recommended model. How long it takes is a benchmark
+    (scripts/bench/demo_path.py), not a test."""
+    from core.methods import METHODS
+    from core.training.demo import demo_for
+
+    demo = demo_for("mnist", "mnistm")
+    page.goto(f"{shipped_zoo_server}/train")
+    settle(page)
+    assert page.get_by_role("combobox", name="Method").input_value() == METHODS[demo.method].label
+    assert int(page.get_by_label("Steps", exact=True).input_value()) == demo.steps
+    assert page.get_by_text("the leaderboard's recommendation for this scenario").count() >= 1
+    run = start_training(page)
+    no_exception(page)
+    shot(page, "train-default-run")
+    (ARTIFACTS / "default-run.json").write_text(json.dumps(run))
+    card = page.locator('[data-testid="stMetric"]').filter(
+        has=page.locator('[data-testid="stMetricLabel"]', has_text="Target test accuracy")).first
+    delta = card.locator('[data-testid="stMetricDelta"]').inner_text().strip()
+    assert re.fullmatch(r"\+\d+(\.\d)? pts", delta), delta
+    assert run["gain_pts"] >= 10, f"the default run gained only {run['gain_pts']:+.1f} points: {run}"
+    said = page.locator('[data-testid="stMarkdown"]').filter(has_text="The zoo's recommended model").first.inner_text()
+    assert f"{METHODS[demo.method].label}" in said and "of the shipped model's gain" in said, said
 
 
 def test_a_short_run_shows_a_real_gain(shipped_zoo_server, page):
