@@ -19,10 +19,13 @@ def per_class_accuracy(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int)
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
-    """Confusion matrix (C, C): rows true class, columns predicted class."""
-    from sklearn.metrics import confusion_matrix
-
-    return confusion_matrix(np.asarray(y_true), np.asarray(y_pred), labels=list(range(num_classes)))
+    """Confusion matrix (C, C): rows true class, columns predicted class; pairs with a label outside
+    0..C-1 are left out. Counted with numpy: importing scikit-learn for this alone made the
+    dashboard's process ~140 MB larger (scripts/bench/crowd_memory.py)."""
+    c = int(num_classes)
+    y_true, y_pred = np.asarray(y_true).astype(np.int64).ravel(), np.asarray(y_pred).astype(np.int64).ravel()
+    keep = (y_true >= 0) & (y_true < c) & (y_pred >= 0) & (y_pred < c)
+    return np.bincount(y_true[keep] * c + y_pred[keep], minlength=c * c).reshape(c, c)
 
 
 def expected_calibration_error(probs: np.ndarray, y_true: np.ndarray, n_bins: int = 15) -> float:
