@@ -21,6 +21,10 @@ from ..util.modes import evaluating, unit_float
 #: Most pixels one evaluation batch holds (per channel): 512 pictures of 28×28 … 8 of 224×224.
 #: Keeps evaluation memory flat whatever input size a checkpoint declares.
 EVAL_PIXEL_BUDGET = 512 * 64 * 64
+#: The same on a CPU: 167 digits of 28×28 a batch. As fast there as 512 (3.0 s for 3 × 500 MNIST-M
+#: test pictures either way, one thread), with a third of the transient memory (a 512-picture batch
+#: lifted a process's peak by ~90 MB: scripts/bench/crowd_memory.py, docs/deploying.md).
+CPU_EVAL_PIXEL_BUDGET = 128 * 32 * 32
 
 
 def _device(model: nn.Module) -> torch.device:
@@ -36,7 +40,8 @@ def batched(model: nn.Module, images: torch.Tensor, fn, batch_size: int = 512, d
     pixels a batch — in eval mode without gradients; returns the list of ``fn``'s results."""
     device = device or _device(model)
     h, w = images.shape[-2:] if images.ndim == 4 else (1, 1)
-    batch_size = max(1, min(batch_size, EVAL_PIXEL_BUDGET // max(1, h * w)))
+    budget = CPU_EVAL_PIXEL_BUDGET if torch.device(device).type == "cpu" else EVAL_PIXEL_BUDGET
+    batch_size = max(1, min(batch_size, budget // max(1, h * w)))
     out = []
     with evaluating(model), torch.no_grad():
         for i in range(0, len(images), batch_size):
