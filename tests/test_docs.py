@@ -14,8 +14,7 @@ PAGES = [README, ROOT / "pretrained" / "README.md", *sorted((ROOT / "docs").glob
 
 #: Words about the making of the project rather than the software (a Streamlit browser session is
 #: a legitimate "session" and is not matched).
-MAKING = re.compile(r"this round|last round|earlier round|previous (machine|session|round)|round's machine|"
-                    r"in the previous session|last session", re.IGNORECASE)
+MAKING = re.compile(r"\b(this|last|earlier) round|\bprevious (machine|session|round)\b|\blast session\b", re.IGNORECASE)
 
 
 def _without_code(text: str) -> str:
