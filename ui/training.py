@@ -206,12 +206,16 @@ def comparison(target_acc: float, baseline: float | None, baseline_label: str, r
     if rec and rec.get("mean") is not None:
         steps = f" ({rec['steps']:,} step{'s' * (rec['steps'] != 1)})" if rec.get("steps") else ""
         std = f" ± {rec['std']:.1f}" if rec.get("std") is not None else ""
-        line = (f"The zoo's recommended model, {labels.method_label(rec['method'])}{steps}, reaches "
+        line = (f"The zoo's recommended model, {labels.method_label(rec['method'], short=True)}{steps}, reaches "
                 f"{rec['mean']:.1f} %{std} (mean over {rec.get('n_seeds') or 1} seeds")
         line += f"; the shipped seed {rec['shipped']:.1f} %)" if rec.get("shipped") is not None else ")"
         if baseline is not None and rec.get("shipped") is not None and rec["shipped"] > baseline:
             share = (target_acc - baseline) / (rec["shipped"] - baseline)
-            line += f": this run made {share:.0%} of the shipped model's gain in {seconds:.0f} s"
+            if share > 0:
+                line += f": this run made {share:.0%} of the shipped model's gain in {seconds:.0f} s"
+            else:
+                line += (f": this run, {seconds:.0f} s long, has not gained over source-only yet "
+                         "(more steps, or the shipped model on Predict)")
         lines.append(line + ".")
     return " ".join(lines)
 

@@ -36,6 +36,7 @@ def pick_scenario(page, scenario) -> None:
     box = page.locator('[data-testid="stSidebar"]').get_by_role("combobox", name="Scenario")
     box.click()
     page.get_by_role("option", name=scenario_label(scenario), exact=True).click()
+    page.get_by_text(f"Scenario {scenario_label(scenario)} on").wait_for(timeout=60_000)  # the page redrawn
     settle(page)
 
 
