@@ -15,6 +15,9 @@ import os
 import time
 from pathlib import Path
 
+from ..checkpoints import save
+from ..data.scenarios import scenario_key
+from ..methods import get_method
 from ..training.engine import TrainingError
 from ..util.stats import rounded, spearman
 from ..validators import ValidatorError, get_validator
@@ -29,8 +32,6 @@ STORAGE_FORMS = ("sqlite:///PATH.db (a file shared by processes on one machine)"
 
 def search_space(method: str) -> dict[str, tuple]:
     """``{"lr": LR_SEARCH, name: Hyper.search, ...}`` for every searchable hyperparameter of ``method``."""
-    from ..methods import get_method
-
     cls = get_method(method)
     return {"lr": LR_SEARCH, **{k: h.search for k, h in cls.hyperparameters.items()
                                 if h.search is not None and h.kind == "value"}}
@@ -38,8 +39,6 @@ def search_space(method: str) -> dict[str, tuple]:
 
 def suggest(trial, space: dict[str, tuple], method: str) -> dict:
     """Sample one setting per search-space entry: (low, high, "log"|"linear") or a tuple of choices."""
-    from ..methods import get_method
-
     hypers = get_method(method).hyperparameters
     out = {}
     for name, spec in space.items():
@@ -54,8 +53,6 @@ def suggest(trial, space: dict[str, tuple], method: str) -> dict:
     return out
 def study_name(method: str, source: str, target: str, validator: str) -> str:
     """The Optuna study name shared by every process tuning the same thing."""
-    from ..data.scenarios import scenario_key
-
     return f"shiftlab:{method}:{scenario_key(source, target)}:{validator}"
 
 
@@ -111,10 +108,6 @@ def tune(method: str, source: str, target: str, trials: int = 10, validator: str
     target_acc, checkpoint} | None, spearman, completed, failed, seconds}`` — ``spearman`` is the
     rank correlation between validator score and target accuracy over all completed trials.
     """
-    import optuna
-
-    from ..methods import get_method
-
     started = time.perf_counter()
     get_method(method)
     if trials < 1:
@@ -124,54 +117,13 @@ def tune(method: str, source: str, target: str, trials: int = 10, validator: str
     store = open_storage(storage)  # a bad URL fails before any domain is loaded
     check_validator(validator, target, source)
     name = study_name(method, source, target, validator)
-    optuna.logging.set_verbosity(optuna.logging.ERROR)  # failed trials are reported in the result
-    # in memory: reproducible from the seed; shared: mix in who is asking, so workers explore apart
-    sampler_seed = seed if store is None else hash((seed, os.uname().nodename, os.getpid())) % (2 ** 31)
-    sampler = optuna.samplers.TPESampler(seed=sampler_seed, n_startup_trials=5)
-    study = optuna.create_study(study_name=name, storage=store, direction="maximize", sampler=sampler,
-                                load_if_exists=True)
-    space = search_space(method)
-    out = Path(out_dir) if out_dir is not None else None
-
-    shared = {}  # the scenario's splits, loaded by the first trial and read by the others
-    pooled = get_validator(validator).pool
-    pool: dict[int, dict] = {}  # this process's completed trials, for a pool-aware validator
-
-    def objective(trial):
-        params = suggest(trial, space, method)
-        lr = params.pop("lr")
-        config = run_config(method, source, target, seed, device, steps, threads, lr=lr, hparams=params)
-        trial.set_user_attr("steps", config.steps)
-        trial.set_user_attr("seed", seed)
-        try:
-            done = train_and_score(config, validator, progress, label=f"trial {trial.number} {method}",
-                                   domains=shared.get("domains"))
-            shared["domains"] = done["domains"]
-        except (TrainingError, ValidatorError) as err:  # recorded as a failed trial; the search goes on
-            trial.set_user_attr("error", str(err))
-            return float("nan")
-        if pooled:  # its score among the trials so far (all of them are scored again at the end)
-            pool[trial.number] = done
-            score_pool(list(pool.values()), [validator])
-        for key in ("target_acc", "source_val_acc"):
-            trial.set_user_attr(key, rounded(done[key]))
-        trial.set_user_attr("scores", {k: rounded(v, 6) for k, v in done["scores"].items()})
-        trial.set_user_attr("seconds", round(done["seconds"], 2))
-        if out is not None:
-            from ..checkpoints import save
-
-            path = save(done["result"].model, done["result"].card, out / f"trial-{trial.number:03d}")
-            trial.set_user_attr("checkpoint", str(path))
-        return done["scores"][validator] if pooled else done["score"]
-
+    study = _open_study(name, store, seed)
+    objective = _Objective(method, source, target, validator, seed=seed, device=device, steps=steps, threads=threads,
+                           out=Path(out_dir) if out_dir is not None else None, progress=progress)
     study.optimize(objective, n_trials=trials)
     rows = [_trial_row(t) for t in study.trials]
-    if pooled:  # the final pool: every trial scored among all the others
-        score_pool(list(pool.values()), [validator])
-        for r in rows:
-            if r["number"] in pool:
-                r["score"] = rounded(pool[r["number"]]["scores"].get(validator), 6)
-                r["scores"][validator] = r["score"]
+    if objective.pooled:  # the final pool: every trial scored among all the others
+        objective.rescore(rows)
     completed = [r for r in rows if r["state"] == "COMPLETE" and r["score"] is not None]
     best = max(completed, key=lambda r: r["score"], default=None)
     return {
@@ -182,6 +134,66 @@ def tune(method: str, source: str, target: str, trials: int = 10, validator: str
         "completed": len(completed), "failed": sum(r["state"] == "FAIL" for r in rows),
         "seconds": round(time.perf_counter() - started, 2),
     }
+
+
+def _open_study(name: str, store, seed: int):
+    """The Optuna study ``name`` (created, or resumed from ``store``), maximising, sampled by TPE."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # failed trials are reported in the result
+    # in memory: reproducible from the seed; shared: mix in who is asking, so workers explore apart
+    sampler_seed = seed if store is None else hash((seed, os.uname().nodename, os.getpid())) % (2 ** 31)
+    sampler = optuna.samplers.TPESampler(seed=sampler_seed, n_startup_trials=5)
+    return optuna.create_study(study_name=name, storage=store, direction="maximize", sampler=sampler,
+                               load_if_exists=True)
+
+
+class _Objective:
+    """One trial of :func:`tune`: sample settings, train, score; what it learns is kept as trial
+    attributes. A pool-aware validator scores each trial among this process's completed ones."""
+
+    def __init__(self, method, source, target, validator, *, seed, device, steps, threads, out, progress):
+        self.method, self.source, self.target, self.validator = method, source, target, validator
+        self.seed, self.device, self.steps, self.threads = seed, device, steps, threads
+        self.out, self.progress = out, progress
+        self.space = search_space(method)
+        self.domains = None  # the scenario's splits, loaded by the first trial and read by the others
+        self.pooled = get_validator(validator).pool
+        self.pool: dict[int, dict] = {}  # this process's completed trials, for a pool-aware validator
+
+    def __call__(self, trial) -> float:
+        params = suggest(trial, self.space, self.method)
+        lr = params.pop("lr")
+        config = run_config(self.method, self.source, self.target, self.seed, self.device, self.steps, self.threads,
+                            lr=lr, hparams=params)
+        trial.set_user_attr("steps", config.steps)
+        trial.set_user_attr("seed", self.seed)
+        try:
+            done = train_and_score(config, self.validator, self.progress, label=f"trial {trial.number} {self.method}",
+                                   domains=self.domains)
+            self.domains = done["domains"]
+        except (TrainingError, ValidatorError) as err:  # recorded as a failed trial; the search goes on
+            trial.set_user_attr("error", str(err))
+            return float("nan")
+        if self.pooled:  # its score among the trials so far (all of them are scored again at the end)
+            self.pool[trial.number] = done
+            score_pool(list(self.pool.values()), [self.validator])
+        for key in ("target_acc", "source_val_acc"):
+            trial.set_user_attr(key, rounded(done[key]))
+        trial.set_user_attr("scores", {k: rounded(v, 6) for k, v in done["scores"].items()})
+        trial.set_user_attr("seconds", round(done["seconds"], 2))
+        if self.out is not None:
+            path = save(done["result"].model, done["result"].card, self.out / f"trial-{trial.number:03d}")
+            trial.set_user_attr("checkpoint", str(path))
+        return done["scores"][self.validator] if self.pooled else done["score"]
+
+    def rescore(self, rows: list[dict]) -> None:
+        """Score every trial of the pool among all the others and write the scores into ``rows``."""
+        score_pool(list(self.pool.values()), [self.validator])
+        for r in rows:
+            if r["number"] in self.pool:
+                r["score"] = rounded(self.pool[r["number"]]["scores"].get(self.validator), 6)
+                r["scores"][self.validator] = r["score"]
 
 
 def _trial_row(t) -> dict:

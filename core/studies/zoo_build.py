@@ -33,15 +33,28 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from ..util.files import (clean_dead_temps, clean_dead_workdirs, owned_dir, recover_swap, swap_dir_in, temp_sibling,
-                      write_json_atomic)
+import numpy as np
+import torch
+
+from .. import checkpoints
+from ..data import load_domain
 from ..data.scenarios import Scenario
-from ..util.stats import mean_std, rounded
+from ..evaluation import evaluate_accuracy
+from ..evaluation.embedding import compute_alignment
+from ..methods import METHODS, baseline
+from ..selection import choose, default_validator, is_candidate, train_and_score
+from ..training import recipes
+from ..util.device import resolve_device
+from ..util.files import (clean_dead_temps, clean_dead_workdirs, owned_dir, recover_swap, swap_dir_in, temp_sibling,
+                          write_json_atomic)
+from ..util.sizes import format_bytes
+from ..util.stats import mean_std, rounded, spearman
+from ..validators import VALIDATORS, score_pool_all
 from ..zoo.index import (ALIGNMENT_NAME, scenario_folder, scan_models, display_order, make_name, method_order, scenario_key,
                      scenarios, zoo_dir)
 from ..zoo.leaderboard import LEADERBOARD_NAME, PUBLISHED, PUBLISHED_NOTE, record_not_built
 
-MAX_TOTAL_BYTES = 30 * 1024 * 1024          # keep the shipped zoo under 30 MB
+MAX_TOTAL_BYTES = 30 * 1024 * 1024          # keep the shipped zoo under 30 MiB
 FP16_TOLERANCE = 0.5                        # points of target accuracy fp16 weights may cost
 SHIPPED_FILES = frozenset({"model.safetensors", "card.json", ALIGNMENT_NAME})
 WORK_PREFIX = "shiftlab-zoo-work-"
@@ -62,10 +75,6 @@ def _dir_bytes(root: Path) -> int:
 
 
 def _device_label(device) -> str:
-    import torch
-
-    from ..util.device import resolve_device
-
     dev = resolve_device(device)
     if dev.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(dev)})"
@@ -75,8 +84,6 @@ def _device_label(device) -> str:
 
 
 def _settings(method: str, source: str, target: str, steps: int | None) -> dict:
-    from ..training import recipes
-
     fields = asdict(recipes.recipe(method, source, target, **({"steps": steps} if steps else {})))
     for k in ("method", "source", "target", "seed", "device"):
         fields.pop(k, None)
@@ -90,8 +97,6 @@ TEACHER_RULE = "the scenario's recommended method (chosen by the validator, no t
 
 def _model_refs(method: str) -> list[str]:
     """The hyperparameters through which ``method`` takes a trained model (a teacher)."""
-    from ..methods import METHODS
-
     return [n for n in METHODS[method].model_hyperparameters() if METHODS[method].hyperparameters[n].required]
 
 
@@ -102,8 +107,6 @@ def normalise_scenarios(items) -> list[tuple[str, str]]:
 
 
 def normalise_methods(items) -> list[str]:
-    from ..methods import METHODS
-
     order = method_order()
     if items is None:  # what a full rebuild ships: every in_zoo method and every recommend candidate
         return order
@@ -148,9 +151,6 @@ class _Builder:
         """Train and score one run with the method's recipe (:func:`core.selection.train_and_score`:
         every validator's label-free score and the largest predicted class share, the collapse
         rule's input); None (logged, counted as a failure) if it fails."""
-        from ..selection import train_and_score
-        from ..training import recipes
-
         self.done += 1
         skey = scenario_key(source, target)
         where = f"[{self.done:>3}/{self.n_runs}] {skey:<22} {method:<14} seed {seed}"
@@ -189,8 +189,6 @@ class _Builder:
         for method in methods:
             if method not in students and (run := self.train(source, target, method, first)):
                 runs[method][first] = run
-        from ..selection import is_candidate
-
         more = [m for m in methods if m not in students and (self.all_seeds or is_candidate(m))]
         for seed in later:
             for method in more:
@@ -217,9 +215,6 @@ class _Builder:
     def score_pool(self, runs: dict[str, dict[int, _Run]]) -> None:
         """The pool-aware validators' scores of every candidate run of the scenario (all methods and
         seeds together form the pool the choice is made from), added to each run's scores."""
-        from ..selection import is_candidate
-        from ..validators import VALIDATORS, score_pool_all
-
         pool = [r for m, by_seed in runs.items() if is_candidate(m) for r in by_seed.values() if r.evidence is not None]
         pooled = [n for n in VALIDATORS if VALIDATORS[n].pool]
         if not pool or not pooled:
@@ -243,8 +238,6 @@ class _Builder:
     def choose_teacher(self, runs: dict[str, dict[int, _Run]], recommended: str | None) -> str | None:
         """The recommended method if it adapts, else the adapted candidate :func:`_best_candidate`
         picks (label-free either way)."""
-        from ..methods import METHODS
-
         if recommended in METHODS and METHODS[recommended].is_adapted() and runs.get(recommended):
             return recommended
         return _best_candidate(self.summaries(runs), self.validator, adapted_only=True)
@@ -254,13 +247,6 @@ class _Builder:
              entry: dict) -> None:
         """Write seed 0 of ``method`` to out_dir/<source>-<target>/<method>/ (weights with the run's
         extra modules — a pixel-level GAN's generator —, card, map)."""
-        import numpy as np
-
-        from .. import checkpoints
-        from ..data import load_domain
-        from ..evaluation.embedding import compute_alignment
-        from ..evaluation import evaluate_accuracy
-
         run0, name = runs[0], make_name(source, target, method)
         model32, _, extras = checkpoints.load_with_extras(run0.checkpoint, device="cpu")  # a generator, say
         size = int(model32.input_size)
@@ -312,8 +298,8 @@ class _Builder:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         self.shipped.add(name)
-        kb = (scen_dir / method / "model.safetensors").stat().st_size / 1024
-        self.log(f"      shipped {name:<34} target {acc:6.2f}% ({'fp16' if half else 'fp32'}, {kb:.0f} KB; "
+        size = format_bytes((scen_dir / method / "model.safetensors").stat().st_size)
+        self.log(f"      shipped {name:<34} target {acc:6.2f}% ({'fp16' if half else 'fp32'}, {size}; "
                  f"mean {entry['mean']:.2f} ± {entry['std']:.2f} over {len(entry['values'])} seed(s))")
 
 
@@ -334,9 +320,6 @@ def _best_candidate(entries: dict[str, dict], validator: str, adapted_only: bool
     """:func:`core.selection.choose` over the scenario's candidate methods (their mean scores and
     mean largest-class shares over seeds); ``entries``: method → {validator_scores,
     largest_class_share} (leaderboard entries or :func:`_summary`). Reads no target label."""
-    from ..methods import METHODS
-    from ..selection import choose, is_candidate
-
     pool = {m: {"scores": e.get("validator_scores") or {}, "largest_class_share": e.get("largest_class_share")}
             for m, e in entries.items() if is_candidate(m)}
     return choose(pool, validator, eligible=(lambda m: METHODS[m].is_adapted()) if adapted_only else None)
@@ -349,10 +332,6 @@ def selection_blocks(runs: dict[str, dict[int, _Run]], validator: str, entries: 
     accuracy: for reference only) and ``selection`` (every candidate run's validator scores and target
     accuracy, Spearman's rho per validator). ``previous``: the scenario's old ``selection`` block,
     whose points of methods not retrained now are kept (a partial rebuild adds to the pool)."""
-    from ..methods import baseline
-    from ..selection import is_candidate
-    from ..util.stats import spearman
-
     points = [{"method": m, "seed": seed, "score": r.scores.get(validator), "target_acc": rounded(r.target_acc),
                "scores": dict(r.scores), "largest_class_share": r.share}
               for m, by_seed in runs.items() if is_candidate(m) for seed, r in sorted(by_seed.items()) if r.scores]
@@ -417,18 +396,55 @@ def rebuild(tiny: bool = False, seeds: int | None = None, device: str = "auto", 
 
     ``tiny``: 3 steps (unless ``steps``), 1 seed (unless ``seeds``), PCA maps of 60 + 60 points,
     training-time source accuracy in the cards, into ``out_dir`` or a new temporary folder —
-    never the shipped zoo. Returns 0, or 1 if a run failed or the zoo exceeds 30 MB.
+    never the shipped zoo. Returns 0, or 1 if a run failed or the zoo exceeds 30 MiB.
     """
-    from ..training import recipes
-
     t_start = time.perf_counter()
+    plan, device_label = _plan(tiny, seeds, steps, out_dir, scenarios, methods, all_seeds), _device_label(device)
+    log(f"zoo rebuild{' (tiny)' if tiny else ''}: {len(plan.scenarios)} scenario(s) × {len(plan.methods)} method(s) × "
+        f"{len(plan.seeds)} seed(s) = {plan.n_runs} runs on {device_label}, steps {plan.steps or 'per recipe'} "
+        f"→ {plan.out_dir}")
+    board = _open_board(plan, device_label, log)
+    clean_dead_workdirs(Path(tempfile.gettempdir()), WORK_PREFIX)  # left by killed rebuilds
+    with tempfile.TemporaryDirectory(prefix=f"{WORK_PREFIX}{os.getpid()}-") as work:
+        b = _Builder(out_dir=plan.out_dir, work=Path(work), seeds=plan.seeds, device=device, steps=plan.steps,
+                     tiny=tiny, n_runs=plan.n_runs, log=log, all_seeds=all_seeds)
+        b.validator = default_validator(sum(map(is_candidate, plan.methods)))  # EnsV needs its pool
+        for source, target in plan.scenarios:
+            _build_scenario(b, plan, board, source, target)
+            board["seconds_total"] = round(time.perf_counter() - t_start, 1)
+            write_json_atomic(plan.board_path, board)
+    if not plan.partial:  # a full rebuild: the zoo is exactly what was built
+        _drop_unbuilt(board, plan, b.shipped, log)
+    board["seconds_total"] = round(time.perf_counter() - t_start, 1)
+    record_not_built(board)  # what a full rebuild would train and this zoo lacks, said
+    write_json_atomic(plan.board_path, board)
+    return _report(b, plan.out_dir, t_start, log)
+
+
+@dataclass
+class _Plan:
+    """What one :func:`rebuild` trains and where it writes."""
+
+    scenarios: list[tuple[str, str]]
+    methods: list[str]
+    seeds: list[int]
+    steps: int | None
+    out_dir: Path
+    partial: bool
+    n_runs: int
+    tiny: bool
+
+    @property
+    def board_path(self) -> Path:
+        return self.out_dir / LEADERBOARD_NAME
+
+
+def _plan(tiny: bool, seeds: int | None, steps: int | None, out_dir, scenarios, methods, all_seeds: bool) -> _Plan:
+    """Check :func:`rebuild`'s arguments and resolve its defaults (see its docstring)."""
     seeds = (1 if tiny else 3) if seeds is None else int(seeds)
     if seeds < 1:
         raise ValueError(f"seeds must be at least 1, got {seeds}")
-    partial = scenarios is not None or methods is not None
     scen_list, meth_list = normalise_scenarios(scenarios), normalise_methods(methods)
-    from ..methods import METHODS
-
     adapted = [m for m in display_order() if METHODS[m].is_adapted()]  # any of them can teach, in_zoo or not
     if any(_model_refs(m) for m in meth_list) and not set(meth_list) & set(adapted):
         raise ValueError("a distilled student needs an adapted teacher trained in the same rebuild; add one of "
@@ -437,96 +453,91 @@ def rebuild(tiny: bool = False, seeds: int | None = None, device: str = "auto", 
         steps = steps or 3
         out_dir = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="shiftlab-zoo-tiny-"))
     else:
-        steps = steps or getattr(recipes, "ZOO_STEPS", None)  # the zoo trains longer than a CLI run
+        steps = steps or recipes.ZOO_STEPS  # the zoo trains longer than a CLI run
         out_dir = Path(out_dir) if out_dir is not None else zoo_dir()
-    seed_list = list(range(seeds))
     out_dir.mkdir(parents=True, exist_ok=True)
-    device_label = _device_label(device)
-    from ..selection import is_candidate
-
     per_seed = [m for m in meth_list if all_seeds or is_candidate(m) or _model_refs(m)]
-    n_runs = len(scen_list) * (len(meth_list) + len(per_seed) * (len(seed_list) - 1))
-    log(f"zoo rebuild{' (tiny)' if tiny else ''}: {len(scen_list)} scenario(s) × {len(meth_list)} method(s) × "
-        f"{seeds} seed(s) = {n_runs} runs on {device_label}, steps {steps or 'per recipe'} → {out_dir}")
+    n_runs = len(scen_list) * (len(meth_list) + len(per_seed) * (seeds - 1))
+    return _Plan(scen_list, meth_list, list(range(seeds)), steps, out_dir,
+                 partial=scenarios is not None or methods is not None, n_runs=n_runs, tiny=bool(tiny))
 
-    # Start from the existing leaderboard so that it agrees with the shipped cards after every
-    # scenario, even if the run stops half way; a full rebuild drops what it did not build at the end.
-    board_path = out_dir / LEADERBOARD_NAME
+
+def _open_board(plan: _Plan, device_label: str, log: Callable[[str], Any]) -> dict:
+    """The leaderboard to fill: the existing one, so that it agrees with the shipped cards after every
+    scenario even if the run stops half way (a full rebuild drops what it did not build at the end)."""
     board: dict = {}
-    if board_path.is_file():
+    if plan.board_path.is_file():
         try:
-            board = json.loads(board_path.read_text(encoding="utf-8"))
+            board = json.loads(plan.board_path.read_text(encoding="utf-8"))
         except ValueError:
-            log(f"warning: {board_path} is unreadable; starting a new leaderboard")
+            log(f"warning: {plan.board_path} is unreadable; starting a new leaderboard")
     if not isinstance(board, dict) or not isinstance(board.get("scenarios"), dict):
         board = {}
     board.setdefault("scenarios", {})
-    board["settings"] = dict(board.get("settings") or {}) if partial else {}
-    board.update(seeds=seed_list, device=device_label, steps=steps, tiny=bool(tiny),
+    board["settings"] = dict(board.get("settings") or {}) if plan.partial else {}
+    board.update(seeds=plan.seeds, device=device_label, steps=plan.steps, tiny=plan.tiny,
                  published=PUBLISHED, published_note=PUBLISHED_NOTE)
-    for method in meth_list:
-        board["settings"][method] = _settings(method, *scen_list[0], steps)
+    for method in plan.methods:
+        board["settings"][method] = _settings(method, *plan.scenarios[0], plan.steps)
+    return board
 
-    clean_dead_workdirs(Path(tempfile.gettempdir()), WORK_PREFIX)  # left by killed rebuilds
-    with tempfile.TemporaryDirectory(prefix=f"{WORK_PREFIX}{os.getpid()}-") as work:
-        b = _Builder(out_dir=out_dir, work=Path(work), seeds=seed_list, device=device, steps=steps,
-                     tiny=tiny, n_runs=n_runs, log=log, all_seeds=all_seeds)
-        from ..selection import default_validator, is_candidate
 
-        b.validator = default_validator(sum(map(is_candidate, meth_list)))  # EnsV needs its pool
-        for source, target in scen_list:
-            skey = scenario_key(source, target)
-            runs, teacher = b.train_scenario(source, target, meth_list)
-            scen_dir = out_dir / scenario_folder(source, target)
-            scen_dir.mkdir(parents=True, exist_ok=True)
-            _recover(scen_dir)
-            entries_now = dict(board["scenarios"].get(skey) or {}) if partial else {}
-            for method in meth_list:
-                if 0 not in runs[method]:
-                    entries_now.pop(method, None)
-                    continue
-                entry = _entry(runs[method], seed_list)
-                if _model_refs(method):
-                    entry["teacher"] = teacher
-                fields = _settings(method, source, target, steps)
-                if fields != board["settings"].get(method):
-                    entry["settings"] = fields  # a scenario-specific recipe
-                b.ship(source, target, method, runs[method], teacher, entry)
-                entries_now[method] = entry
-            board["scenarios"][skey] = entries_now
-            chosen = selection_blocks(runs, b.validator, entries_now, (board.get("selection") or {}).get(skey))
-            for key, block in chosen.items():
-                board.setdefault(key, {})[skey] = block
-            board["validator"] = b.validator
-            if chosen["recommended"]:
-                rec = chosen["recommended"]
-                log(f"      {skey}: recommended {rec['method']} (by {b.validator}, no target labels): "
-                    f"{rec['target_acc_mean']} vs source-only {rec['source_only_acc_mean']}; best in hindsight "
-                    f"{(chosen['best_in_hindsight'] or {}).get('method')}; Spearman {chosen['selection']['spearman']}")
-            board["generated"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-            board["seconds_total"] = round(time.perf_counter() - t_start, 1)
-            write_json_atomic(board_path, board)
+def _build_scenario(b: _Builder, plan: _Plan, board: dict, source: str, target: str) -> None:
+    """Train one scenario's runs, ship each method's seed 0 and write its leaderboard entries and
+    label-free selection blocks into ``board``."""
+    skey = scenario_key(source, target)
+    runs, teacher = b.train_scenario(source, target, plan.methods)
+    scen_dir = plan.out_dir / scenario_folder(source, target)
+    scen_dir.mkdir(parents=True, exist_ok=True)
+    _recover(scen_dir)
+    entries_now = dict(board["scenarios"].get(skey) or {}) if plan.partial else {}
+    for method in plan.methods:
+        if 0 not in runs[method]:
+            entries_now.pop(method, None)
+            continue
+        entry = _entry(runs[method], plan.seeds)
+        if _model_refs(method):
+            entry["teacher"] = teacher
+        fields = _settings(method, source, target, plan.steps)
+        if fields != board["settings"].get(method):
+            entry["settings"] = fields  # a scenario-specific recipe
+        b.ship(source, target, method, runs[method], teacher, entry)
+        entries_now[method] = entry
+    board["scenarios"][skey] = entries_now
+    chosen = selection_blocks(runs, b.validator, entries_now, (board.get("selection") or {}).get(skey))
+    for key, block in chosen.items():
+        board.setdefault(key, {})[skey] = block
+    board["validator"] = b.validator
+    if chosen["recommended"]:
+        rec = chosen["recommended"]
+        b.log(f"      {skey}: recommended {rec['method']} (by {b.validator}, no target labels): "
+              f"{rec['target_acc_mean']} vs source-only {rec['source_only_acc_mean']}; best in hindsight "
+              f"{(chosen['best_in_hindsight'] or {}).get('method')}; Spearman {chosen['selection']['spearman']}")
+    board["generated"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
-    if not partial:  # a full rebuild: the zoo is exactly what was built
-        keep = {scenario_key(s, t) for s, t in scen_list}
-        for key in ("scenarios", "recommended", "best_in_hindsight", "selection"):
-            board[key] = {k: v for k, v in (board.get(key) or {}).items() if k in keep}
-        for name, folder in scan_models(out_dir).items():
-            if name not in b.shipped and owned_dir(folder, SHIPPED_FILES):
-                shutil.rmtree(folder)
-                log(f"      removed stale {name}")
-                with contextlib.suppress(OSError):
-                    folder.parent.rmdir()
-    board["seconds_total"] = round(time.perf_counter() - t_start, 1)
-    record_not_built(board)  # what a full rebuild would train and this zoo lacks, said
-    write_json_atomic(board_path, board)
 
+def _drop_unbuilt(board: dict, plan: _Plan, shipped: set[str], log: Callable[[str], Any]) -> None:
+    """After a full rebuild: the leaderboard and the zoo folder hold exactly what was built."""
+    keep = {scenario_key(s, t) for s, t in plan.scenarios}
+    for key in ("scenarios", "recommended", "best_in_hindsight", "selection"):
+        board[key] = {k: v for k, v in (board.get(key) or {}).items() if k in keep}
+    for name, folder in scan_models(plan.out_dir).items():
+        if name not in shipped and owned_dir(folder, SHIPPED_FILES):
+            shutil.rmtree(folder)
+            log(f"      removed stale {name}")
+            with contextlib.suppress(OSError):
+                folder.parent.rmdir()
+
+
+def _report(b: _Builder, out_dir: Path, t_start: float, log: Callable[[str], Any]) -> int:
+    """Log the zoo's size and the failed runs; the exit code (1 when a run failed or the zoo is over
+    :data:`MAX_TOTAL_BYTES`)."""
     total = _dir_bytes(out_dir)
-    log(f"zoo rebuilt: {len(b.shipped)} model(s), {total / 1e6:.2f} MB in {out_dir}, "
+    log(f"zoo rebuilt: {len(b.shipped)} model(s), {format_bytes(total)} in {out_dir}, "
         f"{time.perf_counter() - t_start:.1f} s total")
     code = 0
     if total > MAX_TOTAL_BYTES:
-        log(f"error: the zoo is {total / 1e6:.1f} MB, over the {MAX_TOTAL_BYTES / 1e6:.0f} MB limit")
+        log(f"error: the zoo is {format_bytes(total)}, over the {format_bytes(MAX_TOTAL_BYTES, trim=True)} limit")
         code = 1
     if b.failures:
         log(f"error: {len(b.failures)} run(s) failed:\n  " + "\n  ".join(b.failures))

@@ -39,6 +39,7 @@ STEPS = 24              # timed steps per candidate (after WARMUP)
 WARMUP = 4
 TIME_BUDGET_S = 1.5     # per candidate: fewer steps when a step is slow
 SLOW_STEP_S = 1.0       # a warm-up step slower than this: the shape is too heavy to calibrate in seconds
+N_CLASSES = 10          # classes of the random batches calibration measures on
 COURSE_TOLERANCE = 0.05  # mean relative distance of a candidate's losses from fp32's that still counts as the same course
 
 
@@ -192,64 +193,84 @@ def candidates(plan, free: dict) -> list[tuple[str, bool, int | None]]:
 def calibrate_plan(plan, free: dict, pictures: bool = True, log=None) -> Speed:
     """Measure every candidate on random batches of the run's shape with the run's own method; the
     fastest whose losses stay within :data:`COURSE_TOLERANCE` of fp32's (same seed, same batches)."""
+    saved_threads = torch.get_num_threads()
+    rates, losses = {}, {}
+    try:
+        with torch.random.fork_rng():  # the run's own random streams are left as they were
+            batches = _random_batches(plan, pictures)
+            for precision, channels_last, threads in candidates(plan, free):
+                name = f"{precision}/{'nhwc' if channels_last else 'nchw'}/{threads}"
+                if threads:
+                    torch.set_num_threads(threads)
+                try:
+                    run, rate, slow = _measure(plan, batches, precision, channels_last and pictures)
+                except Exception as err:  # noqa: BLE001 - an option this machine cannot run is not chosen
+                    rates[name] = None
+                    if log:
+                        log(f"speed: {precision} {channels_last} {threads}: {type(err).__name__}: {err}")
+                    continue
+                if slow and not rates:  # the first candidate (fp32): the shape is too heavy to calibrate in seconds
+                    return Speed(**{**fixed(plan).card(), "note": "a step is too slow to calibrate in seconds"})
+                rates[name], losses[name] = rate, run
+    finally:
+        torch.set_num_threads(saved_threads)
+    return _fastest_on_course(plan, rates, losses)
+
+
+def _random_batches(plan, pictures: bool) -> list:
+    """:data:`WARMUP` + :data:`STEPS` batches of random pictures (or points) of the run's shape and
+    batch size, ten classes, from a fixed seed (every candidate sees the same ones)."""
+    from ..methods import Batch
+
+    c, size = plan.config, plan.image_size
+    shape = (3, size, size) if pictures else (size,)
+    g = torch.Generator().manual_seed(0)
+    steps = WARMUP + STEPS
+    xs = [torch.rand(c.batch_size, *shape, generator=g) for _ in range(steps)]
+    xt = [torch.rand(c.batch_size, *shape, generator=g) for _ in range(steps)]
+    ys = [torch.randint(0, N_CLASSES, (c.batch_size,), generator=g) for _ in range(steps)]
+    return [Batch(xs[i], ys[i], xt[i], ys[i]) for i in range(steps)]
+
+
+def _measure(plan, batches: list, precision: str, channels_last: bool) -> tuple[list[float], float, bool]:
+    """Train the run's method from seed 0 on ``batches`` with one option set: (losses per step, images
+    per second over the timed steps, whether a warm step was slower than :data:`SLOW_STEP_S` — then
+    the rate is that of the steps from the slow one on)."""
     from ..methods import Batch, Context
     from ..models import build_model
 
-    c = plan.config
-    size = plan.image_size
-    shape = (3, size, size) if pictures else (size,)
-    n_classes = 10
-    saved_threads = torch.get_num_threads()
-    rates, losses = {}, {}
-    with torch.random.fork_rng():  # the run's own random streams are left as they were
-        g = torch.Generator().manual_seed(0)
-        steps = WARMUP + STEPS
-        xs = [torch.rand(c.batch_size, *shape, generator=g) for _ in range(steps)]
-        xt = [torch.rand(c.batch_size, *shape, generator=g) for _ in range(steps)]
-        ys = [torch.randint(0, n_classes, (c.batch_size,), generator=g) for _ in range(steps)]
-        for precision, channels_last, threads in candidates(plan, free):
-            if threads:
-                torch.set_num_threads(threads)
-            torch.manual_seed(0)
-            fmt = torch.channels_last if channels_last and pictures else torch.contiguous_format
-            model = build_model({**c.model_spec(), **plan.method.model_spec, "num_classes": n_classes,
-                                 "input_size": size}).to(memory_format=fmt)
-            ctx = Context(device=plan.device, source_classes=[str(i) for i in range(n_classes)],
-                          target_classes=[str(i) for i in range(n_classes)], steps=steps, seed=0,
-                          generator=torch.Generator().manual_seed(0),
-                          amp_dtype=torch.bfloat16 if precision == "bf16" else None, fused_optimizer=True,
-                          models=plan.models)
-            try:
-                method = plan.method(model, ctx, lr=c.lr, weight_decay=c.weight_decay, optimizer=c.optimizer,
-                                     lr_anneal=c.lr_anneal, warmup=c.warmup, **c.hparams)
-                run, t0 = [], time.perf_counter()
-                for i in range(steps):
-                    batch = Batch(xs[i].contiguous(memory_format=fmt) if pictures else xs[i], ys[i],
-                                  xt[i].contiguous(memory_format=fmt) if pictures else xt[i],
-                                  ys[i] if method.target_labels != "none" else None)
-                    if i == WARMUP:
-                        t0 = time.perf_counter()
-                    started = time.perf_counter()
-                    out = method.step(batch, i / steps)
-                    run.append(out["loss"])
-                    if i == WARMUP - 1 and time.perf_counter() - started > SLOW_STEP_S:  # warm, and still slow
-                        if not rates:  # the first candidate (fp32): the shape is too heavy to calibrate in seconds
-                            torch.set_num_threads(saved_threads)
-                            return Speed(**{**fixed(plan).card(), "note": "a step is too slow to calibrate in seconds"})
-                        t0 = started  # this candidate is slow: its rate from this one step, and on
-                        break
-                    if i >= WARMUP and time.perf_counter() - t0 > TIME_BUDGET_S:
-                        break
-                timed = max(1, len(run) - WARMUP)
-            except Exception as err:  # noqa: BLE001 - an option this machine cannot run is not chosen
-                rates[f"{precision}/{'nhwc' if channels_last else 'nchw'}/{threads}"] = None
-                if log:
-                    log(f"speed: {precision} {channels_last} {threads}: {type(err).__name__}: {err}")
-                continue
-            name = f"{precision}/{'nhwc' if channels_last else 'nchw'}/{threads}"
-            rates[name] = round(2 * c.batch_size * max(1, timed) / max(time.perf_counter() - t0, 1e-9), 1)
-            losses[name] = run
-    torch.set_num_threads(saved_threads)
+    c, size, steps = plan.config, plan.image_size, len(batches)
+    torch.manual_seed(0)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    model = build_model({**c.model_spec(), **plan.method.model_spec, "num_classes": N_CLASSES,
+                         "input_size": size}).to(memory_format=fmt)
+    ctx = Context(device=plan.device, source_classes=[str(i) for i in range(N_CLASSES)],
+                  target_classes=[str(i) for i in range(N_CLASSES)], steps=steps, seed=0,
+                  generator=torch.Generator().manual_seed(0),
+                  amp_dtype=torch.bfloat16 if precision == "bf16" else None, fused_optimizer=True,
+                  models=plan.models)
+    method = plan.method(model, ctx, lr=c.lr, weight_decay=c.weight_decay, optimizer=c.optimizer,
+                         lr_anneal=c.lr_anneal, warmup=c.warmup, **c.hparams)
+    run, t0, slow = [], time.perf_counter(), False
+    for i, b in enumerate(batches):
+        batch = Batch(b.xs.contiguous(memory_format=fmt) if b.xs.dim() == 4 else b.xs, b.ys,
+                      b.xt.contiguous(memory_format=fmt) if b.xt.dim() == 4 else b.xt,
+                      b.yt if method.target_labels != "none" else None)
+        if i == WARMUP:
+            t0 = time.perf_counter()
+        started = time.perf_counter()
+        run.append(method.step(batch, i / steps)["loss"])
+        if i == WARMUP - 1 and time.perf_counter() - started > SLOW_STEP_S:  # warm, and still slow
+            t0, slow = started, True  # its rate from this one step on
+            break
+        if i >= WARMUP and time.perf_counter() - t0 > TIME_BUDGET_S:
+            break
+    timed = max(1, len(run) - WARMUP)
+    return run, round(2 * c.batch_size * timed / max(time.perf_counter() - t0, 1e-9), 1), slow
+
+
+def _fastest_on_course(plan, rates: dict, losses: dict) -> Speed:
+    """The fastest measured option whose losses follow fp32's (see :func:`calibrate_plan`)."""
     reference = next((losses[n] for n in losses if n.startswith("fp32")), None)
 
     def on_course(name: str) -> bool:
