@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import re
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PAGES = ["overview", "playground", "predict", "train", "alignment", "translate", "compare", "distill"]
 pytest.importorskip("streamlit.testing.v1")
 from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from tests.support.waiting import rerun_until  # noqa: E402
 
 
 # ------------------------------------------------------------------------------- fixtures
@@ -113,16 +114,6 @@ def button(at: AppTest, label: str):
     found = [b for b in at.button if b.label == label]
     assert found, f"no button {label!r}; buttons: {[b.label for b in at.button]}"
     return found[0]
-
-
-def run_until(at: AppTest, done, timeout: float = 120.0, pause: float = 0.3) -> AppTest:
-    deadline = time.monotonic() + timeout
-    while not done():
-        assert time.monotonic() < deadline, "timed out waiting for the app"
-        time.sleep(pause)
-        at.run()
-        assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def session_job(at: AppTest):
@@ -256,7 +247,7 @@ def test_train_a_tiny_run_to_completion(demo_zoo, jobs_manager):
     assert session_job(at) is not None
     config = session_job(at).snapshot().config
     assert (config.steps, config.batch_size, config.pretrained) == (20, 16, str(demo_zoo / "mnist-mnistm" / "source_only"))
-    run_until(at, lambda: session_job(at).done and "Result" in texts(at.subheader))
+    rerun_until(at, lambda: session_job(at).done and "Result" in texts(at.subheader))
     assert session_job(at).snapshot().status == "done"
     metrics = {m.label: m for m in at.metric}
     assert metrics["Target test accuracy"].value.endswith("%")
@@ -320,7 +311,7 @@ def test_train_demo_without_the_shipped_source_only_model(demo_zoo, jobs_manager
     assert at.checkbox(key="train_dann_warm").value is False and at.checkbox(key="train_dann_warm").disabled
     button(at, "Start training").click().run()
     assert session_job(at).snapshot().config.pretrained is None
-    run_until(at, lambda: session_job(at).done and "Result" in texts(at.subheader))
+    rerun_until(at, lambda: session_job(at).done and "Result" in texts(at.subheader))
     assert session_job(at).snapshot().status == "done"
     assert "Target test accuracy" in [m.label for m in at.metric]
 
@@ -340,11 +331,11 @@ def test_train_cancel(with_zoo, jobs_manager):
     at.selectbox(key="train_method").set_value("dann").run()
     at.number_input(key="train_dann_steps").set_value(20000)
     button(at, "Start training").click().run()
-    run_until(at, lambda: session_job(at).snapshot().step > 0)
+    rerun_until(at, lambda: session_job(at).snapshot().step > 0)
     assert "Training…" in texts(at.subheader)
     assert at.get("progress")
     at.button(key="train_cancel").click().run()
-    run_until(at, lambda: session_job(at).done and "cancelled" in texts(at.info))
+    rerun_until(at, lambda: session_job(at).done and "cancelled" in texts(at.info))
     assert session_job(at).snapshot().status == "cancelled"
     assert not at.session_state["session_models"]
     button(at, "Keep this partly trained model").click().run()
@@ -368,7 +359,7 @@ def test_train_busy_and_failed(with_zoo, jobs_manager, monkeypatch):
 
     monkeypatch.setattr(engine, "train", boom)
     button(second, "Start training").click().run()
-    run_until(second, lambda: session_job(second).done and second.error)
+    rerun_until(second, lambda: session_job(second).done and second.error)
     assert "boom" in texts(second.error)
     goto(second, "overview")  # the app is still usable
 

@@ -3,13 +3,14 @@ presets teach what they say, and bad input is one line."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("streamlit.testing.v1")
 from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from tests.support.waiting import rerun_until  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,17 +40,6 @@ def charts(at) -> list[str]:
 def live_pictures(at) -> list[str]:
     """The live view's pictures (their media URLs name their bytes: a new picture, a new URL)."""
     return [str(e.proto) for e in at.get("image")]
-
-
-def run_until(at, done, timeout: float = 120.0):
-    """Rerun the page (as the fragment's timer would) until ``done()``, with a deadline."""
-    deadline = time.monotonic() + timeout
-    while not done():
-        assert time.monotonic() < deadline, f"timed out; status {status(at)!r}"
-        time.sleep(0.1)
-        at.run()
-        assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def test_the_page_offers_presets_sliders_and_only_methods_that_run_on_points(page):
@@ -98,7 +88,7 @@ def test_training_redraws_a_changing_picture_then_reads_what_happened(page):
             seen.setdefault(s.split(" · ")[0], live_pictures(page))
         return s.endswith("done")
 
-    run_until(page, finished)
+    rerun_until(page, finished, pause=0.1, what=lambda: f"the run finishing (status {status(page)!r})")
     assert len(seen) >= 3, seen.keys()  # several live frames were drawn while it trained
     pictures = [p[0] for p in seen.values()]
     assert len(set(pictures)) >= 2  # the picture itself changed, not only the caption
@@ -114,7 +104,8 @@ def test_the_label_shift_preset_trains_in_one_click_and_says_the_classes_swapped
     from core.training.playground import preset
 
     assert page.selectbox(key="pg_method").value == preset("label").method_name
-    run_until(page, lambda: status(page).endswith("done"))
+    rerun_until(page, lambda: status(page).endswith("done"), pause=0.1,
+                what=lambda: f"the run finishing (status {status(page)!r})")
     assert "aligned the domains but swapped the classes" in page.success[0].value
     assert any("90 % class A" in str(i.value) for i in page.info)  # the lesson
 

@@ -14,6 +14,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from tests.support.waiting import wait_quiet, wait_until
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -34,18 +36,22 @@ def start_app(env: dict, log, timeout: float = 90.0) -> tuple[subprocess.Popen, 
          "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def healthy() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError("streamlit exited before it answered")
         try:
             with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return proc, url
+                return r.status == 200
         except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError("streamlit did not start")
-        time.sleep(0.5)
+            return False
+
+    try:
+        wait_until(healthy, timeout, "streamlit answering /_stcore/health", poll=0.5)
+    except (AssertionError, RuntimeError) as err:
+        proc.kill()
+        raise RuntimeError(f"streamlit did not start: {err}") from None
+    return proc, url
 
 
 
@@ -78,17 +84,9 @@ def stop_app(proc: subprocess.Popen, grace: float = 15.0) -> None:
 def settle(page, timeout: float = 60.0, quiet: float = 0.8) -> None:
     """Wait for the page title, then until Streamlit's running widget has been gone ``quiet`` s."""
     page.wait_for_selector("h1", timeout=timeout * 1000)
-    deadline = time.monotonic() + timeout
-    quiet_since = None
-    while time.monotonic() < deadline:
-        if page.locator('[data-testid="stStatusWidget"]').count() > 0:  # "Running… / Stop" while busy
-            quiet_since = None
-        elif quiet_since is None:
-            quiet_since = time.monotonic()
-        elif time.monotonic() - quiet_since > quiet:
-            return
-        time.sleep(0.1)
-    raise AssertionError("the app kept running")
+    # "Running… / Stop" shows while the script runs
+    wait_quiet(lambda: page.locator('[data-testid="stStatusWidget"]').count() > 0, quiet, timeout,
+               "the app going quiet")
 
 
 def short_training_run(page, base_url: str, method_label: str = "Self-training", steps: int = 450,

@@ -74,10 +74,7 @@ def time_to_stop(job: Job) -> tuple[float, JobSnapshot]:
     """Seconds from cancel() until the job's status changes from running."""
     t0 = time.perf_counter()
     job.cancel()
-    while job.snapshot().status == "running":
-        if time.perf_counter() - t0 > 30:
-            raise AssertionError("job did not stop within 30 s of cancel()")
-        time.sleep(0.005)
+    wait_until(lambda: job.snapshot().status != "running", 30, "the job stopping after cancel()")
     return time.perf_counter() - t0, job.snapshot()
 
 
@@ -268,17 +265,17 @@ def test_five_sessions_at_once_see_only_their_own_job(mgr):
         try:
             barrier.wait(30)
             job = m.submit(sid, tiny(method=method, seed=seed, steps=15))
-            while True:
+
+            def own_and_done():  # every look on the way sees this session's own job
                 mine = m.job_for(sid)
                 assert mine is job
                 snap = mine.snapshot()
                 assert (snap.session_id, snap.job_id) == (sid, job.id)
                 assert (snap.config.method, snap.config.seed) == (method, seed)
                 assert all(r["step"] <= snap.step for r in snap.history)
-                if snap.done:
-                    break
-                time.sleep(0.02)
-            finals[sid] = snap
+                return snap if snap.done else None
+
+            finals[sid] = wait_until(own_and_done, 300, f"session {sid}'s job finishing", poll=0.02)
         except BaseException as e:  # noqa: BLE001 — reported in the main thread
             errors.append(e)
 
