@@ -14,7 +14,6 @@ import torch
 from core.methods import METHODS, baseline, default_method, runs_on_points
 from core.training.playground import ALIGNED, GRID, PRESETS, Playground, preset, preview, reading
 from tests.support.waiting import wait_until
-from tests.support.waiting import wait_until
 
 # Two covariate shifts: the covariate preset's 35° turn (source-only misses about 30 % of the
 # target) and a milder 20° one (about 9 %). A method's outcome on one seed depends on the rounding
