@@ -54,7 +54,8 @@ def _first_visit() -> dict:
     from core.training.playground import PRESETS
 
     first = PRESETS[0]
-    return {**_defaults(), _key("dataset"): first.dataset, **{_key(k): float(v) for k, v in first.shifts.items()}}
+    return {**_defaults(), _key("dataset"): first.dataset, _key("steps"): first.steps,
+            **{_key(k): float(v) for k, v in first.shifts.items()}}
 
 
 @st.cache_resource(show_spinner=False)
