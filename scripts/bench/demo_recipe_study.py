@@ -33,14 +33,16 @@ if str(ROOT) not in sys.path:
 
 
 def baseline_model(source: str):
-    """The shipped source-only model of ``source`` (the same network whatever the scenario's target)."""
-    from core import zoo
+    """The shipped source-only model of ``source`` (the same network whatever the scenario's target):
+    (its folder's name, its folder) — the folder the demo warm-starts from (core.training.demo)."""
+    from pathlib import Path as _Path
 
-    for s, t in zoo.scenarios():
-        if s == source:
-            name = zoo.make_name(s, t, "source_only")
-            return name, zoo.model_dir(name)
-    raise SystemExit(f"no shipped source-only model of {source!r}")
+    from core.training.demo import shipped_source_only
+
+    folder = shipped_source_only(source, "")
+    if folder is None:
+        raise SystemExit(f"no shipped source-only model of {source!r}; build the zoo (python -m core zoo rebuild)")
+    return f"{_Path(folder).parent.name}/{_Path(folder).name}", _Path(folder)
 
 
 def run_one(method, source, target, batch, steps, lr, warm, eval_every, hparams) -> dict:
