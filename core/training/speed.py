@@ -13,9 +13,9 @@ count, method and shape, and recorded in every card (``card["speed"]``).
 
 A cache entry that is unreadable, of another format, or from another machine or torch version is
 ignored and measured again — never trusted. ``SHIFTLAB_SPEED=fixed`` turns calibration off (the
-tests use it: their numbers must not depend on the machine); then ``precision="auto"`` means bf16
-where the hardware advertises native support, as before, channels-last is on and threads are left
-as they are. A configuration that names a precision or a thread count keeps it.
+tests use it: their numbers must not depend on the machine); then ``precision="auto"`` means fp32
+on a CPU whatever it advertises (bf16 where a CUDA device computes it natively), channels-last is
+on and threads are left as they are. A configuration that names a precision or a thread count keeps it.
 """
 
 from __future__ import annotations
@@ -141,9 +141,13 @@ def write_cache(key: str, speed: Speed) -> None:
 
 
 def fixed(plan) -> Speed:
-    """The options without measuring: what the configuration names, else the old defaults."""
+    """The options without measuring: what the configuration names, else the defaults — fp32 on a
+    CPU (only a measurement may pick bf16 there: it is faster on some processors, slower on others,
+    and its numbers differ, so a run's results never depend on which processor ran it), bf16 on an
+    accelerator that computes it natively."""
     c = plan.config
-    precision = "bf16" if autocast_dtype(c.precision, plan.device) is not None else "fp32"
+    cpu_auto = c.precision == "auto" and plan.device.type == "cpu"
+    precision = "bf16" if not cpu_auto and autocast_dtype(c.precision, plan.device) is not None else "fp32"
     return Speed(precision, c.channels_last is not False, c.threads, "fixed")
 
 

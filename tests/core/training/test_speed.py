@@ -83,3 +83,15 @@ def test_bench_calibrate_prints_every_option(calibrating, capsys):
     assert main(["bench", "--calibrate", "--json"]) == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert report["source"] == "calibrated" and len(report["rates"]) >= 4 and report["chosen"]["precision"] in ("fp32", "bf16")
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_fixed_options_on_a_cpu_are_fp32_whatever_the_processor_advertises(monkeypatch, native):
+    """Tests train with fixed options (SHIFTLAB_SPEED=fixed): their numbers must not depend on
+    whether the processor has bf16 tiles (AMX) or emulates them."""
+    monkeypatch.setenv("SHIFTLAB_SPEED", "fixed")
+    monkeypatch.setattr(speed, "native_bf16", lambda device: native)
+    chosen = speed.choose_speed(plan(device="cpu"))
+    assert (chosen.precision, chosen.source) == ("fp32", "fixed")
+    named = speed.choose_speed(plan(device="cpu", precision="bf16"))
+    assert named.precision == "bf16"  # a precision the configuration names is kept
