@@ -32,7 +32,7 @@ if baseline is None and adapted is None:
 if any(ref and models.is_session(ref) for ref in (baseline, adapted)):
     st.radio("Map for your own models", ["umap", "pca"], horizontal=True, key="align_projection",
              format_func={"umap": "UMAP (truer neighbourhoods, ~10–30 s once)", "pca": "PCA (instant)"}.get,
-             help="Pretrained models come with a precomputed map; maps of models trained in this session are "
+             help="Pretrained models come with a precomputed map; maps of the models you trained are "
                   "computed here once and then kept.")
 
 
@@ -51,7 +51,7 @@ def alignment_for(ref: str):
         return models.zoo_alignment(ref[len(models.ZOO):])
     entry = models.session_entry(ref)
     if entry is None:
-        raise ValueError("that session model is gone")
+        raise ValueError("that model you trained is gone (the page was reloaded?); train it again")
     projection = st.session_state.get("align_projection", "umap")
     what = "UMAP of 1,000 pictures, ~10–30 s the first time" if projection == "umap" else "PCA"
     with st.spinner(f"Computing the feature map of {entry.label} ({what})…"):

@@ -60,7 +60,7 @@ def sidebar() -> None:
                         help="Seeds training runs and the sample galleries; the same seed gives the same run.")
         models = st.session_state.get("session_models", {})
         if models:
-            st.caption(f"{len(models)} model(s) trained in this session.")
+            st.caption(f"{len(models)} model(s) trained here, kept until this tab is closed or reloaded.")
 
 
 def scenario() -> tuple[str, str]:
