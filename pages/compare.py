@@ -97,6 +97,10 @@ with c2:
     adapted = models.pick_adapted(scenario, key="compare_adapted")
     if adapted and models.recommended_ref(adapted) and any(models.is_session(r) for r in models.adapted_refs(scenario)):
         st.caption("Your trained models are in this list too; the recommended model stays until you pick another.")
+    if adapted:  # what a user without labels would be told, beside the measured accuracy below
+        from ui import estimate
+
+        st.caption(estimate.recommended_estimate_line(adapted, scenario[1]))
 if baseline is None and adapted is None:
     st.info(f"No models for this scenario yet. {labels.ZOO_MISSING}", icon=":material/info:")
     st.stop()
