@@ -171,7 +171,7 @@ def test_train_cancel_then_finish(server, page):
     shot(page, "train-done")
 
     # the new model is offered on Predict
-    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Predict").click()
+    page.locator('[data-testid="stSidebar"]').get_by_role("link", name="Predict").click()
     settle(page)
     page.get_by_role("combobox", name="Adapted model").click()
     page.get_by_role("option", name=re.compile(r"^DANN · your run 1 ")).click()
