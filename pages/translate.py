@@ -4,7 +4,7 @@ picture, its translation and real target pictures side by side, and one digit un
 import numpy as np
 import streamlit as st
 
-from ui import labels, shell, state, translation, widgets
+from ui import labels, shell, state, training, translation, widgets
 from ui.images import upscale_nearest
 
 shell.page_shell()  # shared setup when Streamlit runs this file on its own (see ui/shell.py)
@@ -31,6 +31,7 @@ def _train_link(text: str) -> None:
         return
     if st.button(text, icon=":material/model_training:", key="translate_train"):
         st.session_state["train_method"] = GAN
+        training.remember_pick("train_method")  # the user's pick: the Train page's demo default leaves it
         st.switch_page("pages/train.py")
     st.caption("The Train page's live view shows the generator's translations of fixed source pictures as it learns.")
 
