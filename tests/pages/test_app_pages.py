@@ -267,7 +267,6 @@ def test_train_a_tiny_run_to_completion(demo_zoo, jobs_manager):
     mine = f"session:{models[next(iter(models))].id}"
     assert any(o.startswith("DANN · your run 1") for o in at.selectbox(key="predict_adapted").options)
     at.selectbox(key="predict_adapted").set_value(mine).run()
-    at.session_state["align_adapted"] = mine
     assert at.selectbox(key="predict_adapted").value == mine
     at.radio(key="predict_mode").set_value("Samples from the target test set").run()
     assert {m.label: m.value for m in at.metric}["Pictures"] == "16"
@@ -277,6 +276,7 @@ def test_train_a_tiny_run_to_completion(demo_zoo, jobs_manager):
     assert any(o.startswith("DANN · your run 1") for o in at.selectbox(key="distill_distill_teacher").options)
     # its feature map is computed on the spot (PCA here: UMAP takes tens of seconds)
     at.session_state["align_projection"] = "pca"
+    at.session_state["align_adapted"] = mine
     goto(at, "alignment")
     assert at.radio(key="align_projection").value == "pca"
     assert [m.label for m in at.metric].count("Proxy A-distance") == 2
@@ -383,6 +383,8 @@ def test_compare_page(with_zoo):
     assert (board == "not built").any().any() and any("**not built**" in c.value for c in at.caption)
     assert len(at.get("plotly_chart")) == 4  # per-class, two confusion matrices, reliability
     assert any("ECE" in m.label for m in at.metric)
+    # the adapted model's accuracy estimated without labels, beside the measured one (or why not)
+    assert any(str(c.value).startswith(("Estimated without labels", "No estimate")) for c in at.caption)
 
 
 def test_distill_page(with_zoo):
