@@ -44,7 +44,7 @@ def main() -> int:
 
     from core.methods import METHODS, baseline, default_method, runs_on_points
     from core.training.playground import Playground
-    from ui.playground import live_picture
+    from ui.playground.raster import live_picture
 
     Playground("toy:moons", "toy:moons?rotate=35", default_method(), steps=20).run()  # warm up
     report = {"threads": torch.get_num_threads(), "steps": 1000}
