@@ -11,6 +11,11 @@ count, method and shape, and recorded in every card (``card["speed"]``).
     speed = choose_speed(plan)                 # cached, or calibrated now (a few seconds, once)
     speed.precision, speed.channels_last, speed.threads, speed.rates
 
+Calibration pays for itself: over all candidates it trains at most :data:`CALIBRATION_SHARE` of the
+run's own steps (:func:`calibration_steps`), so a short run is not calibrated at all (fixed options,
+and the card's note says why) and a long one measures fully; a shape whose warm step takes over
+:data:`SLOW_STEP_S` is not calibrated either. The card's ``speed.seconds`` says what deciding cost.
+
 A cache entry that is unreadable, of another format, or from another machine or torch version is
 ignored and measured again — never trusted. ``SHIFTLAB_SPEED=fixed`` turns calibration off (the
 tests use it: their numbers must not depend on the machine); then ``precision="auto"`` means fp32
@@ -20,6 +25,7 @@ on and threads are left as they are. A configuration that names a precision or a
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -40,6 +46,8 @@ WARMUP = 4
 TIME_BUDGET_S = 1.5     # per candidate: fewer steps when a step is slow
 SLOW_STEP_S = 1.0       # a warm-up step slower than this: the shape is too heavy to calibrate in seconds
 N_CLASSES = 10          # classes of the random batches calibration measures on
+CALIBRATION_SHARE = 0.2  # calibration trains at most this share of the run's own steps, over all candidates
+MIN_TIMED = 4           # fewer timed steps per candidate than this: the run is too short to pay for calibrating
 COURSE_TOLERANCE = 0.05  # mean relative distance of a candidate's losses from fp32's that still counts as the same course
 
 
@@ -78,6 +86,7 @@ class Speed:
     source: str
     rates: dict = field(default_factory=dict)
     note: str = ""
+    seconds: float = 0.0   # what deciding cost (the calibration's wall time; 0 when cached or fixed)
 
     def card(self) -> dict:
         return asdict(self)
@@ -168,10 +177,24 @@ def choose_speed(plan, pictures: bool = True, calibrate: bool | None = None, log
         if _valid(entry):
             return _merge(decided, Speed(entry["precision"], entry["channels_last"], entry["threads"], "cache",
                                          entry.get("rates") or {}, entry.get("note", "")), free)
-    measured = calibrate_plan(plan, free, pictures, log=log)
+    timed = STEPS if calibrate else calibration_steps(c.steps, len(candidates(plan, free)))
+    if timed < MIN_TIMED:  # a short run: measuring would cost more than it could save
+        return Speed(decided.precision, decided.channels_last, decided.threads, "fixed",
+                     note=f"a {c.steps}-step run is too short to pay for calibrating (it would train "
+                          f"{len(candidates(plan, free)) * (WARMUP + MIN_TIMED)} steps); fixed options")
+    started = time.perf_counter()
+    measured = calibrate_plan(plan, free, pictures, log=log, timed=timed)
+    measured = dataclasses.replace(measured, seconds=round(time.perf_counter() - started, 2))
     if measured.source == "calibrated":
         write_cache(key, measured)
     return _merge(decided, measured, free)
+
+
+def calibration_steps(run_steps: int, n_candidates: int) -> int:
+    """Timed steps each of ``n_candidates`` options may train so that the calibration as a whole
+    (warm-up included) trains at most :data:`CALIBRATION_SHARE` of the run's ``run_steps``, and at
+    most :data:`STEPS`: a 10,000-step run measures 24 steps an option, a 100-step run none."""
+    return min(STEPS, int(CALIBRATION_SHARE * run_steps / max(1, n_candidates)) - WARMUP)
 
 
 def _merge(decided: Speed, measured: Speed, free: dict) -> Speed:
@@ -179,7 +202,7 @@ def _merge(decided: Speed, measured: Speed, free: dict) -> Speed:
     return Speed(measured.precision if free["precision"] else decided.precision,
                  measured.channels_last if free["channels_last"] else decided.channels_last,
                  measured.threads if free["threads"] else decided.threads,
-                 measured.source, measured.rates, measured.note)
+                 measured.source, measured.rates, measured.note, measured.seconds)
 
 
 def candidates(plan, free: dict) -> list[tuple[str, bool, int | None]]:
@@ -194,14 +217,15 @@ def candidates(plan, free: dict) -> list[tuple[str, bool, int | None]]:
     return list(itertools.product(precisions, layouts, threads))
 
 
-def calibrate_plan(plan, free: dict, pictures: bool = True, log=None) -> Speed:
-    """Measure every candidate on random batches of the run's shape with the run's own method; the
-    fastest whose losses stay within :data:`COURSE_TOLERANCE` of fp32's (same seed, same batches)."""
+def calibrate_plan(plan, free: dict, pictures: bool = True, log=None, timed: int | None = None) -> Speed:
+    """Measure every candidate on random batches of the run's shape with the run's own method
+    (``timed`` steps each after the warm-up; default :data:`STEPS`); the fastest whose losses stay
+    within :data:`COURSE_TOLERANCE` of fp32's (same seed, same batches)."""
     saved_threads = torch.get_num_threads()
     rates, losses = {}, {}
     try:
         with torch.random.fork_rng():  # the run's own random streams are left as they were
-            batches = _random_batches(plan, pictures)
+            batches = _random_batches(plan, pictures, STEPS if timed is None else timed)
             for precision, channels_last, threads in candidates(plan, free):
                 name = f"{precision}/{'nhwc' if channels_last else 'nchw'}/{threads}"
                 if threads:
@@ -221,15 +245,15 @@ def calibrate_plan(plan, free: dict, pictures: bool = True, log=None) -> Speed:
     return _fastest_on_course(plan, rates, losses)
 
 
-def _random_batches(plan, pictures: bool) -> list:
-    """:data:`WARMUP` + :data:`STEPS` batches of random pictures (or points) of the run's shape and
+def _random_batches(plan, pictures: bool, timed: int = STEPS) -> list:
+    """:data:`WARMUP` + ``timed`` batches of random pictures (or points) of the run's shape and
     batch size, ten classes, from a fixed seed (every candidate sees the same ones)."""
     from ..methods import Batch
 
     c, size = plan.config, plan.image_size
     shape = (3, size, size) if pictures else (size,)
     g = torch.Generator().manual_seed(0)
-    steps = WARMUP + STEPS
+    steps = WARMUP + timed
     xs = [torch.rand(c.batch_size, *shape, generator=g) for _ in range(steps)]
     xt = [torch.rand(c.batch_size, *shape, generator=g) for _ in range(steps)]
     ys = [torch.randint(0, N_CLASSES, (c.batch_size,), generator=g) for _ in range(steps)]

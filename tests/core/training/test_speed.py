@@ -19,6 +19,8 @@ def calibrating(monkeypatch, tmp_path):
     monkeypatch.setenv("SHIFTLAB_CACHE", str(tmp_path))
     monkeypatch.setattr(speed, "STEPS", 3)
     monkeypatch.setattr(speed, "WARMUP", 1)
+    monkeypatch.setattr(speed, "CALIBRATION_SHARE", 1e4)  # these 3-step runs may pay for it
+    monkeypatch.setattr(speed, "MIN_TIMED", 1)
     return tmp_path
 
 
@@ -95,3 +97,27 @@ def test_fixed_options_on_a_cpu_are_fp32_whatever_the_processor_advertises(monke
     assert (chosen.precision, chosen.source) == ("fp32", "fixed")
     named = speed.choose_speed(plan(device="cpu", precision="bf16"))
     assert named.precision == "bf16"  # a precision the configuration names is kept
+
+
+def test_calibration_trains_at_most_its_share_of_the_run():
+    n = 8  # fp32/bf16 × two layouts × two thread counts
+    for run_steps in (300, 1000, 5000, 20_000):
+        timed = speed.calibration_steps(run_steps, n)
+        if timed >= speed.MIN_TIMED:
+            assert n * (speed.WARMUP + timed) <= speed.CALIBRATION_SHARE * run_steps
+    assert speed.calibration_steps(100_000, n) == speed.STEPS  # a long run measures fully
+    assert speed.calibration_steps(100, n) < speed.MIN_TIMED  # the Train page's 100-step demo: not at all
+
+
+def test_a_short_run_is_not_calibrated_and_says_why(calibrating, monkeypatch):
+    monkeypatch.setattr(speed, "CALIBRATION_SHARE", 0.2)
+    monkeypatch.setattr(speed, "MIN_TIMED", 4)
+    chosen = speed.choose_speed(plan())  # 3 steps
+    assert chosen.source == "fixed" and "too short to pay for calibrating" in chosen.note
+    assert chosen.precision == "fp32" and chosen.seconds == 0.0
+    assert not (calibrating / speed.CACHE_NAME).exists()  # nothing measured, nothing cached
+
+
+def test_what_calibrating_cost_is_in_the_choice(calibrating):
+    chosen = speed.choose_speed(plan())
+    assert chosen.source == "calibrated" and chosen.seconds > 0 and chosen.card()["seconds"] == chosen.seconds
