@@ -173,7 +173,7 @@ def _estimate_caption(done: dict) -> None:
         return
     b, a = est[BEFORE], est[AFTER]
     if isinstance(b, str):
-        st.caption(f"Estimated accuracy: {phrase(b)}.")
+        st.caption(f"Estimated accuracy without labels: {phrase(b)}.")  # the reason there is none
     elif done["adapted"] and not isinstance(a, str):
         st.caption(f"Estimated accuracy without labels — before: {phrase(b)}; after: {phrase(a)}.")
     else:
