@@ -28,31 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 from scripts.bench.upload_load import run_load, write_load  # noqa: E402
-from tests.support.appserver import find_chromium, free_port, launch_chromium, memory_mb, settle, stop_app  # noqa: E402
-
-
-def start_server(python: str, env: dict, log, timeout: float = 120.0, root: Path = ROOT):
-    """``python -m streamlit run app.py`` on a free port; (process, url) once it answers."""
-    import urllib.request
-
-    port = free_port()
-    proc = subprocess.Popen([python, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                             "--server.port", str(port), "--server.address", "127.0.0.1",
-                             "--browser.gatherUsageStats", "false"], cwd=root, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return proc, url
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError("streamlit did not start")
-        time.sleep(0.5)
+from tests.support.appserver import find_chromium, launch_chromium, memory_mb, settle, start_app, stop_app  # noqa: E402
 
 
 def page_paths() -> list[str]:
@@ -133,7 +109,7 @@ def main() -> int:
         paths = write_load(Path(tmp) / "files", args.big, args.side, args.small)
         env = {**os.environ, "SHIFTLAB_ZOO_DIR": args.zoo, "OMP_NUM_THREADS": "1"}
         log = open(Path(tmp) / "server.log", "w")
-        proc, url = start_server(args.python, env, log, root=Path(args.root))
+        proc, url = start_app(env, log, timeout=120.0, python=args.python, root=Path(args.root))
         try:
             started = memory_mb(proc.pid)
             with sync_playwright() as p:

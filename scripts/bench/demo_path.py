@@ -71,13 +71,10 @@ def against_recommended(run: dict) -> dict:
 
 
 def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
+    """The processor's model name, as the engine's speed cache names it."""
+    from core.training.speed import machine
+
+    return machine()["cpu"]
 
 
 def main(argv=None) -> int:

@@ -58,20 +58,10 @@ def main() -> int:
     held = sum(r["holds"] for r in rows)
     print(f"{held} of {len(rows)} preset runs show their outcome", file=sys.stderr)
     if args.json:
-        print(json.dumps({"processor": _processor(), "torch": torch.__version__, "rows": rows}))
+        from core.training.speed import machine
+
+        print(json.dumps({"processor": machine()["cpu"], "torch": torch.__version__, "rows": rows}))
     return 0 if held == len(rows) else 1
-
-
-def _processor() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or platform.machine()
 
 
 if __name__ == "__main__":

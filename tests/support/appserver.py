@@ -25,16 +25,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_app(env: dict, log, timeout: float = 90.0) -> tuple[subprocess.Popen, str]:
-    """Run app.py headless on a free port; return (process, base URL) once /_stcore/health answers.
+def start_app(env: dict, log, timeout: float = 90.0, python: str = sys.executable,
+              root: Path = ROOT) -> tuple[subprocess.Popen, str]:
+    """Run ``root``/app.py headless with ``python`` on a free port; return (process, base URL) once
+    /_stcore/health answers.
 
     Raises RuntimeError (after killing the process) if it does not come up within ``timeout``.
     """
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+        [python, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
          "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
 
     def healthy() -> bool:
