@@ -1,5 +1,7 @@
 """``python -m core zoo list|table|rebuild|merge``: the shipped models.
 
+    python -m core zoo rebuild [--resume] [--work DIR]                # every cell stored as it finishes
+    python -m core zoo rebuild --resume --no-train                   # ship what a stopped build finished
     python -m core zoo merge DIR [DIR ...] [--into pretrained]   # zoos built by parallel rebuilds
     python -m core zoo reselect --validator V [--into pretrained]  # what V recommends from the stored scores
     python -m core zoo universal [--out pretrained/universal] [--steps 4000] [--seed 0]   # the upload model
@@ -32,9 +34,18 @@ def add_parser(sub) -> None:
                    help="rebuild only this scenario (repeatable); the leaderboard is merged")
     z.add_argument("--method", action="append", metavar="M",
                    help="rebuild only this method (repeatable; a distilled student needs an adapted method too)")
-    z.add_argument("--all-seeds", action="store_true",
-                   help="train every method on every seed (default: seed 0 of each, the further seeds for "
-                        "every recommend candidate)")
+    z.add_argument("--bounds-seed0", action="store_true",
+                   help="train the bounds and baselines that recommend does not weigh on seed 0 only (faster; "
+                        "default: every method on every seed)")
+    z.add_argument("--work", default=None, metavar="DIR",
+                   help="rebuild: the folder every finished run (cell) is stored in (default .<out>-cells beside "
+                        "--out; a temporary one with --tiny)")
+    z.add_argument("--resume", action="store_true",
+                   help="rebuild: reuse the cells a stopped build stored in --work; a corrupt cell or one from "
+                        "another code version or other settings is trained again (the log says why)")
+    z.add_argument("--no-train", action="store_true",
+                   help="rebuild --resume: train nothing; ship the stored cells as a consistent (partial) "
+                        "leaderboard, the rest listed as not built")
     add_device(z)
     z.add_argument("--json", action="store_true", help="list / table: one JSON object on stdout")
     z.set_defaults(func=run)
@@ -52,6 +63,11 @@ def run(args) -> int:
     if (args.validator is not None) != (args.action == "reselect"):
         raise ValueError("zoo reselect needs --validator V" if args.action == "reselect"
                          else f"--validator is for zoo reselect, not zoo {args.action}")
+    for flag, given in (("--work", args.work is not None), ("--resume", args.resume), ("--no-train", args.no_train)):
+        if given and args.action != "rebuild":
+            raise ValueError(f"{flag} is for zoo rebuild, not zoo {args.action}")
+    if args.no_train and not args.resume:
+        raise ValueError("--no-train ships the stored cells: add --resume")
     if args.action == "table":
         if args.json:
             emit_json({"rows": zoo.leaderboard_rows()})
@@ -99,4 +115,5 @@ def run(args) -> int:
     if args.out is not None:
         prepare_out_dir(args.out)
     return rebuild(tiny=args.tiny, seeds=args.seeds, device=args.device, steps=args.steps,
-                   out_dir=args.out, scenarios=args.scenario, methods=args.method, all_seeds=args.all_seeds)
+                   out_dir=args.out, scenarios=args.scenario, methods=args.method, all_seeds=not args.bounds_seed0,
+                   work_dir=args.work, resume=args.resume, train_new=not args.no_train)

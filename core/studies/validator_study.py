@@ -8,17 +8,20 @@ and (for reporting) its target test accuracy, a validator's choice is
 
 Pools come from three places, and are judged alike:
 
+* ``recommend`` from MNIST to the fixture domains (``python -m core fixtures``; one seed, every
+  candidate; ``scripts/studies/recommend_unseen.py``) — the pools that *choose*: their labels are
+  the project's own, and no shipped scenario's target is among them;
 * the zoo's scenarios (``leaderboard.json``, ``selection.points``): every candidate on seeds 0–2;
   the choice is method-level, on the mean score over seeds, as the zoo recommends
-  (:func:`method_pool`), and accuracies are means over seeds;
+  (:func:`method_pool`), and accuracies are means over seeds — a check, never used to choose
+  (choosing on them would choose by the shipped scenarios' target labels);
 * ``recommend`` on the leave-one-domain-out folds of the embedded domains (one seed, every
-  candidate; ``scripts/studies/recommend_lodo.py``);
-* ``recommend`` on the unseen fixture domains (``scripts/studies/recommend_unseen.py``) — the
-  check, never used to choose.
+  candidate; ``scripts/studies/recommend_lodo.py``) — a check too: their held-out domains are
+  shipped targets.
 
-:func:`declare_default` applies the rule declared before the numbers: the default validator is the
-one with the **lowest worst-case gap over the scenarios and the LODO folds**; ties go to the
-lower mean gap there, then to the higher mean rank correlation, then to the registry's order.
+:func:`declare_default` applies the rule: the default validator is the one with the **lowest
+worst-case gap over the fixture pools**; ties go to the lower mean gap there, then to the higher
+mean rank correlation on the checks, then to the registry's order.
 """
 
 from __future__ import annotations
@@ -27,8 +30,9 @@ import statistics
 
 from ..util.stats import spearman
 
-RULE = ("the lowest worst-case selection gap over the zoo's scenarios and the LODO folds (ties: the lower "
-        "mean gap there, then the higher mean Spearman ρ, then the registry's order)")
+RULE = ("the lowest worst-case selection gap over the fixture pools (MNIST → the fixture domains; ties: the "
+        "lower mean gap there, then the higher mean Spearman ρ on the checks, then the registry's order); the "
+        "zoo's scenarios and the LODO folds only check it")
 
 
 def method_pool(points: list[dict]) -> dict[str, dict]:
@@ -79,8 +83,9 @@ def study(scenarios: dict[str, list[dict]], lodo: dict[str, list[dict]], fixture
           validators: list[str]) -> dict:
     """Every validator's gap (and ρ) on every pool. ``scenarios``: scenario key → the zoo's points;
     ``lodo`` / ``fixtures``: fold or domain → recommend's candidate rows. Returns
-    ``{validators: {v: {scenarios, lodo, fixtures: {name: gap dict}, rho: {name: ρ}, worst, mean,
-    fixtures_worst, mean_rho}}, default, rule}``."""
+    ``{validators: {v: {scenarios, lodo, fixtures: {name: gap dict}, rho: {name: ρ}, worst, mean (over
+    the fixture pools, which choose), check_worst, check_mean (over the scenarios and LODO folds),
+    mean_rho}}, default, rule}``."""
     pools = {"scenarios": {k: method_pool(p) for k, p in scenarios.items()},
              "lodo": {k: run_pool(c) for k, c in lodo.items()},
              "fixtures": {k: run_pool(c) for k, c in fixtures.items()}}
@@ -89,13 +94,13 @@ def study(scenarios: dict[str, list[dict]], lodo: dict[str, list[dict]], fixture
     table = {}
     for v in validators:
         row = {kind: {name: gap(pool, v) for name, pool in kinds.items()} for kind, kinds in pools.items()}
-        chosen_on = [g["gap"] for kind in ("scenarios", "lodo") for g in row[kind].values() if g is not None]
-        checked = [g["gap"] for g in row["fixtures"].values() if g is not None]
+        chosen_on = [g["gap"] for g in row["fixtures"].values() if g is not None]
+        checked = [g["gap"] for kind in ("scenarios", "lodo") for g in row[kind].values() if g is not None]
         rhos = {name: correlation(points, v) for name, points in runs.items()}
         row.update(rho=rhos,
                    worst=max(chosen_on) if chosen_on else None, mean=round(statistics.fmean(chosen_on), 2) if chosen_on else None,
-                   fixtures_worst=max(checked) if checked else None,
-                   fixtures_mean=round(statistics.fmean(checked), 2) if checked else None,
+                   check_worst=max(checked) if checked else None,
+                   check_mean=round(statistics.fmean(checked), 2) if checked else None,
                    mean_rho=round(statistics.fmean([r for r in rhos.values() if r is not None]), 3)
                    if any(r is not None for r in rhos.values()) else None)
         table[v] = row
@@ -116,7 +121,8 @@ def _num(value, fmt: str = "{:.1f}") -> str:
 
 
 def markdown(result: dict) -> str:
-    """The study's tables: gaps on the scenarios and LODO folds (what chose), then on the fixtures (the check)."""
+    """The study's tables: gaps on the fixture pools (what chooses), then on the zoo's scenarios and
+    the LODO folds (the checks)."""
     table = result["validators"]
     first = next(iter(table.values()))
     scen, lodo, fix = list(first["scenarios"]), list(first["lodo"]), list(first["fixtures"])
@@ -124,17 +130,18 @@ def markdown(result: dict) -> str:
     def cell(g):
         return "—" if g is None else f"{g['gap']:.1f} ({g['chosen']})"
 
-    lines = ["| validator | " + " | ".join(scen) + " | " + " | ".join(f"LODO {k}" for k in lodo)
-             + " | worst | mean | mean ρ |", "|---" * (len(scen) + len(lodo) + 4) + "|"]
+    lines = ["| validator (chooses: MNIST → fixture domains) | " + " | ".join(fix) + " | worst | mean |",
+             "|---" * (len(fix) + 3) + "|"]
     for v, row in table.items():
         mark = " ★" if v == result["default"] else ""
-        cells = [cell(row["scenarios"][k]) for k in scen] + [cell(row["lodo"][k]) for k in lodo]
-        lines.append(f"| {v}{mark} | " + " | ".join(cells)
-                     + f" | {_num(row['worst'])} | {_num(row['mean'])} | {_num(row['mean_rho'], '{:+.2f}')} |")
-    if fix:
-        lines += ["", "| validator (the check: unseen fixture domains) | " + " | ".join(fix) + " | worst | mean |",
-                  "|---" * (len(fix) + 3) + "|"]
+        lines.append(f"| {v}{mark} | " + " | ".join(cell(row["fixtures"][k]) for k in fix)
+                     + f" | {_num(row['worst'])} | {_num(row['mean'])} |")
+    if scen or lodo:
+        lines += ["", "| validator (the checks: shipped scenarios, LODO folds) | " + " | ".join(scen) + " | "
+                  + " | ".join(f"LODO {k}" for k in lodo) + " | worst | mean | mean ρ |",
+                  "|---" * (len(scen) + len(lodo) + 4) + "|"]
         for v, row in table.items():
-            lines.append(f"| {v} | " + " | ".join(cell(row["fixtures"][k]) for k in fix)
-                         + f" | {_num(row['fixtures_worst'])} | {_num(row['fixtures_mean'])} |")
+            cells = [cell(row["scenarios"][k]) for k in scen] + [cell(row["lodo"][k]) for k in lodo]
+            lines.append(f"| {v} | " + " | ".join(cells) + f" | {_num(row['check_worst'])} | "
+                         f"{_num(row['check_mean'])} | {_num(row['mean_rho'], '{:+.2f}')} |")
     return "\n".join(lines)

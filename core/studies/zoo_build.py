@@ -12,8 +12,9 @@ trains on every seed, and the pool-aware validators (EnsV, MixVal) score all of 
 candidate runs together. Per scenario the *recommended* method is :func:`core.selection.choose`'s
 pick over the candidates' mean scores of the default validator (:func:`core.selection.default_validator`)
 — the rule ``recommend`` applies — and it teaches the distilled student. The other methods (the
-target-label bounds, domain generalisation) train on seed 0, or on every seed with
-``all_seeds=True``. Target *test* labels only report: the leaderboard shows the best method in
+target-label bounds, domain generalisation) train on every seed too (on seed 0 only with
+``all_seeds=False``). Every run is a cell stored as it finishes (:mod:`core.studies.zoo_cells`),
+so a stopped build resumes. Target *test* labels only report: the leaderboard shows the best method in
 hindsight beside the recommended one, what following each validator would have cost (the
 selection gap) and how well each validator's scores rank the runs (Spearman's rho).
 """
@@ -45,14 +46,15 @@ from ..methods import METHODS, baseline
 from ..selection import choose, default_validator, is_candidate, train_and_score
 from ..training import recipes
 from ..util.device import resolve_device
-from ..util.files import (clean_dead_temps, clean_dead_workdirs, owned_dir, recover_swap, swap_dir_in, temp_sibling,
-                          write_json_atomic)
+from ..util.files import (clean_dead_temps, clean_dead_workdirs, owned_dir, read_bounded, recover_swap, swap_dir_in,
+                          temp_sibling, write_json_atomic)
 from ..util.sizes import format_bytes
 from ..util.stats import mean_std, rounded, spearman
-from ..validators import VALIDATORS, score_pool_all
+from ..validators import VALIDATORS, gather_evidence, score_pool_all
 from ..zoo.index import (ALIGNMENT_NAME, scenario_folder, scan_models, display_order, make_name, method_order, scenario_key,
                      scenarios, zoo_dir)
 from ..zoo.leaderboard import LEADERBOARD_NAME, PUBLISHED, PUBLISHED_NOTE, record_not_built
+from .zoo_cells import Cell, StaleCell, cell_dir, clear_cell, code_version, load_cell, now_utc, save_cell
 
 MAX_TOTAL_BYTES = 30 * 1024 * 1024          # keep the shipped zoo under 30 MiB
 FP16_TOLERANCE = 0.5                        # points of target accuracy fp16 weights may cost
@@ -90,6 +92,19 @@ def _settings(method: str, source: str, target: str, steps: int | None) -> dict:
     for name in _model_refs(method):
         fields["hparams"] = {**fields["hparams"], name: TEACHER_RULE}
     return fields
+
+
+CARD_MAX_BYTES = 4 << 20
+
+
+def _cell_settings(config, method: str, teacher: str | None) -> dict:
+    """What a cell was trained with, as its record keeps it: the run's configuration without the
+    device, a teacher named by its method (its checkpoint's path is the build's own business)."""
+    fields = asdict(config)
+    fields.pop("device", None)
+    refs = set(_model_refs(method))
+    fields["hparams"] = {k: (f"teacher:{teacher}" if k in refs else v) for k, v in fields["hparams"].items()}
+    return json.loads(json.dumps(fields))  # as the JSON record reads back (tuples → lists)
 
 
 TEACHER_RULE = "the scenario's recommended method (chosen by the validator, no target labels), same seed"
@@ -130,50 +145,102 @@ class _Run:
     share: float | None = None  # the most-predicted class's share of the unlabelled target images
     evidence: object = None  # what the validators read (pool-aware ones score the scenario's runs together)
     guard: dict | None = None  # the training curve's collapse checks (core.training.collapse_watch)
+    cell: Cell | None = None  # its stored record (seeds, code version, build time)
 
 
 class _Builder:
     """State of one :func:`rebuild`: trains runs into a work folder, ships seed 0 into ``out_dir``."""
 
     def __init__(self, *, out_dir: Path, work: Path, seeds: list[int], device, steps, tiny: bool,
-                 n_runs: int, log: Callable[[str], Any], all_seeds: bool = False):
+                 n_runs: int, log: Callable[[str], Any], all_seeds: bool = True, resume: bool = False,
+                 train_new: bool = True):
         self.validator, self.all_seeds = None, all_seeds  # set by rebuild once the candidates are known
         self.out_dir, self.work, self.seeds, self.device = out_dir, work, seeds, device
         self.steps, self.tiny, self.n_runs, self.log = steps, tiny, n_runs, log
+        self.resume, self.train_new = resume, train_new
         self.n_points, self.embed = (60, "pca") if tiny else (500, "umap")
         self.done = 0
         self.domains: dict = {}  # scenario key -> its loaded splits, shared by the scenario's runs
         self.failures: list[str] = []
+        self.failed: dict[str, dict[str, list[dict]]] = {}  # scenario key -> method -> [{seed, error}]
+        self.missing: list[str] = []  # cells neither stored nor trained (train_new=False)
         self.shipped: set[str] = set()
 
     # ---- training ----------------------------------------------------------------------------
-    def train(self, source: str, target: str, method: str, seed: int, hparams: dict | None = None) -> _Run | None:
-        """Train and score one run with the method's recipe (:func:`core.selection.train_and_score`:
-        every validator's label-free score and the largest predicted class share, the collapse
-        rule's input); None (logged, counted as a failure) if it fails."""
+    def train(self, source: str, target: str, method: str, seed: int, hparams: dict | None = None,
+              teacher: str | None = None) -> _Run | None:
+        """One cell: with ``resume``, the stored one where it can be reused (:func:`load_cell`; the log
+        says why one cannot); else train and score it with the method's recipe
+        (:func:`core.selection.train_and_score`: every validator's label-free score and the largest
+        predicted class share, the collapse rule's input) and store it. None (logged, counted as a
+        failure and stored as failed) if it fails."""
         self.done += 1
         skey = scenario_key(source, target)
         where = f"[{self.done:>3}/{self.n_runs}] {skey:<22} {method:<14} seed {seed}"
-        path = self.work / scenario_folder(source, target) / f"{method}-seed{seed}"
+        path = cell_dir(self.work, scenario_folder(source, target), method, seed)
         config = recipes.recipe(method, source, target, seed=seed, device=self.device,
                                 **({"steps": self.steps} if self.steps else {}),
                                 **({"hparams": hparams} if hparams else {}))
+        settings = _cell_settings(config, method, teacher)
+        if self.resume:
+            stored = self._stored(path, settings, where)
+            if stored is not None:
+                return self._reuse(stored, path, where)
+        if not self.train_new:
+            self.missing.append(f"{skey}/{method} seed {seed}")
+            self.log(f"{where}: not built (no stored cell; --no-train)")
+            return None
+        clear_cell(path)
+        cell = Cell(scenario=skey, method=method, seed=seed, settings=settings,
+                    code_version=code_version(method))
+        started = time.perf_counter()
         try:
             done = train_and_score(config, self.validator, out_dir=path, domains=self.domains.get(skey),
                                    require_score=False)
         except Exception as e:  # one diverged run must not cost the others
-            self.failures.append(f"{skey}/{method} seed {seed}: {type(e).__name__}: {e}")
-            self.log(f"{where}: FAILED {type(e).__name__}: {e}")
+            cell.status, cell.error = "failed", f"{type(e).__name__}: {e}"
+            cell.built_at, cell.build_seconds = now_utc(), round(time.perf_counter() - started, 1)
+            save_cell(path, cell)
+            self._failed(skey, method, seed, cell.error, where)
             return None
         self.domains[skey] = done["domains"]
         r = done["result"]
         scores = {k: rounded(v, 6) for k, v in done["scores"].items() if rounded(v, 6) is not None}
+        cell.target_acc, cell.source_acc, cell.seconds = rounded(r.target_acc), rounded(r.source_acc), rounded(r.seconds, 2)
+        cell.scores, cell.share, cell.guard = scores, rounded(done["largest_class_share"]), r.card.get("collapse_guard")
+        cell.built_at, cell.build_seconds = now_utc(), round(time.perf_counter() - started, 1)
+        save_cell(path, cell)
         src = "" if math.isnan(r.source_acc) else f"  source {r.source_acc:6.2f}%"
         shown = scores.get(self.validator)
         shown = "" if shown is None else f"  {self.validator} {shown:.4f}"
         self.log(f"{where}: target {r.target_acc:6.2f}%{src}{shown}  ({r.seconds:.1f} s)")
-        return _Run(r.target_acc, r.source_acc, r.seconds, r.card, path, scores, rounded(done["largest_class_share"]),
-                    done["evidence"], r.card.get("collapse_guard"))
+        return _Run(r.target_acc, r.source_acc, r.seconds, r.card, path, dict(scores), cell.share,
+                    done["evidence"], cell.guard, cell)
+
+    def _stored(self, path: Path, settings: dict, where: str) -> Cell | None:
+        try:
+            return load_cell(path, settings=settings)
+        except StaleCell as why:
+            self.log(f"{where}: the stored cell is rebuilt: {why}")
+            return None
+
+    def _reuse(self, cell: Cell, path: Path, where: str) -> _Run | None:
+        """A stored cell as a run (its evidence is gathered again if a pool-aware validator needs it);
+        a stored failure stays one (the same code and settings fail the same way)."""
+        if cell.status == "failed":
+            self._failed(cell.scenario, cell.method, cell.seed, f"{cell.error} (stored {cell.built_at})", where)
+            return None
+        card = json.loads(read_bounded(path / "card.json", CARD_MAX_BYTES).decode("utf-8"))
+        src = "" if cell.source_acc is None else f"  source {cell.source_acc:6.2f}%"
+        self.log(f"{where}: target {cell.target_acc:6.2f}%{src}  (stored {cell.built_at}, {cell.build_seconds} s)")
+        nan = float("nan")
+        return _Run(cell.target_acc, nan if cell.source_acc is None else cell.source_acc, cell.seconds or 0.0, card,
+                    path, dict(cell.scores), cell.share, None, cell.guard, cell)
+
+    def _failed(self, skey: str, method: str, seed: int, error: str, where: str) -> None:
+        self.failures.append(f"{skey}/{method} seed {seed}: {error}")
+        self.failed.setdefault(skey, {}).setdefault(method, []).append({"seed": seed, "error": error})
+        self.log(f"{where}: FAILED {error}")
 
     def train_scenario(self, source: str, target: str, methods: list[str]) -> tuple[dict[str, dict[int, _Run]], str | None]:
         """Seed 0 of every method; the further seeds of every recommend candidate (of every method with
@@ -194,7 +261,7 @@ class _Builder:
             for method in more:
                 if run := self.train(source, target, method, seed):
                     runs[method][seed] = run
-        self.score_pool(runs)
+        self.score_pool(runs, source, target)
         recommended = self.recommend(runs)
         teacher = None
         if students:
@@ -208,17 +275,22 @@ class _Builder:
             for seed in sorted(runs[teacher]):
                 for m in students:
                     refs = {name: str(runs[teacher][seed].checkpoint) for name in _model_refs(m)}
-                    if run := self.train(source, target, m, seed, refs):
+                    if run := self.train(source, target, m, seed, refs, teacher=teacher):
                         runs[m][seed] = run
         return runs, teacher
 
-    def score_pool(self, runs: dict[str, dict[int, _Run]]) -> None:
+    def score_pool(self, runs: dict[str, dict[int, _Run]], source: str, target: str) -> None:
         """The pool-aware validators' scores of every candidate run of the scenario (all methods and
-        seeds together form the pool the choice is made from), added to each run's scores."""
-        pool = [r for m, by_seed in runs.items() if is_candidate(m) for r in by_seed.values() if r.evidence is not None]
+        seeds together form the pool the choice is made from), added to each run's scores. A stored
+        cell's evidence is gathered again from its checkpoint."""
         pooled = [n for n in VALIDATORS if VALIDATORS[n].pool]
+        pool = [r for m, by_seed in runs.items() if is_candidate(m) for r in by_seed.values()]
         if not pool or not pooled:
             return
+        for run in pool:
+            if run.evidence is None:
+                model, _ = checkpoints.load(run.checkpoint, device="cpu")
+                run.evidence = gather_evidence(model, source, target)
         for run, (scores, errors) in zip(pool, score_pool_all([r.evidence for r in pool], pooled)):
             run.scores.update({k: rounded(v, 6) for k, v in scores.items()})
             if errors:
@@ -373,12 +445,14 @@ def _entry(runs: dict[int, _Run], seeds: list[int]) -> dict:
             **_summary({s: runs[s] for s in done}),
             "source_mean": sstats["mean"], "source_std": sstats["std"],
             "source_values": [rounded(v) for v in src],
-            "seconds_mean": rounded(statistics.fmean(runs[s].seconds for s in done), 2)}
+            "seconds_mean": rounded(statistics.fmean(runs[s].seconds for s in done), 2),
+            "cells": [{"seed": s, "code_version": runs[s].cell.code_version, "built_at": runs[s].cell.built_at,
+                       "build_seconds": runs[s].cell.build_seconds} for s in done if runs[s].cell is not None]}
 
 
 def rebuild(tiny: bool = False, seeds: int | None = None, device: str = "auto", steps: int | None = None,
             out_dir=None, scenarios=None, methods=None, log: Callable[[str], Any] = print,
-            all_seeds: bool = False) -> int:
+            all_seeds: bool = True, work_dir=None, resume: bool = False, train_new: bool = True) -> int:
     """Train the zoo and write it to ``out_dir`` (default: :func:`zoo_dir`); return an exit code.
 
     For each scenario every method the registry marks ``in_zoo`` and every recommend candidate is
@@ -391,6 +465,12 @@ def rebuild(tiny: bool = False, seeds: int | None = None, device: str = "auto", 
     images). ``leaderboard.json`` is rewritten after every scenario (atomically), so cards and
     leaderboard agree even if a run stops half way.
 
+    Every run is a *cell* stored in ``work_dir`` the moment it finishes (:mod:`core.studies.zoo_cells`;
+    default: ``.<out_dir name>-cells`` beside ``out_dir``, a temporary folder with ``tiny``).
+    ``resume``: reuse the cells a stopped build stored there (a stale or corrupt one is trained
+    again, and the log says why). ``train_new=False`` (with ``resume``): train nothing, ship what
+    the stored cells hold — a partial build as a consistent leaderboard, the rest listed as not built.
+
     ``scenarios`` (pairs or ``"S->T"`` strings) / ``methods`` restrict the run; the rest of the
     zoo and leaderboard is kept. A full run removes shipped models it did not build.
 
@@ -398,6 +478,8 @@ def rebuild(tiny: bool = False, seeds: int | None = None, device: str = "auto", 
     training-time source accuracy in the cards, into ``out_dir`` or a new temporary folder —
     never the shipped zoo. Returns 0, or 1 if a run failed or the zoo exceeds 30 MiB.
     """
+    if not train_new and not resume:
+        raise ValueError("--no-train ships stored cells: it needs --resume")
     t_start = time.perf_counter()
     plan, device_label = _plan(tiny, seeds, steps, out_dir, scenarios, methods, all_seeds), _device_label(device)
     log(f"zoo rebuild{' (tiny)' if tiny else ''}: {len(plan.scenarios)} scenario(s) × {len(plan.methods)} method(s) × "
@@ -405,9 +487,10 @@ def rebuild(tiny: bool = False, seeds: int | None = None, device: str = "auto", 
         f"→ {plan.out_dir}")
     board = _open_board(plan, device_label, log)
     clean_dead_workdirs(Path(tempfile.gettempdir()), WORK_PREFIX)  # left by killed rebuilds
-    with tempfile.TemporaryDirectory(prefix=f"{WORK_PREFIX}{os.getpid()}-") as work:
-        b = _Builder(out_dir=plan.out_dir, work=Path(work), seeds=plan.seeds, device=device, steps=plan.steps,
-                     tiny=tiny, n_runs=plan.n_runs, log=log, all_seeds=all_seeds)
+    with _work_folder(plan, work_dir) as work:
+        log(f"cells: {work} (shared code version {code_version()}{'; resuming' if resume else ''})")
+        b = _Builder(out_dir=plan.out_dir, work=work, seeds=plan.seeds, device=device, steps=plan.steps,
+                     tiny=tiny, n_runs=plan.n_runs, log=log, all_seeds=all_seeds, resume=resume, train_new=train_new)
         b.validator = default_validator(sum(map(is_candidate, plan.methods)))  # EnsV needs its pool
         for source, target in plan.scenarios:
             _build_scenario(b, plan, board, source, target)
@@ -416,9 +499,44 @@ def rebuild(tiny: bool = False, seeds: int | None = None, device: str = "auto", 
     if not plan.partial:  # a full rebuild: the zoo is exactly what was built
         _drop_unbuilt(board, plan, b.shipped, log)
     board["seconds_total"] = round(time.perf_counter() - t_start, 1)
-    record_not_built(board)  # what a full rebuild would train and this zoo lacks, said
+    board["build"] = _build_record(board, plan, b)
+    record_not_built(board, NOT_TRAINED_WHY if b.missing else None)  # what a full rebuild would train and this zoo lacks, said
     write_json_atomic(plan.board_path, board)
     return _report(b, plan.out_dir, t_start, log)
+
+
+NOT_TRAINED_WHY = ("the build was stopped before these cells were trained; `python -m core zoo rebuild --resume` "
+                   "trains them")
+
+
+@contextlib.contextmanager
+def _work_folder(plan: "_Plan", work_dir):
+    """The cells' folder: ``work_dir``; else a temporary one for a tiny build, else
+    ``.<out_dir name>-cells`` beside ``out_dir`` (kept, so that ``--resume`` finds it)."""
+    if work_dir is None and plan.tiny:
+        with tempfile.TemporaryDirectory(prefix=f"{WORK_PREFIX}{os.getpid()}-") as work:
+            yield Path(work)
+        return
+    work = Path(work_dir) if work_dir is not None else default_work_dir(plan.out_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    yield work
+
+
+def default_work_dir(out_dir) -> Path:
+    out_dir = Path(out_dir).resolve()
+    return out_dir.parent / f".{out_dir.name}-cells"
+
+
+def _build_record(board: dict, plan: "_Plan", b: "_Builder") -> dict:
+    """The leaderboard's ``build`` block: code versions of the shipped cells, the cells that failed
+    (with their errors, never a number) and the ones not built."""
+    versions = sorted({c["code_version"] for entries in board.get("scenarios", {}).values()
+                       for e in entries.values() for c in e.get("cells", [])})
+    failed = dict((board.get("build") or {}).get("failed") or {}) if plan.partial else {}
+    for s, t in plan.scenarios:
+        failed.pop(scenario_key(s, t), None)
+    failed.update(b.failed)
+    return {"code_versions": versions, "failed": failed, "not_trained": list(b.missing)}
 
 
 @dataclass

@@ -135,17 +135,35 @@ def merge(dirs: list[Path], into: Path, log: Callable[[str], Any] = print, why: 
     board["seeds"] = sorted({s for entries in board["scenarios"].values() for e in entries.values()
                              for s in e.get("seeds", [])})
     board.pop("seconds_by_scenario", None)  # per-build times replace per-scenario ones
-    board["seconds_by_build"] = {**board.get("seconds_by_build", {}),
-                                 **{str(d): part["seconds_total"] for d, part in parts.items()}}
+    rebuilt = {k for part in parts.values() for k in part["scenarios"]}
+    earlier = {} if rebuilt >= set(board["scenarios"]) else board.get("seconds_by_build", {})  # all replaced: none kept
+    board["seconds_by_build"] = {**earlier, **{str(d): part["seconds_total"] for d, part in parts.items()}}
+    board["build"] = _merged_build(board, parts)
     board["seconds_total"] = round(sum(board["seconds_by_build"].values()), 1)
     board["generated"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     board["how"] = ("python -m core zoo rebuild --scenario S->T ... --out DIR, one process per core with one "
                     "thread each, then python -m core zoo merge DIR ... --into pretrained")
+    why = why or next((part["not_built"]["why"] for part in parts.values()
+                       if (part.get("not_built") or {}).get("cells") and part["not_built"].get("why")), None)
     missing = record_not_built(board, why)
     if missing:
         log(f"not built ({missing['why']}): " + "; ".join(f"{k}: {', '.join(v)}" for k, v in missing["cells"].items()))
     write_json_atomic(board_path, board)
     return 0
+
+
+def _merged_build(board: dict, parts: dict) -> dict:
+    """The merged leaderboard's ``build`` block: the code versions of every entry's cells, each
+    scenario's failed cells from the build that made it, the cells the builds did not train."""
+    failed = {k: v for k, v in ((board.get("build") or {}).get("failed") or {}).items()
+              if not any(k in part["scenarios"] for part in parts.values())}
+    not_trained = []
+    for part in parts.values():
+        failed.update((part.get("build") or {}).get("failed") or {})
+        not_trained += (part.get("build") or {}).get("not_trained") or []
+    versions = sorted({c["code_version"] for entries in board["scenarios"].values() for e in entries.values()
+                       for c in e.get("cells", [])})
+    return {"code_versions": versions, "failed": failed, "not_trained": not_trained}
 
 
 def reselect(into: Path, validator: str, log: Callable[[str], Any] = print) -> int:

@@ -6,7 +6,8 @@
     python scripts/studies/validator_study.py --zoo pretrained --lodo docs/benchmarks/recommend-lodo \\
         --fixtures docs/benchmarks/recommend-unseen --json docs/benchmarks/validator-study.json
 
-The zoo's scenarios and the LODO folds choose; the fixture domains only check. Nothing is trained here.
+The fixture pools choose; the zoo's scenarios and the LODO folds (whose held-out domains are shipped
+targets) only check. Nothing is trained here.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--zoo", default=str(REPO / "pretrained"), help="a zoo folder (its leaderboard.json)")
     ap.add_argument("--lodo", default=None, help="folder of recommend JSON on the LODO folds")
-    ap.add_argument("--fixtures", default=None, help="folder of recommend JSON on the fixture domains (the check)")
+    ap.add_argument("--fixtures", default=None, help="folder of recommend JSON on the fixture domains (the pools that choose)")
     ap.add_argument("--json", default=None, help="write the whole study here")
     args = ap.parse_args(argv)
     board = json.loads((Path(args.zoo) / "leaderboard.json").read_text())

@@ -43,16 +43,17 @@ def test_recommend_rows_are_a_one_seed_pool_without_failed_candidates():
     assert set(run_pool(rows)) == {"source_only", "dann"} and gap(run_pool(rows), "good")["gap"] == 0.0
 
 
-def test_the_declared_rule_picks_the_lowest_worst_case_gap_and_fixtures_do_not_vote():
+def test_the_declared_rule_picks_the_lowest_worst_case_gap_on_the_fixtures_and_the_checks_do_not_vote():
     lodo_rows = [{"method": "source_only", "scores": {"good": 0.2, "bad": 0.9}, "target_acc": 50.0,
                   "largest_class_share": 0.2, "error": None},
                  {"method": "dann", "scores": {"good": 0.8, "bad": 0.1}, "target_acc": 80.0,
                   "largest_class_share": 0.2, "error": None}]
     fixture_rows = [dict(r, scores={"good": 1 - r["scores"]["good"], "bad": 1 - r["scores"]["bad"]}) for r in lodo_rows]
     result = study({"a->b": POINTS}, {"c": lodo_rows}, {"unseen": fixture_rows}, ["good", "bad"])
-    good = result["validators"]["good"]
-    assert good["worst"] == 0.0 and good["fixtures_worst"] == 30.0  # the check is reported, not used
-    assert result["default"] == "good" == declare_default(result["validators"], ["good", "bad"])
+    good, bad = result["validators"]["good"], result["validators"]["bad"]
+    assert good["check_worst"] == 0.0 and good["worst"] == 30.0  # the checks are reported, not used
+    assert bad["worst"] == 0.0 and bad["check_worst"] == 49.0
+    assert result["default"] == "bad" == declare_default(result["validators"], ["good", "bad"])
 
 
 def test_the_script_reads_a_zoo_and_prints_the_tables(tmp_path):
@@ -61,5 +62,5 @@ def test_the_script_reads_a_zoo_and_prints_the_tables(tmp_path):
     out = subprocess.run([sys.executable, "scripts/studies/validator_study.py", "--zoo", str(tmp_path),
                           "--json", str(tmp_path / "study.json")], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert "| validator |" in out.stdout and "default by the declared rule" in out.stdout
+    assert "| validator (the checks" in out.stdout and "default by the declared rule" in out.stdout
     assert json.loads((tmp_path / "study.json").read_text())["rule"].startswith("the lowest worst-case")
