@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..models import Classifier
+from . import optimizers
 from ..util.settings import Hyper, coerce_settings
 
 
@@ -165,9 +166,9 @@ class Method:
             lr_value = lr
         if self.optimizer_name == "sgd":
             fast.pop("capturable", None)  # SGD keeps no step count; a tensor lr is enough with fused
-            opt = torch.optim.SGD(params, lr=lr_value, momentum=0.9, weight_decay=self.weight_decay, **fast)
+            opt = optimizers.SGD(params, lr=lr_value, momentum=0.9, weight_decay=self.weight_decay, **fast)
         elif self.optimizer_name == "adam":
-            opt = torch.optim.Adam(params, lr=lr_value, betas=betas, weight_decay=self.weight_decay, **fast)
+            opt = optimizers.Adam(params, lr=lr_value, betas=betas, weight_decay=self.weight_decay, **fast)
         else:
             raise ValueError(f"unknown optimizer {self.optimizer_name!r}; choose adam or sgd")
         for g in opt.param_groups:
