@@ -39,7 +39,10 @@ class CDAN(Method):
     label = "CDAN"
     order = 12
     graph_safe = True
-    in_zoo = False  # not (yet) shipped by `zoo rebuild`; a candidate for `recommend`
+    in_zoo = False  # shipped by `zoo rebuild` as a candidate for `recommend`
+    # Batch norm in the digits CNN: chosen on MNIST → fixture domains by scripts/studies/classic_recipes.py
+    # (mean gain over source-only +4.2 against −0.2 without; docs/benchmarks/classic-recipes.json).
+    recipe = {"model": {"batch_norm": True}}
     points_recipe = {"hparams": {"disc_hidden": 64}}  # a 2-D feature ⊗ C-class map is small
     summary = "Conditional adversarial: the domain classifier sees features ⊗ predictions, aligning classes, not just domains."
     entropy_conditioning = False

@@ -32,7 +32,7 @@ class MCC(Method):
     short_label = "MCC"
     order = 14
     graph_safe = True
-    in_zoo = False  # not (yet) shipped by `zoo rebuild`; a candidate for `recommend`
+    in_zoo = False  # shipped by `zoo rebuild` as a candidate for `recommend`
     summary = "Minimum class confusion: target predictions are pushed to be confident and not to mix classes."
     hyperparameters = {
         "mcc_weight": Hyper(1.0, "Weight μ of the class-confusion loss on target predictions.", 0.0, 100.0,
