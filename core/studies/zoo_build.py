@@ -54,7 +54,8 @@ from ..validators import VALIDATORS, gather_evidence, score_pool_all
 from ..zoo.index import (ALIGNMENT_NAME, scenario_folder, scan_models, display_order, make_name, method_order, scenario_key,
                      scenarios, zoo_dir)
 from ..zoo.leaderboard import LEADERBOARD_NAME, PUBLISHED, PUBLISHED_NOTE, record_not_built
-from .zoo_cells import Cell, StaleCell, cell_dir, clear_cell, code_version, load_cell, now_utc, save_cell
+from .zoo_cells import (Cell, StaleCell, cell_dir, clear_cell, code_version, load_cell, lock_cell, now_utc, save_cell,
+                        unlock_cell)
 
 MAX_TOTAL_BYTES = 30 * 1024 * 1024          # keep the shipped zoo under 30 MiB
 FP16_TOLERANCE = 0.5                        # points of target accuracy fp16 weights may cost
@@ -164,6 +165,7 @@ class _Builder:
         self.failures: list[str] = []
         self.failed: dict[str, dict[str, list[dict]]] = {}  # scenario key -> method -> [{seed, error}]
         self.missing: list[str] = []  # cells neither stored nor trained (train_new=False)
+        self.busy: list[str] = []  # cells another build sharing the work folder was training
         self.shipped: set[str] = set()
 
     # ---- training ----------------------------------------------------------------------------
@@ -182,6 +184,18 @@ class _Builder:
                                 **({"steps": self.steps} if self.steps else {}),
                                 **({"hparams": hparams} if hparams else {}))
         settings = _cell_settings(config, method, teacher)
+        owner = lock_cell(path)
+        if owner is not None:
+            self.busy.append(f"{skey}/{method} seed {seed}")
+            self.log(f"{where}: skipped, being built by process {owner} (sharing {self.work})")
+            return None
+        try:
+            return self._run_cell(config, settings, path, where, skey, method, seed)
+        finally:
+            unlock_cell(path)
+
+    def _run_cell(self, config, settings: dict, path: Path, where: str, skey: str, method: str,
+                  seed: int) -> _Run | None:
         if self.resume:
             stored = self._stored(path, settings, where)
             if stored is not None:
@@ -500,7 +514,7 @@ def rebuild(tiny: bool = False, seeds: int | None = None, device: str = "auto", 
         _drop_unbuilt(board, plan, b.shipped, log)
     board["seconds_total"] = round(time.perf_counter() - t_start, 1)
     board["build"] = _build_record(board, plan, b)
-    record_not_built(board, NOT_TRAINED_WHY if b.missing else None)  # what a full rebuild would train and this zoo lacks, said
+    record_not_built(board, NOT_TRAINED_WHY if b.missing or b.busy else None)  # what a full rebuild would train and this zoo lacks, said
     write_json_atomic(plan.board_path, board)
     return _report(b, plan.out_dir, t_start, log)
 
@@ -536,7 +550,7 @@ def _build_record(board: dict, plan: "_Plan", b: "_Builder") -> dict:
     for s, t in plan.scenarios:
         failed.pop(scenario_key(s, t), None)
     failed.update(b.failed)
-    return {"code_versions": versions, "failed": failed, "not_trained": list(b.missing)}
+    return {"code_versions": versions, "failed": failed, "not_trained": list(b.missing) + list(b.busy)}
 
 
 @dataclass

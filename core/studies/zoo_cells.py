@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,6 +136,44 @@ def clear_cell(folder: Path) -> None:
 def save_cell(folder: Path, cell: Cell) -> None:
     """Write ``cell.json`` last, atomically: its presence means the cell is complete."""
     write_json_atomic(Path(folder) / CELL_NAME, cell.as_json())
+
+
+def lock_cell(folder: Path) -> int | None:
+    """Claim the cell for this process (``<cell>.lock`` beside it, created exclusively, holding the
+    pid): None when claimed, else the pid of the live process building it. Builds sharing a work
+    folder (one per core) thus never train the same cell twice; a dead builder's lock is taken over."""
+    lock = Path(folder).with_name(Path(folder).name + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                owner = int(lock.read_text().strip() or 0)
+            except (OSError, ValueError):
+                owner = 0
+            if owner and owner != os.getpid() and _alive(owner):
+                return owner
+            lock.unlink(missing_ok=True)  # left by a killed build
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        return None
+    return -1
+
+
+def unlock_cell(folder: Path) -> None:
+    Path(folder).with_name(Path(folder).name + ".lock").unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class StaleCell(ValueError):

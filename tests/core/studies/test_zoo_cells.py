@@ -164,3 +164,26 @@ def test_a_method_file_counts_for_its_own_cells_only():
     names = {p.name for p in _method_files("self_ensembling")}
     assert names == {"self_ensembling.py", "mean_teacher.py"}
     assert {p.name for p in _method_files("cdan_e")} == {"cdan.py"}
+
+
+def test_builds_sharing_a_work_folder_skip_each_others_cells_and_take_over_dead_locks(tmp_path):
+    import subprocess
+    import sys
+
+    from core.studies.zoo_cells import lock_cell
+
+    folder = tmp_path / "cells" / "mnist-mnistm" / "source_only-seed0"
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (folder.parent).mkdir(parents=True)
+        folder.with_name("source_only-seed0.lock").write_text(str(sleeper.pid))
+        dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+        folder.with_name("self_training-seed0.lock").write_text(dead.stdout.strip())
+        code, lines, board = build(tmp_path)
+    finally:
+        sleeper.kill()
+    assert any("source_only" in line and f"being built by process {sleeper.pid}" in line for line in lines)
+    assert f"{SCENARIO}/source_only seed 0" in board["build"]["not_trained"]
+    assert cell_path(tmp_path, "self_training", 0).is_file()  # the dead build's lock was taken over
+    assert [p.name for p in (tmp_path / "cells").rglob("*.lock")] == ["source_only-seed0.lock"]  # only the live one
+    assert lock_cell(tmp_path / "cells" / "mnist-mnistm" / "new-seed0") is None
