@@ -60,6 +60,11 @@ else:
                   if published else "."))
     if not_built:
         st.caption(f"**not built**: {board['not_built'].get('why', '')}")
+    failed = (board.get("build") or {}).get("failed") or {}
+    if failed:
+        st.caption("**runs that failed** (not counted in their cells): " + "; ".join(
+            f"{labels.scenario_label(skey)}, {labels.method_label(m)} seed {f['seed']}: {f['error']}"
+            for skey, by_method in failed.items() for m, fails in by_method.items() for f in fails))
     if board.get("tiny"):
         st.warning("This leaderboard comes from a tiny smoke-test zoo (a few steps per model): "
                    "its numbers mean nothing.", icon=":material/science:")

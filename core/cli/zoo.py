@@ -46,6 +46,9 @@ def add_parser(sub) -> None:
     z.add_argument("--no-train", action="store_true",
                    help="rebuild --resume: train nothing; ship the stored cells as a consistent (partial) "
                         "leaderboard, the rest listed as not built")
+    z.add_argument("--train", action="append", metavar="M", dest="train_only",
+                   help="rebuild --resume: train only this method's missing cells (repeatable); the other "
+                        "methods' stored cells are shipped and their missing ones listed as not built")
     add_device(z)
     z.add_argument("--json", action="store_true", help="list / table: one JSON object on stdout")
     z.set_defaults(func=run)
@@ -63,11 +66,14 @@ def run(args) -> int:
     if (args.validator is not None) != (args.action == "reselect"):
         raise ValueError("zoo reselect needs --validator V" if args.action == "reselect"
                          else f"--validator is for zoo reselect, not zoo {args.action}")
-    for flag, given in (("--work", args.work is not None), ("--resume", args.resume), ("--no-train", args.no_train)):
+    for flag, given in (("--work", args.work is not None), ("--resume", args.resume), ("--no-train", args.no_train),
+                        ("--train", bool(args.train_only))):
         if given and args.action != "rebuild":
             raise ValueError(f"{flag} is for zoo rebuild, not zoo {args.action}")
-    if args.no_train and not args.resume:
-        raise ValueError("--no-train ships the stored cells: add --resume")
+    if (args.no_train or args.train_only) and not args.resume:
+        raise ValueError("--no-train and --train ship the stored cells: add --resume")
+    if args.no_train and args.train_only:
+        raise ValueError("--no-train trains nothing; --train trains only the methods it names: choose one")
     if args.action == "table":
         if args.json:
             emit_json({"rows": zoo.leaderboard_rows()})
@@ -116,4 +122,5 @@ def run(args) -> int:
         prepare_out_dir(args.out)
     return rebuild(tiny=args.tiny, seeds=args.seeds, device=args.device, steps=args.steps,
                    out_dir=args.out, scenarios=args.scenario, methods=args.method, all_seeds=not args.bounds_seed0,
-                   work_dir=args.work, resume=args.resume, train_new=not args.no_train)
+                   work_dir=args.work, resume=args.resume,
+                   train_new=False if args.no_train else (args.train_only or True))

@@ -200,9 +200,10 @@ class _Builder:
             stored = self._stored(path, settings, where)
             if stored is not None:
                 return self._reuse(stored, path, where)
-        if not self.train_new:
+        if not (self.train_new is True or method in (self.train_new or ())):
             self.missing.append(f"{skey}/{method} seed {seed}")
-            self.log(f"{where}: not built (no stored cell; --no-train)")
+            self.log(f"{where}: not built (no stored cell, and this build trains "
+                     f"{', '.join(self.train_new) if self.train_new else 'nothing'})")
             return None
         clear_cell(path)
         cell = Cell(scenario=skey, method=method, seed=seed, settings=settings,
@@ -466,7 +467,7 @@ def _entry(runs: dict[int, _Run], seeds: list[int]) -> dict:
 
 def rebuild(tiny: bool = False, seeds: int | None = None, device: str = "auto", steps: int | None = None,
             out_dir=None, scenarios=None, methods=None, log: Callable[[str], Any] = print,
-            all_seeds: bool = True, work_dir=None, resume: bool = False, train_new: bool = True) -> int:
+            all_seeds: bool = True, work_dir=None, resume: bool = False, train_new: bool | list[str] = True) -> int:
     """Train the zoo and write it to ``out_dir`` (default: :func:`zoo_dir`); return an exit code.
 
     For each scenario every method the registry marks ``in_zoo`` and every recommend candidate is
@@ -483,7 +484,9 @@ def rebuild(tiny: bool = False, seeds: int | None = None, device: str = "auto", 
     default: ``.<out_dir name>-cells`` beside ``out_dir``, a temporary folder with ``tiny``).
     ``resume``: reuse the cells a stopped build stored there (a stale or corrupt one is trained
     again, and the log says why). ``train_new=False`` (with ``resume``): train nothing, ship what
-    the stored cells hold — a partial build as a consistent leaderboard, the rest listed as not built.
+    the stored cells hold — a partial build as a consistent leaderboard, the rest listed as not built;
+    a list of methods: train only those methods' missing cells (say, the distilled students, which
+    need the recommended teacher of the whole pool).
 
     ``scenarios`` (pairs or ``"S->T"`` strings) / ``methods`` restrict the run; the rest of the
     zoo and leaderboard is kept. A full run removes shipped models it did not build.
@@ -492,8 +495,10 @@ def rebuild(tiny: bool = False, seeds: int | None = None, device: str = "auto", 
     training-time source accuracy in the cards, into ``out_dir`` or a new temporary folder —
     never the shipped zoo. Returns 0, or 1 if a run failed or the zoo exceeds 30 MiB.
     """
-    if not train_new and not resume:
-        raise ValueError("--no-train ships stored cells: it needs --resume")
+    if train_new is not True and not resume:
+        raise ValueError("--no-train and --train ship stored cells: they need --resume")
+    if isinstance(train_new, (list, tuple, set)):
+        normalise_methods(list(train_new))  # an unknown name lists the valid ones, before any work
     t_start = time.perf_counter()
     plan, device_label = _plan(tiny, seeds, steps, out_dir, scenarios, methods, all_seeds), _device_label(device)
     log(f"zoo rebuild{' (tiny)' if tiny else ''}: {len(plan.scenarios)} scenario(s) × {len(plan.methods)} method(s) × "
@@ -550,7 +555,15 @@ def _build_record(board: dict, plan: "_Plan", b: "_Builder") -> dict:
     for s, t in plan.scenarios:
         failed.pop(scenario_key(s, t), None)
     failed.update(b.failed)
-    return {"code_versions": versions, "failed": failed, "not_trained": list(b.missing) + list(b.busy)}
+    return {"code_versions": versions, "failed": failed, "not_trained": list(b.missing) + list(b.busy),
+            "cell_seconds_total": cell_seconds(board)}
+
+
+def cell_seconds(board: dict) -> float:
+    """The CPU-clock time the shipped entries' cells took to build (training and scoring), summed:
+    what the leaderboard cost, however many builds, resumes and processes made it."""
+    return round(sum(c.get("build_seconds") or 0.0 for entries in board.get("scenarios", {}).values()
+                     for e in entries.values() for c in e.get("cells", [])), 1)
 
 
 @dataclass

@@ -31,7 +31,7 @@ from ..data.scenarios import Scenario
 from ..util.files import write_json_atomic
 from ..zoo.index import make_name, scenario_folder
 from ..zoo.leaderboard import LEADERBOARD_NAME, record_not_built
-from .zoo_build import selection_blocks
+from .zoo_build import cell_seconds, selection_blocks
 
 BLOCKS = ("recommended", "best_in_hindsight", "selection")
 
@@ -163,7 +163,8 @@ def _merged_build(board: dict, parts: dict) -> dict:
         not_trained += (part.get("build") or {}).get("not_trained") or []
     versions = sorted({c["code_version"] for entries in board["scenarios"].values() for e in entries.values()
                        for c in e.get("cells", [])})
-    return {"code_versions": versions, "failed": failed, "not_trained": not_trained}
+    return {"code_versions": versions, "failed": failed, "not_trained": not_trained,
+            "cell_seconds_total": cell_seconds(board)}
 
 
 def reselect(into: Path, validator: str, log: Callable[[str], Any] = print) -> int:

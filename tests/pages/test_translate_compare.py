@@ -238,3 +238,11 @@ def test_compare_one_validator_and_few_points(plain_zoo):
     assert not [s for s in at.selectbox if s.key == "compare_validator"]  # only one validator: no picker
     assert "not defined" in texts(at.caption)  # two points: no rank correlation
     assert "no leave-one-domain-out" in texts(at.info)
+
+
+def test_compare_names_the_runs_that_failed(plain_zoo):
+    write_board(plain_zoo, build={"failed": {"mnist->mnistm": {"dann": [
+        {"seed": 2, "error": "TrainingError: the loss diverged at step 40"}]}}})
+    at = goto(app(), "compare")
+    shown = texts(at.caption)
+    assert "runs that failed" in shown and "DANN seed 2: TrainingError: the loss diverged at step 40" in shown

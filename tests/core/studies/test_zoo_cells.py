@@ -45,6 +45,8 @@ def test_every_run_is_stored_with_its_seed_version_and_build_time(first):
     assert [c["seed"] for c in entry["cells"]] == [0, 1]
     assert {c["code_version"] for c in entry["cells"]} == {code_version("self_training")}
     assert board["build"]["code_versions"] == sorted({code_version(m) for m in METHODS}) and board["build"]["failed"] == {}
+    spent = sum(c["build_seconds"] for e in board["scenarios"][SCENARIO].values() for c in e["cells"])
+    assert board["build"]["cell_seconds_total"] == pytest.approx(spent, abs=0.2) and spent > 0
 
 
 def test_resume_trains_nothing_and_gives_the_same_leaderboard(first, tmp_path, monkeypatch):
@@ -187,3 +189,15 @@ def test_builds_sharing_a_work_folder_skip_each_others_cells_and_take_over_dead_
     assert cell_path(tmp_path, "self_training", 0).is_file()  # the dead build's lock was taken over
     assert [p.name for p in (tmp_path / "cells").rglob("*.lock")] == ["source_only-seed0.lock"]  # only the live one
     assert lock_cell(tmp_path / "cells" / "mnist-mnistm" / "new-seed0") is None
+
+
+def test_train_only_named_methods_reuses_the_rest_and_lists_their_missing_cells(tmp_path):
+    build(tmp_path)
+    cell_path(tmp_path, "source_only", 1).unlink()
+    cell_path(tmp_path, "self_training", 1).unlink()
+    code, lines, board = build(tmp_path, resume=True, train_new=["source_only"])
+    assert json.loads(cell_path(tmp_path, "source_only", 1).read_text())["status"] == "done"  # trained again
+    assert not cell_path(tmp_path, "self_training", 1).exists()
+    assert board["build"]["not_trained"] == [f"{SCENARIO}/self_training seed 1"]
+    assert board["scenarios"][SCENARIO]["self_training"]["seeds"] == [0]
+    assert any("this build trains source_only" in line for line in lines)
