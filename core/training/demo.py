@@ -142,6 +142,25 @@ def recommended_method(source: str, target: str, board: dict | None = None) -> t
     return default_method(), "no leaderboard to recommend a method; the first unsupervised method"
 
 
+def watchable_method(source: str, target: str, recommended: str, recipes: dict, board: dict) -> tuple[str, str] | None:
+    """When the recommended method has no demo recipe (a run too slow to watch in seconds), the
+    method with one that the leaderboard's validator scores highest on this scenario (mean over
+    seeds; no target labels), with why; None when no such method has a score."""
+    from ..data import scenario_key
+    from ..methods import METHODS
+
+    validator = board.get("validator")
+    entries = (board.get("scenarios") or {}).get(scenario_key(source, target)) or {}
+    scored = {m: (entries[m].get("validator_scores") or {}).get(validator) for m in recipes if m in entries and m in METHODS}
+    scored = {m: v for m, v in scored.items() if v is not None}
+    if not scored:
+        return None
+    best = max(scored, key=scored.get)
+    label = METHODS[recommended].label or recommended
+    return best, (f"the leaderboard recommends {label}, whose runs are too slow to watch here; this is the method "
+                  f"with a demo recipe that {validator} scores highest on this scenario (no target labels)")
+
+
 def shipped_source_only(source: str, target: str) -> str | None:
     """The folder of the shipped source-only model of ``source`` (the scenario's own first, else any
     shipped scenario's with the same source: source-only training never sees the target), or None."""
@@ -164,8 +183,10 @@ def demo_for(source: str, target: str, board: dict | None = None) -> Demo:
     from ..zoo import zoo_dir
 
     method, why = recommended_method(source, target, board)
-    cls = METHODS[method]
     recipes = shipped_recipes()
+    if recipes and method not in recipes:
+        method, why = watchable_method(source, target, method, recipes, _board(board)) or (method, why)
+    cls = METHODS[method]
     spec = dict((recipes or {}).get(method) or {})
     base = recipe(method, source, target)
     pictures = input_kind(source) == "pictures" and base.arch == "digits_cnn"

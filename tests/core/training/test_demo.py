@@ -149,3 +149,17 @@ def test_the_shipped_recipes_name_registered_methods_and_valid_settings():
         config = recipe(method, steps=spec["steps"], batch_size=spec["batch_size"], lr=spec["lr"]).validate()
         coerce_settings(METHODS[method].hyperparameters, spec.get("hparams", {}), method, noun="hyperparameter")
         assert config.steps <= 1000 and isinstance(spec["warm_start"], bool)
+
+
+def test_a_recommended_method_without_a_demo_recipe_gives_way_to_the_best_scored_one_with_a_recipe():
+    from core.training.demo import watchable_method
+
+    board = {"validator": "devn", "scenarios": {"mnist->mnistm": {
+        "adamatch": {"validator_scores": {"devn": -0.01}},
+        "self_training": {"validator_scores": {"devn": -0.08}},
+        "self_ensembling": {"validator_scores": {"devn": -0.04}},
+        "dann": {"validator_scores": {"devn": -0.02}}}}}
+    recipes = {"self_training": {"steps": 100}, "self_ensembling": {"steps": 100}}
+    method, why = watchable_method("mnist", "mnistm", "adamatch", recipes, board)
+    assert method == "self_ensembling" and "AdaMatch" in why and "devn" in why
+    assert watchable_method("mnist", "ucidigits", "adamatch", recipes, board) is None
