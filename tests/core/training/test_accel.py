@@ -66,13 +66,15 @@ def test_learning_rate_warm_up_ramps_linearly_then_holds():
 
 def test_warm_up_reaches_the_optimiser_in_a_training_run(monkeypatch):
     seen = []
-    real = torch.optim.Adam.step
+    from core.methods import optimizers  # the engine's Adam: torch.optim's update (core/methods/optimizers.py)
+
+    real = optimizers.Adam.step
 
     def step(self, *a, **k):
         seen.append(float(self.param_groups[0]["lr"]))
         return real(self, *a, **k)
 
-    monkeypatch.setattr(torch.optim.Adam, "step", step)
+    monkeypatch.setattr(optimizers.Adam, "step", step)
     result = train(_cfg(method="source_only", steps=8, warmup=0.5, eval_every=0, batch_size=8))
     assert seen == pytest.approx([1e-3 * k / 4 for k in (1, 2, 3, 4)] + [1e-3] * 4)
     assert result.card["hyperparameters"]["warmup"] == 0.5
