@@ -157,8 +157,8 @@ def watchable_method(source: str, target: str, recommended: str, recipes: dict, 
         return None
     best = max(scored, key=scored.get)
     label = METHODS[recommended].label or recommended
-    return best, (f"the leaderboard recommends {label}, whose runs are too slow to watch here; this is the method "
-                  f"with a demo recipe that {validator} scores highest on this scenario (no target labels)")
+    return best, (f"the method with a demo recipe that {validator} scores highest on this scenario (no target "
+                  f"labels); the leaderboard recommends {label}, whose runs are too slow to watch here")
 
 
 def shipped_source_only(source: str, target: str) -> str | None:
