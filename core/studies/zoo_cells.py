@@ -25,7 +25,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..util.files import ReadRefused, read_bounded, write_json_atomic
+from ..util.files import ReadRefused, _pid_alive, read_bounded, write_json_atomic  # the dead-temp cleaner's pid test
 
 CELL_NAME = "cell.json"
 CELL_FORMAT = 1
@@ -152,7 +152,7 @@ def lock_cell(folder: Path) -> int | None:
                 owner = int(lock.read_text().strip() or 0)
             except (OSError, ValueError):
                 owner = 0
-            if owner and owner != os.getpid() and _alive(owner):
+            if owner and owner != os.getpid() and _pid_alive(owner):
                 return owner
             lock.unlink(missing_ok=True)  # left by a killed build
             continue
@@ -164,16 +164,6 @@ def lock_cell(folder: Path) -> int | None:
 
 def unlock_cell(folder: Path) -> None:
     Path(folder).with_name(Path(folder).name + ".lock").unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class StaleCell(ValueError):
