@@ -2,7 +2,7 @@
 
     python -m core fixtures --out /tmp/fixtures
     taskset -c 0 python scripts/bench/demo_recipe_study.py --method self_ensembling --source mnist \
-        --fixtures /tmp/fixtures --json docs/benchmarks/demo-recipe-self_ensembling.json
+        --fixtures /tmp/fixtures --json docs/benchmarks/demo-recipe-self_ensembling.json --ship
 
 For every candidate recipe (batch, steps, learning rate, warm start from the shipped source-only
 model of the source or not) it trains ``--method`` from ``--source`` to each fixture domain
@@ -92,6 +92,8 @@ def main(argv=None) -> int:
     ap.add_argument("--set", nargs="*", default=[], metavar="K=V", help="method settings for every candidate")
     ap.add_argument("--budget", type=float, default=BUDGET_S)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--ship", action="store_true",
+                    help="write the chosen recipe into the zoo's demo.json (core.training.demo.recipes_path)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
 
@@ -142,7 +144,36 @@ def main(argv=None) -> int:
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(out, indent=1))
+    if args.ship:
+        if chosen is None:
+            raise SystemExit(f"no candidate fits the budget of {args.budget:g} CPU s: nothing shipped")
+        ship(args.method, args.source, chosen, domains, args.budget)
     return 0
+
+
+def ship(method: str, source: str, chosen: dict, domains: list[str], budget: float) -> Path:
+    """Write ``chosen`` as ``method``'s demo recipe into the zoo's demo.json (the other methods' kept)."""
+    from core.training.demo import recipes_path
+
+    path = recipes_path()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        data = {}
+    data.setdefault("about", "The Train page's demo recipe per recommended method (core.training.demo): chosen by "
+                             "the rule in core.training.demo.RULE on the six unseen fixture domains (python -m core "
+                             "fixtures), never on the shipped scenarios' target labels. Measurements: "
+                             "docs/benchmarks/demo-recipe-<method>.json; docs/first-minutes.md.")
+    data["budget_cpu_s"] = budget
+    recipes = data.setdefault("recipes", {})
+    recipes[method] = {"steps": chosen["steps"], "batch_size": chosen["batch_size"], "lr": chosen["lr"],
+                       "warm_start": chosen["warm_start"], "hparams": chosen["hparams"],
+                       "fixture_mean_gain": chosen["mean_gain"], "median_cpu_s": chosen["median_cpu_s"],
+                       "fixture_pairs": f"{source} -> {len(domains)} fixture domains"}
+    data["recipes"] = dict(sorted(recipes.items()))
+    path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    print(f"shipped {method}'s demo recipe into {path}")
+    return path
 
 
 if __name__ == "__main__":
