@@ -26,6 +26,7 @@ mean rank correlation on the checks, then to the registry's order.
 
 from __future__ import annotations
 
+import itertools
 import statistics
 
 from ..util.stats import spearman
@@ -114,6 +115,47 @@ def declare_default(table: dict[str, dict], order: list[str]) -> str | None:
         return None
     return min(scored, key=lambda v: (table[v]["worst"], table[v]["mean"], -(table[v]["mean_rho"] or -1.0),
                                       order.index(v)))
+
+
+def rank_mean(pool: dict[str, dict], members: tuple[str, ...]) -> dict[str, dict]:
+    """``pool`` with one more score, ``"+".join(members)``: the mean over ``members`` of each
+    candidate's rank within the pool, scaled to [0, 1] (1 = that validator's best). Candidates
+    missing a member's score get none. Ranks, not raw scores, because validators' scales differ."""
+    name = "+".join(members)
+    scored = [m for m in pool if all((pool[m]["scores"] or {}).get(v) is not None for v in members)]
+    ranks = {m: 0.0 for m in scored}
+    for v in members:
+        order = sorted(scored, key=lambda m: pool[m]["scores"][v])
+        for k, m in enumerate(order):
+            ranks[m] += (k / max(len(order) - 1, 1)) / len(members)
+    return {m: {**c, "scores": {**(c["scores"] or {}), **({name: ranks[m]} if m in ranks else {})}}
+            for m, c in pool.items()}
+
+
+def combinations(scenarios: dict[str, list[dict]], lodo: dict[str, list[dict]], fixtures: dict[str, list[dict]],
+                 validators: list[str], sizes=(2, 3)) -> list[dict]:
+    """Every rank-mean combination of ``sizes`` validators (:func:`rank_mean`), judged like a single
+    validator: its gaps on the fixture pools (``worst``, ``mean``) and on the checks. Sorted as the
+    rule sorts (worst, then mean, over the fixture pools)."""
+    pools = {"fixtures": {k: run_pool(c) for k, c in fixtures.items()},
+             "scenarios": {k: method_pool(p) for k, p in scenarios.items()},
+             "lodo": {k: run_pool(c) for k, c in lodo.items()}}
+    rows = []
+    for size in sizes:
+        for members in itertools.combinations(validators, size):
+            name = "+".join(members)
+            row = {"members": list(members)}
+            for kind, kinds in pools.items():
+                row[kind] = {k: gap(rank_mean(pool, members), name) for k, pool in kinds.items()}
+            chosen_on = [g["gap"] for g in row["fixtures"].values() if g is not None]
+            checked = [g["gap"] for kind in ("scenarios", "lodo") for g in row[kind].values() if g is not None]
+            if not chosen_on:
+                continue
+            row.update(worst=max(chosen_on), mean=round(statistics.fmean(chosen_on), 2),
+                       check_worst=max(checked) if checked else None,
+                       check_mean=round(statistics.fmean(checked), 2) if checked else None)
+            rows.append(row)
+    return sorted(rows, key=lambda r: (r["worst"], r["mean"]))
 
 
 def _num(value, fmt: str = "{:.1f}") -> str:

@@ -34,7 +34,7 @@ def recommend_runs(folder: Path | None) -> dict[str, list[dict]]:
 
 
 def main(argv=None) -> int:
-    from core.studies.validator_study import markdown, study
+    from core.studies.validator_study import combinations, markdown, study
     from core.validators import VALIDATORS
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -45,12 +45,22 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     board = json.loads((Path(args.zoo) / "leaderboard.json").read_text())
     scenarios = {k: block.get("points") or [] for k, block in (board.get("selection") or {}).items()}
-    result = study(scenarios, recommend_runs(Path(args.lodo) if args.lodo else None),
-                   recommend_runs(Path(args.fixtures) if args.fixtures else None), list(VALIDATORS))
+    lodo = recommend_runs(Path(args.lodo) if args.lodo else None)
+    fixtures = recommend_runs(Path(args.fixtures) if args.fixtures else None)
+    result = study(scenarios, lodo, fixtures, list(VALIDATORS))
+    result["combinations"] = combinations(scenarios, lodo, fixtures, list(VALIDATORS))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
     print(markdown(result))
     print(f"\ndefault by the declared rule ({result['rule']}): {result['default']}")
+    single = result["validators"][result["default"]]["worst"] if result["default"] else None
+    print("\nrank-mean combinations, best five by the rule's order (worst, then mean gap on the fixture pools):")
+    for row in result["combinations"][:5]:
+        checks = ", ".join(f"{k} {g['gap']:.1f} ({g['chosen']})" for k, g in row["scenarios"].items() if g)
+        print(f"  {'+'.join(row['members'])}: worst {row['worst']:.1f}, mean {row['mean']:.2f}; scenarios: {checks}")
+    if result["combinations"] and single is not None:
+        lower = [r for r in result["combinations"] if r["worst"] < single]
+        print(f"combinations with a lower worst fixture gap than {result['default']} ({single:.1f}): {len(lower)}")
     return 0
 
 

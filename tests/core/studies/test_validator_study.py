@@ -64,3 +64,33 @@ def test_the_script_reads_a_zoo_and_prints_the_tables(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "| validator (the checks" in out.stdout and "default by the declared rule" in out.stdout
     assert json.loads((tmp_path / "study.json").read_text())["rule"].startswith("the lowest worst-case")
+
+
+def test_a_rank_mean_combination_scores_each_candidate_by_its_mean_rank():
+    from core.studies.validator_study import rank_mean
+
+    pool = method_pool(POINTS)  # good ranks self_training > dann > source_only, bad the reverse
+    both = rank_mean(pool, ("good", "bad"))
+    assert {m: c["scores"]["good+bad"] for m, c in both.items()} == {"source_only": 0.5, "dann": 0.5,
+                                                                    "self_training": 0.5}
+    alone = rank_mean(pool, ("good",))  # one member: its ranks, scaled to [0, 1]
+    assert [alone[m]["scores"]["good"] for m in ("source_only", "dann", "self_training")] == [0.0, 0.5, 1.0]
+    # a candidate without a member's score gets no combined score
+    pool["dann"]["scores"].pop("bad")
+    assert "good+bad" not in rank_mean(pool, ("good", "bad"))["dann"]["scores"]
+
+
+def test_combinations_are_judged_on_the_fixture_pools_like_single_validators():
+    from core.studies.validator_study import combinations
+
+    rows = [{"method": "source_only", "scores": {"a": 0.9, "b": 0.1, "c": 0.5}, "target_acc": 50.0,
+             "largest_class_share": 0.2, "error": None},
+            {"method": "dann", "scores": {"a": 0.5, "b": 0.9, "c": 0.9}, "target_acc": 80.0,
+             "largest_class_share": 0.2, "error": None},
+            {"method": "mcc", "scores": {"a": 0.1, "b": 0.5, "c": 0.1}, "target_acc": 30.0,
+             "largest_class_share": 0.2, "error": None}]
+    out = combinations({}, {}, {"unseen": rows}, ["a", "b", "c"], sizes=(2,))
+    by = {"+".join(r["members"]): r for r in out}
+    assert by["b+c"]["worst"] == 0.0 and by["b+c"]["fixtures"]["unseen"]["chosen"] == "dann"
+    assert by["a+b"]["worst"] == 0.0  # ranks a: sq 1, dann .5; b: dann 1, sq 0 → dann .75, sq .5
+    assert out == sorted(out, key=lambda r: (r["worst"], r["mean"]))
