@@ -46,11 +46,12 @@ TIE_PTS = 1.0
 
 RULE = ("Among the candidate recipes whose median CPU seconds per run (one torch thread) fit the budget, "
         "the one with the highest mean gain over the shipped source-only model across the fixture pairs; "
-        f"a candidate within {TIE_PTS:g} point of it that costs less wins.")
+        f"a candidate within {TIE_PTS:g} point of it that costs less wins. A method none of whose fitting "
+        "candidates gains on average gets no demo recipe (the demo then trains a method that has one).")
 
 def choose(candidates: list[dict], budget_s: float = BUDGET_S) -> dict | None:
     """The candidate :data:`RULE` picks from ``candidates`` (dicts with ``mean_gain`` and
-    ``median_cpu_s``), or None when none fits ``budget_s``.
+    ``median_cpu_s``), or None when none fits ``budget_s`` or none that fits gains on average.
 
     >>> choose([{"mean_gain": 30, "median_cpu_s": 9}, {"mean_gain": 20, "median_cpu_s": 7},
     ...         {"mean_gain": 19.5, "median_cpu_s": 4}])
@@ -60,6 +61,8 @@ def choose(candidates: list[dict], budget_s: float = BUDGET_S) -> dict | None:
     if not fitting:
         return None
     best = max(c["mean_gain"] for c in fitting)
+    if best <= 0:
+        return None
     near = [c for c in fitting if c["mean_gain"] >= best - TIE_PTS]
     return min(near, key=lambda c: (c["median_cpu_s"], -c["mean_gain"]))
 

@@ -146,7 +146,8 @@ def main(argv=None) -> int:
         Path(args.json).write_text(json.dumps(out, indent=1))
     if args.ship:
         if chosen is None:
-            raise SystemExit(f"no candidate fits the budget of {args.budget:g} CPU s: nothing shipped")
+            raise SystemExit(f"no candidate fits the budget of {args.budget:g} CPU s and gains on average over the "
+                             "fixtures: nothing shipped")
         ship(args.method, args.source, chosen, domains, args.budget)
     return 0
 

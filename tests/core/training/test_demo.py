@@ -48,6 +48,8 @@ def test_the_rule_prefers_the_best_gain_that_fits_and_the_cheaper_of_near_ties()
     assert choose([over, best, near, worse]) is near    # within TIE_PTS and cheaper
     assert choose([over]) is None
     assert choose([over], budget_s=20) is over
+    # a method that only loses on the fixtures gets no recipe, whatever fits
+    assert choose([{"mean_gain": -1.6, "median_cpu_s": 5.0}, {"mean_gain": 0.0, "median_cpu_s": 2.0}]) is None
 
 
 def test_eval_every_keeps_short_runs_to_a_few_evaluations():
