@@ -39,6 +39,12 @@ PAGE_CONFIG = dict(
 
 
 
+#: Allocations of this many bytes and more come from mmap in the app's process (see lean_process).
+MMAP_FROM = 2 ** 20
+#: The heap's free top is given back past this many bytes.
+TRIM_FROM = 2 * 2 ** 20
+
+
 def lean_process() -> None:
     """Keep the dashboard's server process within a hosted app's memory (about 1 GB; measured by
     scripts/bench/crowd_memory.py, see docs/deploying.md). Idempotent; app.py calls it first.
@@ -47,9 +53,12 @@ def lean_process() -> None:
       test-time adaptation) imports torch._dynamo, which imports Triton only to ask whether it is
       there — about 80 MB resident with the CUDA build of torch, for kernels a CPU never runs.
     - glibc's allocator: at most two arenas (each Streamlit session and each training run is a thread,
-      and every thread's arena keeps its freed memory), and blocks of 128 KiB and more from mmap, so a
-      training step's or an evaluation batch's buffers go back to the system when freed instead of
-      holding the heap at its high-water mark.
+      and every thread's arena keeps its freed memory); blocks of :data:`MMAP_FROM` and more from mmap
+      and the heap's free top trimmed past :data:`TRIM_FROM`, fixed, so big buffers (an evaluation
+      batch, a decoded upload) go back to the system when freed instead of holding the heap at its
+      high-water mark, while a training step's smaller ones are reused. (From 128 KiB every
+      activation of a digits step was mapped and faulted in anew: the Train page's demo trained
+      1.5× slower; measured in docs/deploying.md.)
     """
     import sys
 
@@ -66,7 +75,8 @@ def lean_process() -> None:
         try:
             libc = ctypes.CDLL("libc.so.6")
             libc.mallopt(-8, 2)          # M_ARENA_MAX
-            libc.mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD (also stops it growing)
+            libc.mallopt(-3, MMAP_FROM)   # M_MMAP_THRESHOLD (also stops it growing)
+            libc.mallopt(-1, TRIM_FROM)   # M_TRIM_THRESHOLD
         except (OSError, AttributeError):  # another C library (musl): its defaults stand
             pass
 

@@ -1,0 +1,69 @@
+"""How the app's allocator settings (ui.shell.lean_process) change a training run's time.
+
+    taskset -c 0 python scripts/bench/allocator_speed.py [--mmap-kib 128 1024 4096] [--repeat 2] [--json FILE]
+
+For each setting, a fresh process (mallopt is process-wide) sets glibc's ``M_ARENA_MAX`` to 2 and
+``M_MMAP_THRESHOLD`` to the given KiB (``M_TRIM_THRESHOLD`` to twice that), then submits the Train
+page's demo run of MNIST → MNIST-M (``core.training.demo``) to the job manager, one torch thread,
+``--repeat`` times, and reports the seconds from submit to model and the run's own seconds; the
+setting ``default`` leaves glibc's defaults. Linux with glibc only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+CHILD = r"""
+import ctypes, json, sys, tempfile, time
+from pathlib import Path
+kib, repeat = sys.argv[1], int(sys.argv[2])
+if kib != "default":
+    libc = ctypes.CDLL("libc.so.6")
+    libc.mallopt(-8, 2)                    # M_ARENA_MAX
+    libc.mallopt(-3, int(kib) * 1024)      # M_MMAP_THRESHOLD
+    libc.mallopt(-1, 2 * int(kib) * 1024)  # M_TRIM_THRESHOLD
+import torch
+torch.set_num_threads(1)
+from core import jobs
+from core.training.demo import demo_for
+runs = []
+for rep in range(repeat):
+    config = demo_for("mnist", "mnistm").config(seed=0, device="cpu")
+    started = time.perf_counter()
+    job = jobs.manager().submit(f"bench{rep}", config, out_dir=Path(tempfile.mkdtemp()) / "run")
+    while not job.done:
+        time.sleep(0.05)
+    snap = job.snapshot()
+    runs.append({"wall_s": round(time.perf_counter() - started, 2), "run_s": round(snap.result.seconds, 2),
+                 "target_acc": round(snap.result.target_acc, 2)})
+print(json.dumps(runs))
+"""
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--mmap-kib", nargs="+", default=["default", "128", "1024", "4096"])
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args(argv)
+    out = {"command": "python scripts/bench/allocator_speed.py " + " ".join(argv or sys.argv[1:]), "runs": {}}
+    for kib in args.mmap_kib:
+        done = subprocess.run([sys.executable, "-c", CHILD, kib, str(args.repeat)], cwd=ROOT, capture_output=True,
+                              text=True, env={"OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+        if done.returncode != 0:
+            raise SystemExit(f"mmap from {kib} KiB failed: {done.stderr.strip().splitlines()[-1:]}")
+        out["runs"][kib] = json.loads(done.stdout.strip().splitlines()[-1])
+        print(kib, out["runs"][kib], flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
