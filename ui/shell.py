@@ -58,7 +58,7 @@ def lean_process() -> None:
       batch, a decoded upload) go back to the system when freed instead of holding the heap at its
       high-water mark, while a training step's smaller ones are reused. (From 128 KiB every
       activation of a digits step was mapped and faulted in anew: the Train page's demo trained
-      1.5× slower; measured in docs/deploying.md.)
+      1.4× slower; measured in docs/deploying.md.)
     """
     import sys
 

@@ -124,10 +124,13 @@ def rank_mean(pool: dict[str, dict], members: tuple[str, ...]) -> dict[str, dict
     name = "+".join(members)
     scored = [m for m in pool if all((pool[m]["scores"] or {}).get(v) is not None for v in members)]
     ranks = {m: 0.0 for m in scored}
+    top = max(len(scored) - 1, 1)
     for v in members:
-        order = sorted(scored, key=lambda m: pool[m]["scores"][v])
-        for k, m in enumerate(order):
-            ranks[m] += (k / max(len(order) - 1, 1)) / len(members)
+        values = sorted(pool[m]["scores"][v] for m in scored)
+        for m in scored:
+            x = pool[m]["scores"][v]
+            below, equal = sum(y < x for y in values), values.count(x)
+            ranks[m] += ((below + (equal - 1) / 2) / top) / len(members)
     return {m: {**c, "scores": {**(c["scores"] or {}), **({name: ranks[m]} if m in ranks else {})}}
             for m, c in pool.items()}
 

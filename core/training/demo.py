@@ -3,7 +3,7 @@
     >>> from core.training.demo import demo_for
     >>> demo = demo_for("mnist", "mnistm")                   # doctest: +SKIP
     >>> demo.method, demo.steps, demo.warm_start is not None  # doctest: +SKIP
-    ('self_ensembling', 150, True)
+    ('self_ensembling', 200, True)
     >>> config = demo.config(seed=0, device="cpu")            # a TrainConfig, ready to train  # doctest: +SKIP
 
 **Which method.** The leaderboard's ``recommended[scenario]`` (``pretrained/leaderboard.json``,
@@ -17,7 +17,10 @@ over its usual :func:`recipe`. ``warm_start`` starts the backbone from the shipp
 of the scenario's source (its head is trained afresh). Each entry was chosen by :data:`RULE` on the
 unseen fixture domains (``python -m core fixtures``; ``scripts/bench/demo_recipe_study.py --ship``
 writes it, with the measurements in docs/benchmarks/), never on the shipped scenarios' target
-labels. A method without one trains its ``app_steps`` with its usual recipe.
+labels. When the recommended method has none (no recipe of it fits the budget and gains), the demo
+trains the method with a recipe that the leaderboard's validator scores highest on the scenario
+(:func:`watchable_method`); with no ``demo.json`` at all, the recommended method trains its
+``app_steps`` with its usual recipe.
 
 **What it is compared with.** :func:`reference`: the scenario's shipped source-only model and the
 zoo's recommended model (its shipped seed and the mean over seeds).
@@ -57,12 +60,10 @@ def choose(candidates: list[dict], budget_s: float = BUDGET_S) -> dict | None:
     ...         {"mean_gain": 19.5, "median_cpu_s": 4}])
     {'mean_gain': 19.5, 'median_cpu_s': 4}
     """
-    fitting = [c for c in candidates if c["median_cpu_s"] <= budget_s]
+    fitting = [c for c in candidates if c["median_cpu_s"] <= budget_s and c["mean_gain"] > 0]
     if not fitting:
         return None
     best = max(c["mean_gain"] for c in fitting)
-    if best <= 0:
-        return None
     near = [c for c in fitting if c["mean_gain"] >= best - TIE_PTS]
     return min(near, key=lambda c: (c["median_cpu_s"], -c["mean_gain"]))
 

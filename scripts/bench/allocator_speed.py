@@ -3,7 +3,8 @@
     taskset -c 0 python scripts/bench/allocator_speed.py [--mmap-kib 128 1024 4096] [--repeat 2] [--json FILE]
 
 For each setting, a fresh process (mallopt is process-wide) sets glibc's ``M_ARENA_MAX`` to 2 and
-``M_MMAP_THRESHOLD`` to the given KiB (``M_TRIM_THRESHOLD`` to twice that), then submits the Train
+``M_MMAP_THRESHOLD`` to the given KiB (``M_TRIM_THRESHOLD`` to twice that, as the app sets them),
+then submits the Train
 page's demo run of MNIST → MNIST-M (``core.training.demo``) to the job manager, one torch thread,
 ``--repeat`` times, and reports the seconds from submit to model and the run's own seconds; the
 setting ``default`` leaves glibc's defaults. Linux with glibc only.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -55,9 +57,10 @@ def main(argv=None) -> int:
     out = {"command": "python scripts/bench/allocator_speed.py " + " ".join(argv or sys.argv[1:]), "runs": {}}
     for kib in args.mmap_kib:
         done = subprocess.run([sys.executable, "-c", CHILD, kib, str(args.repeat)], cwd=ROOT, capture_output=True,
-                              text=True, env={"OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+                              text=True, env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)})
         if done.returncode != 0:
-            raise SystemExit(f"mmap from {kib} KiB failed: {done.stderr.strip().splitlines()[-1:]}")
+            last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+            raise SystemExit(f"the run with mmap setting {kib!r} failed: {last}")
         out["runs"][kib] = json.loads(done.stdout.strip().splitlines()[-1])
         print(kib, out["runs"][kib], flush=True)
     if args.json:

@@ -5,8 +5,8 @@
 Starts ``streamlit run app.py`` pinned to ``--cpus`` (what a hosted demo's fraction of a core is
 closest to), opens the Train page in headless Chromium on the other CPUs (a hosted app's visitor
 browses on their own machine; on a one-CPU machine it shares the server's), picks each scenario in
-the sidebar and starts the run the page offers without changing anything (the leaderboard's recommended method in
-its demo recipe, core.training.demo). Reports, per run, the seconds from the click to the finished
+the sidebar and starts the run the page offers without changing anything (the leaderboard's recommended method, or
+the best-scored one with a demo recipe, in its demo recipe: core.training.demo). Reports, per run, the seconds from the click to the finished
 model, the steps and steps per second, the target accuracy and gain over source-only that the page
 shows, and the share of the zoo's recommended model's gain (the leaderboard's mean gain over
 seeds) it reached; per scenario the median seconds; the machine's load average before and after
@@ -112,13 +112,12 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp, open(Path(tmp) / "server.log", "w") as log:
         env = {**os.environ, "OMP_NUM_THREADS": str(len(cpus) or 1)}
         own = os.sched_getaffinity(0)
+        browser_cpus = (own - cpus) or own  # a hosted app's visitor browses on their own machine
         os.sched_setaffinity(0, cpus)  # the server inherits it
         try:
             proc, url = start_app(env, log)
         finally:
-            # the browser (a visitor's machine when hosted) on the other CPUs where there are any
-            browser_cpus = (own - cpus) or own
-            os.sched_setaffinity(0, browser_cpus)
+            os.sched_setaffinity(0, browser_cpus)  # the browser launched below inherits this
         try:
             with sync_playwright() as pw:
                 browser = launch_chromium(pw, chromium)
@@ -132,7 +131,7 @@ def main(argv=None) -> int:
                 browser.close()
         finally:
             stop_app(proc)
-            os.sched_setaffinity(0, own)
+    os.sched_setaffinity(0, own)
     by_scenario = {}
     for run in runs:
         by_scenario.setdefault(run["scenario"], []).append(run)

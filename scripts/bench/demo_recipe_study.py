@@ -145,15 +145,14 @@ def main(argv=None) -> int:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(out, indent=1))
     if args.ship:
-        if chosen is None:
-            raise SystemExit(f"no candidate fits the budget of {args.budget:g} CPU s and gains on average over the "
-                             "fixtures: nothing shipped")
-        ship(args.method, args.source, chosen, domains, args.budget)
+        ship(args.method, args.source, None if chosen is None else {**chosen, "hparams": {**hparams, **chosen["hparams"]}},
+             domains, args.budget)
     return 0
 
 
-def ship(method: str, source: str, chosen: dict, domains: list[str], budget: float) -> Path:
-    """Write ``chosen`` as ``method``'s demo recipe into the zoo's demo.json (the other methods' kept)."""
+def ship(method: str, source: str, chosen: dict | None, domains: list[str], budget: float) -> Path:
+    """Write ``chosen`` as ``method``'s demo recipe into the zoo's demo.json (the other methods' kept);
+    ``chosen`` None (no candidate fits the budget and gains) removes the method's recipe."""
     from core.training.demo import recipes_path
 
     path = recipes_path()
@@ -167,6 +166,12 @@ def ship(method: str, source: str, chosen: dict, domains: list[str], budget: flo
                              "docs/benchmarks/demo-recipe-<method>.json; docs/first-minutes.md.")
     data["budget_cpu_s"] = budget
     recipes = data.setdefault("recipes", {})
+    if chosen is None:
+        recipes.pop(method, None)
+        path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+        print(f"no candidate fits the budget of {budget:g} CPU s and gains on average over the fixtures: "
+              f"{method} has no demo recipe in {path}")
+        return path
     recipes[method] = {"steps": chosen["steps"], "batch_size": chosen["batch_size"], "lr": chosen["lr"],
                        "warm_start": chosen["warm_start"], "hparams": chosen["hparams"],
                        "fixture_mean_gain": chosen["mean_gain"], "median_cpu_s": chosen["median_cpu_s"],

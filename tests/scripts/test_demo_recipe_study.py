@@ -34,3 +34,10 @@ def test_ship_starts_a_missing_file(tmp_path, monkeypatch):
               "mean_gain": 3.0, "median_cpu_s": 2.0}
     data = json.loads(ship("mmd", "syndigits", chosen, ["paper"], 8.0).read_text())
     assert list(data["recipes"]) == ["mmd"] and "about" in data
+
+
+def test_ship_without_a_choice_removes_the_methods_recipe(tmp_path, monkeypatch):
+    monkeypatch.setenv("SHIFTLAB_ZOO_DIR", str(tmp_path))
+    (tmp_path / "demo.json").write_text(json.dumps({"recipes": {"adamatch": {"steps": 50}, "dann": {"steps": 60}}}))
+    data = json.loads(ship("adamatch", "mnist", None, ["paper"], 8.0).read_text())
+    assert list(data["recipes"]) == ["dann"]

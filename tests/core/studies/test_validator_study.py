@@ -75,6 +75,10 @@ def test_a_rank_mean_combination_scores_each_candidate_by_its_mean_rank():
                                                                     "self_training": 0.5}
     alone = rank_mean(pool, ("good",))  # one member: its ranks, scaled to [0, 1]
     assert [alone[m]["scores"]["good"] for m in ("source_only", "dann", "self_training")] == [0.0, 0.5, 1.0]
+    # tied scores share their mean rank, whatever the order
+    pool["dann"]["scores"]["good"] = pool["self_training"]["scores"]["good"]
+    tied = rank_mean(pool, ("good",))
+    assert tied["dann"]["scores"]["good"] == tied["self_training"]["scores"]["good"] == 0.75
     # a candidate without a member's score gets no combined score
     pool["dann"]["scores"].pop("bad")
     assert "good+bad" not in rank_mean(pool, ("good", "bad"))["dann"]["scores"]

@@ -50,6 +50,8 @@ def test_the_rule_prefers_the_best_gain_that_fits_and_the_cheaper_of_near_ties()
     assert choose([over], budget_s=20) is over
     # a method that only loses on the fixtures gets no recipe, whatever fits
     assert choose([{"mean_gain": -1.6, "median_cpu_s": 5.0}, {"mean_gain": 0.0, "median_cpu_s": 2.0}]) is None
+    gains = {"mean_gain": 0.8, "median_cpu_s": 5.0}
+    assert choose([gains, {"mean_gain": -0.1, "median_cpu_s": 2.0}]) is gains  # a cheaper loser never wins a tie
 
 
 def test_eval_every_keeps_short_runs_to_a_few_evaluations():
