@@ -45,6 +45,26 @@ MMAP_FROM = 2 ** 20
 TRIM_FROM = 2 * 2 ** 20
 
 
+def tune_allocator(mmap_from: int = MMAP_FROM, trim_from: int = TRIM_FROM) -> bool:
+    """glibc's allocator for this process: at most two arenas, blocks of ``mmap_from`` bytes and more
+    from mmap, the heap's free top trimmed past ``trim_from`` (see :func:`lean_process`). False, and
+    nothing changed, on another platform or C library (musl: its defaults stand)."""
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-8, 2)          # M_ARENA_MAX
+        libc.mallopt(-3, mmap_from)  # M_MMAP_THRESHOLD (also stops it growing)
+        libc.mallopt(-1, trim_from)  # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):
+        return False
+    return True
+
+
 def lean_process() -> None:
     """Keep the dashboard's server process within a hosted app's memory (about 1 GB; measured by
     scripts/bench/crowd_memory.py, see docs/deploying.md). Idempotent; app.py calls it first.
@@ -69,16 +89,7 @@ def lean_process() -> None:
 
     if "triton" not in sys.modules and not torch.cuda.is_available():
         sys.modules["triton"] = None  # importlib then answers "no module named triton"
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        try:
-            libc = ctypes.CDLL("libc.so.6")
-            libc.mallopt(-8, 2)          # M_ARENA_MAX
-            libc.mallopt(-3, MMAP_FROM)   # M_MMAP_THRESHOLD (also stops it growing)
-            libc.mallopt(-1, TRIM_FROM)   # M_TRIM_THRESHOLD
-        except (OSError, AttributeError):  # another C library (musl): its defaults stand
-            pass
+    tune_allocator()
 
 
 _SHELL_KEY = "_inside_app_shell"

@@ -186,10 +186,11 @@ def demo_for(source: str, target: str, board: dict | None = None) -> Demo:
     from ..methods import METHODS
     from ..zoo import zoo_dir
 
+    board = _board(board)  # read once: the recommendation and, maybe, the watchable method both use it
     method, why = recommended_method(source, target, board)
     recipes = shipped_recipes()
     if recipes and method not in recipes:
-        method, why = watchable_method(source, target, method, recipes, _board(board)) or (method, why)
+        method, why = watchable_method(source, target, method, recipes, board) or (method, why)
     cls = METHODS[method]
     spec = dict((recipes or {}).get(method) or {})
     base = recipe(method, source, target)

@@ -2,9 +2,9 @@
 
     taskset -c 0 python scripts/bench/allocator_speed.py [--mmap-kib 128 1024 4096] [--repeat 2] [--json FILE]
 
-For each setting, a fresh process (mallopt is process-wide) sets glibc's ``M_ARENA_MAX`` to 2 and
-``M_MMAP_THRESHOLD`` to the given KiB (``M_TRIM_THRESHOLD`` to twice that, as the app sets them),
-then submits the Train
+For each setting, a fresh process (mallopt is process-wide) tunes glibc's allocator as the app
+does (``ui.shell.tune_allocator``: two arenas, mmap from the given KiB, trim past twice that), then
+submits the Train
 page's demo run of MNIST → MNIST-M (``core.training.demo``) to the job manager, one torch thread,
 ``--repeat`` times, and reports the seconds from submit to model and the run's own seconds; the
 setting ``default`` leaves glibc's defaults. Linux with glibc only.
@@ -22,14 +22,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 CHILD = r"""
-import ctypes, json, sys, tempfile, time
+import json, sys, tempfile, time
 from pathlib import Path
 kib, repeat = sys.argv[1], int(sys.argv[2])
 if kib != "default":
-    libc = ctypes.CDLL("libc.so.6")
-    libc.mallopt(-8, 2)                    # M_ARENA_MAX
-    libc.mallopt(-3, int(kib) * 1024)      # M_MMAP_THRESHOLD
-    libc.mallopt(-1, 2 * int(kib) * 1024)  # M_TRIM_THRESHOLD
+    from ui.shell import tune_allocator
+    assert tune_allocator(int(kib) * 1024, 2 * int(kib) * 1024), "glibc's mallopt is not available here"
 import torch
 torch.set_num_threads(1)
 from core import jobs

@@ -5,10 +5,10 @@
 Starts ``streamlit run app.py`` pinned to ``--cpus`` (what a hosted demo's fraction of a core is
 closest to), opens the Train page in headless Chromium on the other CPUs (a hosted app's visitor
 browses on their own machine; on a one-CPU machine it shares the server's), picks each scenario in
-the sidebar and starts the run the page offers without changing anything (the leaderboard's recommended method, or
-the best-scored one with a demo recipe, in its demo recipe: core.training.demo). Reports, per run, the seconds from the click to the finished
-model, the steps and steps per second, the target accuracy and gain over source-only that the page
-shows, and the share of the zoo's recommended model's gain (the leaderboard's mean gain over
+the sidebar and starts the run the page offers without changing anything (the leaderboard's
+recommended method, or the best-scored one with a demo recipe, in its demo recipe:
+core.training.demo). Reports, per run, the seconds from the click to the finished model, the steps
+and steps per second, the target accuracy and gain over source-only that the page shows, and the share of the zoo's recommended model's gain (the leaderboard's mean gain over
 seeds) it reached; per scenario the median seconds; the machine's load average before and after
 (a shared machine makes the seconds noisy, the accuracies not).
 """

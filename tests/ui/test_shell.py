@@ -1,5 +1,6 @@
 """ui.shell.lean_process: the dashboard's process without Triton when there is no CUDA device, and
-torch still trains (an optimizer step imports torch._dynamo, which asks for Triton)."""
+torch still trains (an optimizer step imports torch._dynamo, which asks for Triton); tune_allocator
+applies glibc's settings where glibc is the C library."""
 
 from __future__ import annotations
 
@@ -32,3 +33,19 @@ def test_lean_process_leaves_triton_out_without_cuda_and_torch_still_trains():
     assert stepped == "True" and dynamo == "True"  # the optimizer ran, through torch._dynamo
     if cuda == "False":
         assert no_triton == "True"
+
+
+ALLOCATOR = """
+import ctypes, platform, sys
+sys.path.insert(0, sys.argv[1])
+from ui.shell import MMAP_FROM, TRIM_FROM, tune_allocator
+glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+print(glibc, tune_allocator(), MMAP_FROM < TRIM_FROM)
+"""
+
+
+def test_tune_allocator_applies_on_glibc_and_says_so():
+    out = subprocess.run([sys.executable, "-c", ALLOCATOR, str(ROOT)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    glibc, applied, ordered = out.stdout.split()
+    assert applied == glibc and ordered == "True"
