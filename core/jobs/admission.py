@@ -37,6 +37,7 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 from ..training.config import TrainConfig
 from ..util.device import available_cpus
@@ -63,6 +64,11 @@ class JobManager:
     threads each job trains with (its ``config.threads`` is capped at this; None leaves configs
     as they are); finished jobs are kept for ``keep_finished_s`` seconds, at most
     ``max_finished`` of them (a session's job is dropped when it submits a new one anyway).
+
+    ``on_busy_change``: called with True when the first job starts (before its thread does) and
+    with False when the last running one ends, so the host can tune the process for training
+    (the dashboard's allocator: ``ui.shell.training_allocator``); an error in it is logged, never
+    raised into a job.
     """
 
     def __init__(self, max_concurrent: int = 1, threads_per_job: int | None = 1,
@@ -79,6 +85,7 @@ class JobManager:
         self._lock = threading.Lock()
         self._latest: dict[str, Job] = {}    # session → its latest job (running or finished)
         self._active: dict[str, Job] = {}    # session → its running job
+        self.on_busy_change: Callable[[bool], None] | None = None
 
     # ---- public API ------------------------------------------------------------------------
     def submit(self, session_id: str, config: TrainConfig, out_dir: str | Path | None = None,
@@ -110,12 +117,16 @@ class JobManager:
             thread = threading.Thread(target=self._run, args=(job,), name=f"shiftlab-train-{job.id}",
                                       daemon=True)
             job._thread = thread
+            if len(self._active) == 1:
+                self._busy_changed(True)
             try:
                 thread.start()
                 self._ensure_watchdog()
             except BaseException:  # e.g. "can't start new thread": give the slot back
                 del self._active[session_id]
                 self._latest.pop(session_id, None)
+                if not self._active:
+                    self._busy_changed(False)
                 raise
         if replaced is not None:
             _remove_out_dir(replaced)
@@ -179,6 +190,8 @@ class JobManager:
             with self._lock:
                 if self._active.get(job.session_id) is job:
                     del self._active[job.session_id]
+                    if not self._active:
+                        self._busy_changed(False)
             try:
                 job._finish(status, result, error, kind)
             finally:
@@ -187,6 +200,15 @@ class JobManager:
                 forgotten = self._latest.get(job.session_id) is not job
             if forgotten:  # nobody will look at it again
                 _remove_out_dir(job)
+
+    def _busy_changed(self, busy: bool) -> None:
+        """Tell ``on_busy_change`` (called with the lock held, so starts and ends stay in order)."""
+        if self.on_busy_change is None:
+            return
+        try:
+            self.on_busy_change(busy)
+        except Exception:  # noqa: BLE001 - a host's hook must not fail a job
+            log.exception("on_busy_change(%s) failed", busy)
 
     # ---- owners --------------------------------------------------------------------------
     def touch(self, session_id: str) -> None:

@@ -1,13 +1,15 @@
 """How the app's allocator settings (ui.shell.lean_process) change a training run's time.
 
-    taskset -c 0 python scripts/bench/allocator_speed.py [--mmap-kib 128 1024 4096] [--repeat 2] [--json FILE]
+    taskset -c 0 python scripts/bench/allocator_speed.py [--mmap-kib default 1024 8192 app] [--repeat 2] [--json FILE]
 
 For each setting, a fresh process (mallopt is process-wide) tunes glibc's allocator as the app
 does (``ui.shell.tune_allocator``: two arenas, mmap from the given KiB, trim past twice that), then
 submits the Train
 page's demo run of MNIST → MNIST-M (``core.training.demo``) to the job manager, one torch thread,
 ``--repeat`` times, and reports the seconds from submit to model and the run's own seconds; the
-setting ``default`` leaves glibc's defaults. Linux with glibc only.
+setting ``default`` leaves glibc's defaults and ``app`` does what the app does
+(``ui.shell.lean_process``: the lean settings, and while a job runs ``ui.shell.training_allocator``'s).
+Linux with glibc only.
 """
 
 from __future__ import annotations
@@ -25,7 +27,10 @@ CHILD = r"""
 import json, sys, tempfile, time
 from pathlib import Path
 kib, repeat = sys.argv[1], int(sys.argv[2])
-if kib != "default":
+if kib == "app":  # what the app does: lean settings, the training allocator while a job runs
+    from ui.shell import lean_process
+    lean_process()
+elif kib != "default":
     from ui.shell import tune_allocator
     assert tune_allocator(int(kib) * 1024, 2 * int(kib) * 1024), "glibc's mallopt is not available here"
 import torch
@@ -48,7 +53,7 @@ print(json.dumps(runs))
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--mmap-kib", nargs="+", default=["default", "128", "1024", "4096"])
+    ap.add_argument("--mmap-kib", nargs="+", default=["default", "1024", "8192", "app"])
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)

@@ -49,3 +49,35 @@ def test_tune_allocator_applies_on_glibc_and_says_so():
     assert out.returncode == 0, out.stderr[-2000:]
     glibc, applied, ordered = out.stdout.split()
     assert applied == glibc and ordered == "True"
+
+
+def test_the_allocator_follows_training_and_gives_memory_back_when_it_ends(monkeypatch):
+    """lean_process hands the job manager ui.shell.training_allocator: step-sized buffers stay on the
+    heap while a run trains, the lean settings and a trim return when the last run ends."""
+    from ui import shell
+
+    calls = []
+    monkeypatch.setattr(shell, "tune_allocator", lambda *a: calls.append(("tune", a)) or True)
+    monkeypatch.setattr(shell, "release_free_memory", lambda: calls.append(("trim",)) or True)
+    shell.training_allocator(True)
+    shell.training_allocator(False)
+    assert calls == [("tune", (shell.TRAIN_MMAP_FROM, shell.TRAIN_TRIM_FROM)), ("tune", ()), ("trim",)]
+    assert shell.MMAP_FROM < shell.TRAIN_MMAP_FROM < shell.TRAIN_TRIM_FROM
+
+
+FROZEN = """
+import gc, sys
+sys.path.insert(0, sys.argv[1])
+from ui.shell import lean_process
+from core import jobs
+lean_process()
+print(gc.get_freeze_count(), "torch" in sys.modules, jobs.manager().on_busy_change.__name__)
+"""
+
+
+def test_lean_process_freezes_the_startup_heap_and_registers_the_training_allocator():
+    out = subprocess.run([sys.executable, "-c", FROZEN, str(ROOT)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    frozen, torch_loaded, hook = out.stdout.split()
+    assert int(frozen) > 50_000 and torch_loaded == "True"  # torch, plotly and core: ~236,000 objects
+    assert hook == "training_allocator"

@@ -512,3 +512,33 @@ def test_orphan_window_from_env(monkeypatch):
         monkeypatch.setenv("SHIFTLAB_ORPHAN_S", text)
         assert admission.default_orphan_after_s() == expected, text
     assert admission.heartbeat_interval(None) == admission.heartbeat_interval(60.0) == 5.0
+
+
+# --------------------------------------------------------------------------- the busy hook
+
+def test_on_busy_change_tells_when_the_first_run_starts_and_the_last_ends(mgr):
+    m = mgr(2)
+    calls = []
+    m.on_busy_change = calls.append
+    first = m.submit("a", long())
+    wait_for_step(first, 1)
+    second = m.submit("b", tiny())
+    assert second.wait(120).status == "done"
+    assert calls == [True]  # the second run started and ended while the first still ran
+    first.cancel()
+    first.wait(30)
+    wait_until(lambda: calls == [True, False] or None, 10, "the hook hearing the last run end")
+    third = m.submit("a", tiny())
+    assert third.wait(120).status == "done"
+    wait_until(lambda: calls == [True, False, True, False] or None, 10, "the hook hearing the third run")
+
+
+def test_a_failing_busy_hook_never_fails_the_run(mgr):
+    m = mgr()
+
+    def broken(busy):
+        raise RuntimeError("the host's hook broke")
+
+    m.on_busy_change = broken
+    job = m.submit("a", tiny())
+    assert job.wait(120).status == "done" and m.running() == 0
