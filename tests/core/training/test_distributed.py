@@ -13,7 +13,7 @@ which equals the full batch's mean gradient for a mean loss). What differs is on
 order of floating-point summation (two half-batch means averaged vs one full-batch mean), about
 1e-7 relative per step; Adam divides each update by √v, so in a coordinate whose gradient is near
 zero such a difference can move a weight by up to one learning rate (1e-3) per step. We require
-every weight within 2e-3 (two such steps) after 12 steps — measured: ~2e-5 — and the two models
+every weight within 2e-3 (two such steps) after 12 steps — measured: ~5e-7 — and the two models
 to predict the same class for ≥ 99 % of the target test pictures.
 """
 
