@@ -49,23 +49,32 @@ TRAIN_MMAP_FROM = 8 * 2 ** 20
 TRAIN_TRIM_FROM = 16 * 2 ** 20
 
 
-def tune_allocator(mmap_from: int = MMAP_FROM, trim_from: int = TRIM_FROM) -> bool:
-    """glibc's allocator for this process: at most two arenas, blocks of ``mmap_from`` bytes and more
-    from mmap, the heap's free top trimmed past ``trim_from`` (see :func:`lean_process`). False, and
-    nothing changed, on another platform or C library (musl: its defaults stand)."""
+def _glibc():
+    """glibc as a ctypes library, or None on another platform or C library (musl: its defaults stand)."""
     import sys
 
     if not sys.platform.startswith("linux"):
-        return False
+        return None
     import ctypes
 
     try:
         libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-8, 2)          # M_ARENA_MAX
-        libc.mallopt(-3, mmap_from)  # M_MMAP_THRESHOLD (also stops it growing)
-        libc.mallopt(-1, trim_from)  # M_TRIM_THRESHOLD
+        libc.mallopt, libc.malloc_trim  # noqa: B018 - both exist, or this is not glibc
     except (OSError, AttributeError):
+        return None
+    return libc
+
+
+def tune_allocator(mmap_from: int = MMAP_FROM, trim_from: int = TRIM_FROM) -> bool:
+    """glibc's allocator for this process: at most two arenas, blocks of ``mmap_from`` bytes and more
+    from mmap, the heap's free top trimmed past ``trim_from`` (see :func:`lean_process`). False, and
+    nothing changed, without glibc."""
+    libc = _glibc()
+    if libc is None:
         return False
+    libc.mallopt(-8, 2)          # M_ARENA_MAX
+    libc.mallopt(-3, mmap_from)  # M_MMAP_THRESHOLD (also stops it growing)
+    libc.mallopt(-1, trim_from)  # M_TRIM_THRESHOLD
     return True
 
 
@@ -106,9 +115,9 @@ def training_allocator(busy: bool) -> None:
     :data:`TRAIN_MMAP_FROM` come from the heap; when the last run ends the app's lean settings return
     and :func:`release_free_memory` gives the heap's free pages back.
 
-    Measured (docs/deploying.md): the Train page's demo run alone on one core trained in 10.0–12.8 s
-    with 8 MiB against 15.3–18.9 s with 1 MiB; kept for the whole process, 8 MiB raised the crowd's
-    peak from 887 to 951 MB, over the hosted budget — so only while training.
+    Measured (docs/deploying.md, scripts/bench/allocator_speed.py): the Train page's demo submitted
+    alone on one core trained in 11.9–12.9 s so, against 17.0–18.7 s with 1 MiB throughout; kept for
+    the whole process, 8 MiB raised the crowd's peak to 952 MB, over the hosted budget (872 MB so).
     """
     if busy:
         tune_allocator(TRAIN_MMAP_FROM, TRAIN_TRIM_FROM)
@@ -119,23 +128,17 @@ def training_allocator(busy: bool) -> None:
 
 def release_free_memory() -> bool:
     """glibc's ``malloc_trim(0)``: free pages anywhere in every arena go back to the system. False
-    where there is no glibc."""
-    import sys
-
-    if not sys.platform.startswith("linux"):
+    without glibc."""
+    libc = _glibc()
+    if libc is None:
         return False
-    import ctypes
-
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        return False
+    libc.malloc_trim(0)
     return True
 
 
 def freeze_startup_heap() -> int:
     """Import what every page and a training run need, then move every object alive — the modules,
-    classes and functions of torch, Streamlit, plotly and core: ~270,000 objects — out of the
+    classes and functions of torch, Streamlit, plotly and core: ~236,000 objects — out of the
     cyclic garbage collector's reach (:func:`gc.freeze`). Returns how many objects were frozen.
 
     Why: Streamlit runs a full collection after every script run (``runner.postScriptGC``), and a

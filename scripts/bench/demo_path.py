@@ -8,9 +8,10 @@ browses on their own machine; on a one-CPU machine it shares the server's), pick
 the sidebar and starts the run the page offers without changing anything (the leaderboard's
 recommended method, or the best-scored one with a demo recipe, in its demo recipe:
 core.training.demo). Reports, per run, the seconds from the click to the finished model, the steps
-and steps per second, the target accuracy and gain over source-only that the page shows, and the share of the zoo's recommended model's gain (the leaderboard's mean gain over
-seeds) it reached; per scenario the median seconds; the machine's load average before and after
-(a shared machine makes the seconds noisy, the accuracies not).
+and steps per second, the target accuracy and gain over source-only that the page shows, and the
+share of the zoo's recommended model's gain (the leaderboard's mean gain over seeds) it reached;
+per scenario the median seconds; the machine's load average before and after (a shared machine
+makes the seconds noisy, the accuracies not).
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ def test_lean_process_leaves_triton_out_without_cuda_and_torch_still_trains():
 
 
 ALLOCATOR = """
-import ctypes, platform, sys
+import platform, sys
 sys.path.insert(0, sys.argv[1])
 from ui.shell import MMAP_FROM, TRIM_FROM, tune_allocator
 glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
