@@ -1,6 +1,6 @@
 """The demo path: the Train page's *default* run, in the real app, on one core.
 
-    python scripts/bench/demo_path.py [--cpus 0] [--repeat 2] [--scenarios all] [--json FILE]
+    python scripts/bench/demo_path.py [--cpus 0] [--repeat 2] [--scenarios all] [--browser-nice 19] [--json FILE]
 
 Starts ``streamlit run app.py`` pinned to ``--cpus`` (what a hosted demo's fraction of a core is
 closest to), opens the Train page in headless Chromium on the other CPUs (a hosted app's visitor
@@ -11,7 +11,9 @@ core.training.demo). Reports, per run, the seconds from the click to the finishe
 and steps per second, the target accuracy and gain over source-only that the page shows, and the
 share of the zoo's recommended model's gain (the leaderboard's mean gain over seeds) it reached;
 per scenario the median seconds; the machine's load average before and after (a shared machine
-makes the seconds noisy, the accuracies not).
+makes the seconds noisy, the accuracies not); and where the server's CPU went during each run — the
+training thread, and every thread that lived through the run (the live view's script runs, the web
+server) — read from /proc (:func:`cpu_split`).
 """
 
 from __future__ import annotations
@@ -42,9 +44,10 @@ def pick_scenario(page, scenario) -> None:
     settle(page)
 
 
-def default_run(page, url: str, scenario=None, timeout: float = 300.0) -> dict:
+def default_run(page, url: str, scenario=None, timeout: float = 300.0, server_pid: int | None = None) -> dict:
     """Start the Train page's default run (of ``scenario``, picked in the sidebar; else the app's
-    first); seconds from the click until its model joined the session."""
+    first); seconds from the click until its model joined the session, and (with ``server_pid``)
+    where the server's CPU went meanwhile (:func:`cpu_split`)."""
     from core.training.demo import demo_for
     from core.zoo import SCENARIOS
 
@@ -56,10 +59,40 @@ def default_run(page, url: str, scenario=None, timeout: float = 300.0) -> dict:
     demo = demo_for(*scenario)  # what the page offers (pages/train.py)
     method = page.get_by_role("combobox", name="Method").input_value()
     steps = int(page.get_by_label("Steps", exact=True).input_value())
+    before = server_cpu(server_pid) if server_pid else None
     run = start_training(page, timeout)
+    if server_pid:
+        run.update(cpu_split(before, server_cpu(server_pid)))
     return {"scenario": "->".join(scenario), "method": demo.method, "method_shown": method, "steps": steps,
             "warm_start": demo.warm_start is not None, **run, "seconds": round(run["seconds"], 2),
             "steps_per_s_click_to_result": round(steps / run["seconds"], 2)}
+
+
+def _ticks(stat: Path) -> float:
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def server_cpu(pid: int) -> dict:
+    """CPU seconds of process ``pid`` so far (``total``: every thread it ever ran, ended ones
+    included) and of each of its living threads (``threads``, by thread id)."""
+    threads = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            threads[int(task.name)] = _ticks(task / "stat")
+        except OSError:  # the thread ended meanwhile
+            continue
+    return {"total": _ticks(Path(f"/proc/{pid}/stat")), "threads": threads}
+
+
+def cpu_split(before: dict, after: dict) -> dict:
+    """Where the server's CPU went during a run: the threads that lived through it (the script runs
+    of the live view, the web server, the watchdog) and the rest — the training thread, which ends
+    with its run."""
+    total = after["total"] - before["total"]
+    lasting = sum(t - before["threads"][tid] for tid, t in after["threads"].items() if tid in before["threads"])
+    return {"server_cpu_s": round(total, 2), "training_thread_cpu_s": round(total - lasting, 2),
+            "other_threads_cpu_s": round(lasting, 2)}
 
 
 def against_recommended(run: dict) -> dict:
@@ -87,6 +120,9 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--scenarios", default="first",
                     help="'first' (the app's default scenario), 'all' (the shipped ones) or keys like mnist->mnistm,…")
+    ap.add_argument("--browser-nice", type=int, default=0, metavar="N",
+                    help="run the browser (and this driver) at this niceness: on a machine whose every CPU "
+                         "the server may use, 19 stands in for a visitor browsing on their own machine")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     if args.repeat < 1:
@@ -119,13 +155,15 @@ def main(argv=None) -> int:
             proc, url = start_app(env, log)
         finally:
             os.sched_setaffinity(0, browser_cpus)  # the browser launched below inherits this
+            if args.browser_nice:
+                os.nice(args.browser_nice)  # and this
         try:
             with sync_playwright() as pw:
                 browser = launch_chromium(pw, chromium)
                 for scenario in scenarios:
                     for _ in range(args.repeat):
                         page = browser.new_page()  # a fresh session each time
-                        run = default_run(page, url, scenario)
+                        run = default_run(page, url, scenario, server_pid=proc.pid)
                         runs.append({**run, **against_recommended(run), "loadavg_1min": os.getloadavg()[0]})
                         page.close()
                         print(json.dumps(runs[-1]), flush=True)
@@ -136,7 +174,7 @@ def main(argv=None) -> int:
     by_scenario = {}
     for run in runs:
         by_scenario.setdefault(run["scenario"], []).append(run)
-    result = {"server_cpus": sorted(cpus), "browser_cpus": sorted(browser_cpus), "loadavg_before": load_before,
+    result = {"server_cpus": sorted(cpus), "browser_cpus": sorted(browser_cpus), "browser_nice": args.browser_nice, "loadavg_before": load_before,
               "loadavg_after": list(os.getloadavg()),
               "cpu": cpu_model(), "command": "python scripts/bench/demo_path.py " + " ".join(argv or sys.argv[1:]),
               "runs": runs,
