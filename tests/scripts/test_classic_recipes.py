@@ -56,3 +56,26 @@ def test_variants_added_for_one_method_are_tried_on_that_method_only():
     runs = [_run("source_only", "recipe", "a", 40.0), _run("mcc", "recipe", "a", 41.0),
             _run("mcc", "bn+disc256", "a", 90.0)]  # a stray row of a variant mcc is not tried with
     assert study.summary(runs)["mcc"] == {"mean_gain": {"recipe": 1.0}, "chosen": "recipe"}
+
+
+@pytest.mark.parametrize("method, variant, model, hparams", [
+    ("cdan", "bn+std+drop0.5", {"batch_norm": True, "input_norm": "image"}, {"disc_dropout": 0.5, "domain_weight": 1.0}),
+    ("cdan", "bn", {"batch_norm": True}, {"disc_dropout": 0.0, "domain_weight": 1.0}),
+    ("mcc", "bn+ramp", {"batch_norm": True}, {"ramp": True, "mcc_weight": 1.0}),
+    ("mcc", "recipe", {}, {"ramp": False, "mcc_weight": 1.0})])
+def test_the_papers_settings_tried_later_train_with_their_own_hparams_and_the_papers_weight(monkeypatch, method, variant,
+                                                                                           model, hparams):
+    """The variants added for CDAN (the code's discriminator dropout) and MCC (the ramped weight)
+    set their own setting over the paper's defaults; the others keep the paper's, never the
+    shipped recipe's (which now has both)."""
+    seen = {}
+
+    def fake_train(cfg):
+        seen["cfg"] = cfg
+        return SimpleNamespace(target_acc=50.0, source_acc=90.0)
+
+    monkeypatch.setattr("core.training.engine.train", fake_train)
+    study.run_one(method, variant, "mnist", "folder:/nowhere", 0)
+    assert seen["cfg"].model == model
+    assert {k: seen["cfg"].hparams[k] for k in hparams} == hparams
+    assert variant in study.variants_of(method)

@@ -114,3 +114,19 @@ def test_cdan_logs_the_dann_ramp():
     hist = train(make_config("cdan", steps=3, hparams={"domain_weight": 0.5})).history
     assert [h["lambda"] for h in hist] == pytest.approx([0.5 * dann_lambda(k / 3) for k in range(3)], rel=1e-5)
     assert all(h["loss"] == pytest.approx(h["cls"] + h["domain"], rel=1e-5) for h in hist)
+
+
+def test_the_discriminator_drops_hidden_units_in_training_only_when_asked():
+    from core.methods.cdan import discriminator
+
+    plain, dropped = discriminator(12, 32, 0.0), discriminator(12, 32, 0.5)
+    assert not any(isinstance(m, torch.nn.Dropout) for m in plain.modules())  # the paper's default: as before
+    assert [m.p for m in dropped.modules() if isinstance(m, torch.nn.Dropout)] == [0.5, 0.5]
+    x = torch.randn(64, 12, generator=torch.Generator().manual_seed(0))
+    dropped.train()
+    torch.manual_seed(0)
+    a = dropped(x)
+    torch.manual_seed(1)
+    assert a.shape == (64,) and not torch.allclose(a, dropped(x))  # a different mask, another output
+    dropped.eval()
+    assert torch.equal(dropped(x), dropped(x))  # no dropout outside training

@@ -55,3 +55,12 @@ def test_mcc_method_adds_the_weighted_confusion_to_the_source_loss():
     for h in hist:
         assert 0.0 <= h["mcc"] <= 1.0
         assert h["loss"] == pytest.approx(h["cls"] + 2.0 * h["mcc"], rel=1e-5)
+
+
+def test_the_ramped_weight_rises_from_zero_with_the_dann_schedule():
+    from core.models import dann_lambda
+
+    hist = train(make_config("mcc", steps=4, hparams={"mcc_weight": 2.0, "ramp": True})).history
+    assert hist[0]["loss"] == pytest.approx(hist[0]["cls"], rel=1e-6)  # p = 0: no confusion term yet
+    for k, h in enumerate(hist):
+        assert h["loss"] == pytest.approx(h["cls"] + 2.0 * dann_lambda(k / 4) * h["mcc"], rel=1e-5)
