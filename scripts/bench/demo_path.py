@@ -30,7 +30,8 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.support.appserver import find_chromium, launch_chromium, settle, start_app, start_training, stop_app  # noqa: E402
+from tests.support.appserver import (cpu_seconds, find_chromium, launch_chromium, settle, start_app,  # noqa: E402
+                                     start_training, stop_app)
 
 
 def pick_scenario(page, scenario) -> None:
@@ -68,21 +69,16 @@ def default_run(page, url: str, scenario=None, timeout: float = 300.0, server_pi
             "steps_per_s_click_to_result": round(steps / run["seconds"], 2)}
 
 
-def _ticks(stat: Path) -> float:
-    fields = stat.read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-
-
 def server_cpu(pid: int) -> dict:
     """CPU seconds of process ``pid`` so far (``total``: every thread it ever ran, ended ones
     included) and of each of its living threads (``threads``, by thread id)."""
     threads = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
-            threads[int(task.name)] = _ticks(task / "stat")
+            threads[int(task.name)] = cpu_seconds(pid, int(task.name))
         except OSError:  # the thread ended meanwhile
             continue
-    return {"total": _ticks(Path(f"/proc/{pid}/stat")), "threads": threads}
+    return {"total": cpu_seconds(pid), "threads": threads}
 
 
 def cpu_split(before: dict, after: dict) -> dict:

@@ -143,9 +143,12 @@ def memory_mb(pid: int) -> dict[str, float]:
     return out
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (Linux /proc), in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def cpu_seconds(pid: int, tid: int | None = None) -> float:
+    """User + system CPU time a process (or, with ``tid``, one of its threads) has used so far
+    (Linux /proc), in seconds. A thread's own figure is under /proc/PID/task/TID: /proc/TID/stat
+    sums the whole process."""
+    stat = Path(f"/proc/{pid}/task/{tid}/stat" if tid is not None else f"/proc/{pid}/stat")
+    fields = stat.read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
