@@ -18,7 +18,8 @@ of the scenario's source (its head is trained afresh). Each entry was chosen by 
 unseen fixture domains (``python -m core fixtures``; ``scripts/bench/demo_recipe_study.py --ship``
 writes it, with the measurements in docs/benchmarks/), never on the shipped scenarios' target
 labels. When the recommended method has none (no recipe of it fits the budget and gains), the demo
-trains the method with a recipe that the leaderboard's validator scores highest on the scenario
+trains the method with a recipe that the leaderboard's validator scores highest on the scenario,
+or, on a scenario it has no scores for, the one whose recipe gained most on the fixture domains
 (:func:`watchable_method`); with no ``demo.json`` at all, the recommended method trains its
 ``app_steps`` with its usual recipe.
 
@@ -149,7 +150,9 @@ def recommended_method(source: str, target: str, board: dict | None = None) -> t
 def watchable_method(source: str, target: str, recommended: str, recipes: dict, board: dict) -> tuple[str, str] | None:
     """When the recommended method has no demo recipe (a run too slow to watch in seconds), the
     method with one that the leaderboard's validator scores highest on this scenario (mean over
-    seeds; no target labels), with why; None when no such method has a score."""
+    seeds; no target labels), with why. A scenario the leaderboard has no scores for (your own
+    pictures) gets the method whose recipe gained most on the fixture domains (``fixture_mean_gain``
+    in ``demo.json``). None when neither is known."""
     from ..data import scenario_key
     from ..methods import METHODS
 
@@ -157,12 +160,19 @@ def watchable_method(source: str, target: str, recommended: str, recipes: dict, 
     entries = (board.get("scenarios") or {}).get(scenario_key(source, target)) or {}
     scored = {m: (entries[m].get("validator_scores") or {}).get(validator) for m in recipes if m in entries and m in METHODS}
     scored = {m: v for m, v in scored.items() if v is not None}
-    if not scored:
-        return None
-    best = max(scored, key=scored.get)
     label = METHODS[recommended].label or recommended
-    return best, (f"the method with a demo recipe that {validator} scores highest on this scenario (no target "
-                  f"labels); the leaderboard recommends {label}, whose runs are too slow to watch here")
+    if scored:
+        best = max(scored, key=scored.get)
+        return best, (f"the method with a demo recipe that {validator} scores highest on this scenario (no target "
+                      f"labels); the leaderboard recommends {label}, whose runs are too slow to watch here")
+    gains = {m: r.get("fixture_mean_gain") for m, r in recipes.items() if m in METHODS}
+    gains = {m: float(g) for m, g in gains.items() if isinstance(g, (int, float))}
+    if not gains:
+        return None
+    best = max(gains, key=gains.get)
+    return best, (f"the method whose demo recipe gained most on the unseen fixture domains ({gains[best]:+.1f} "
+                  f"points on average); the leaderboard has no scores for this scenario, and {label}, the method "
+                  "it recommends most often, is too slow to watch here")
 
 
 def shipped_source_only(source: str, target: str) -> str | None:

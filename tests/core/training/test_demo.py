@@ -166,4 +166,18 @@ def test_a_recommended_method_without_a_demo_recipe_gives_way_to_the_best_scored
     recipes = {"self_training": {"steps": 100}, "self_ensembling": {"steps": 100}}
     method, why = watchable_method("mnist", "mnistm", "adamatch", recipes, board)
     assert method == "self_ensembling" and "AdaMatch" in why and "devn" in why
-    assert watchable_method("mnist", "ucidigits", "adamatch", recipes, board) is None
+    assert watchable_method("mnist", "ucidigits", "adamatch", recipes, board) is None  # no scores, no gains
+
+
+def test_a_scenario_without_scores_trains_the_recipe_that_gained_most_on_the_fixtures(tmp_path, tiny_zoo, zoo_env):
+    """Your own pictures: the leaderboard recommends nothing there and scores nothing, so the demo
+    must not fall back to the most often recommended method's long run from scratch (AdaMatch, no
+    recipe) but train the method whose demo recipe gained most on the fixture domains."""
+    recipes = {"self_training": {"steps": 30, "batch_size": 16, "lr": 0.003, "warm_start": True, "fixture_mean_gain": 15.3},
+               "self_ensembling": {"steps": 20, "batch_size": 16, "lr": 0.003, "warm_start": True,
+                                   "fixture_mean_gain": 33.8}}
+    zoo_env(_zoo(tmp_path, tiny_zoo, recommended="adamatch", recipes=recipes))
+    demo = demo_for("mnist", "folder:/nowhere/own-pictures")
+    assert (demo.method, demo.steps, demo.batch_size) == ("self_ensembling", 20, 16)
+    assert "fixture" in demo.why and "+33.8" in demo.why
+    assert demo.warm_start is not None  # the same source's shipped source-only model
