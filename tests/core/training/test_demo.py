@@ -40,8 +40,8 @@ DANN_DEMO = {"dann": {"steps": 20, "batch_size": 16, "lr": 0.003, "warm_start": 
 
 
 def test_the_rule_prefers_the_best_gain_that_fits_and_the_cheaper_of_near_ties():
-    over = {"mean_gain": 40.0, "median_cpu_s": 12.0}
-    best = {"mean_gain": 30.0, "median_cpu_s": 7.5}
+    over = {"mean_gain": 40.0, "median_cpu_s": demo_mod.BUDGET_S + 4}
+    best = {"mean_gain": 30.0, "median_cpu_s": demo_mod.BUDGET_S - 0.5}
     near = {"mean_gain": 29.4, "median_cpu_s": 5.0}
     worse = {"mean_gain": 20.0, "median_cpu_s": 2.0}
     assert choose([over, best, worse]) is best          # over the budget never counts
