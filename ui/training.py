@@ -171,7 +171,13 @@ def demo_caption(demo, method: str) -> None:
     """What the default run is and why, in a line or two; the missing-model note in one line."""
     if demo is None or method != demo.method:
         return
+    from core.methods import METHODS
+
     how = f"{demo.steps:,} steps of batch {demo.batch_size} at learning rate {demo.lr:g}"
+    hps = METHODS[method].hyperparameters
+    for name, value in demo.hparams.items():  # the recipe's own settings, as the form labels them
+        if name in hps:
+            how += f", {hps[name].label or name} {value}"
     if demo.warm_start is not None:
         how += ", starting from the shipped source-only model"
     st.caption(f"**{labels.method_label(method)}** is {demo.why}. The demo recipe: {how}, "

@@ -228,7 +228,8 @@ def demo_zoo(tiny_zoo, tmp_path, monkeypatch):
                                               "n_seeds": 3, "source_only_acc_mean": 40.0, "gain": 10.0}}
     (zoo / "leaderboard.json").write_text(json.dumps(board))
     (zoo / RECIPES_NAME).write_text(json.dumps(
-        {"recipes": {"dann": {"steps": 20, "batch_size": 16, "lr": 0.003, "warm_start": True, "hparams": {}}}}))
+        {"recipes": {"dann": {"steps": 20, "batch_size": 16, "lr": 0.003, "warm_start": True,
+                              "hparams": {"domain_weight": 0.5}}}}))
     monkeypatch.setenv("SHIFTLAB_ZOO_DIR", str(zoo))
     return zoo
 
@@ -242,11 +243,13 @@ def test_train_a_tiny_run_to_completion(demo_zoo, jobs_manager):
     assert at.select_slider(key="train_dann_batch").value == 16 and at.select_slider(key="train_dann_lr").value == 0.003
     assert at.checkbox(key="train_dann_warm").value is True
     assert "recommendation for this scenario" in texts(at.caption) and not at.info
+    assert "Domain weight λ 0.5" in texts(at.caption)  # the recipe's own settings are named
     button(at, "Start training").click().run()
     assert not at.exception
     assert session_job(at) is not None
     config = session_job(at).snapshot().config
     assert (config.steps, config.batch_size, config.pretrained) == (20, 16, str(demo_zoo / "mnist-mnistm" / "source_only"))
+    assert config.hparams["domain_weight"] == 0.5
     rerun_until(at, lambda: session_job(at).done and "Result" in texts(at.subheader))
     assert session_job(at).snapshot().status == "done"
     metrics = {m.label: m for m in at.metric}
