@@ -164,9 +164,13 @@ def watchable_method(source: str, target: str, recommended: str, recipes: dict, 
     scored = {m: v for m, v in scored.items() if v is not None}
     label = METHODS[recommended].label or recommended
     if scored:
+        from ..validators import VALIDATORS
+
         best = max(scored, key=scored.get)
-        return best, (f"the method with a demo recipe that {validator} scores highest on this scenario (no target "
-                      f"labels); the leaderboard recommends {label}, whose runs are too slow to watch here")
+        judge = getattr(VALIDATORS.get(validator), "label", None) or validator
+        return best, (f"the method with a demo recipe that the label-free validator {judge} scores highest on this "
+                      f"scenario (no target labels); the leaderboard recommends {label}, whose runs are too slow "
+                      "to watch here")
     gains = {m: r.get("fixture_mean_gain") for m, r in recipes.items() if m in METHODS}
     gains = {m: float(g) for m, g in gains.items() if isinstance(g, (int, float))}
     if not gains:
