@@ -150,8 +150,9 @@ st.download_button("Download predictions (CSV)", frame.to_csv(index=False).encod
 st.caption(f"Predicted in {elapsed_ms:.0f} ms. Pictures are shown as the first model sees them"
            + (" (centred like MNIST)." if normalize == "centre" else "."))
 if normalize == "auto" and choices:
-    st.caption("Read automatically, for each model, without labels: " + "; ".join(
-        f"**{titles[m]}** {inputs.NORMALIZE_LABELS[c.normalize].lower()} — {c.reason}" for m, c in choices.items()))
+    st.caption(inputs.auto_reading_sentence({titles[m]: c.normalize for m, c in choices.items()}))
+    with st.expander("How each model's reading was chosen"):
+        st.caption("; ".join(f"**{titles[m]}**: {c.reason}" for m, c in choices.items()) + ".")
 if uploading:  # each model's accuracy on these pictures, estimated without labels
     estimate.show_estimates({m: (chosen[m], cards[m], refs[m], titles[m]) for m in names}, rows)
 

@@ -17,6 +17,24 @@ CANVAS_SIDE = 224
 #: The choices of how pictures enter the models, as people read them.
 NORMALIZE_LABELS = {"auto": "Automatically (recommended)", "none": "As they are", "centre": "Centred like MNIST"}
 
+def auto_reading_sentence(readings: dict[str, str]) -> str:
+    """What "Automatically" chose, in one sentence a newcomer reads: ``{model title: "none" | "centre"}``
+    → "Read automatically (no labels): **Source only** and **DANN** read the pictures centred like
+    MNIST, **Universal** reads them as they are — each the way its own answers are more confident." """
+    groups: dict[str, list[str]] = {}
+    for title, how in readings.items():
+        groups.setdefault(how, []).append(f"**{title}**")
+    words = {"none": "as they are", "centre": "centred like MNIST"}
+    parts = []
+    for i, (how, titles) in enumerate(groups.items()):
+        who = titles[0] if len(titles) == 1 else ", ".join(titles[:-1]) + " and " + titles[-1]
+        verb = ("reads" if len(titles) == 1 else "read") + (" the pictures" if i == 0 else " them")
+        parts.append(f"{who} {verb} {words.get(how, how)}")
+    why = "each the way its own answers are more confident" if len(readings) > 1 else \
+        "the way its answers are more confident"
+    return f"Read automatically (no labels): {', '.join(parts)} — {why}."
+
+
 NORMALIZE_HELP = (
     "**Automatically**: for each model and this batch, ShiftLab reads the pictures both ways and keeps "
     "the one whose predictions are more confident on average (no labels needed). "

@@ -166,8 +166,10 @@ class Estimator:
             raise EstimatorError(f"estimator {self.name!r} needs the model's source validation fit "
                                  "(accuracy, confidence, thresholds), which is missing")
         if "pool" in self.needs and len(inp.pool) < self.min_pool:
-            raise EstimatorError(f"estimator {self.name!r} needs the predictions of at least {self.min_pool} other "
-                                 f"models on the same pictures, got {len(inp.pool)}")
+            raise EstimatorError(f"no estimate: the {self.label or self.name} estimator compares the model's "
+                                 f"answers with those of at least {self.min_pool} other shipped models on the same "
+                                 f"pictures, and {len(inp.pool)} {'is' if len(inp.pool) == 1 else 'are'} available "
+                                 "here (a full pretrained/ ships them)")
 
     def apply(self, raw: float) -> float:
         if self.fits_map:

@@ -515,7 +515,8 @@ def test_predict_reads_pictures_automatically_by_default_and_says_how(with_zoo):
     upload(at, [(f"digit{i}.png", digit_png(i, size=96)) for i in range(4)])
     assert not at.exception, [e.value for e in at.exception]
     said = texts(at.caption)
-    assert "Read automatically, for each model, without labels" in said and "label-free" in said
+    assert "Read automatically (no labels):" in said and "more confident" in said  # one plain sentence
+    assert "label-free" in said  # the scores behind it, in the expander
     auto = at.dataframe[0].value
     at.selectbox(key="predict_normalize").set_value("none").run()
     plain = at.dataframe[0].value

@@ -122,7 +122,7 @@ def test_missing_source_fit_and_small_pool_are_one_line_each():
     z = _hot([0] * 30)
     with pytest.raises(EstimatorError, match="source validation fit"):
         get_estimator("doc").estimate(Inputs(z, None))
-    with pytest.raises(EstimatorError, match="at least 2 other models"):
+    with pytest.raises(EstimatorError, match="at least 2 other shipped models"):
         get_estimator("agreement").estimate(Inputs(z, pool=[z]))
 
 
