@@ -395,6 +395,9 @@ def test_reselect_scores_a_pool_validator_the_zoo_predates_over_its_shipped_mode
     out = tmp_path / "zoo"
     shutil.copytree(tiny_zoo.path, out)
     board = json.loads((out / "leaderboard.json").read_text())
+    keep = "mnist->mnistm"  # one scenario: scoring a pool runs every shipped model over its domains
+    for block in ("scenarios", "selection", "recommended", "best_in_hindsight"):
+        board[block] = {k: v for k, v in (board.get(block) or {}).items() if k == keep}
     for entries in board["scenarios"].values():
         for e in entries.values():
             e.get("validator_scores", {}).pop("mixval", None)
