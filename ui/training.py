@@ -206,8 +206,9 @@ def comparison(target_acc: float, baseline: float | None, baseline_label: str, r
     """The run against source-only and against the zoo's recommended model, in a sentence or two."""
     lines = []
     if baseline is not None:
-        lines.append(f"This run reaches {target_acc:.1f} %: {target_acc - baseline:+.1f} points over the "
-                     f"{baseline_label} model ({baseline:.1f} %).")
+        gain = target_acc - baseline
+        side = f"{gain:+.1f} points over" if gain >= 0 else f"{-gain:.1f} points below"
+        lines.append(f"This run reaches {target_acc:.1f} %: {side} the {baseline_label} model ({baseline:.1f} %).")
     rec = ref.get("recommended")
     if rec and rec.get("mean") is not None:
         steps = f" ({rec['steps']:,} step{'s' * (rec['steps'] != 1)})" if rec.get("steps") else ""
