@@ -17,6 +17,14 @@ CANVAS_SIDE = 224
 #: The choices of how pictures enter the models, as people read them.
 NORMALIZE_LABELS = {"auto": "Automatically (recommended)", "none": "As they are", "centre": "Centred like MNIST"}
 
+NORMALIZE_HELP = (
+    "**Automatically**: for each model and this batch, ShiftLab reads the pictures both ways and keeps "
+    "the one whose predictions are more confident on average (no labels needed). "
+    "**Centred like MNIST**: make the background dark, crop to the ink, pad to a square, scale the digit to "
+    "20/28 of the frame and centre it by mass — how MNIST was made; it helps photos of digits on paper, "
+    "scans and drawings and can hurt digits on photo textures. **As they are**: the whole picture, resized.")
+
+
 def auto_reading_sentence(readings: dict[str, str]) -> str:
     """What "Automatically" chose, in one sentence a newcomer reads: ``{model title: "none" | "centre"}``
     → "Read automatically (no labels): **Source only** and **DANN** read the pictures centred like
@@ -24,7 +32,7 @@ def auto_reading_sentence(readings: dict[str, str]) -> str:
     groups: dict[str, list[str]] = {}
     for title, how in readings.items():
         groups.setdefault(how, []).append(f"**{title}**")
-    words = {"none": "as they are", "centre": "centred like MNIST"}
+    words = {k: v[0].lower() + v[1:] for k, v in NORMALIZE_LABELS.items()}  # "centred like MNIST"
     parts = []
     for i, (how, titles) in enumerate(groups.items()):
         who = titles[0] if len(titles) == 1 else ", ".join(titles[:-1]) + " and " + titles[-1]
@@ -33,14 +41,6 @@ def auto_reading_sentence(readings: dict[str, str]) -> str:
     why = "each the way its own answers are more confident" if len(readings) > 1 else \
         "the way its answers are more confident"
     return f"Read automatically (no labels): {', '.join(parts)} — {why}."
-
-
-NORMALIZE_HELP = (
-    "**Automatically**: for each model and this batch, ShiftLab reads the pictures both ways and keeps "
-    "the one whose predictions are more confident on average (no labels needed). "
-    "**Centred like MNIST**: make the background dark, crop to the ink, pad to a square, scale the digit to "
-    "20/28 of the frame and centre it by mass — how MNIST was made; it helps photos of digits on paper, "
-    "scans and drawings and can hurt digits on photo textures. **As they are**: the whole picture, resized.")
 
 
 def camera_and_drawing(use_camera: bool, use_canvas: bool, key: str = "predict") -> list[tuple]:
