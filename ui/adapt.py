@@ -138,13 +138,13 @@ def _run(chosen: dict, images, names, method, seed, stamp, normalize, key) -> No
                              "zip": None}
 
 
-def plain_reason(adapted: bool, reason: str, before: dict | None = None, after: dict | None = None) -> str:
+def plain_reason(adapted: bool, reason: str, surer: bool = True) -> str:
     """The guard's reason (:func:`core.tta.guard.judge`) in words a newcomer reads. A kept adaptation
     passed every check — no class took over, the uncertainty (mean entropy) stayed within the guard's
-    limit, the answers stayed as spread over the classes — which need not mean more certain: with
-    ``before`` and ``after`` (:func:`core.evaluation.label_free_stats`) the sentence says which."""
+    limit, the answers stayed as spread over the classes — which need not mean more certain: ``surer``
+    (mean confidence did not fall, the figure the verdict reports) says which."""
     if adapted:
-        if before and after and after.get("mean_entropy", 0.0) > before.get("mean_entropy", 0.0):
+        if not surer:
             return ("the label-free checks found no harm: no class took over, the answers stayed as spread "
                     "over the classes, and they became less certain only within the guard's limit")
         return "its answers became more certain without piling onto one class"
@@ -162,7 +162,7 @@ def verdict_sentence(done: dict, changed: int) -> str:
     s, n = done["summary"], len(done["rows"])
     before, after = 100 * s["before"]["mean_confidence"], 100 * s["after"]["mean_confidence"]
     sure = "more" if after >= before else "less"
-    why = plain_reason(done["adapted"], s["reason"], s.get("before"), s.get("after"))
+    why = plain_reason(done["adapted"], s["reason"], surer=after >= before)  # one measure for both clauses
     if done["adapted"]:
         return (f"**Adapted** with {done['label']} to {s['n_images']} pictures in {s['seconds']:.1f} s: "
                 f"{changed} of {n} answers changed, the model is {sure} sure of them ({after:.0f} % on average, "

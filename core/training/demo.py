@@ -3,7 +3,7 @@
     >>> from core.training.demo import demo_for
     >>> demo = demo_for("mnist", "mnistm")                   # doctest: +SKIP
     >>> demo.method, demo.steps, demo.warm_start is not None  # doctest: +SKIP
-    ('self_ensembling', 200, True)
+    ('self_ensembling', 150, True)
     >>> config = demo.config(seed=0, device="cpu")            # a TrainConfig, ready to train  # doctest: +SKIP
 
 **Which method.** The leaderboard's ``recommended[scenario]`` (``pretrained/leaderboard.json``,

@@ -18,6 +18,13 @@ def test_a_kept_adaptation_that_got_less_sure_does_not_claim_more_certainty():
     assert "more certain" not in sentence and "within the guard's limit" in sentence
 
 
+def test_both_clauses_follow_the_confidence_the_sentence_reports_even_when_entropy_moves_the_other_way():
+    before = {"mean_confidence": 0.97, "mean_entropy": 0.20}
+    after = {"mean_confidence": 0.96, "mean_entropy": 0.15}  # lower entropy, yet a lower top probability
+    sentence = verdict_sentence(_done(True, before, after), changed=2)
+    assert "less sure of them" in sentence and "more certain" not in sentence
+
+
 def test_a_kept_adaptation_that_got_surer_says_so():
     before = {"mean_confidence": 0.80, "mean_entropy": 0.50}
     after = {"mean_confidence": 0.90, "mean_entropy": 0.30}
