@@ -8,7 +8,7 @@
         --json docs/benchmarks/seed-stability-self_training.json
 
 Each variant — ``recipe`` is the zoo's recipe as shipped; ``KEY=VALUE,KEY=VALUE`` sets the method's
-settings over it — trains from ``--source`` to each fixture domain that ``python -m core fixtures``
+settings over it, ``model.KEY=VALUE`` the network's options (``model.input_norm=image``) — trains from ``--source`` to each fixture domain that ``python -m core fixtures``
 synthesises (their labels are ours to choose on) on every seed, with the zoo's recipe otherwise
 (1,500 steps, batch 64 + 64, Adam 1e-3, one thread). The baseline is the zoo's source-only recipe on
 the same pair and seed. The shipped scenarios' targets are never read.
@@ -68,9 +68,12 @@ def run_one(method: str, variant: str, source: str, target_dir: Path, seed: int)
     from core.training.engine import train
     from core.training.recipes import recipe
 
-    hparams = parse_variant(variant)
-    cfg = recipe(method, source, f"folder:{target_dir}", seed=seed, threads=1, device="cpu", eval_every=0,
-                 hparams=hparams)
+    settings = parse_variant(variant)
+    model = {k.removeprefix("model."): v for k, v in settings.items() if k.startswith("model.")}
+    hparams = {k: v for k, v in settings.items() if not k.startswith("model.")}
+    common = dict(seed=seed, threads=1, device="cpu", eval_every=0, hparams=hparams)
+    shipped_model = recipe(method, source, f"folder:{target_dir}", **common).model
+    cfg = recipe(method, source, f"folder:{target_dir}", **common, model={**shipped_model, **model})
     started = time.perf_counter()
     result = train(cfg)
     return {"method": method, "variant": variant, "source": source, "target": target_dir.name, "seed": seed,

@@ -65,6 +65,24 @@ def test_a_variant_sets_its_settings_over_the_shipped_recipe_and_trains_the_zoo_
                    "target": "paper", "seed": 1, "target_acc": 70.0, "source_acc": 90.0, "seconds": row["seconds"]}
 
 
+def test_a_model_option_is_set_over_the_shipped_networks_options(monkeypatch, tmp_path):
+    """A variant's network options go over the shipped recipe's (MCC ships batch norm): a variant that
+    sets one option keeps the others; one turning batch norm off drops it."""
+    from core.training.recipes import recipe
+
+    shipped = recipe("mcc").model
+    assert shipped.get("batch_norm") is True
+    seen = []
+    monkeypatch.setattr("core.training.engine.train",
+                        lambda cfg: seen.append(cfg) or SimpleNamespace(target_acc=1.0, source_acc=1.0))
+    study.run_one("mcc", "model.input_norm=image", "mnist", tmp_path / "colour", 0)
+    study.run_one("mcc", "model.batch_norm=false,model.input_norm=image,mcc_weight=0.3", "mnist", tmp_path / "colour", 0)
+    study.run_one("mcc", "recipe", "mnist", tmp_path / "colour", 0)
+    assert seen[0].model == {**shipped, "input_norm": "image"}
+    assert seen[1].model == {**shipped, "batch_norm": False, "input_norm": "image"} and seen[1].hparams["mcc_weight"] == 0.3
+    assert seen[2].model == shipped and seen[2].hparams["ramp"] is True
+
+
 @pytest.mark.parametrize("text, parsed", [("recipe", {}), ("ema=0.999", {"ema": 0.999}),
                                           ("source_only_fraction=0.5,ramp=true,alignment=none",
                                            {"source_only_fraction": 0.5, "ramp": True, "alignment": "none"})])
