@@ -36,4 +36,4 @@ def test_a_shipped_model_reads_what_its_card_says(tmp_path):
     assert 0.0 <= row["proxy_a_distance"] <= 2.0 and row["mmd2"] >= 0.0
     assert study.main(["--scenario", "mnist->syndigits", "--methods", "source_only", "--json", str(tmp_path / "o.json")]) == 0
     saved = json.loads((tmp_path / "o.json").read_text())
-    assert saved["scenario"] == "mnist->syndigits" and saved["rows"][0]["method"] == "source_only"
+    assert saved["scenarios"]["mnist->syndigits"][0]["method"] == "source_only" and "purity" in saved["about"]
