@@ -161,8 +161,9 @@ def verdict_sentence(done: dict, changed: int) -> str:
     """One sentence: how many answers changed, how confident, whether the adapted model was kept and why."""
     s, n = done["summary"], len(done["rows"])
     before, after = 100 * s["before"]["mean_confidence"], 100 * s["after"]["mean_confidence"]
-    sure = "more" if after >= before else "less"
-    why = plain_reason(done["adapted"], s["reason"], surer=after >= before)  # one measure for both clauses
+    surer = after >= before  # one measure for both clauses
+    sure = "more" if surer else "less"
+    why = plain_reason(done["adapted"], s["reason"], surer=surer)
     if done["adapted"]:
         return (f"**Adapted** with {done['label']} to {s['n_images']} pictures in {s['seconds']:.1f} s: "
                 f"{changed} of {n} answers changed, the model is {sure} sure of them ({after:.0f} % on average, "

@@ -46,18 +46,14 @@ def measure(scenario: str, method: str) -> dict:
     """One shipped model's accuracy, stored feature distances and class structure on the target test split."""
     from core.data import load_domain
     from core.evaluation.forward import predict_logits
-    from core.zoo import zoo_dir
-    from core.zoo.index import load
+    from core.zoo import alignment, load
 
-    source, target = scenario.split("->")
-    folder = zoo_dir() / f"{source}-{target}" / method
-    model = load(f"{scenario}/{method}")
-    model = model[0] if isinstance(model, tuple) else model
-    domain = load_domain(target, "test")
+    name = f"{scenario}/{method}"
+    model, _ = load(name)
+    domain = load_domain(scenario.split("->")[1], "test")
     predicted = predict_logits(model, domain.images).argmax(1).numpy()
-    stored = np.load(folder / "alignment.npz")
-    return {"method": method, "proxy_a_distance": round(float(stored["proxy_a_distance"]), 2),
-            "mmd2": round(float(stored["mmd"]), 3),
+    stored = alignment(name)
+    return {"method": method, "proxy_a_distance": round(stored.proxy_a_distance, 2), "mmd2": round(stored.mmd, 3),
             **class_structure(domain.labels.numpy(), predicted, model.num_classes)}
 
 

@@ -37,6 +37,8 @@ if __name__ == "__main__":  # one thread per run; an importing test process keep
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from core.util.files import write_json_atomic  # noqa: E402
+
 TIE_PTS = 1.0
 BASELINE = "source_only"
 
@@ -50,17 +52,11 @@ def parse_variant(text: str) -> dict:
         key, sep, value = kv.partition("=")
         if not sep or not key:
             raise SystemExit(f"a variant is 'recipe' or KEY=VALUE[,KEY=VALUE], not {text!r}")
-        out[key] = {"true": True, "false": False}.get(value.lower(), _number(value))
-    return out
-
-
-def _number(value: str):
-    for kind in (int, float):
         try:
-            return kind(value)
+            out[key] = json.loads(value)  # 0.95, 3, true
         except ValueError:
-            pass
-    return value
+            out[key] = value  # a name: none, image
+    return out
 
 
 def run_one(method: str, variant: str, source: str, target_dir: Path, seed: int) -> dict:
@@ -114,13 +110,6 @@ def summary(runs: list[dict], variants: list[str]) -> dict:
     return {"variants": table, "chosen": winner}
 
 
-def _write(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    tmp.replace(path)
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--method", default="self_training")
@@ -144,7 +133,7 @@ def main(argv=None) -> int:
                 "measured_on": [{k: s.get(k) for k in ("machine", "date")} for s in studies], "runs": runs,
                 "summary": summary(runs, variants)}
         if args.json:
-            _write(Path(args.json), data)
+            write_json_atomic(Path(args.json), data)
         print(json.dumps(data["summary"], indent=1))
         return 0
     if not args.fixtures:
@@ -169,7 +158,7 @@ def main(argv=None) -> int:
             r = {"method": method, "variant": variant, "source": args.source, "target": domain, "seed": seed,
                  "error": f"{type(err).__name__}: {err}", "target_acc": None, "source_acc": None}
         runs.append(r)
-        _write(out, {"method": args.method, "variants": args.variants, "machine": machine(),
+        write_json_atomic(out, {"method": args.method, "variants": args.variants, "machine": machine(),
                      "date": time.strftime("%Y-%m-%d"), "runs": runs})
         print(f"[{i}/{len(todo)}] {method} {variant} {args.source}->{domain} seed {seed}: target "
               f"{r['target_acc']} source {r['source_acc']} ({r.get('seconds', 0):.0f} s)", file=sys.stderr, flush=True)
