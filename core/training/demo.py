@@ -49,11 +49,40 @@ RECIPES_NAME = "demo.json"
 BUDGET_S = 7.0
 #: Two candidates whose mean gains differ by less than this many points are as good as each other.
 TIE_PTS = 1.0
+#: A method's demo recipe must gain at least this share of another's measured from the same source.
+OUTCLASSED_SHARE = 0.5
 
 RULE = ("Among the candidate recipes whose median CPU seconds per run (one torch thread) fit the budget, "
         "the one with the highest mean gain over the shipped source-only model across the fixture pairs; "
         f"a candidate within {TIE_PTS:g} point of it that costs less wins. A method none of whose fitting "
-        "candidates gains on average gets no demo recipe (the demo then trains a method that has one).")
+        "candidates gains on average gets no demo recipe (the demo then trains a method that has one); nor "
+        f"does one whose chosen recipe gains less than {OUTCLASSED_SHARE:g} of what another method's recipe, "
+        "measured from the same source on the same fixtures, gains (that method, trained instead, shows the "
+        "adaptation more than twice as strongly within the same budget).")
+
+
+def outclassed(chosen: dict, source: str, recipes: dict, method: str = "") -> str | None:
+    """Why ``chosen`` (the candidate :data:`RULE` picked for ``method`` from ``source``) gets no demo
+    recipe after all — another method's entry in ``recipes`` (``demo.json``'s, measured from the same
+    source: its ``fixture_pairs`` starts with ``source``) gained more than 1 / :data:`OUTCLASSED_SHARE`
+    times as much on the fixtures — or None when it stands.
+
+    >>> outclassed({"mean_gain": 6.7}, "mnist", {"self_ensembling": {"fixture_mean_gain": 32.4,
+    ...            "fixture_pairs": "mnist -> 6 fixture domains"}}, "adamatch")
+    "its recipe gains +6.7 points on the fixtures, less than 0.5 of self_ensembling's +32.4 from the same source"
+    >>> outclassed({"mean_gain": 20.0}, "mnist", {"self_ensembling": {"fixture_mean_gain": 32.4,
+    ...            "fixture_pairs": "mnist -> 6 fixture domains"}}) is None
+    True
+    """
+    for other, entry in sorted(recipes.items()):
+        if other == method or not str(entry.get("fixture_pairs", "")).startswith(f"{source} -> "):
+            continue
+        gain = entry.get("fixture_mean_gain")
+        if isinstance(gain, (int, float)) and chosen["mean_gain"] < OUTCLASSED_SHARE * gain:
+            return (f"its recipe gains {chosen['mean_gain']:+.1f} points on the fixtures, less than "
+                    f"{OUTCLASSED_SHARE:g} of {other}'s {gain:+.1f} from the same source")
+    return None
+
 
 def choose(candidates: list[dict], budget_s: float = BUDGET_S) -> dict | None:
     """The candidate :data:`RULE` picks from ``candidates`` (dicts with ``mean_gain`` and

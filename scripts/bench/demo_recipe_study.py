@@ -14,7 +14,8 @@ domains are loaded before the clock starts, as the app holds them in memory) and
 The rule (declared before measuring, core.training.demo.RULE): among the candidates whose median
 CPU seconds per run fit the budget (``--budget``, 7 s: the 10 s from the click less what the app
 adds to the run, core.training.demo.BUDGET_S), the highest mean gain over the fixture pairs; a
-candidate within 1 point of it that is cheaper wins.
+candidate within 1 point of it that is cheaper wins; a recipe gaining less than half of what another
+method's shipped recipe from the same source gains is not shipped (core.training.demo.outclassed).
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def main(argv=None) -> int:
     from core.data import load_domain
     from core.evaluation.forward import evaluate_accuracy
     from core.checkpoints import load as load_checkpoint
-    from core.training.demo import BUDGET_S, choose, eval_every
+    from core.training.demo import BUDGET_S, choose, eval_every, outclassed, shipped_recipes
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--method", required=True)
@@ -135,17 +136,21 @@ def main(argv=None) -> int:
             if cand["median_cpu_s"] > args.budget:
                 break
     chosen = choose(candidates, args.budget)
+    beaten = outclassed(chosen, args.source, shipped_recipes() or {}, args.method) if chosen else None
     out = {"method": args.method, "source": args.source, "fixtures": domains, "baseline": base_name,
            "source_only_acc": baseline, "settings": hparams, "budget_cpu_s": args.budget,
            "chosen": {k: v for k, v in chosen.items() if k != "runs"} if chosen else None,
-           "candidates": candidates, "torch_threads": 1,
+           "not_shipped_because": beaten, "candidates": candidates, "torch_threads": 1,
            "command": "python scripts/bench/demo_recipe_study.py " + " ".join(argv or sys.argv[1:])}
     print(json.dumps(out["chosen"]))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(out, indent=1))
     if args.ship:
-        ship(args.method, args.source, None if chosen is None else {**chosen, "hparams": {**hparams, **chosen["hparams"]}},
+        if beaten:
+            print(f"{args.method}'s chosen recipe is not shipped: {beaten}")
+        ship(args.method, args.source,
+             None if chosen is None or beaten else {**chosen, "hparams": {**hparams, **chosen["hparams"]}},
              domains, args.budget)
     return 0
 

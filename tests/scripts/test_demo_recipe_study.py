@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import torch
+
 from scripts.bench.demo_recipe_study import ship
 
 
@@ -41,3 +43,27 @@ def test_ship_without_a_choice_removes_the_methods_recipe(tmp_path, monkeypatch)
     (tmp_path / "demo.json").write_text(json.dumps({"recipes": {"adamatch": {"steps": 50}, "dann": {"steps": 60}}}))
     data = json.loads(ship("adamatch", "mnist", None, ["paper"], 8.0).read_text())
     assert list(data["recipes"]) == ["dann"]
+
+
+def test_main_does_not_ship_a_recipe_another_methods_from_the_same_source_outclasses(tmp_path, monkeypatch):
+    """The study's --ship leaves a method out when its chosen recipe gains under half of another
+    method's shipped recipe from the same source (core.training.demo.outclassed)."""
+    import scripts.bench.demo_recipe_study as study
+
+    monkeypatch.setenv("SHIFTLAB_ZOO_DIR", str(tmp_path))
+    (tmp_path / "demo.json").write_text(json.dumps({"recipes": {
+        "adamatch": {"steps": 50, "fixture_mean_gain": 1.0, "fixture_pairs": "mnist -> 1 fixture domains"},
+        "self_ensembling": {"steps": 150, "fixture_mean_gain": 30.0, "fixture_pairs": "mnist -> 1 fixture domains"}}}))
+    (tmp_path / "fx" / "paper" / "test").mkdir(parents=True)
+    monkeypatch.setattr(study, "baseline_model", lambda source: ("mnist-mnistm/source_only", tmp_path))
+    monkeypatch.setattr("core.checkpoints.load", lambda path: (torch.nn.Linear(1, 1), {}))
+    monkeypatch.setattr("core.data.load_domain", lambda name, split: None)
+    monkeypatch.setattr("core.evaluation.forward.evaluate_accuracy", lambda model, domain: 20.0)
+    monkeypatch.setattr(study, "run_one", lambda *a, **k: {"target_acc": 30.0, "wall_s": 5.0, "cpu_s": 5.0,
+                                                           "steps_per_s": 10.0, "loop_steps_per_s": 10.0})
+    out = tmp_path / "study.json"
+    assert study.main(["--method", "adamatch", "--fixtures", str(tmp_path / "fx"), "--candidates",
+                       "32,50,0.003,yes", "--json", str(out), "--ship"]) == 0
+    result = json.loads(out.read_text())
+    assert result["chosen"]["mean_gain"] == 10.0 and "self_ensembling" in result["not_shipped_because"]
+    assert set(json.loads((tmp_path / "demo.json").read_text())["recipes"]) == {"self_ensembling"}

@@ -54,6 +54,20 @@ def test_the_rule_prefers_the_best_gain_that_fits_and_the_cheaper_of_near_ties()
     assert choose([gains, {"mean_gain": -0.1, "median_cpu_s": 2.0}]) is gains  # a cheaper loser never wins a tie
 
 
+def test_a_recipe_outclassed_by_another_methods_from_the_same_source_is_not_shipped():
+    from core.training.demo import OUTCLASSED_SHARE, outclassed
+
+    recipes = {"self_ensembling": {"fixture_mean_gain": 32.4, "fixture_pairs": "mnist -> 6 fixture domains"},
+               "self_training": {"fixture_mean_gain": 19.7, "fixture_pairs": "syndigits -> 6 fixture domains"}}
+    weak = {"mean_gain": 32.4 * OUTCLASSED_SHARE - 0.1}
+    why = outclassed(weak, "mnist", recipes, "adamatch")
+    assert why and "self_ensembling" in why and "+32.4" in why
+    assert outclassed({"mean_gain": 32.4 * OUTCLASSED_SHARE + 0.1}, "mnist", recipes, "adamatch") is None
+    assert outclassed(weak, "syndigits", recipes, "adamatch") is None        # another source's recipe does not count
+    assert outclassed(weak, "mnist", recipes, "self_ensembling") is None     # nor the method's own earlier recipe
+    assert outclassed(weak, "mnist", {}, "adamatch") is None
+
+
 def test_eval_every_keeps_short_runs_to_a_few_evaluations():
     assert eval_every(100) == 25 and eval_every(40) == 10 and eval_every(1200) == 100
 
