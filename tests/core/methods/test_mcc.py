@@ -64,3 +64,26 @@ def test_the_ramped_weight_rises_from_zero_with_the_dann_schedule():
     assert hist[0]["loss"] == pytest.approx(hist[0]["cls"], rel=1e-6)  # p = 0: no confusion term yet
     for k, h in enumerate(hist):
         assert h["loss"] == pytest.approx(h["cls"] + 2.0 * dann_lambda(k / 4) * h["mcc"], rel=1e-5)
+
+
+def test_the_diversity_term_adds_log_c_less_the_entropy_of_the_mean_target_prediction():
+    hist = train(make_config("mcc", steps=3, hparams={"mcc_weight": 1.0, "diversity_weight": 0.5})).history
+    for h in hist:
+        assert 0.0 <= h["diversity"] <= math.log(10) + 1e-6
+        assert h["loss"] == pytest.approx(h["cls"] + h["mcc"] + 0.5 * h["diversity"], rel=1e-5)
+    assert "diversity" not in train(make_config("mcc", steps=1)).history[0]  # β = 0: the paper's MCC
+
+
+def test_the_diversity_gradient_spreads_a_batch_that_crowds_into_one_class():
+    from core.losses import information_maximization
+
+    z = torch.zeros(20, 10)
+    z[:, 3] = 3.0
+    z = (z + torch.randn(20, 10, generator=torch.Generator().manual_seed(3)) * 0.5).requires_grad_(True)
+    opt = torch.optim.SGD([z], lr=5.0)
+    for _ in range(30):
+        opt.zero_grad()
+        information_maximization(z)[1].backward()
+        opt.step()
+    share = (z.argmax(1) == 3).float().mean().item()
+    assert share < 0.5  # the crowded class gave pictures back
