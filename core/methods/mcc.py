@@ -17,7 +17,8 @@ Defaults from the paper and tllib: T = 2.5, μ = 1; see :func:`core.losses.minim
 Every prediction in one class has no confusion at all, so nothing in L_MCC stops a target batch from
 crowding into one class; ``diversity_weight`` β adds information maximisation's diversity term
 (SHOT, Liang et al., ICML 2020), log C − H(p̄_t) ≥ 0 with p̄_t the batch's mean target prediction
-(:func:`core.losses.information_maximization`), weighted and ramped like μ — 0, the paper's MCC, by default.
+(:func:`core.losses.information_maximization`, on the logits as they are: T softens only the
+confusion matrix), weighted and ramped like μ — 0, the paper's MCC, by default.
 The paper starts from an ImageNet-trained backbone, whose target predictions mean something from
 the first step; trained from scratch they do not, so ``ramp`` raises μ from 0 with DANN's schedule
 μ_p = μ (2 / (1 + e^{−10 p}) − 1) (p: the run's progress) instead of applying it at once.
@@ -51,7 +52,7 @@ class MCC(Method):
     # term at β = 1, chosen the same way (+13.2 against +5.9 and β = 0.3's +8.2; its predictions had
     # crowded into one class: other photos under MNIST-M's recipe −1.0 → +38.9). Point MLPs have none.
     recipe = {"model": {"batch_norm": True, "input_norm": "image"}, "hparams": {"ramp": True, "diversity_weight": 1.0}}
-    points_recipe = {"hparams": {"ramp": False}}  # chosen on pictures; the point domains keep the paper's
+    points_recipe = {"hparams": {"ramp": False, "diversity_weight": 0.0}}  # chosen on pictures; the point domains keep the paper's
     summary = "Minimum class confusion: target predictions are pushed to be confident and not to mix classes."
     hyperparameters = {
         "mcc_weight": Hyper(1.0, "Weight μ of the class-confusion loss on target predictions.", 0.0, 100.0,

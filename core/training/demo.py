@@ -61,11 +61,18 @@ RULE = ("Among the candidate recipes whose median CPU seconds per run (one torch
         "adaptation more than twice as strongly within the same budget).")
 
 
-def outclassed(chosen: dict, source: str, recipes: dict, method: str = "") -> str | None:
-    """Why ``chosen`` (the candidate :data:`RULE` picked for ``method`` from ``source``) gets no demo
-    recipe after all — another method's entry in ``recipes`` (``demo.json``'s, measured from the same
-    source: its ``fixture_pairs`` starts with ``source``) gained more than 1 / :data:`OUTCLASSED_SHARE`
-    times as much on the fixtures — or None when it stands.
+def fixture_pairs(source: str, n_domains: int) -> str:
+    """How ``demo.json`` names the pairs a recipe was measured on: ``"mnist -> 6 fixture domains"``."""
+    return f"{source} -> {n_domains} fixture domains"
+
+
+def outclassed(chosen: dict, source: str, recipes: dict, method: str = "", n_domains: int = 6) -> str | None:
+    """Why ``chosen`` (the candidate :data:`RULE` picked for ``method`` from ``source`` on
+    ``n_domains`` fixture domains) gets no demo recipe after all — another method's entry in
+    ``recipes`` (``demo.json``'s) measured on the same pairs (its ``fixture_pairs`` is
+    :func:`fixture_pairs` of the same source and count) gained more than 1 / :data:`OUTCLASSED_SHARE`
+    times as much — or None when it stands. It weighs the recipes shipped so far: a recipe shipped
+    earlier is not re-weighed when a stronger one is shipped later (run the weaker method's study again).
 
     >>> outclassed({"mean_gain": 6.7}, "mnist", {"self_ensembling": {"fixture_mean_gain": 32.4,
     ...            "fixture_pairs": "mnist -> 6 fixture domains"}}, "adamatch")
@@ -75,7 +82,7 @@ def outclassed(chosen: dict, source: str, recipes: dict, method: str = "") -> st
     True
     """
     for other, entry in sorted(recipes.items()):
-        if other == method or not str(entry.get("fixture_pairs", "")).startswith(f"{source} -> "):
+        if other == method or entry.get("fixture_pairs") != fixture_pairs(source, n_domains):
             continue
         gain = entry.get("fixture_mean_gain")
         if isinstance(gain, (int, float)) and chosen["mean_gain"] < OUTCLASSED_SHARE * gain:

@@ -11,7 +11,8 @@ test split, its gain over the shipped source-only model of that source on the sa
 wall seconds and the process CPU seconds of the run (training and the evaluations the demo makes; the
 domains are loaded before the clock starts, as the app holds them in memory) and the steps per second. The shipped scenarios' targets are never read.
 
-The rule (declared before measuring, core.training.demo.RULE): among the candidates whose median
+The rule (core.training.demo.RULE; declared before measuring, its last two clauses after AdaMatch's
+fixture runs and before any shipped scenario was looked at): among the candidates whose median
 CPU seconds per run fit the budget (``--budget``, 7 s: the 10 s from the click less what the app
 adds to the run, core.training.demo.BUDGET_S), the highest mean gain over the fixture pairs; a
 candidate within 1 point of it that is cheaper wins; a recipe gaining less than half of what another
@@ -136,7 +137,7 @@ def main(argv=None) -> int:
             if cand["median_cpu_s"] > args.budget:
                 break
     chosen = choose(candidates, args.budget)
-    beaten = outclassed(chosen, args.source, shipped_recipes() or {}, args.method) if chosen else None
+    beaten = outclassed(chosen, args.source, shipped_recipes() or {}, args.method, len(domains)) if chosen else None
     out = {"method": args.method, "source": args.source, "fixtures": domains, "baseline": base_name,
            "source_only_acc": baseline, "settings": hparams, "budget_cpu_s": args.budget,
            "chosen": {k: v for k, v in chosen.items() if k != "runs"} if chosen else None,
@@ -151,14 +152,15 @@ def main(argv=None) -> int:
             print(f"{args.method}'s chosen recipe is not shipped: {beaten}")
         ship(args.method, args.source,
              None if chosen is None or beaten else {**chosen, "hparams": {**hparams, **chosen["hparams"]}},
-             domains, args.budget)
+             domains, args.budget, why=beaten)
     return 0
 
 
-def ship(method: str, source: str, chosen: dict | None, domains: list[str], budget: float) -> Path:
+def ship(method: str, source: str, chosen: dict | None, domains: list[str], budget: float, why: str | None = None) -> Path:
     """Write ``chosen`` as ``method``'s demo recipe into the zoo's demo.json (the other methods' kept);
-    ``chosen`` None (no candidate fits the budget and gains) removes the method's recipe."""
-    from core.training.demo import recipes_path
+    ``chosen`` None removes the method's recipe — no candidate fits the budget and gains, or ``why``
+    (another method's recipe outclasses it: core.training.demo.outclassed)."""
+    from core.training.demo import fixture_pairs, recipes_path
 
     path = recipes_path()
     try:
@@ -174,13 +176,14 @@ def ship(method: str, source: str, chosen: dict | None, domains: list[str], budg
     if chosen is None:
         recipes.pop(method, None)
         path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-        print(f"no candidate fits the budget of {budget:g} CPU s and gains on average over the fixtures: "
-              f"{method} has no demo recipe in {path}")
+        reason = why or (f"no candidate fits the budget of {budget:g} CPU s and gains on average over the "
+                         "fixtures")
+        print(f"{reason}: {method} has no demo recipe in {path}")
         return path
     recipes[method] = {"steps": chosen["steps"], "batch_size": chosen["batch_size"], "lr": chosen["lr"],
                        "warm_start": chosen["warm_start"], "hparams": chosen["hparams"],
                        "fixture_mean_gain": chosen["mean_gain"], "median_cpu_s": chosen["median_cpu_s"],
-                       "fixture_pairs": f"{source} -> {len(domains)} fixture domains"}
+                       "fixture_pairs": fixture_pairs(source, len(domains))}
     data["recipes"] = dict(sorted(recipes.items()))
     path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     print(f"shipped {method}'s demo recipe into {path}")

@@ -45,7 +45,7 @@ def test_ship_without_a_choice_removes_the_methods_recipe(tmp_path, monkeypatch)
     assert list(data["recipes"]) == ["dann"]
 
 
-def test_main_does_not_ship_a_recipe_another_methods_from_the_same_source_outclasses(tmp_path, monkeypatch):
+def test_main_does_not_ship_a_recipe_another_methods_from_the_same_source_outclasses(tmp_path, monkeypatch, capsys):
     """The study's --ship leaves a method out when its chosen recipe gains under half of another
     method's shipped recipe from the same source (core.training.demo.outclassed)."""
     import scripts.bench.demo_recipe_study as study
@@ -64,6 +64,7 @@ def test_main_does_not_ship_a_recipe_another_methods_from_the_same_source_outcla
     out = tmp_path / "study.json"
     assert study.main(["--method", "adamatch", "--fixtures", str(tmp_path / "fx"), "--candidates",
                        "32,50,0.003,yes", "--json", str(out), "--ship"]) == 0
+    assert "self_ensembling" in capsys.readouterr().out.splitlines()[-1]  # the reason it says is the true one
     result = json.loads(out.read_text())
     assert result["chosen"]["mean_gain"] == 10.0 and "self_ensembling" in result["not_shipped_because"]
     assert set(json.loads((tmp_path / "demo.json").read_text())["recipes"]) == {"self_ensembling"}

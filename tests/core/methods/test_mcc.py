@@ -87,3 +87,20 @@ def test_the_diversity_gradient_spreads_a_batch_that_crowds_into_one_class():
         opt.step()
     share = (z.argmax(1) == 3).float().mean().item()
     assert share < 0.5  # the crowded class gave pictures back
+
+
+def test_the_diversity_term_ramps_with_the_confusion_weight():
+    from core.models import dann_lambda
+
+    hist = train(make_config("mcc", steps=4, hparams={"mcc_weight": 2.0, "diversity_weight": 0.5, "ramp": True})).history
+    assert hist[0]["loss"] == pytest.approx(hist[0]["cls"], rel=1e-6)  # p = 0: neither term yet
+    for k, h in enumerate(hist):
+        assert h["loss"] == pytest.approx(h["cls"] + dann_lambda(k / 4) * (2.0 * h["mcc"] + 0.5 * h["diversity"]), rel=1e-5)
+
+
+def test_the_point_domains_keep_the_papers_mcc_and_pictures_get_the_diversity_term():
+    from core.training.recipes import recipe
+
+    points = recipe("mcc", "toy:moons", "toy:moons_rot").hparams
+    assert points.get("diversity_weight", 0.0) == 0.0 and points["ramp"] is False
+    assert recipe("mcc", "mnist", "mnistm").hparams["diversity_weight"] == 1.0

@@ -66,6 +66,7 @@ def test_a_recipe_outclassed_by_another_methods_from_the_same_source_is_not_ship
     assert outclassed(weak, "syndigits", recipes, "adamatch") is None        # another source's recipe does not count
     assert outclassed(weak, "mnist", recipes, "self_ensembling") is None     # nor the method's own earlier recipe
     assert outclassed(weak, "mnist", {}, "adamatch") is None
+    assert outclassed(weak, "mnist", recipes, "adamatch", n_domains=2) is None  # measured on other pairs
 
 
 def test_eval_every_keeps_short_runs_to_a_few_evaluations():
