@@ -148,8 +148,6 @@ def main(argv=None) -> int:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(out, indent=1))
     if args.ship:
-        if beaten:
-            print(f"{args.method}'s chosen recipe is not shipped: {beaten}")
         ship(args.method, args.source,
              None if chosen is None or beaten else {**chosen, "hparams": {**hparams, **chosen["hparams"]}},
              domains, args.budget, why=beaten)
