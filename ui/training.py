@@ -356,6 +356,24 @@ def show_result(snap, key: str) -> None:
         st.success(f"Added to this session's models as **{entry.label}** — use it on Predict, "
                    "Alignment and Compare.", icon=":material/check_circle:")
         download_button(entry, key=f"{key}_download")
+        label_free_estimate(entry, key)
+
+
+def label_free_estimate(entry, key: str) -> None:
+    """What ShiftLab would have said about this run without the target's labels — the accuracy
+    estimate a user gets for their own unlabelled pictures (docs/estimate.md) — beside the accuracy the
+    labels give. Computed when asked (a pass of the shipped pool over the target test pictures) and
+    kept for the session."""
+    from . import estimate
+
+    said = st.session_state.setdefault("label_free_estimates", {})
+    if entry.id not in said and st.button("Estimate it without labels", key=f"{key}_estimate",
+                                          help="How accurate would ShiftLab say this model is on the target "
+                                               "pictures if nobody had labelled them? " + estimate.HELP):
+        said[entry.id] = estimate.recommended_estimate_line(f"session:{entry.id}", entry.target)
+    if entry.id in said:
+        st.caption(f"{said[entry.id]} The target's labels say {entry.target_acc:.1f} %: this is the estimate "
+                   "you get for your own unlabelled pictures on Predict.")
 
 
 def download_button(entry, key: str, label: str = "Download checkpoint (.zip with model card)") -> None:

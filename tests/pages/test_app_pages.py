@@ -261,6 +261,15 @@ def test_train_a_tiny_run_to_completion(demo_zoo, jobs_manager):
     assert "Added to this session's models" in texts(at.success)
     models = at.session_state["session_models"]
     assert len(models) == 1
+    # what the estimate without labels would have said, beside what the labels say; kept on the next rerun
+    button(at, "Estimate it without labels").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    entry = models[next(iter(models))]
+    line = texts(at.caption)
+    assert f"The target's labels say {entry.target_acc:.1f} %" in line
+    assert re.search(r"(Estimated without labels: right on about \d+ %|No estimate|needs at least)", line), line
+    at.run()
+    assert f"The target's labels say {entry.target_acc:.1f} %" in texts(at.caption)
     assert at.get("download_button")
     button(at, "Prepare ONNX").click().run()  # the ONNX file beside the checkpoint zip, built when asked
     assert not at.exception, [e.value for e in at.exception]
