@@ -370,10 +370,13 @@ def label_free_estimate(entry, key: str) -> None:
     if entry.id not in said and st.button("Estimate it without labels", key=f"{key}_estimate",
                                           help="How accurate would ShiftLab say this model is on the target "
                                                "pictures if nobody had labelled them? " + estimate.HELP):
-        said[entry.id] = estimate.recommended_estimate_line(f"session:{entry.id}", entry.target)
+        with st.spinner("Estimating accuracy without labels…"):
+            said[entry.id] = estimate.recommended_estimate_line(f"session:{entry.id}", entry.target)
     if entry.id in said:
-        st.caption(f"{said[entry.id]} The target's labels say {entry.target_acc:.1f} %: this is the estimate "
-                   "you get for your own unlabelled pictures on Predict.")
+        line = said[entry.id]
+        if line.startswith("Estimated without labels: right on"):
+            line += " (the estimate you get for your own unlabelled pictures on Predict)"
+        st.caption(f"{line} The target's labels say {entry.target_acc:.1f} %.")
 
 
 def download_button(entry, key: str, label: str = "Download checkpoint (.zip with model card)") -> None:

@@ -108,8 +108,8 @@ def seed_agreement(tops: list[list[int]]) -> float | None:
 
 
 def summarise(pool: dict[int, dict]) -> dict[str, dict]:
-    """{method: {acc_mean, acc_sd, devn, seed_agreement, largest_class_share, accs}} over the seeds
-    where the method trained."""
+    """{method: {acc_mean, acc_sd, devn, seed_agreement, largest_class_share, seconds, accs}} over the
+    seeds where the method trained (``seconds``: a run's mean training and scoring time)."""
     methods = sorted({m for rows in pool.values() for m in rows}, key=lambda m: list(next(iter(pool.values()))).index(m)
                      if m in next(iter(pool.values())) else 99)
     out = {}
@@ -123,7 +123,8 @@ def summarise(pool: dict[int, dict]) -> dict[str, dict]:
                   "acc_sd": statistics.stdev(accs) if len(accs) > 1 else 0.0,
                   "devn": statistics.fmean(devns) if devns else None,
                   "seed_agreement": seed_agreement([r["target_top"] for r in runs]),
-                  "largest_class_share": statistics.fmean(r["largest_class_share"] for r in runs)}
+                  "largest_class_share": statistics.fmean(r["largest_class_share"] for r in runs),
+                  "seconds": statistics.fmean(r["seconds"] for r in runs)}
     return out
 
 
