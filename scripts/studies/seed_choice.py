@@ -29,7 +29,8 @@ seed-mean scores and shares, as the zoo does):
 - ``seed_agreement``: the highest seed agreement.
 - ``devn_agreeing_T`` for T in 0.03, 0.05, 0.10: the highest mean DEVN among the candidates whose
   seed agreement is within T of the most agreeing candidate's.
-- ``rank_mean``: the best mean of the two ranks (DEVN, seed agreement); ties to DEVN's order.
+- ``rank_mean``: the best mean of the two ranks (DEVN, seed agreement, over every scored
+  candidate); ties to DEVN's order.
 
 **How one is preferred, declared before the runs** (:data:`RULE`): per pool (source → fixture
 domain) the selection gap is the best candidate's mean test accuracy over the seeds minus the chosen
@@ -128,34 +129,27 @@ def summarise(pool: dict[int, dict]) -> dict[str, dict]:
     return out
 
 
-def _eligible(summary: dict[str, dict]) -> list[str]:
-    """The candidates :func:`core.selection.choice.choose`'s collapse filter keeps (seed means)."""
-    from core.evaluation import collapsed
-    from core.methods import baseline
-
-    ref = (summary.get(baseline()) or {}).get("largest_class_share")
-    return [m for m, s in summary.items() if m == baseline() or not collapsed(s["largest_class_share"], ref)]
-
-
 def choose_by(rule: str, summary: dict[str, dict]) -> str | None:
-    """The method ``rule`` (see the module docstring) picks from ``summary`` — no test accuracy read."""
-    names = [m for m in _eligible(summary) if summary[m]["devn"] is not None]
-    if not names:
-        return None
-    devn = {m: summary[m]["devn"] for m in names}
-    agree = {m: summary[m]["seed_agreement"] or 0.0 for m in names}
-    if rule == "devn":
-        return max(names, key=devn.get)
-    if rule == "seed_agreement":
-        return max(names, key=agree.get)
+    """The method ``rule`` (see the module docstring) picks from ``summary`` through
+    :func:`core.selection.choice.choose` — its collapse filter, its tie order — reading no test accuracy."""
+    from core.selection.choice import choose
+
+    scored = [m for m in summary if summary[m]["devn"] is not None]
+    devn = {m: summary[m]["devn"] for m in scored}
+    agree = {m: summary[m]["seed_agreement"] or 0.0 for m in scored}
+    rank_d = {m: i for i, m in enumerate(sorted(scored, key=lambda m: -devn[m]))}
+    rank_a = {m: i for i, m in enumerate(sorted(scored, key=lambda m: -agree[m]))}
+    pool = {m: {"scores": {"devn": devn[m], "seed_agreement": agree[m],
+                           "rank_mean": -(rank_d[m] + rank_a[m]) - rank_d[m] / (len(scored) + 1)},  # ties: DEVN's order
+                "largest_class_share": summary[m]["largest_class_share"]} for m in scored}
+    if rule in ("devn", "seed_agreement", "rank_mean"):
+        return choose(pool, rule)
     if rule.startswith("devn_agreeing_"):
+        most = choose(pool, "seed_agreement")
+        if most is None:
+            return None
         t = float(rule.rsplit("_", 1)[1])
-        top = max(agree.values())
-        return max((m for m in names if agree[m] >= top - t), key=devn.get)
-    if rule == "rank_mean":
-        rank_d = {m: i for i, m in enumerate(sorted(names, key=lambda m: -devn[m]))}
-        rank_a = {m: i for i, m in enumerate(sorted(names, key=lambda m: -agree[m]))}
-        return min(names, key=lambda m: (rank_d[m] + rank_a[m], rank_d[m]))
+        return choose(pool, "devn", eligible=lambda m: agree[m] >= agree[most] - t)
     raise ValueError(f"unknown rule {rule!r}; valid: {', '.join(RULES)}")
 
 
