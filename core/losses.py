@@ -239,10 +239,18 @@ def information_maximization(logits: torch.Tensor) -> tuple[torch.Tensor, torch.
     >>> round(ent.item(), 3) + 0.0, round(div.item(), 3)
     (0.0, -1.386)
     """
-    ent = prediction_entropy(logits).mean()
+    return prediction_entropy(logits).mean(), prediction_diversity(logits)
+
+
+def prediction_diversity(logits: torch.Tensor) -> torch.Tensor:
+    """Information maximisation's diversity term alone: div = Σ_c p̄_c log p̄_c = −H(p̄), the mean
+    prediction p̄ = (1/B) Σ_i softmax(logits_i); (B, C) → a scalar in [−log C, 0].
+
+    >>> round(prediction_diversity(torch.eye(4) * 50).item(), 3)
+    -1.386
+    """
     probs = F.softmax(logits.float() if logits.dtype != torch.float64 else logits, dim=1)
-    div = -entropy_rows(probs.mean(0, keepdim=True))[0]
-    return ent, div
+    return -entropy_rows(probs.mean(0, keepdim=True))[0]
 
 
 def cluster_pseudo_labels(features: torch.Tensor, probs: torch.Tensor, rounds: int = 2,

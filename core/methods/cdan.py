@@ -28,22 +28,11 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from ..losses import (certainty_weights, multilinear_map, randomized_multilinear_map,
                       weighted_domain_adversarial_loss)
 from ..models import DomainDiscriminator, dann_lambda, grad_reverse
 from . import Batch, Hyper, Method, register
-
-
-def discriminator(in_dim: int, hidden: int, dropout: float) -> DomainDiscriminator:
-    """The domain discriminator D: (B, in_dim) → (B,), with ``dropout`` after each hidden ReLU
-    as in the CDAN code's ``AdversarialNetwork`` (Linear-ReLU-Dropout ×2, Linear)."""
-    d = DomainDiscriminator(in_dim, hidden)
-    if dropout > 0:
-        first, relu1, second, relu2, last = d.net
-        d.net = nn.Sequential(first, relu1, nn.Dropout(dropout), second, relu2, nn.Dropout(dropout), last)
-    return d
 
 
 @register
@@ -87,7 +76,7 @@ class CDAN(Method):
             in_dim = d
         else:
             in_dim = d_f * n_classes
-        self.discriminator = discriminator(in_dim, self.hp["disc_hidden"], self.hp["disc_dropout"]).to(self.ctx.device)
+        self.discriminator = DomainDiscriminator(in_dim, self.hp["disc_hidden"], self.hp["disc_dropout"]).to(self.ctx.device)
 
     def trainable_modules(self):
         return [self.model, self.discriminator]

@@ -17,7 +17,7 @@ Defaults from the paper and tllib: T = 2.5, μ = 1; see :func:`core.losses.minim
 Every prediction in one class has no confusion at all, so nothing in L_MCC stops a target batch from
 crowding into one class; ``diversity_weight`` β adds information maximisation's diversity term
 (SHOT, Liang et al., ICML 2020), log C − H(p̄_t) ≥ 0 with p̄_t the batch's mean target prediction
-(:func:`core.losses.information_maximization`, on the logits as they are: T softens only the
+(:func:`core.losses.prediction_diversity`, on the logits as they are: T softens only the
 confusion matrix), weighted and ramped like μ — 0, the paper's MCC, by default.
 The paper starts from an ImageNet-trained backbone, whose target predictions mean something from
 the first step; trained from scratch they do not, so ``ramp`` raises μ from 0 with DANN's schedule
@@ -31,7 +31,7 @@ import math
 
 import torch
 
-from ..losses import information_maximization, minimum_class_confusion
+from ..losses import minimum_class_confusion, prediction_diversity
 from ..models import dann_lambda
 from . import Batch, Hyper, Method, register
 
@@ -74,7 +74,6 @@ class MCC(Method):
         out = {"cls": cls, "mcc": mcc}
         loss = cls + self.hp["mcc_weight"] * ramp * mcc
         if self.hp["diversity_weight"] > 0:
-            _, div = information_maximization(logits[n:])
-            out["diversity"] = div + math.log(logits.shape[1])   # log C − H(p̄_t) ∈ [0, log C]
+            out["diversity"] = prediction_diversity(logits[n:]) + math.log(logits.shape[1])   # log C − H(p̄_t) ∈ [0, log C]
             loss = loss + self.hp["diversity_weight"] * ramp * out["diversity"]
         return {"loss": loss, **out}

@@ -37,14 +37,17 @@ class Classifier(nn.Module):
 class DomainDiscriminator(nn.Module):
     """MLP D: (B, D) features → (B,) logit of "comes from the source domain".
 
-    D(f) = w3ᵀ ReLU(W2 ReLU(W1 f)) ; trained with binary cross-entropy.
+    D(f) = w3ᵀ ReLU(W2 ReLU(W1 f)) ; trained with binary cross-entropy. ``dropout`` > 0 puts a
+    dropout layer after each hidden ReLU, as the CDAN code's ``AdversarialNetwork`` does
+    (Linear-ReLU-Dropout ×2, Linear).
     """
 
-    def __init__(self, in_dim: int, hidden: int = 256):
+    def __init__(self, in_dim: int, hidden: int = 256, dropout: float = 0.0):
         super().__init__()
+        drop = (lambda: [nn.Dropout(dropout)]) if dropout > 0 else (lambda: [])
         self.net = nn.Sequential(
-            nn.Linear(in_dim, hidden), nn.ReLU(inplace=True),
-            nn.Linear(hidden, hidden), nn.ReLU(inplace=True),
+            nn.Linear(in_dim, hidden), nn.ReLU(inplace=True), *drop(),
+            nn.Linear(hidden, hidden), nn.ReLU(inplace=True), *drop(),
             nn.Linear(hidden, 1),
         )
 

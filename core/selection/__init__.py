@@ -24,14 +24,14 @@ One module, one job: :mod:`.scoring` (candidates, train and score one), :mod:`.c
 label-free choice), :mod:`.tune`, :mod:`.recommend`.
 """
 
-from .choice import choose
+from .choice import AGREEMENT_MARGIN, choose, choose_agreeing, seed_agreement
 from .recommend import recommend
 from .scoring import (DEFAULT_VALIDATOR, RECOMMEND_STEPS, SINGLE_MODEL_DEFAULT, candidate_methods, check_validator,
                       default_validator, is_candidate,
                       run_config, settings_of, target_test_accuracy, train_and_score)
 from .tune import LR_SEARCH, STORAGE_FORMS, open_storage, search_space, study_name, tune
 
-__all__ = ["DEFAULT_VALIDATOR", "LR_SEARCH", "RECOMMEND_STEPS", "SINGLE_MODEL_DEFAULT", "STORAGE_FORMS", "candidate_methods",
+__all__ = ["AGREEMENT_MARGIN", "DEFAULT_VALIDATOR", "LR_SEARCH", "RECOMMEND_STEPS", "SINGLE_MODEL_DEFAULT", "STORAGE_FORMS", "candidate_methods", "choose_agreeing", "seed_agreement",
            "default_validator",
            "check_validator", "choose", "is_candidate", "open_storage", "recommend", "run_config", "search_space",
            "settings_of", "study_name", "target_test_accuracy", "train_and_score", "tune"]

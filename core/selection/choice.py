@@ -9,11 +9,22 @@ more than :data:`core.evaluation.COLLAPSE_JUMP` above the baseline's share has c
 not eligible, whatever its score; among the rest the highest score of ``validator`` wins. Both
 ``recommend`` (one run per candidate) and the zoo (a method's mean over seeds) choose with it, and
 no target label is read.
+
+With several seeds per candidate, :func:`choose_agreeing` first keeps the candidates whose seeds
+agree with each other on the unlabelled target about as much as the most agreeing one's, then
+chooses among them the same way:
+
+    best = choose_agreeing(candidates, "devn")   # candidates[name]["seed_agreement"] ∈ [0, 1]
 """
 
 from __future__ import annotations
 
 from ..evaluation import collapsed
+
+#: How far below the most agreeing candidate's seed agreement a candidate may be and still be
+#: chosen (:func:`choose_agreeing`); declared, then chosen on fixture pools, never on a shipped
+#: scenario: docs/results.md, "Can the seeds choose?" (``scripts/studies/seed_choice.py``).
+AGREEMENT_MARGIN = 0.03
 
 
 def choose(candidates: dict[str, dict], validator: str, baseline: str | None = None,
@@ -35,3 +46,41 @@ def choose(candidates: dict[str, dict], validator: str, baseline: str | None = N
             continue
         scored[name] = score
     return max(scored, key=scored.get) if scored else None
+
+
+def seed_agreement(tops: list[list[int]]) -> float | None:
+    """How often a candidate's seeds give the same answer: the mean over every pair of seeds
+    j < k of (1/N) Σ_i 1[ŷ_i^(j) = ŷ_i^(k)], ŷ^(j) the top classes (N,) of seed j on the unlabelled
+    target pictures — 1 − the disagreement of Jiang et al. (ICLR 2022), who found that seeds
+    disagree about as often as they err. None with fewer than two seeds.
+
+    >>> seed_agreement([[0, 1, 2, 3], [0, 1, 2, 0], [0, 1, 1, 3]])  # pairs: 3/4, 3/4, 2/4
+    0.6666666666666666
+    """
+    if len(tops) < 2:
+        return None
+    pairs = [(a, b) for i, a in enumerate(tops) for b in tops[i + 1:]]
+    return sum(sum(x == y for x, y in zip(a, b)) / len(a) for a, b in pairs) / len(pairs)
+
+
+def choose_agreeing(candidates: dict[str, dict], validator: str, margin: float = AGREEMENT_MARGIN,
+                    baseline: str | None = None, eligible=None) -> str | None:
+    """:func:`choose` among the candidates whose ``seed_agreement`` is at least the most agreeing
+    (non-collapsed, scored) candidate's minus ``margin``. Unstable recipes — seeds that answer
+    differently, one of them often far worse — are left out before the validator ranks the rest.
+    When any scored candidate has no agreement (a single seed), this is :func:`choose`."""
+    def agreement(name):
+        return (candidates.get(name) or {}).get("seed_agreement")
+
+    scored = [n for n, c in candidates.items() if (c.get("scores") or {}).get(validator) is not None
+              and (eligible is None or eligible(n))]
+    if not scored or any(agreement(n) is None for n in scored):
+        return choose(candidates, validator, baseline, eligible)
+    by_agreement = {n: {**c, "scores": {"seed_agreement": agreement(n) if n in scored else None}}
+                    for n, c in candidates.items()}  # every entry: the collapse rule reads the baseline's share
+    most = choose(by_agreement, "seed_agreement", baseline)
+    if most is None:
+        return choose(candidates, validator, baseline, eligible)
+    floor = agreement(most) - margin
+    return choose(candidates, validator, baseline,
+                  lambda n: (eligible is None or eligible(n)) and agreement(n) is not None and agreement(n) >= floor)

@@ -43,7 +43,7 @@ from ..data.scenarios import Scenario
 from ..evaluation import evaluate_accuracy
 from ..evaluation.embedding import compute_alignment
 from ..methods import METHODS, baseline
-from ..selection import choose, default_validator, is_candidate, train_and_score
+from ..selection import choose_agreeing, default_validator, seed_agreement, is_candidate, train_and_score
 from ..training import recipes
 from ..util.device import resolve_device
 from ..util.files import (clean_dead_temps, clean_dead_workdirs, owned_dir, read_bounded, recover_swap, swap_dir_in,
@@ -147,6 +147,7 @@ class _Run:
     evidence: object = None  # what the validators read (pool-aware ones score the scenario's runs together)
     guard: dict | None = None  # the training curve's collapse checks (core.training.collapse_watch)
     cell: Cell | None = None  # its stored record (seeds, code version, build time)
+    target_top: list[int] | None = None  # its top class on each unlabelled target picture (the seeds' agreement)
 
 
 class _Builder:
@@ -296,20 +297,21 @@ class _Builder:
 
     def score_pool(self, runs: dict[str, dict[int, _Run]], source: str, target: str) -> None:
         """The pool-aware validators' scores of every candidate run of the scenario (all methods and
-        seeds together form the pool the choice is made from), added to each run's scores. A stored
-        cell's evidence is gathered again from its checkpoint."""
+        seeds together form the pool the choice is made from), added to each run's scores, and each
+        candidate run's top class on every unlabelled target picture (what its seeds' agreement is
+        computed from). A stored cell's evidence is gathered again from its checkpoint."""
         pooled = [n for n in VALIDATORS if VALIDATORS[n].pool]
         pool = [r for m, by_seed in runs.items() if is_candidate(m) for r in by_seed.values()]
-        if not pool or not pooled:
-            return
         for run in pool:
             if run.evidence is None:
                 model, _ = checkpoints.load(run.checkpoint, device="cpu")
                 run.evidence = gather_evidence(model, source, target)
-        for run, (scores, errors) in zip(pool, score_pool_all([r.evidence for r in pool], pooled)):
-            run.scores.update({k: rounded(v, 6) for k, v in scores.items()})
-            if errors:
-                self.log(f"      pool validators could not score a run: {errors}")
+            run.target_top = run.evidence.target_logits.argmax(1).tolist()
+        if pool and pooled:
+            for run, (scores, errors) in zip(pool, score_pool_all([r.evidence for r in pool], pooled)):
+                run.scores.update({k: rounded(v, 6) for k, v in scores.items()})
+                if errors:
+                    self.log(f"      pool validators could not score a run: {errors}")
         for run in pool:
             run.evidence = None  # scored: the evidence is not needed any more
 
@@ -396,20 +398,28 @@ def _mean_share(runs: dict[int, _Run] | None) -> float | None:
 
 
 def _summary(runs: dict[int, _Run]) -> dict:
-    """Mean validator scores and mean largest-class share over a method's seeds (entry shape)."""
+    """Mean validator scores and mean largest-class share over a method's seeds, and how often its
+    seeds agree on the unlabelled target (:func:`core.selection.choice.seed_agreement`; None below
+    two seeds) (entry shape)."""
     names = sorted({v for r in runs.values() for v in (r.scores or {})})
     scores = {v: rounded(statistics.fmean(r.scores[v] for r in runs.values() if v in (r.scores or {})), 6)
               for v in names}
-    return {"validator_scores": scores, "largest_class_share": rounded(_mean_share(runs))}
+    tops = [runs[s].target_top for s in sorted(runs) if runs[s].target_top is not None]
+    return {"validator_scores": scores, "largest_class_share": rounded(_mean_share(runs)),
+            "seed_agreement": rounded(seed_agreement(tops), 6)}
 
 
 def _best_candidate(entries: dict[str, dict], validator: str, adapted_only: bool = False) -> str | None:
-    """:func:`core.selection.choose` over the scenario's candidate methods (their mean scores and
-    mean largest-class shares over seeds); ``entries``: method → {validator_scores,
-    largest_class_share} (leaderboard entries or :func:`_summary`). Reads no target label."""
-    pool = {m: {"scores": e.get("validator_scores") or {}, "largest_class_share": e.get("largest_class_share")}
+    """:func:`core.selection.choice.choose_agreeing` over the scenario's candidate methods (their
+    mean scores, mean largest-class shares and seed agreement over seeds): among the candidates
+    whose seeds agree within :data:`~core.selection.choice.AGREEMENT_MARGIN` of the most agreeing
+    one's, the best mean score (plain :func:`~core.selection.choice.choose` when a candidate has a
+    single seed); ``entries``: method → {validator_scores, largest_class_share, seed_agreement}
+    (leaderboard entries or :func:`_summary`). Reads no target label."""
+    pool = {m: {"scores": e.get("validator_scores") or {}, "largest_class_share": e.get("largest_class_share"),
+                "seed_agreement": e.get("seed_agreement")}
             for m, e in entries.items() if is_candidate(m)}
-    return choose(pool, validator, eligible=(lambda m: METHODS[m].is_adapted()) if adapted_only else None)
+    return choose_agreeing(pool, validator, eligible=(lambda m: METHODS[m].is_adapted()) if adapted_only else None)
 
 
 def selection_blocks(runs: dict[str, dict[int, _Run]], validator: str, entries: dict[str, dict],

@@ -25,16 +25,18 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..util.files import ReadRefused, _pid_alive, read_bounded, write_json_atomic  # the dead-temp cleaner's pid test
+from ..util.files import ReadRefused, pid_alive, read_bounded, write_json_atomic  # the dead-temp cleaner's pid test
 
 CELL_NAME = "cell.json"
 CELL_FORMAT = 1
 CELL_MAX_BYTES = 1 << 20
 #: The parts of core/ that cannot change what a cell trains or how it is scored: the CLI, the
 #: benchmarks, the job manager, the estimators, test-time adaptation, the build itself and the
-#: zoo's readers, the Train page's demo recipe and the Playground. Everything else is hashed.
+#: zoo's readers, the Train page's demo recipe and the Playground, and the choice made from stored
+#: cells with ``recommend`` and ``tune`` (which train through ``selection/scoring.py``, hashed).
+#: Everything else is hashed.
 NOT_TRAINING = ("cli", "bench", "jobs", "estimators", "studies", "tta", "zoo", "training/demo.py",
-                "training/playground.py")
+                "training/playground.py", "selection/choice.py", "selection/recommend.py", "selection/tune.py")
 
 #: The method package's shared files: every method's version includes them.
 METHOD_SHARED = ("__init__.py", "base.py", "registry.py")
@@ -152,7 +154,7 @@ def lock_cell(folder: Path) -> int | None:
                 owner = int(lock.read_text().strip() or 0)
             except (OSError, ValueError):
                 owner = 0
-            if owner and owner != os.getpid() and _pid_alive(owner):
+            if owner and owner != os.getpid() and pid_alive(owner):
                 return owner
             lock.unlink(missing_ok=True)  # left by a killed build
             continue

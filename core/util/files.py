@@ -159,7 +159,7 @@ def swap_dir_in(staging: Path, final: Path, allowed: set[str] | frozenset[str]) 
     return final
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     if pid == os.getpid():
         return True
     try:
@@ -185,7 +185,7 @@ def clean_dead_temps(path: Path) -> None:
         if not entry.name.startswith(prefix):
             continue
         pid = entry.name[len(prefix):].split("-", 1)[0]
-        if not pid.isdigit() or _pid_alive(int(pid)):
+        if not pid.isdigit() or pid_alive(int(pid)):
             continue
         if entry.is_dir(follow_symlinks=False):
             shutil.rmtree(entry.path, ignore_errors=True)
@@ -205,7 +205,7 @@ def clean_dead_workdirs(root: Path, prefix: str) -> int:
         if not entry.name.startswith(prefix) or not entry.is_dir(follow_symlinks=False):
             continue
         pid = entry.name[len(prefix):].split("-", 1)[0]
-        if pid.isdigit() and not _pid_alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(entry.path, ignore_errors=True)
             removed += 1
     return removed

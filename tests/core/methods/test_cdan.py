@@ -117,9 +117,9 @@ def test_cdan_logs_the_dann_ramp():
 
 
 def test_the_discriminator_drops_hidden_units_in_training_only_when_asked():
-    from core.methods.cdan import discriminator
+    from core.models import DomainDiscriminator
 
-    plain, dropped = discriminator(12, 32, 0.0), discriminator(12, 32, 0.5)
+    plain, dropped = DomainDiscriminator(12, 32, 0.0), DomainDiscriminator(12, 32, 0.5)
     assert not any(isinstance(m, torch.nn.Dropout) for m in plain.modules())  # the paper's default: as before
     assert [m.p for m in dropped.modules() if isinstance(m, torch.nn.Dropout)] == [0.5, 0.5]
     x = torch.randn(64, 12, generator=torch.Generator().manual_seed(0))
