@@ -1,10 +1,12 @@
 """``python -m core recommend``: train every candidate method and recommend one, without target labels.
 
     python -m core recommend --source mnist --target folder:my_pictures [--validator im] [--seed K]
-        [--device D] [--steps N] [--methods source_only,dann,...] [--out DIR] [--json]
+        [--seeds N] [--device D] [--steps N] [--methods source_only,dann,...] [--out DIR] [--json]
 
 Candidates are the registry's methods that adapt with unlabelled target pictures (plus source-only,
-the fallback); each trains with its default settings and the validator's highest score wins. The
+the fallback); each trains with its default settings and the validator's highest score wins. With ``--seeds 2``
+(or more) each candidate trains on that many seeds and those whose seeds disagree on the unlabelled
+target are passed over first (the zoo's rule; twice the time). The
 winner's checkpoint is saved in ``--out``; target accuracies, where the target has test labels,
 are printed for reference only.
 """
@@ -21,6 +23,9 @@ def add_parser(sub) -> None:
                    help="comma-separated candidates (default: source_only + every method that adapts "
                         "with unlabelled target pictures)")
     r.add_argument("--out", default=None, help="checkpoint folder of the recommended model (default runs/...)")
+    r.add_argument("--seeds", type=int, default=1,
+                   help="seeds per candidate, 1-5 (default 1); 2 or more: candidates whose seeds disagree on the "
+                        "unlabelled target are passed over, as the zoo chooses (each seed costs one more run per candidate)")
     add_selection_args(r)
     r.set_defaults(func=run)
 
@@ -29,7 +34,7 @@ def run(args) -> int:
     from ..checkpoints import CHECKPOINT_FILES
     from ..methods import get_method
     from ..selection import RECOMMEND_STEPS, candidate_methods, default_validator, recommend
-    from ..selection.recommend import check_pool
+    from ..selection.recommend import check_pool, check_seeds
     from ..selection.scoring import runnable_candidates
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else candidate_methods()
@@ -38,16 +43,17 @@ def run(args) -> int:
     for name in methods:
         get_method(name)
     check_selection_args(args)
+    check_seeds(args.seeds)
     trained, _skipped = runnable_candidates(methods, args.source, args.target)
     args.validator = args.validator or default_validator(len(trained))
     check_pool(args.validator, trained)
     out = prepare_out_dir(args.out or default_run_dir("recommend", args.source, args.target), CHECKPOINT_FILES)
-    bar = progress_bar(max(1, len(trained)) * (args.steps or RECOMMEND_STEPS), f"recommend {args.source}→{args.target}",
+    bar = progress_bar(max(1, len(trained)) * args.seeds * (args.steps or RECOMMEND_STEPS), f"recommend {args.source}→{args.target}",
                        args.quiet)
     try:
         result = recommend(args.source, args.target, validator=args.validator, seed=args.seed, device=args.device,
                            out_dir=out, steps=args.steps, methods=methods, threads=args.threads,
-                           progress=step_callback(bar))
+                           progress=step_callback(bar), seeds=args.seeds)
     finally:
         bar.close()
     if args.json:
@@ -56,7 +62,8 @@ def run(args) -> int:
         for c in result["candidates"]:
             acc = "—" if c["target_acc"] is None else f"{c['target_acc']:.1f}%"
             score = c["error"] or f"{c['score']:.4f}"
-            print(f"{c['method']:<16} {result['validator']} {score}  (target {acc}, reference only)")
+            agree = "" if c.get("seed_agreement") is None else f"  seeds agree on {100 * c['seed_agreement']:.0f}%"
+            print(f"{c['method']:<16} {result['validator']} {score}{agree}  (target {acc}, reference only)")
         for s in result.get("skipped", []):
             print(f"{s['method']:<16} skipped: {s['reason']}")
         print(f"recommended: {result['recommended']}  checkpoint: {result['checkpoint']}")

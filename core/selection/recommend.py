@@ -5,12 +5,16 @@
 
 Every candidate (:func:`core.selection.scoring.candidate_methods`: source-only first, then each
 method that adapts without target labels) trains with its default settings; the choice among them
-is :func:`core.selection.choice.choose` — the same rule the zoo applies.
+is :func:`core.selection.choice.choose`. With ``seeds=2`` or more every candidate trains on each
+seed, its scores are the means over them, and the choice is
+:func:`core.selection.choice.choose_agreeing` — the rule the zoo applies: candidates whose seeds
+give different answers on the unlabelled target are passed over before the validator ranks the rest.
 """
 
 from __future__ import annotations
 
 import re
+import statistics
 import time
 from pathlib import Path
 
@@ -21,7 +25,7 @@ from ..methods import baseline, get_method
 from ..training.engine import TrainingError
 from ..util.stats import rounded
 from ..validators import ValidatorError, get_validator
-from .choice import choose
+from .choice import choose_agreeing, seed_agreement
 from .scoring import (RECOMMEND_STEPS, default_validator, ProgressFn, candidate_methods, check_validator, run_config,
                       runnable_candidates, score_pool, settings_of, train_and_score)
 
@@ -37,12 +41,15 @@ def check_pool(validator: str, names: list[str]) -> None:
 
 def recommend(source: str, target: str, validator: str | None = None, seed: int = 0, device: str = "auto",
               out_dir: str | Path | None = None, steps: int | None = None, methods: list[str] | None = None,
-              threads: int | None = None, progress: ProgressFn | None = None) -> dict:
+              threads: int | None = None, progress: ProgressFn | None = None, seeds: int = 1) -> dict:
     """Train every candidate method (:func:`candidate_methods`, or ``methods``) on ``source → target``
     with its default settings, score each with ``validator`` (default :func:`default_validator` for
     the candidates that can train) and keep :func:`~core.selection.choice.choose`'s
     pick (the best score among those whose predictions have not collapsed onto a class); its
-    checkpoint is saved in ``out_dir`` (default ``runs/recommend-SOURCE-TARGET-TIME``).
+    checkpoint is saved in ``out_dir`` (default ``runs/recommend-SOURCE-TARGET-TIME``). ``seeds``
+    (1–:data:`MAX_SEEDS`): each candidate trains on seeds ``seed``, ``seed + 1``, …; its row then holds
+    the means over them, ``seed_agreement`` and ``per_seed``, and the choice reads the agreement
+    (:func:`~core.selection.choice.choose_agreeing`); the checkpoint is the chosen method's first seed.
 
     Returns ``{source, target, validator, recommended, checkpoint, target_acc, source_only_acc,
     candidates: [{method, settings, score, scores, target_acc, source_val_acc, seconds, error}],
@@ -53,14 +60,26 @@ def recommend(source: str, target: str, validator: str | None = None, seed: int 
     labels) and never take part in the choice. A candidate that diverges is listed with its error.
     """
     started = time.perf_counter()
+    check_seeds(seeds)
     names, skipped = _candidates(methods, source, target)
     validator = validator or default_validator(len(names))
     check_validator(validator, target, source)
     check_pool(validator, names)
     steps = steps or RECOMMEND_STEPS
-    rows, trained = _train_candidates(names, source, target, validator, seed, device, steps, threads, progress)
-    _score_rows(rows, trained, validator)
-    best_name = choose({r["method"]: r for r in rows}, validator)
+    by_seed, domains = [], None
+    for k in range(seeds):
+        rows_k, trained_k, domains = _train_candidates(names, source, target, validator, seed + k, device, steps,
+                                                       threads, progress, domains, seeded_labels=seeds > 1)
+        by_seed.append((rows_k, trained_k))
+    score_pool([d for _, trained_k in by_seed for d in trained_k.values()])  # one pool: every seed's runs
+    for rows_k, trained_k in by_seed:
+        _score_rows(rows_k, trained_k, validator)
+    rows, trained = by_seed[0]
+    if seeds > 1:
+        rows = [_over_seeds([rows_k[i] for rows_k, _ in by_seed], [t.get(r["method"]) for _, t in by_seed],
+                            seed, validator) for i, r in enumerate(rows)]
+        _mark_collapsed(rows)
+    best_name = choose_agreeing({r["method"]: r for r in rows}, validator)
     if best_name is None:
         raise TrainingError("no candidate could be trained and scored: "
                             + "; ".join(f"{r['method']}: {r['error']}" for r in rows))
@@ -70,7 +89,7 @@ def recommend(source: str, target: str, validator: str | None = None, seed: int 
     return {"source": source, "target": target, "validator": validator, "recommended": best_name,
             "checkpoint": checkpoint, "target_acc": best["target_acc"],
             "source_only_acc": None if fallback is None else fallback["target_acc"],
-            "candidates": rows, "skipped": skipped, "steps": steps, "seed": seed,
+            "candidates": rows, "skipped": skipped, "steps": steps, "seed": seed, "seeds": seeds,
             **estimate_fields(trained[best_name]["result"].model, trained[best_name]["result"].card, target),
             "seconds": round(time.perf_counter() - started, 2)}
 
@@ -88,16 +107,29 @@ def _candidates(methods: list[str] | None, source: str, target: str) -> tuple[li
     return names, skipped
 
 
-def _train_candidates(names, source, target, validator, seed, device, steps, threads, progress):
+#: The most seeds ``recommend`` trains each candidate on.
+MAX_SEEDS = 5
+
+
+def check_seeds(seeds) -> None:
+    """ValueError unless ``seeds`` is a whole number from 1 to :data:`MAX_SEEDS` (before any work)."""
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or not 1 <= seeds <= MAX_SEEDS:
+        raise ValueError(f"seeds must be a whole number from 1 to {MAX_SEEDS}, got {seeds!r}")
+
+
+def _train_candidates(names, source, target, validator, seed, device, steps, threads, progress, domains=None,
+                      seeded_labels=False):
     """Train and score each candidate with its default settings: one row per candidate (a run that
-    fails keeps its error) and ``{name: train_and_score's result}`` for those that trained."""
-    rows, trained, domains = [], {}, None
+    fails keeps its error), ``{name: train_and_score's result}`` for those that trained, and the
+    loaded domains (shared by the next seed's runs)."""
+    rows, trained = [], {}
     for name in names:
         config = run_config(name, source, target, seed, device, steps, threads)
         row = {"method": name, "settings": settings_of(config), "score": None, "scores": {}, "target_acc": None,
                "source_val_acc": None, "largest_class_share": None, "collapsed": False, "seconds": None, "error": None}
         try:
-            done = train_and_score(config, validator, progress, label=name, domains=domains)
+            done = train_and_score(config, validator, progress, label=f"{name} seed {seed}" if seeded_labels else name,
+                                   domains=domains)
         except (TrainingError, ValidatorError) as err:
             row["error"] = str(err)
         else:
@@ -107,13 +139,12 @@ def _train_candidates(names, source, target, validator, seed, device, steps, thr
                        largest_class_share=rounded(done["largest_class_share"]), seconds=round(done["seconds"], 2),
                        restored_step=guard.get("restored_step"))
         rows.append(row)
-    return rows, trained
+    return rows, trained, domains
 
 
 def _score_rows(rows: list[dict], trained: dict, validator: str) -> None:
-    """Fill each row's scores (pool-aware validators score each candidate among the others), its
+    """Fill each row's scores (the pool-aware validators' already added by :func:`score_pool`), its
     ``score`` under ``validator`` and whether its predictions collapsed against source-only's."""
-    score_pool(list(trained.values()))
     for row in rows:
         if row["method"] in trained:
             done = trained[row["method"]]
@@ -121,9 +152,39 @@ def _score_rows(rows: list[dict], trained: dict, validator: str) -> None:
             row["score"] = row["scores"].get(validator)
             if row["score"] is None and row["error"] is None:
                 row["error"] = done["validator_errors"].get(validator, f"validator {validator!r} gave no score")
+    _mark_collapsed(rows)
+
+
+def _mark_collapsed(rows: list[dict]) -> None:
     base_share = next((r["largest_class_share"] for r in rows if r["method"] == baseline()), None)
     for r in rows:
         r["collapsed"] = r["method"] != baseline() and collapsed(r["largest_class_share"], base_share)
+
+
+def _mean(values):
+    values = [v for v in values if v is not None]
+    return statistics.fmean(values) if values else None
+
+
+def _over_seeds(rows: list[dict], done: list[dict | None], first_seed: int, validator: str) -> dict:
+    """One candidate's row over its seeds: every number the mean over the seeds that trained (a seed
+    that failed makes the candidate's ``score`` None, with its error: a recipe that diverges on one
+    seed in two is not recommended), ``seed_agreement`` from their top classes on the unlabelled
+    target and each seed's own figures in ``per_seed``."""
+    ok = [r for r in rows if r["error"] is None]
+    names = sorted({v for r in ok for v in r["scores"]})
+    out = {**rows[0], "per_seed": [{"seed": first_seed + k, **{f: r[f] for f in (
+        "score", "target_acc", "source_val_acc", "largest_class_share", "seconds", "error")}} for k, r in enumerate(rows)]}
+    out.update(scores={v: rounded(_mean(r["scores"].get(v) for r in ok), 6) for v in names},
+               target_acc=rounded(_mean(r["target_acc"] for r in ok)),
+               source_val_acc=rounded(_mean(r["source_val_acc"] for r in ok)),
+               largest_class_share=rounded(_mean(r["largest_class_share"] for r in ok)),
+               seconds=rounded(sum(r["seconds"] or 0.0 for r in ok), 2),
+               error=next((f"seed {first_seed + k}: {r['error']}" for k, r in enumerate(rows) if r["error"]), None))
+    out["score"] = None if out["error"] else out["scores"].get(validator)
+    tops = [d["evidence"].target_logits.argmax(1).tolist() for d in done if d is not None and d.get("evidence") is not None]
+    out["seed_agreement"] = rounded(seed_agreement(tops), 6) if len(tops) == len(rows) else None
+    return out
 
 
 def _save_choice(result, best: dict, rows: list[dict], validator: str, source: str, target: str,

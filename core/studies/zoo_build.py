@@ -9,9 +9,12 @@ The zoo is the evidence behind every label-free choice: each run is trained and 
 :func:`core.selection.train_and_score` (every validator, on the unlabelled target *train* images
 and the source validation split); every recommend candidate (:func:`core.selection.is_candidate`)
 trains on every seed, and the pool-aware validators (EnsV, MixVal) score all of a scenario's
-candidate runs together. Per scenario the *recommended* method is :func:`core.selection.choose`'s
-pick over the candidates' mean scores of the default validator (:func:`core.selection.default_validator`)
-— the rule ``recommend`` applies — and it teaches the distilled student. The other methods (the
+candidate runs together. Per scenario the *recommended* method is
+:func:`core.selection.choose_agreeing`'s pick: among the candidates whose seeds agree on the
+unlabelled target within :data:`core.selection.AGREEMENT_MARGIN` of the most agreeing one's, the
+best mean score of the default validator (:func:`core.selection.default_validator`) whose
+predictions have not collapsed — the rule ``recommend --seeds 2`` applies — and it teaches the
+distilled student. The other methods (the
 target-label bounds, domain generalisation) train on every seed too (on seed 0 only with
 ``all_seeds=False``). Every run is a cell stored as it finishes (:mod:`core.studies.zoo_cells`),
 so a stopped build resumes. Target *test* labels only report: the leaderboard shows the best method in
@@ -43,7 +46,7 @@ from ..data.scenarios import Scenario
 from ..evaluation import evaluate_accuracy
 from ..evaluation.embedding import compute_alignment
 from ..methods import METHODS, baseline
-from ..selection import choose_agreeing, default_validator, seed_agreement, is_candidate, train_and_score
+from ..selection import AGREEMENT_MARGIN, choose_agreeing, default_validator, seed_agreement, is_candidate, train_and_score
 from ..training import recipes
 from ..util.device import resolve_device
 from ..util.files import (clean_dead_temps, clean_dead_workdirs, owned_dir, read_bounded, recover_swap, swap_dir_in,
@@ -409,15 +412,17 @@ def _summary(runs: dict[int, _Run]) -> dict:
             "seed_agreement": rounded(seed_agreement(tops), 6)}
 
 
-def _best_candidate(entries: dict[str, dict], validator: str, adapted_only: bool = False) -> str | None:
+def _best_candidate(entries: dict[str, dict], validator: str, adapted_only: bool = False,
+                    agreement: bool = True) -> str | None:
     """:func:`core.selection.choice.choose_agreeing` over the scenario's candidate methods (their
     mean scores, mean largest-class shares and seed agreement over seeds): among the candidates
     whose seeds agree within :data:`~core.selection.choice.AGREEMENT_MARGIN` of the most agreeing
     one's, the best mean score (plain :func:`~core.selection.choice.choose` when a candidate has a
     single seed); ``entries``: method → {validator_scores, largest_class_share, seed_agreement}
-    (leaderboard entries or :func:`_summary`). Reads no target label."""
+    (leaderboard entries or :func:`_summary`); ``agreement=False``: the seeds' agreement is not read.
+    Reads no target label."""
     pool = {m: {"scores": e.get("validator_scores") or {}, "largest_class_share": e.get("largest_class_share"),
-                "seed_agreement": e.get("seed_agreement")}
+                "seed_agreement": e.get("seed_agreement") if agreement else None}
             for m, e in entries.items() if is_candidate(m)}
     return choose_agreeing(pool, validator, eligible=(lambda m: METHODS[m].is_adapted()) if adapted_only else None)
 
@@ -443,6 +448,7 @@ def selection_blocks(runs: dict[str, dict[int, _Run]], validator: str, entries: 
     if recommended in entries:
         e = entries[recommended]
         rec = {"method": recommended, "validator": validator, "score": e.get("validator_scores", {}).get(validator),
+               "seed_agreement": e.get("seed_agreement"), "agreement_margin": AGREEMENT_MARGIN,
                "target_acc_mean": e.get("mean"), "target_acc_std": e.get("std"), "n_seeds": len(e.get("values", [])),
                "source_only_acc_mean": base.get("mean"), "source_only_acc_std": base.get("std"),
                "gain": rounded(e["mean"] - base["mean"]) if e.get("mean") is not None and base.get("mean") is not None
@@ -454,10 +460,13 @@ def selection_blocks(runs: dict[str, dict[int, _Run]], validator: str, entries: 
         if pick in cands and best_mean is not None:
             gaps[v] = {"method": pick, "target_acc_mean": cands[pick]["mean"],
                        "gap": rounded(best_mean - cands[pick]["mean"])}
+    plain = _best_candidate(entries, validator, agreement=False)  # the validator alone (reporting only)
+    if plain in cands and best_mean is not None:
+        plain = {"method": plain, "target_acc_mean": cands[plain]["mean"], "gap": rounded(best_mean - cands[plain]["mean"])}
     return {"recommended": rec,
             "best_in_hindsight": {"method": hindsight, "target_acc_mean": best_mean} if hindsight else None,
             "selection": {"validator": validator, "spearman": rho.get(validator), "spearman_by_validator": rho,
-                          "gap_by_validator": gaps, "points": points}}
+                          "gap_by_validator": gaps, "without_seed_agreement": plain, "points": points}}
 
 
 def _entry(runs: dict[int, _Run], seeds: list[int]) -> dict:

@@ -56,6 +56,7 @@ if __name__ == "__main__":  # one thread per run; an importing test process keep
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from core.selection.choice import seed_agreement  # noqa: E402
 from core.util.files import write_json_atomic  # noqa: E402
 
 TIE_PTS = 1.0
@@ -95,19 +96,7 @@ def run_pool(source: str, target: str, seed: int, steps: int | None) -> dict:
 
 
 # ---- the rules -----------------------------------------------------------------------------------
-def seed_agreement(tops: list[list[int]]) -> float | None:
-    """Mean over every pair of seeds of the share of pictures on which their top classes are the same
-    (1 − the disagreement of Jiang et al.); None with fewer than two seeds.
-
-    >>> seed_agreement([[0, 1, 2, 3], [0, 1, 2, 0], [0, 1, 1, 3]])  # pairs: 3/4, 3/4, 2/4
-    0.6666666666666666
-    """
-    if len(tops) < 2:
-        return None
-    pairs = [(a, b) for i, a in enumerate(tops) for b in tops[i + 1:]]
-    return sum(sum(x == y for x, y in zip(a, b)) / len(a) for a, b in pairs) / len(pairs)
-
-
+# how often the seeds agree: core.selection.choice.seed_agreement (the rule the zoo applies reads it too)
 def summarise(pool: dict[int, dict]) -> dict[str, dict]:
     """{method: {acc_mean, acc_sd, devn, seed_agreement, largest_class_share, seconds, accs}} over the
     seeds where the method trained (``seconds``: a run's mean training and scoring time)."""
@@ -132,7 +121,7 @@ def summarise(pool: dict[int, dict]) -> dict[str, dict]:
 def choose_by(rule: str, summary: dict[str, dict]) -> str | None:
     """The method ``rule`` (see the module docstring) picks from ``summary`` through
     :func:`core.selection.choice.choose` — its collapse filter, its tie order — reading no test accuracy."""
-    from core.selection.choice import choose
+    from core.selection.choice import choose, choose_agreeing
 
     scored = [m for m in summary if summary[m]["devn"] is not None]
     devn = {m: summary[m]["devn"] for m in scored}
@@ -141,15 +130,11 @@ def choose_by(rule: str, summary: dict[str, dict]) -> str | None:
     rank_a = {m: i for i, m in enumerate(sorted(scored, key=lambda m: -agree[m]))}
     pool = {m: {"scores": {"devn": devn[m], "seed_agreement": agree[m],
                            "rank_mean": -(rank_d[m] + rank_a[m]) - rank_d[m] / (len(scored) + 1)},  # ties: DEVN's order
-                "largest_class_share": summary[m]["largest_class_share"]} for m in scored}
+                "largest_class_share": summary[m]["largest_class_share"], "seed_agreement": agree[m]} for m in scored}
     if rule in ("devn", "seed_agreement", "rank_mean"):
         return choose(pool, rule)
     if rule.startswith("devn_agreeing_"):
-        most = choose(pool, "seed_agreement")
-        if most is None:
-            return None
-        t = float(rule.rsplit("_", 1)[1])
-        return choose(pool, "devn", eligible=lambda m: agree[m] >= agree[most] - t)
+        return choose_agreeing(pool, "devn", margin=float(rule.rsplit("_", 1)[1]))  # the zoo's rule at margin T
     raise ValueError(f"unknown rule {rule!r}; valid: {', '.join(RULES)}")
 
 

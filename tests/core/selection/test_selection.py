@@ -223,3 +223,33 @@ def test_largest_class_share_reads_the_target_predictions():
     even = Evidence(target_logits=torch.eye(4).repeat(5, 1))
     assert largest_class_share(one_class) == 0.9 and largest_class_share(even) == 0.25
     assert largest_class_share(Evidence()) is None
+
+
+def test_recommend_on_two_seeds_averages_them_and_chooses_among_the_candidates_whose_seeds_agree(tmp_path):
+    from core.checkpoints import load
+    from core.selection import choose_agreeing, recommend
+
+    rec = recommend("mnist", "ucidigits", validator="im", steps=15, device="cpu", threads=1, seeds=2,
+                    methods=["source_only", "self_training", "dann"], out_dir=tmp_path / "rec")
+    assert rec["seeds"] == 2 and [c["method"] for c in rec["candidates"]] == ["source_only", "self_training", "dann"]
+    for c in rec["candidates"]:
+        per = c["per_seed"]
+        assert [p["seed"] for p in per] == [0, 1] and all(p["error"] is None for p in per)
+        assert c["score"] == pytest.approx(sum(p["score"] for p in per) / 2, abs=1e-5)
+        assert c["target_acc"] == pytest.approx(sum(p["target_acc"] for p in per) / 2, abs=0.01)
+        assert 0.0 <= c["seed_agreement"] <= 1.0
+    assert len({tuple(p["score"] for p in c["per_seed"]) for c in rec["candidates"]}) == 3  # two real seeds each
+    assert rec["recommended"] == choose_agreeing({c["method"]: c for c in rec["candidates"]}, "im")
+    _, card = load(rec["checkpoint"])
+    assert card["method"] == rec["recommended"] and card["seed"] == 0  # the chosen method's first seed
+
+
+@pytest.mark.parametrize("seeds", ["0", "6"])
+def test_recommend_refuses_a_seed_count_out_of_range_before_any_work(seeds, tmp_path, capsys):
+    from core.__main__ import main
+
+    code = main(["recommend", "--seeds", seeds, "--source", "mnist", "--target", "ucidigits", "--quiet",
+                 "--out", str(tmp_path / "r")])
+    assert code == 2 and not (tmp_path / "r").exists()
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "from 1 to 5" in err and len(err.strip().splitlines()) == 1

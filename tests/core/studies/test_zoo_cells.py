@@ -201,3 +201,28 @@ def test_train_only_named_methods_reuses_the_rest_and_lists_their_missing_cells(
     assert board["build"]["not_trained"] == [f"{SCENARIO}/self_training seed 1"]
     assert board["scenarios"][SCENARIO]["self_training"]["seeds"] == [0]
     assert any("this build trains source_only" in line for line in lines)
+
+
+def test_each_candidate_records_how_often_its_seeds_agree_and_the_choice_reads_it(first):
+    from core.selection import choose_agreeing
+
+    _, (_, _, board) = first
+    entries = board["scenarios"][SCENARIO]
+    for method in METHODS:  # both are candidates, trained on seeds 0 and 1
+        assert 0.0 <= entries[method]["seed_agreement"] <= 1.0
+    pool = {m: {"scores": e["validator_scores"], "largest_class_share": e["largest_class_share"],
+                "seed_agreement": e["seed_agreement"]} for m, e in entries.items()}
+    assert board["recommended"][SCENARIO]["method"] == choose_agreeing(pool, board["validator"])
+
+
+def test_the_zoo_passes_over_a_best_scored_candidate_whose_seeds_disagree():
+    def entry(devn, agreement):
+        return {"validator_scores": {"devn": devn}, "largest_class_share": 0.12, "seed_agreement": agreement}
+
+    entries = {"source_only": entry(-0.5, 0.90), "self_training": entry(-0.1, 0.70), "adamatch": entry(-0.2, 0.95)}
+    assert zoo_build._best_candidate(entries, "devn") == "adamatch"
+    entries["self_training"]["seed_agreement"] = 0.94  # within the margin: the score decides
+    assert zoo_build._best_candidate(entries, "devn") == "self_training"
+    for e in entries.values():  # a zoo of one seed has no agreement to read: the best score
+        e["seed_agreement"] = None
+    assert zoo_build._best_candidate(entries, "devn") == "self_training"
