@@ -72,8 +72,10 @@ def selection_rows(board: dict) -> list[dict]:
         rec_text = "—"
         if r.get("method"):
             rec_text = f"{labels.method_label(r['method'])}: {_pct(r_acc)}"
+            agree = _num(r.get("seed_agreement"))
             extra = [f"{r_acc - so:+.1f} pts vs source only" if r_acc is not None and so is not None else None,
-                     f"by {_validator_label(r.get('validator'))}" if r.get("validator") else None]
+                     f"by {_validator_label(r.get('validator'))}" if r.get("validator") else None,
+                     f"its seeds agree on {100 * agree:.0f} % of the pictures" if agree is not None else None]
             if any(extra):
                 rec_text += f" ({', '.join(e for e in extra if e)})"
         rows.append({
@@ -93,7 +95,10 @@ def recommended_table(board: dict) -> None:
         return
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     st.caption("**Recommended**: the model a label-free validator scores best, using only unlabelled target "
-               "pictures — what you would get on your own data. **Best in hindsight**: the method with the best "
+               "pictures — what you would get on your own data. Where every candidate was trained on several "
+               "seeds, only those whose seeds give the same answer about as often as the steadiest one's "
+               "(within 3 points) are ranked: a recipe whose seeds disagree is often far off on one of them. "
+               "**Best in hindsight**: the method with the best "
                "target test accuracy, which needs the target labels adaptation exists to do without; it is shown "
                "for reference only. The *selection gap* is what choosing without labels costs. Target test "
                "accuracy, mean over seeds.")

@@ -72,6 +72,8 @@ def main(argv=None) -> int:
     ap.add_argument("--summary", action="store_true", help="only print the table of the JSON already in --out")
     ap.add_argument("--steps", type=int, default=None, help="steps per candidate (default: recommend's)")
     ap.add_argument("--methods", default=None, help="candidates (default: recommend's)")
+    ap.add_argument("--seeds", type=int, default=None,
+                    help="seeds per candidate (default: recommend's, 1); 2+: the zoo's seed-agreement rule chooses")
     args = ap.parse_args(argv)
 
     fixtures, out = Path(args.fixtures), Path(args.out)
@@ -96,7 +98,8 @@ def main(argv=None) -> int:
         elif not args.summary:
             print(f"recommend {args.source} → {name} …", file=sys.stderr, flush=True)
             extra = [*(["--steps", str(args.steps)] if args.steps else []),
-                     *(["--methods", args.methods] if args.methods else [])]
+                     *(["--methods", args.methods] if args.methods else []),
+                     *(["--seeds", str(args.seeds)] if args.seeds else [])]
             results[name] = run_one(args.source, fixtures / name, out, args.threads, extra)
     print(table(results))
     return 0
