@@ -136,7 +136,8 @@ def gap_table(board: dict) -> None:
                 "`python -m core zoo rebuild`).", icon=INFO)
         return
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-    st.caption("What each label-free validator would have recommended on each scenario, and the *selection gap*: "
+    st.caption("What each label-free validator would have recommended on each scenario on its own (the seeds' "
+               "agreement not read), and the *selection gap*: "
                "the best method's mean target test accuracy minus the chosen one's (0 is a perfect choice). "
                "Pool-aware validators (EnsV, MixVal) score each candidate among the others. Which validator is "
                "the default was decided by the lowest worst-case gap (docs/validators.md).")

@@ -455,18 +455,15 @@ def selection_blocks(runs: dict[str, dict[int, _Run]], validator: str, entries: 
                else None}
     best_mean = cands[hindsight]["mean"] if hindsight else None
     gaps = {}
-    for v in names:  # what following each validator would have cost (reporting only)
-        pick = _best_candidate(entries, v)
+    for v in names:  # what following each validator alone, seeds unread, would have cost (reporting only)
+        pick = _best_candidate(entries, v, agreement=False)
         if pick in cands and best_mean is not None:
             gaps[v] = {"method": pick, "target_acc_mean": cands[pick]["mean"],
                        "gap": rounded(best_mean - cands[pick]["mean"])}
-    plain = _best_candidate(entries, validator, agreement=False)  # the validator alone (reporting only)
-    if plain in cands and best_mean is not None:
-        plain = {"method": plain, "target_acc_mean": cands[plain]["mean"], "gap": rounded(best_mean - cands[plain]["mean"])}
     return {"recommended": rec,
             "best_in_hindsight": {"method": hindsight, "target_acc_mean": best_mean} if hindsight else None,
             "selection": {"validator": validator, "spearman": rho.get(validator), "spearman_by_validator": rho,
-                          "gap_by_validator": gaps, "without_seed_agreement": plain, "points": points}}
+                          "gap_by_validator": gaps, "points": points}}
 
 
 def _entry(runs: dict[int, _Run], seeds: list[int]) -> dict:
