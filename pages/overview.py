@@ -112,8 +112,8 @@ else:
         delta = f"{b_mean - so_mean:+.1f} pts" if so_mean is not None else None
         if best == BASELINE:  # the validator found no adapted model better than the source-only one
             c2.metric(f"Recommended ({labels.method_label(best)})", _fmt(b_mean, b_std),
-                      help="A label-free validator scored no adaptation method above the source-only model "
-                           "on this scenario, so it recommends not adapting.")
+                      help="No adaptation method scored above the source-only model by a label-free validator "
+                           "with seeds that answer alike on this scenario, so it recommends not adapting.")
         else:
             c2.metric(f"Adapted ({labels.method_label(best)})", _fmt(b_mean, b_std), delta=delta,
                       help=f"An unsupervised adaptation method trained without target labels; {best_how}.")

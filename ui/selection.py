@@ -87,6 +87,15 @@ def selection_rows(board: dict) -> list[dict]:
     return rows
 
 
+def _margin_points(board: dict) -> str:
+    """The seed-agreement margin the leaderboard's choice used, in percentage points."""
+    from core.selection import AGREEMENT_MARGIN
+
+    margins = {r.get("agreement_margin") for r in (board.get("recommended") or {}).values() if isinstance(r, dict)}
+    margins.discard(None)
+    return f"{100 * (margins.pop() if len(margins) == 1 else AGREEMENT_MARGIN):g}"
+
+
 def recommended_table(board: dict) -> None:
     rows = selection_rows(board)
     if not rows:
@@ -95,9 +104,10 @@ def recommended_table(board: dict) -> None:
         return
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     st.caption("**Recommended**: the model a label-free validator scores best, using only unlabelled target "
-               "pictures — what you would get on your own data. Where every candidate was trained on several "
+               "pictures — what you would get on your own data. Where the candidates were trained on several "
                "seeds, only those whose seeds give the same answer about as often as the steadiest one's "
-               "(within 3 points) are ranked: a recipe whose seeds disagree is often far off on one of them. "
+               f"(within {_margin_points(board)} points) are ranked: a recipe whose seeds disagree is often far "
+               "off on one of them. "
                "**Best in hindsight**: the method with the best "
                "target test accuracy, which needs the target labels adaptation exists to do without; it is shown "
                "for reference only. The *selection gap* is what choosing without labels costs. Target test "

@@ -6,13 +6,13 @@ its predictions on the unlabelled target spread over the classes.
 ``candidates``: ``{name: {"scores": {validator: score}, "largest_class_share": share}}`` in the
 order ties are broken (source-only first). A candidate whose most-predicted target class takes
 more than :data:`core.evaluation.COLLAPSE_JUMP` above the baseline's share has collapsed and is
-not eligible, whatever its score; among the rest the highest score of ``validator`` wins. Both
-``recommend`` (one run per candidate) and the zoo (a method's mean over seeds) choose with it, and
-no target label is read.
+not eligible, whatever its score; among the rest the highest score of ``validator`` wins.
+``recommend`` with one run per candidate chooses with it; no target label is read.
 
 With several seeds per candidate, :func:`choose_agreeing` first keeps the candidates whose seeds
 agree with each other on the unlabelled target about as much as the most agreeing one's, then
-chooses among them the same way:
+chooses among them the same way — the zoo's rule (a method's means over three seeds) and
+``recommend``'s with ``seeds`` ≥ 2:
 
     best = choose_agreeing(candidates, "devn")   # candidates[name]["seed_agreement"] ∈ [0, 1]
 """
@@ -63,24 +63,30 @@ def seed_agreement(tops: list[list[int]]) -> float | None:
     return sum(sum(x == y for x, y in zip(a, b)) / len(a) for a, b in pairs) / len(pairs)
 
 
+def reads_agreement(candidates: dict[str, dict]) -> bool:
+    """Whether :func:`choose_agreeing` reads the seeds' agreement here: some candidate has one."""
+    return any((c or {}).get("seed_agreement") is not None for c in candidates.values())
+
+
 def choose_agreeing(candidates: dict[str, dict], validator: str, margin: float = AGREEMENT_MARGIN,
                     baseline: str | None = None, eligible=None) -> str | None:
     """:func:`choose` among the candidates whose ``seed_agreement`` is at least the most agreeing
     (non-collapsed, scored) candidate's minus ``margin``. Unstable recipes — seeds that answer
-    differently, one of them often far worse — are left out before the validator ranks the rest.
-    When any scored candidate has no agreement (a single seed), this is :func:`choose`."""
+    differently, one of them often far worse — are left out before the validator ranks the rest; so
+    is a candidate with no agreement of its own when others have one (it trained on fewer than two
+    seeds: one failed). When no candidate has an agreement (one seed each), this is :func:`choose`
+    (:func:`reads_agreement`)."""
     def agreement(name):
         return (candidates.get(name) or {}).get("seed_agreement")
 
-    scored = [n for n, c in candidates.items() if (c.get("scores") or {}).get(validator) is not None
-              and (eligible is None or eligible(n))]
-    if not scored or any(agreement(n) is None for n in scored):
+    if not reads_agreement(candidates):
         return choose(candidates, validator, baseline, eligible)
+    scored = [n for n, c in candidates.items() if (c.get("scores") or {}).get(validator) is not None
+              and agreement(n) is not None and (eligible is None or eligible(n))]
     by_agreement = {n: {**c, "scores": {"seed_agreement": agreement(n) if n in scored else None}}
                     for n, c in candidates.items()}  # every entry: the collapse rule reads the baseline's share
     most = choose(by_agreement, "seed_agreement", baseline)
     if most is None:
-        return choose(candidates, validator, baseline, eligible)
-    floor = agreement(most) - margin
-    return choose(candidates, validator, baseline,
-                  lambda n: (eligible is None or eligible(n)) and agreement(n) is not None and agreement(n) >= floor)
+        return None
+    floor = agreement(most) - margin - 1e-9  # a candidate exactly at the margin is in, whatever the rounding
+    return choose(candidates, validator, baseline, lambda n: n in scored and agreement(n) >= floor)

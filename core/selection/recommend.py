@@ -79,15 +79,17 @@ def recommend(source: str, target: str, validator: str | None = None, seed: int 
         rows = [_over_seeds([rows_k[i] for rows_k, _ in by_seed], [t.get(r["method"]) for _, t in by_seed],
                             seed, validator) for i, r in enumerate(rows)]
         _mark_collapsed(rows)
-    best_name = choose_agreeing({r["method"]: r for r in rows}, validator)
+    failed = {r["method"] for r in rows if r["error"] is not None}  # on any seed: not recommended
+    best_name = choose_agreeing({r["method"]: r for r in rows}, validator, eligible=lambda m: m not in failed)
     if best_name is None:
         raise TrainingError("no candidate could be trained and scored: "
                             + "; ".join(f"{r['method']}: {r['error']}" for r in rows))
     best = next(r for r in rows if r["method"] == best_name)
-    checkpoint = _save_choice(trained[best_name]["result"], best, rows, validator, source, target, out_dir)
+    checkpoint = _save_choice(trained[best_name]["result"], best, rows, validator, source, target, out_dir, seeds)
     fallback = next((r for r in rows if r["method"] == baseline()), None)
     return {"source": source, "target": target, "validator": validator, "recommended": best_name,
             "checkpoint": checkpoint, "target_acc": best["target_acc"],
+            "checkpoint_target_acc": best["per_seed"][0]["target_acc"] if seeds > 1 else best["target_acc"],
             "source_only_acc": None if fallback is None else fallback["target_acc"],
             "candidates": rows, "skipped": skipped, "steps": steps, "seed": seed, "seeds": seeds,
             **estimate_fields(trained[best_name]["result"].model, trained[best_name]["result"].card, target),
@@ -168,9 +170,9 @@ def _mean(values):
 
 def _over_seeds(rows: list[dict], done: list[dict | None], first_seed: int, validator: str) -> dict:
     """One candidate's row over its seeds: every number the mean over the seeds that trained (a seed
-    that failed makes the candidate's ``score`` None, with its error: a recipe that diverges on one
-    seed in two is not recommended), ``seed_agreement`` from their top classes on the unlabelled
-    target and each seed's own figures in ``per_seed``."""
+    that failed gives the candidate its error and a ``score`` of None, and :func:`recommend` passes
+    over it: a recipe that diverges on one seed in two is not recommended), ``seed_agreement`` from
+    their top classes on the unlabelled target and each seed's own figures in ``per_seed``."""
     ok = [r for r in rows if r["error"] is None]
     names = sorted({v for r in ok for v in r["scores"]})
     out = {**rows[0], "per_seed": [{"seed": first_seed + k, **{f: r[f] for f in (
@@ -188,12 +190,15 @@ def _over_seeds(rows: list[dict], done: list[dict | None], first_seed: int, vali
 
 
 def _save_choice(result, best: dict, rows: list[dict], validator: str, source: str, target: str,
-                 out_dir: str | Path | None) -> str:
+                 out_dir: str | Path | None, seeds: int = 1) -> str:
     """Save the chosen run's model with a card that says how it was chosen; returns its path."""
     out = Path(out_dir) if out_dir is not None else Path("runs") / (
         f"recommend-{_slug(source)}-{_slug(target)}-{time.strftime('%Y%m%d-%H%M%S')}")
-    card = {**result.card, "selection": {"validator": validator, "score": best["score"],
-                                         "candidates": [r["method"] for r in rows]}}
+    how = {"validator": validator, "score": best["score"], "candidates": [r["method"] for r in rows]}
+    if seeds > 1:  # the score is the mean over the seeds; these weights are the first seed's
+        how.update(seeds=seeds, score_is="mean over seeds", seed_agreement=best.get("seed_agreement"),
+                   rule="choose_agreeing")
+    card = {**result.card, "selection": how}
     return str(save(result.model, card, out))
 
 

@@ -46,7 +46,7 @@ from ..data.scenarios import Scenario
 from ..evaluation import evaluate_accuracy
 from ..evaluation.embedding import compute_alignment
 from ..methods import METHODS, baseline
-from ..selection import AGREEMENT_MARGIN, choose_agreeing, default_validator, seed_agreement, is_candidate, train_and_score
+from ..selection import AGREEMENT_MARGIN, choose_agreeing, default_validator, reads_agreement, seed_agreement, is_candidate, train_and_score
 from ..training import recipes
 from ..util.device import resolve_device
 from ..util.files import (clean_dead_temps, clean_dead_workdirs, owned_dir, read_bounded, recover_swap, swap_dir_in,
@@ -266,7 +266,7 @@ class _Builder:
         ``all_seeds``); the pool-aware validators over the candidates' runs; the recommended method
         (label-free, :meth:`recommend`); then
         the methods that learn from a trained model (a distilled student), taught by the recommended
-        method (or the best-scored adapted one when source-only is recommended), same seed;
+        method (or the adapted one the same rule picks when source-only is recommended), same seed;
         → (runs, teacher)."""
 
         runs: dict[str, dict[int, _Run]] = {m: {} for m in methods}
@@ -320,7 +320,8 @@ class _Builder:
 
     def summaries(self, runs: dict[str, dict[int, _Run]]) -> dict[str, dict]:
         """Per method, what the label-free choice reads, in the leaderboard entries' shape:
-        ``{"validator_scores": {validator: mean over seeds}, "largest_class_share": mean}``."""
+        ``{"validator_scores": {validator: mean over seeds}, "largest_class_share": mean,
+        "seed_agreement": its seeds' agreement or None}``."""
         return {m: _summary(r) for m, r in runs.items() if r}
 
     def recommend(self, runs: dict[str, dict[int, _Run]]) -> str | None:
@@ -429,8 +430,9 @@ def _best_candidate(entries: dict[str, dict], validator: str, adapted_only: bool
 
 def selection_blocks(runs: dict[str, dict[int, _Run]], validator: str, entries: dict[str, dict],
                previous: dict | None = None) -> dict:
-    """The leaderboard's label-free selection blocks of one scenario: ``recommended`` (the candidate
-    entry with the highest mean score of ``validator``), ``best_in_hindsight`` (by mean target test
+    """The leaderboard's label-free selection blocks of one scenario: ``recommended``
+    (:func:`_best_candidate`: the highest mean score of ``validator`` among the candidates whose
+    seeds agree; ``agreement_margin`` None when no entry has seeds to compare), ``best_in_hindsight`` (by mean target test
     accuracy: for reference only) and ``selection`` (every candidate run's validator scores and target
     accuracy, Spearman's rho per validator). ``previous``: the scenario's old ``selection`` block,
     whose points of methods not retrained now are kept (a partial rebuild adds to the pool)."""
@@ -448,7 +450,9 @@ def selection_blocks(runs: dict[str, dict[int, _Run]], validator: str, entries: 
     if recommended in entries:
         e = entries[recommended]
         rec = {"method": recommended, "validator": validator, "score": e.get("validator_scores", {}).get(validator),
-               "seed_agreement": e.get("seed_agreement"), "agreement_margin": AGREEMENT_MARGIN,
+               "seed_agreement": e.get("seed_agreement"),
+               "agreement_margin": AGREEMENT_MARGIN if reads_agreement({m: x for m, x in entries.items() if is_candidate(m)})
+               else None,
                "target_acc_mean": e.get("mean"), "target_acc_std": e.get("std"), "n_seeds": len(e.get("values", [])),
                "source_only_acc_mean": base.get("mean"), "source_only_acc_std": base.get("std"),
                "gain": rounded(e["mean"] - base["mean"]) if e.get("mean") is not None and base.get("mean") is not None

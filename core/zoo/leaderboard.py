@@ -156,7 +156,8 @@ def markdown_table(board: dict | None = None) -> str:
         lines += ["", f"not built: {(board.get('not_built') or {}).get('why', NOT_BUILT_WHY)}"]
     if not any((board.get("recommended") or {}).get(k) for k in scen):
         return "\n".join(lines)
-    lines += ["", "★ recommended without target labels (the validator's choice); the choice of each column:", "",
+    lines += ["", "★ recommended without target labels (the validator's choice among the candidates whose seeds agree); "
+              "the choice of each column:", "",
               "| scenario | recommended (no target labels) | vs source-only | best in hindsight (target labels, reference only) "
               "| validator's Spearman ρ over the runs |", "|---|---|---|---|---|"]
     for k in scen:

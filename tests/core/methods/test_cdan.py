@@ -122,6 +122,9 @@ def test_the_discriminator_drops_hidden_units_in_training_only_when_asked():
     plain, dropped = DomainDiscriminator(12, 32, 0.0), DomainDiscriminator(12, 32, 0.5)
     assert not any(isinstance(m, torch.nn.Dropout) for m in plain.modules())  # the paper's default: as before
     assert [m.p for m in dropped.modules() if isinstance(m, torch.nn.Dropout)] == [0.5, 0.5]
+    # the weights' names are those the CDAN code's discriminator has always saved under
+    assert list(plain.state_dict()) == [f"net.{i}.{p}" for i in (0, 2, 4) for p in ("weight", "bias")]
+    assert list(dropped.state_dict()) == [f"net.{i}.{p}" for i in (0, 3, 6) for p in ("weight", "bias")]
     x = torch.randn(64, 12, generator=torch.Generator().manual_seed(0))
     dropped.train()
     torch.manual_seed(0)

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from core.selection.choice import AGREEMENT_MARGIN, choose, choose_agreeing, seed_agreement
+from core.selection.choice import AGREEMENT_MARGIN, choose, choose_agreeing, reads_agreement, seed_agreement
 
 
 def _cand(devn, agreement, share=0.12):
@@ -39,10 +39,12 @@ def test_a_collapsed_candidate_neither_wins_nor_sets_the_agreement_bar():
     assert choose_agreeing(pool, "devn") == "good"
 
 
-def test_without_every_candidates_seeds_the_choice_is_the_plain_one():
-    pool = {"source_only": _cand(-0.5, None), "a": _cand(-0.1, None), "b": _cand(-0.2, 0.99)}
-    assert choose_agreeing(pool, "devn") == choose(pool, "devn") == "a"
+def test_with_one_seed_a_candidate_the_choice_is_the_plain_one():
+    pool = {"source_only": _cand(-0.5, None), "a": _cand(-0.1, None), "b": _cand(-0.2, None)}
+    assert not reads_agreement(pool) and choose_agreeing(pool, "devn") == choose(pool, "devn") == "a"
     assert choose_agreeing({}, "devn") is None
+    pool["b"]["seed_agreement"] = 0.99  # once one candidate has seeds to compare, the rule reads them
+    assert reads_agreement(pool) and choose_agreeing(pool, "devn") == "b"
 
 
 def test_the_eligible_filter_applies_before_the_agreement_bar():
@@ -50,3 +52,11 @@ def test_the_eligible_filter_applies_before_the_agreement_bar():
     pool = {"source_only": _cand(-0.5, 0.99), "a": _cand(-0.1, 0.90), "b": _cand(-0.2, 0.80)}
     assert choose_agreeing(pool, "devn") == "source_only"
     assert choose_agreeing(pool, "devn", eligible=lambda n: n != "source_only") == "a"
+
+
+def test_a_candidate_exactly_at_the_margin_is_in_and_one_without_seeds_is_out():
+    pool = {"source_only": _cand(-0.5, 0.44), "edge": _cand(-0.1, 0.41), "top": _cand(-0.3, 0.44)}
+    assert 0.44 - 0.03 > 0.41  # in floating point: the comparison must not depend on it
+    assert choose_agreeing(pool, "devn", margin=0.03) == "edge"
+    pool["lone"] = _cand(0.0, None)  # trained on one seed only (the other failed): not stable enough to trust
+    assert choose(pool, "devn") == "lone" and choose_agreeing(pool, "devn", margin=0.03) == "edge"

@@ -253,3 +253,26 @@ def test_recommend_refuses_a_seed_count_out_of_range_before_any_work(seeds, tmp_
     assert code == 2 and not (tmp_path / "r").exists()
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "from 1 to 5" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_candidate_that_fails_on_one_seed_is_not_recommended(tmp_path, monkeypatch):
+    import importlib
+
+    from core.training.engine import TrainingError
+
+    recommend_module = importlib.import_module("core.selection.recommend")  # the module, not the function
+
+    real = recommend_module.train_and_score
+
+    def flaky(config, *args, **kwargs):
+        if config.method == "self_training" and config.seed == 1:
+            raise TrainingError("loss diverged (nan) at step 3")
+        return real(config, *args, **kwargs)
+
+    monkeypatch.setattr(recommend_module, "train_and_score", flaky)
+    rec = recommend_module.recommend("mnist", "ucidigits", validator="im", steps=10, device="cpu", threads=1,
+                                     seeds=2, methods=["source_only", "self_training"], out_dir=tmp_path / "rec")
+    shaky = next(c for c in rec["candidates"] if c["method"] == "self_training")
+    assert shaky["error"] == "seed 1: loss diverged (nan) at step 3" and shaky["score"] is None
+    assert shaky["per_seed"][0]["error"] is None and shaky["per_seed"][1]["error"] is not None
+    assert rec["recommended"] == "source_only"  # whatever its seed 0 scored
