@@ -46,7 +46,8 @@ from ..data.scenarios import Scenario
 from ..evaluation import evaluate_accuracy
 from ..evaluation.embedding import compute_alignment
 from ..methods import METHODS, baseline
-from ..selection import AGREEMENT_MARGIN, choose_agreeing, default_validator, reads_agreement, seed_agreement, is_candidate, train_and_score
+from ..selection.choice import reads_agreement
+from ..selection import AGREEMENT_MARGIN, choose_agreeing, default_validator, seed_agreement, is_candidate, train_and_score
 from ..training import recipes
 from ..util.device import resolve_device
 from ..util.files import (clean_dead_temps, clean_dead_workdirs, owned_dir, read_bounded, recover_swap, swap_dir_in,
