@@ -4,9 +4,9 @@
         [--seeds N] [--device D] [--steps N] [--methods source_only,dann,...] [--out DIR] [--json]
 
 Candidates are the registry's methods that adapt with unlabelled target pictures (plus source-only,
-the fallback); each trains with its default settings and the validator's highest score wins. With ``--seeds 2``
-(or more) each candidate trains on that many seeds and those whose seeds disagree on the unlabelled
-target are passed over first (the zoo's rule; twice the time). The
+the fallback); each trains with its default settings on two seeds (``--seeds``), the candidates whose
+seeds disagree on the unlabelled target are passed over (the zoo's rule), and the validator's highest
+score among the rest wins; ``--seeds 1`` takes half the time and lets the validator alone choose. The
 winner's checkpoint is saved in ``--out``; target accuracies, where the target has test labels,
 are printed for reference only.
 """
@@ -23,9 +23,9 @@ def add_parser(sub) -> None:
                    help="comma-separated candidates (default: source_only + every method that adapts "
                         "with unlabelled target pictures)")
     r.add_argument("--out", default=None, help="checkpoint folder of the recommended model (default runs/...)")
-    r.add_argument("--seeds", type=int, default=1,
-                   help="seeds per candidate, 1-5 (default 1); 2 or more: candidates whose seeds disagree on the "
-                        "unlabelled target are passed over, as the zoo chooses (each seed costs one more run per candidate)")
+    r.add_argument("--seeds", type=int, default=None,
+                   help="seeds per candidate, 1-5 (default 2): candidates whose seeds disagree on the unlabelled "
+                        "target are passed over, as the zoo chooses; 1: the validator alone chooses, in half the time")
     add_selection_args(r)
     r.set_defaults(func=run)
 
@@ -34,7 +34,7 @@ def run(args) -> int:
     from ..checkpoints import CHECKPOINT_FILES
     from ..methods import get_method
     from ..selection import RECOMMEND_STEPS, candidate_methods, default_validator, recommend
-    from ..selection.recommend import check_pool, check_seeds
+    from ..selection.recommend import DEFAULT_SEEDS, check_pool, check_seeds
     from ..selection.scoring import runnable_candidates
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else candidate_methods()
@@ -43,6 +43,7 @@ def run(args) -> int:
     for name in methods:
         get_method(name)
     check_selection_args(args)
+    args.seeds = DEFAULT_SEEDS if args.seeds is None else args.seeds
     check_seeds(args.seeds)
     trained, _skipped = runnable_candidates(methods, args.source, args.target)
     args.validator = args.validator or default_validator(len(trained))

@@ -15,11 +15,17 @@ chooses among them the same way — the zoo's rule (a method's means over three 
 ``recommend``'s with ``seeds`` ≥ 2:
 
     best = choose_agreeing(candidates, "devn")   # candidates[name]["seed_agreement"] ∈ [0, 1]
+
+A candidate's scores over its seeds are :func:`mean_scores` of each seed's.
 """
 
 from __future__ import annotations
 
+import statistics
+from collections.abc import Iterable
+
 from ..evaluation import collapsed
+from ..util.stats import rounded
 
 #: How far below the most agreeing candidate's seed agreement a candidate may be and still be
 #: chosen (:func:`choose_agreeing`); declared, then chosen on fixture pools, never on a shipped
@@ -46,6 +52,22 @@ def choose(candidates: dict[str, dict], validator: str, baseline: str | None = N
             continue
         scored[name] = score
     return max(scored, key=scored.get) if scored else None
+
+
+def mean_scores(per_seed: Iterable[dict[str, float | None]]) -> dict[str, float]:
+    """Each validator's mean score over the seeds that have one, rounded to 6 decimals (None where
+    it is not finite): what the
+    choice ranks a candidate of several seeds by (the zoo's three, ``recommend``'s default two).
+
+    >>> mean_scores([{"devn": -0.5, "im": 1.0}, {"devn": -0.25}])
+    {'devn': -0.375, 'im': 1.0}
+    """
+    by_name: dict[str, list[float]] = {}
+    for scores in per_seed:
+        for name, value in (scores or {}).items():
+            if value is not None:
+                by_name.setdefault(name, []).append(value)
+    return {name: rounded(statistics.fmean(values), 6) for name, values in sorted(by_name.items())}
 
 
 def seed_agreement(tops: list[list[int]]) -> float | None:

@@ -46,7 +46,7 @@ from ..data.scenarios import Scenario
 from ..evaluation import evaluate_accuracy
 from ..evaluation.embedding import compute_alignment
 from ..methods import METHODS, baseline
-from ..selection.choice import reads_agreement
+from ..selection.choice import mean_scores, reads_agreement
 from ..selection import AGREEMENT_MARGIN, choose_agreeing, default_validator, seed_agreement, is_candidate, train_and_score
 from ..training import recipes
 from ..util.device import resolve_device
@@ -406,9 +406,7 @@ def _summary(runs: dict[int, _Run]) -> dict:
     """Mean validator scores and mean largest-class share over a method's seeds, and how often its
     seeds agree on the unlabelled target (:func:`core.selection.choice.seed_agreement`; None below
     two seeds) (entry shape)."""
-    names = sorted({v for r in runs.values() for v in (r.scores or {})})
-    scores = {v: rounded(statistics.fmean(r.scores[v] for r in runs.values() if v in (r.scores or {})), 6)
-              for v in names}
+    scores = mean_scores(r.scores for r in runs.values())
     tops = [runs[s].target_top for s in sorted(runs) if runs[s].target_top is not None]
     return {"validator_scores": scores, "largest_class_share": rounded(_mean_share(runs)),
             "seed_agreement": rounded(seed_agreement(tops), 6)}

@@ -6,7 +6,7 @@ printed fonts), run
 
     python -m core recommend --source SOURCE --target folder:DIR/DOMAIN --json --threads 2
 
-exactly as a user would (the default validator, the default candidates, 500 steps each), keep its
+exactly as a user would (the default validator, the default candidates, 500 steps and two seeds each), keep its
 JSON, and print a table: the recommended method, its target test accuracy beside source-only's
 (both for reporting only: the test labels take no part in the choice) and the wall time.
 
@@ -73,7 +73,7 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=None, help="steps per candidate (default: recommend's)")
     ap.add_argument("--methods", default=None, help="candidates (default: recommend's)")
     ap.add_argument("--seeds", type=int, default=None,
-                    help="seeds per candidate (default: recommend's, 1); 2+: the zoo's seed-agreement rule chooses")
+                    help="seeds per candidate (default: recommend's, 2); 1: the validator alone chooses")
     args = ap.parse_args(argv)
 
     fixtures, out = Path(args.fixtures), Path(args.out)

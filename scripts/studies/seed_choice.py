@@ -143,10 +143,16 @@ RULES = ["devn", "seed_agreement", *(f"devn_agreeing_{t:.2f}" for t in THRESHOLD
 
 def evaluate(pools: dict[str, dict[int, dict]]) -> dict:
     """Per rule: its choice, gap and the chosen method's spread on every pool with at least two seeds
-    (a pool of one seed has no agreement to read; it is listed as left out); worst and mean gap; and
-    which rule :data:`RULE` prefers."""
+    (a pool of one seed has no agreement to read, one where no run has a DEVN score nothing to choose
+    by; both are listed as left out); worst and mean gap; and which rule :data:`RULE` prefers.
+    ValueError when no pool is left."""
     left_out = sorted(p for p, pool in pools.items() if len(pool) < 2)  # no seeds to compare: not a pool for these rules
     summaries = {p: summarise(pool) for p, pool in pools.items() if p not in left_out}
+    unscored = sorted(p for p, s in summaries.items() if all(row["devn"] is None for row in s.values()))
+    summaries = {p: s for p, s in summaries.items() if p not in unscored}  # no DEVN score: nothing to choose from
+    if not summaries:
+        raise ValueError("no pool has two seeds and a DEVN score to choose by"
+                         + (f" (without DEVN: {', '.join(unscored)})" if unscored else ""))
     by_rule = {}
     for rule in RULES:
         per_pool = {}
@@ -159,6 +165,7 @@ def evaluate(pools: dict[str, dict[int, dict]]) -> dict:
         by_rule[rule] = {"pools": per_pool, "worst_gap": max(gaps), "mean_gap": round(statistics.fmean(gaps), 2),
                          "mean_sd": round(statistics.fmean(v["sd"] for v in per_pool.values()), 2)}
     return {"rule": RULE, "rules": by_rule, "preferred": prefer(by_rule), "left_out_one_seed": left_out,
+            **({"left_out_without_devn": unscored} if unscored else {}),
             "summaries": {p: {m: {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}
                               for m, row in s.items()} for p, s in summaries.items()}}
 

@@ -47,6 +47,17 @@ def test_each_rule_picks_from_the_seed_means_and_only_the_agreeing_rules_see_the
     assert result["rules"]["devn_agreeing_0.05"]["worst_gap"] == 0.0
 
 
+def test_a_pool_without_devn_scores_is_left_out_by_name_and_none_left_is_one_clear_error():
+    scored = _pool({"source_only": ([50] * 3, [-0.5] * 3, STEADY), "steady": ([70] * 3, [-0.2] * 3, STEADY)})
+    unscored = _pool({"source_only": ([50] * 3, [-0.5] * 3, STEADY)})
+    for rows in unscored.values():
+        rows["source_only"]["scores"] = {}
+    result = study.evaluate({"mnist->a": scored, "mnist->b": unscored})
+    assert result["left_out_without_devn"] == ["mnist->b"] and list(result["rules"]["devn"]["pools"]) == ["mnist->a"]
+    with pytest.raises(ValueError, match=r"no pool has two seeds and a DEVN score.*without DEVN: mnist->b"):
+        study.evaluate({"mnist->b": unscored})
+
+
 def test_a_collapsed_candidate_is_not_chosen_however_its_seeds_agree():
     pool = _pool({"source_only": ([50] * 3, [-0.5] * 3, SHAKY), "collapsed": ([10] * 3, [-0.1] * 3, STEADY)})
     for s in range(3):

@@ -84,7 +84,7 @@ def test_a_source_that_cannot_be_loaded_is_named(capsys, pictures, tmp_path):
 
 def test_recommend_json_carries_the_recommended_models_estimate(capsys, tmp_path):
     code = main(["recommend", "--source", "mnist", "--target", "ucidigits", "--methods", "source_only,dann",
-                 "--validator", "im", "--out", str(tmp_path / "rec"), "--steps", "20", "--threads", "1",
+                 "--validator", "im", "--seeds", "1", "--out", str(tmp_path / "rec"), "--steps", "20", "--threads", "1",
                  "--device", "cpu", "--json", "--quiet"])
     out, err = capsys.readouterr()
     assert code == 0, err

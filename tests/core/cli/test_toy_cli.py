@@ -79,7 +79,7 @@ def test_bad_input_is_one_line(argv, words, trained, capsys, tmp_path):
 
 def test_recommend_skips_the_methods_that_need_pictures(tmp_path, capsys):
     assert main(["recommend", "--source", "toy:moons", "--target", "toy:moons?rotate=25", "--methods",
-                 "source_only,dann,pixel_gan", "--steps", "200", "--json", "--quiet", "--out", str(tmp_path / "r")]) == 0
+                 "source_only,dann,pixel_gan", "--steps", "200", "--seeds", "1", "--json", "--quiet", "--out", str(tmp_path / "r")]) == 0
     result = last_json(capsys.readouterr().out)
     assert [c["method"] for c in result["candidates"]] == ["source_only", "dann"]
     assert result["skipped"] == [{"method": "pixel_gan", "reason": "needs pictures; toy domains are 2-D points"}]

@@ -14,6 +14,7 @@ import torch
 
 from core.methods import METHODS, Method, register, unregister
 from core.util.settings import Hyper
+from tests.support.runs import fail_run, record_runs
 
 REPO = Path(__file__).resolve().parents[3]
 TINY = ["--steps", "20", "--threads", "1", "--device", "cpu", "--json", "--quiet"]
@@ -99,7 +100,7 @@ def test_recommend_cli_json_and_a_checkpoint_that_loads(tmp_path):
 
     out = tmp_path / "rec"
     summary = last_json(run_cli("recommend", "--source", "mnist", "--target", "ucidigits", "--methods",
-                                "source_only,dann", "--validator", "im", "--out", str(out), *TINY))
+                                "source_only,dann", "--validator", "im", "--seeds", "1", "--out", str(out), *TINY))
     for key in ("source", "target", "validator", "recommended", "checkpoint", "target_acc", "source_only_acc",
                 "candidates", "seconds"):
         assert key in summary, key
@@ -134,11 +135,11 @@ def test_recommend_works_for_folder_targets_and_reports_no_accuracy_without_labe
 
     labelled = _write_folder(tmp_path / "labelled", [str(d) for d in range(10)], 8)
     rec = recommend("mnist", f"folder:{labelled}", validator="im", methods=["source_only", "dann"], steps=5,
-                    device="cpu", out_dir=tmp_path / "a")
+                    device="cpu", out_dir=tmp_path / "a", seeds=1)
     assert rec["recommended"] in ("source_only", "dann") and rec["target_acc"] is not None
     unlabelled = _write_folder(tmp_path / "unlabelled", ["pictures"], 40)  # one folder, no class names
     rec = recommend("mnist", f"folder:{unlabelled}", validator="entropy", methods=["source_only", "dann"], steps=5,
-                    device="cpu", out_dir=tmp_path / "b")
+                    device="cpu", out_dir=tmp_path / "b", seeds=1)
     assert rec["target_acc"] is None and rec["source_only_acc"] is None
     assert all(c["score"] is not None and c["target_acc"] is None for c in rec["candidates"])
 
@@ -244,6 +245,24 @@ def test_recommend_on_two_seeds_averages_them_and_chooses_among_the_candidates_w
     assert card["method"] == rec["recommended"] and card["seed"] == 0  # the chosen method's first seed
 
 
+def test_recommend_trains_two_seeds_unless_told_otherwise(tmp_path, monkeypatch):
+    """The default is the zoo's rule on two seeds; ``--seeds 1`` trains each candidate once."""
+    import importlib
+
+    from core.__main__ import main
+
+    recommend_module = importlib.import_module("core.selection.recommend")
+    seen = record_runs(monkeypatch, recommend_module)
+    assert recommend_module.DEFAULT_SEEDS == 2
+    base = ["recommend", "--source", "mnist", "--target", "ucidigits", "--methods", "source_only,dann",
+            "--validator", "im", "--steps", "5", "--threads", "1", "--device", "cpu", "--json", "--quiet"]
+    assert main([*base, "--out", str(tmp_path / "default")]) == 0
+    assert sorted(seen) == [("dann", 0), ("dann", 1), ("source_only", 0), ("source_only", 1)]
+    seen.clear()
+    assert main([*base, "--seeds", "1", "--out", str(tmp_path / "one")]) == 0
+    assert sorted(seen) == [("dann", 0), ("source_only", 0)]
+
+
 @pytest.mark.parametrize("seeds", ["0", "6"])
 def test_recommend_refuses_a_seed_count_out_of_range_before_any_work(seeds, tmp_path, capsys):
     from core.__main__ import main
@@ -262,14 +281,8 @@ def test_a_candidate_that_fails_on_one_seed_is_not_recommended(tmp_path, monkeyp
 
     recommend_module = importlib.import_module("core.selection.recommend")  # the module, not the function
 
-    real = recommend_module.train_and_score
-
-    def flaky(config, *args, **kwargs):
-        if config.method == "self_training" and config.seed == 1:
-            raise TrainingError("loss diverged (nan) at step 3")
-        return real(config, *args, **kwargs)
-
-    monkeypatch.setattr(recommend_module, "train_and_score", flaky)
+    fail_run(monkeypatch, recommend_module, TrainingError("loss diverged (nan) at step 3"),
+             when=lambda config: config.method == "self_training" and config.seed == 1)
     rec = recommend_module.recommend("mnist", "ucidigits", validator="im", steps=10, device="cpu", threads=1,
                                      seeds=2, methods=["source_only", "self_training"], out_dir=tmp_path / "rec")
     shaky = next(c for c in rec["candidates"] if c["method"] == "self_training")

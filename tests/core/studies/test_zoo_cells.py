@@ -9,6 +9,7 @@ import pytest
 from core.studies import zoo_build
 from core.studies.zoo_build import rebuild
 from core.studies.zoo_cells import CELL_NAME, StaleCell, code_version, load_cell
+from tests.support.runs import fail_run
 
 SCENARIO = "mnist->mnistm"
 METHODS = ["source_only", "self_training"]
@@ -90,13 +91,8 @@ def test_other_settings_make_a_cell_stale(first):
 
 def test_a_diverged_run_is_recorded_as_failed_not_as_a_number(tmp_path, monkeypatch):
     real = zoo_build.train_and_score
-
-    def diverge(config, *a, **k):
-        if config.method == "self_training" and config.seed == 1:
-            raise FloatingPointError("loss is nan at step 2")
-        return real(config, *a, **k)
-
-    monkeypatch.setattr(zoo_build, "train_and_score", diverge)
+    fail_run(monkeypatch, zoo_build, FloatingPointError("loss is nan at step 2"),
+             when=lambda config: config.method == "self_training" and config.seed == 1)
     code, lines, board = build(tmp_path)
     assert code == 1
     cell = json.loads(cell_path(tmp_path, "self_training", 1).read_text())
@@ -138,14 +134,8 @@ def test_the_cli_refuses_build_flags_for_other_actions(capsys):
 def test_merge_folds_parallel_builds_with_their_cells_and_failures(tmp_path, monkeypatch):
     from core.studies.zoo_merge import merge
 
-    real = zoo_build.train_and_score
-
-    def diverge(config, *a, **k):
-        if config.target == "ucidigits" and config.method == "self_training" and config.seed == 0:
-            raise FloatingPointError("loss is nan at step 1")
-        return real(config, *a, **k)
-
-    monkeypatch.setattr(zoo_build, "train_and_score", diverge)
+    fail_run(monkeypatch, zoo_build, FloatingPointError("loss is nan at step 1"),
+             when=lambda c: c.target == "ucidigits" and c.method == "self_training" and c.seed == 0)
     for part, scenario in (("a", "mnist->mnistm"), ("b", "mnist->ucidigits")):
         rebuild(tiny=True, device="cpu", steps=2, out_dir=tmp_path / part, work_dir=tmp_path / "cells",
                 scenarios=[scenario], methods=METHODS, log=lambda line: None)
