@@ -6,7 +6,7 @@
 Candidates are the registry's methods that adapt with unlabelled target pictures (plus source-only,
 the fallback); each trains with its default settings on two seeds (``--seeds``), the candidates whose
 seeds disagree on the unlabelled target are passed over (the zoo's rule), and the validator's highest
-score among the rest wins; ``--seeds 1`` takes half the time and lets the validator alone choose. The
+score among the rest wins; ``--seeds 1`` takes about 0.6 of the time and lets the validator alone choose. The
 winner's checkpoint is saved in ``--out``; target accuracies, where the target has test labels,
 are printed for reference only.
 """
@@ -25,7 +25,7 @@ def add_parser(sub) -> None:
     r.add_argument("--out", default=None, help="checkpoint folder of the recommended model (default runs/...)")
     r.add_argument("--seeds", type=int, default=None,
                    help="seeds per candidate, 1-5 (default 2): candidates whose seeds disagree on the unlabelled "
-                        "target are passed over, as the zoo chooses; 1: the validator alone chooses, in half the time")
+                        "target are passed over, as the zoo chooses; 1: the validator alone chooses, in about 0.6 of the time")
     add_selection_args(r)
     r.set_defaults(func=run)
 

@@ -8,7 +8,7 @@ method that adapts without target labels) trains with its default settings; the 
 is :func:`core.selection.choice.choose_agreeing` — the rule the zoo applies: every candidate trains on
 :data:`DEFAULT_SEEDS` seeds, its scores are the means over them, and candidates whose seeds give
 different answers on the unlabelled target are passed over before the validator ranks the rest.
-``seeds=1`` halves the time and lets the validator alone choose
+``seeds=1`` takes about 0.6 of the time and lets the validator alone choose
 (:func:`core.selection.choice.choose`).
 """
 

@@ -9,14 +9,14 @@ and (for reporting) its target test accuracy, a validator's choice is
 Pools come from three places, and are judged alike:
 
 * ``recommend`` from MNIST to the fixture domains (``python -m core fixtures``; one seed, every
-  candidate; ``scripts/studies/recommend_unseen.py``) — the pools that *choose*: their labels are
+  candidate; ``scripts/studies/recommend_unseen.py --seeds 1``) — the pools that *choose*: their labels are
   the project's own, and no shipped scenario's target is among them;
 * the zoo's scenarios (``leaderboard.json``, ``selection.points``): every candidate on seeds 0–2;
   the choice is method-level, on the mean score over seeds, as the zoo recommends
   (:func:`method_pool`), and accuracies are means over seeds — a check, never used to choose
   (choosing on them would choose by the shipped scenarios' target labels);
 * ``recommend`` on the leave-one-domain-out folds of the embedded domains (one seed, every
-  candidate; ``scripts/studies/recommend_lodo.py``) — a check too: their held-out domains are
+  candidate; ``scripts/studies/recommend_lodo.py``, one seed by default) — a check too: their held-out domains are
   shipped targets.
 
 :func:`declare_default` applies the rule: the default validator is the one with the **lowest

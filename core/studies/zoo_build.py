@@ -13,7 +13,7 @@ candidate runs together. Per scenario the *recommended* method is
 :func:`core.selection.choose_agreeing`'s pick: among the candidates whose seeds agree on the
 unlabelled target within :data:`core.selection.AGREEMENT_MARGIN` of the most agreeing one's, the
 best mean score of the default validator (:func:`core.selection.default_validator`) whose
-predictions have not collapsed — the rule ``recommend --seeds 2`` applies — and it teaches the
+predictions have not collapsed — the rule ``recommend`` applies by default — and it teaches the
 distilled student. The other methods (the
 target-label bounds, domain generalisation) train on every seed too (on seed 0 only with
 ``all_seeds=False``). Every run is a cell stored as it finishes (:mod:`core.studies.zoo_cells`),

@@ -2,8 +2,8 @@
 study chooses the default validator on (beside the zoo's scenarios).
 
 For each embedded domain D: ``python -m core recommend --source <the other three, joined by +>
---target D --json``, as a user runs it (every candidate, 500 steps, every validator's score kept
-in the JSON). D's test labels only report; the study reads what each validator would have chosen.
+--target D --seeds 1 --json``, as a user runs it with one seed (every candidate, 500 steps, every
+validator's score kept in the JSON; ``--seeds`` to change). D's test labels only report; the study reads what each validator would have chosen.
 
     python scripts/studies/recommend_lodo.py --out docs/benchmarks/recommend-lodo
 
@@ -36,6 +36,8 @@ def main(argv=None) -> int:
     ap.add_argument("--held-out", nargs="*", default=None, help="only these folds (default: all)")
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--methods", default=None)
+    ap.add_argument("--seeds", type=int, default=1,
+                    help="seeds per candidate (default 1: the validator study's pools are one seed's runs)")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -45,7 +47,8 @@ def main(argv=None) -> int:
         if (out / f"{held}.json").exists():
             continue
         print(f"recommend {source} → {held} …", file=sys.stderr, flush=True)
-        extra = [*(["--steps", str(args.steps)] if args.steps else []), *(["--methods", args.methods] if args.methods else [])]
+        extra = [*(["--steps", str(args.steps)] if args.steps else []), *(["--methods", args.methods] if args.methods else []),
+                 "--seeds", str(args.seeds)]
         result = run_recommend(source, held, held, out, args.threads, extra)
         print(json.dumps({k: result[k] for k in ("recommended", "target_acc", "source_only_acc", "seconds")}))
     return 0

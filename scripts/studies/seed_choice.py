@@ -198,6 +198,8 @@ def table(result: dict) -> str:
         cells = [f"{c['chosen']} {c['acc']:.1f} ± {c['sd']:.1f} (gap {c['gap']:.1f})" for c in v["pools"].values()]
         lines.append(f"| {rule} | " + " | ".join(cells) + f" | {v['worst_gap']:.1f} | {v['mean_gap']:.1f} |")
     left = f"\nleft out (one seed only): {', '.join(result['left_out_one_seed'])}" if result["left_out_one_seed"] else ""
+    if result.get("left_out_without_devn"):
+        left += f"\nleft out (no run with a DEVN score): {', '.join(result['left_out_without_devn'])}"
     return "\n".join(lines) + f"\n\npreferred by the declared rule: {result['preferred']}" + left
 
 

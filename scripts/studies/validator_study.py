@@ -2,7 +2,7 @@
 (:mod:`core.studies.validator_study`), and the default it declares.
 
     python scripts/studies/recommend_lodo.py --out docs/benchmarks/recommend-lodo             # the LODO pools
-    python scripts/studies/recommend_unseen.py --fixtures unseen --out docs/benchmarks/recommend-unseen  # the check
+    python scripts/studies/recommend_unseen.py --fixtures unseen --seeds 1 --out docs/benchmarks/recommend-unseen  # the fixture pools
     python scripts/studies/validator_study.py --zoo pretrained --lodo docs/benchmarks/recommend-lodo \\
         --fixtures docs/benchmarks/recommend-unseen --json docs/benchmarks/validator-study.json
 
