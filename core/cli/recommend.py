@@ -62,6 +62,8 @@ def run(args) -> int:
     else:
         for c in result["candidates"]:
             acc = "—" if c["target_acc"] is None else f"{c['target_acc']:.1f}%"
+            if c.get("target_acc_mean") is not None:
+                acc += f", mean over seeds {c['target_acc_mean']:.1f}%"
             score = c["error"] or f"{c['score']:.4f}"
             agree = "" if c.get("seed_agreement") is None else f"  seeds agree on {100 * c['seed_agreement']:.0f}%"
             print(f"{c['method']:<16} {result['validator']} {score}{agree}  (target {acc}, reference only)")

@@ -49,12 +49,15 @@ def recommend(source: str, target: str, validator: str | None = None, seed: int 
     collapsed onto a class and whose seeds agree (with one seed: :func:`~core.selection.choice.choose`);
     its checkpoint is saved in ``out_dir`` (default ``runs/recommend-SOURCE-TARGET-TIME``). ``seeds``
     (1–:data:`MAX_SEEDS`, default :data:`DEFAULT_SEEDS`): each candidate trains on seeds ``seed``,
-    ``seed + 1``, …; with two or more its row holds the means over them, ``seed_agreement`` and
-    ``per_seed``, and the choice reads the agreement (:func:`~core.selection.choice.choose_agreeing`);
-    the checkpoint is the chosen method's first seed (``checkpoint_target_acc``).
+    ``seed + 1``, …; with two or more its row holds the mean scores over them, ``seed_agreement`` and
+    ``per_seed``, and the choice reads the agreement (:func:`~core.selection.choice.choose_agreeing`).
+    The checkpoint is the chosen method's first seed, and every ``target_acc`` (the top level's,
+    each candidate's, ``source_only_acc``) is the first seed's model's — the one saved, or the one
+    that would have been — with ``target_acc_mean`` over the seeds beside it.
 
     Returns ``{source, target, validator, recommended, checkpoint, target_acc, source_only_acc,
-    candidates: [{method, settings, score, scores, target_acc, source_val_acc, seconds, error}],
+    candidates: [{method, settings, score, scores, target_acc, source_val_acc, seconds, error}
+    (+ target_acc_mean, seed_agreement, per_seed with seeds ≥ 2)], target_acc_mean (seeds ≥ 2),
     skipped: [{method, reason}] (methods that need pictures, on toy point domains), estimated_acc,
     estimated_low, estimated_high, estimator (the recommended model's accuracy on the target test
     pictures estimated without labels, :func:`core.inference.estimate.estimate_fields`),
@@ -92,8 +95,9 @@ def recommend(source: str, target: str, validator: str | None = None, seed: int 
     fallback = next((r for r in rows if r["method"] == baseline()), None)
     return {"source": source, "target": target, "validator": validator, "recommended": best_name,
             "checkpoint": checkpoint, "target_acc": best["target_acc"],
-            "checkpoint_target_acc": best["per_seed"][0]["target_acc"] if seeds > 1 else best["target_acc"],
+            **({"target_acc_mean": best["target_acc_mean"]} if seeds > 1 else {}),
             "source_only_acc": None if fallback is None else fallback["target_acc"],
+            **({"source_only_acc_mean": None if fallback is None else fallback["target_acc_mean"]} if seeds > 1 else {}),
             "candidates": rows, "skipped": skipped, "steps": steps, "seed": seed, "seeds": seeds,
             **estimate_fields(trained[best_name]["result"].model, trained[best_name]["result"].card, target),
             "seconds": round(time.perf_counter() - started, 2)}
@@ -179,15 +183,17 @@ def _mean(values):
 
 
 def _over_seeds(rows: list[dict], done: list[dict | None], first_seed: int, validator: str) -> dict:
-    """One candidate's row over its seeds: every number the mean over the seeds that trained (a seed
-    that failed gives the candidate its error and a ``score`` of None, and :func:`recommend` passes
-    over it: a recipe that diverges on one seed in two is not recommended), ``seed_agreement`` from
-    their top classes on the unlabelled target and each seed's own figures in ``per_seed``."""
+    """One candidate's row over its seeds: its scores, source validation accuracy, class share and
+    ``target_acc_mean`` the means over the seeds that trained, its ``target_acc`` the first seed's
+    (the model :func:`recommend` saves), ``seed_agreement`` from their top classes on the
+    unlabelled target and each seed's own figures in ``per_seed``. A seed that failed gives the
+    candidate its error and a ``score`` of None, and :func:`recommend` passes over it: a recipe that
+    diverges on one seed in two is not recommended."""
     ok = [r for r in rows if r["error"] is None]
     out = {**rows[0], "per_seed": [{"seed": first_seed + k, **{f: r[f] for f in (
         "score", "target_acc", "source_val_acc", "largest_class_share", "seconds", "error")}} for k, r in enumerate(rows)]}
     out.update(scores=mean_scores(r["scores"] for r in ok),
-               target_acc=rounded(_mean(r["target_acc"] for r in ok)),
+               target_acc=rows[0]["target_acc"], target_acc_mean=rounded(_mean(r["target_acc"] for r in ok)),
                source_val_acc=rounded(_mean(r["source_val_acc"] for r in ok)),
                largest_class_share=rounded(_mean(r["largest_class_share"] for r in ok)),
                seconds=rounded(sum(r["seconds"] or 0.0 for r in ok), 2),

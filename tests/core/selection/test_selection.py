@@ -228,6 +228,8 @@ def test_largest_class_share_reads_the_target_predictions():
 
 def test_recommend_on_two_seeds_averages_them_and_chooses_among_the_candidates_whose_seeds_agree(tmp_path):
     from core.checkpoints import load
+    from core.data import load_domain
+    from core.evaluation import evaluate_accuracy
     from core.selection import choose_agreeing, recommend
 
     rec = recommend("mnist", "ucidigits", validator="im", steps=15, device="cpu", threads=1, seeds=2,
@@ -237,12 +239,17 @@ def test_recommend_on_two_seeds_averages_them_and_chooses_among_the_candidates_w
         per = c["per_seed"]
         assert [p["seed"] for p in per] == [0, 1] and all(p["error"] is None for p in per)
         assert c["score"] == pytest.approx(sum(p["score"] for p in per) / 2, abs=1e-5)
-        assert c["target_acc"] == pytest.approx(sum(p["target_acc"] for p in per) / 2, abs=0.01)
+        assert c["target_acc_mean"] == pytest.approx(sum(p["target_acc"] for p in per) / 2, abs=0.01)
+        assert c["target_acc"] == per[0]["target_acc"]  # the first seed's model: the one saved if chosen
         assert 0.0 <= c["seed_agreement"] <= 1.0
     assert len({tuple(p["score"] for p in c["per_seed"]) for c in rec["candidates"]}) == 3  # two real seeds each
     assert rec["recommended"] == choose_agreeing({c["method"]: c for c in rec["candidates"]}, "im")
-    _, card = load(rec["checkpoint"])
+    chosen = next(c for c in rec["candidates"] if c["method"] == rec["recommended"])
+    assert rec["target_acc"] == chosen["target_acc"] and rec["target_acc_mean"] == chosen["target_acc_mean"]
+    assert rec["source_only_acc"] == rec["candidates"][0]["per_seed"][0]["target_acc"]
+    model, card = load(rec["checkpoint"])
     assert card["method"] == rec["recommended"] and card["seed"] == 0  # the chosen method's first seed
+    assert evaluate_accuracy(model, load_domain("ucidigits", "test")) == pytest.approx(rec["target_acc"], abs=0.05)
 
 
 def test_recommend_trains_two_seeds_unless_told_otherwise(tmp_path, monkeypatch):
