@@ -60,7 +60,7 @@ def test_summary_reports_gains_from_saved_json(tmp_path):
                                                 "source_only_acc": 14.0, "seconds": 464.0}))
     done = _run("--fixtures", str(tmp_path / "fixtures"), "--out", str(out), "--summary")
     assert done.returncode == 0, done.stderr
-    assert "| paper | adamatch | 72.7 | 14.0 | +58.7 | — | — | — | 464 s |" in done.stdout
+    assert "| paper | adamatch | 72.7 | 14.0 | +58.7 | — | — | — | — | 464 s |" in done.stdout
     assert "beats source-only on 1 of 1; mean gain +58.7 points" in done.stdout
 
 
