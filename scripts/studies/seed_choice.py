@@ -38,6 +38,12 @@ one's. The rule with the lowest worst gap over the pools wins, the mean gap brea
 1 point; ``devn``, listed first, keeps the choice unless another rule's worst gap is lower by more
 than 1 point. The chosen method's spread over seeds is reported beside it.
 
+**Added after the rules above were declared and run** (kept out of the preference: :data:`POST_HOC`):
+``devn_kappa_0.03``, the zoo's rule with the seeds' agreement corrected for chance — Cohen's κ,
+(p_o − p_e) / (1 − p_e) with p_e = Σ_c p^(j)_c p^(k)_c from the two seeds' class shares, averaged
+over pairs (:func:`seed_kappa`) — prompted by a ``recommend`` pool (UCI digits → other printed
+fonts) where two seeds that pile onto the same class agree more than two that are right.
+
 Results are written after every (domain, seed); those already in ``--out`` are skipped, so a stopped
 study resumes.
 """
@@ -113,6 +119,7 @@ def summarise(pool: dict[int, dict]) -> dict[str, dict]:
                   "acc_sd": statistics.stdev(accs) if len(accs) > 1 else 0.0,
                   "devn": statistics.fmean(devns) if devns else None,
                   "seed_agreement": seed_agreement([r["target_top"] for r in runs]),
+                  "seed_kappa": seed_kappa([r["target_top"] for r in runs]),
                   "largest_class_share": statistics.fmean(r["largest_class_share"] for r in runs),
                   "seconds": statistics.fmean(r["seconds"] for r in runs)}
     return out
@@ -135,10 +142,37 @@ def choose_by(rule: str, summary: dict[str, dict]) -> str | None:
         return choose(pool, rule)
     if rule.startswith("devn_agreeing_"):
         return choose_agreeing(pool, "devn", margin=float(rule.rsplit("_", 1)[1]))  # the zoo's rule at margin T
+    if rule.startswith("devn_kappa_"):
+        by_kappa = {m: {**c, "seed_agreement": summary[m]["seed_kappa"] or 0.0} for m, c in pool.items()}
+        return choose_agreeing(by_kappa, "devn", margin=float(rule.rsplit("_", 1)[1]))
     raise ValueError(f"unknown rule {rule!r}; valid: {', '.join(RULES)}")
 
 
 RULES = ["devn", "seed_agreement", *(f"devn_agreeing_{t:.2f}" for t in THRESHOLDS), "rank_mean"]
+#: Rules added after the study's rules were declared and run: reported, never preferred.
+POST_HOC = ["devn_kappa_0.03"]
+
+
+def seed_kappa(tops: list[list[int]]) -> float | None:
+    """The seeds' agreement corrected for chance: the mean over pairs of seeds j < k of Cohen's
+    κ = (p_o − p_e) / (1 − p_e), p_o the share of pictures both answer alike, p_e = Σ_c p^(j)_c p^(k)_c
+    what two seeds with these class shares would share by chance (κ = 0 where p_e = 1). None with
+    fewer than two seeds.
+
+    >>> seed_kappa([[0, 0, 0, 1], [0, 0, 0, 0]])   # p_o 0.75, p_e 0.75: no agreement beyond chance
+    0.0
+    """
+    if len(tops) < 2:
+        return None
+    values = []
+    for j in range(len(tops)):
+        for k in range(j + 1, len(tops)):
+            a, b = tops[j], tops[k]
+            n = len(a)
+            p_o = sum(x == y for x, y in zip(a, b)) / n
+            p_e = sum((a.count(c) / n) * (b.count(c) / n) for c in set(a) | set(b))
+            values.append(0.0 if p_e >= 1 else (p_o - p_e) / (1 - p_e))
+    return statistics.fmean(values)
 
 
 def evaluate(pools: dict[str, dict[int, dict]]) -> dict:
@@ -153,21 +187,26 @@ def evaluate(pools: dict[str, dict[int, dict]]) -> dict:
     if not summaries:
         raise ValueError("no pool has two seeds and a DEVN score to choose by"
                          + (f" (without DEVN: {', '.join(unscored)})" if unscored else ""))
-    by_rule = {}
-    for rule in RULES:
-        per_pool = {}
-        for p, s in summaries.items():
-            chosen = choose_by(rule, s)
-            best = max(s, key=lambda m: s[m]["acc_mean"])
-            per_pool[p] = {"chosen": chosen, "acc": round(s[chosen]["acc_mean"], 2), "sd": round(s[chosen]["acc_sd"], 2),
-                           "best": best, "gap": round(s[best]["acc_mean"] - s[chosen]["acc_mean"], 2)}
-        gaps = [v["gap"] for v in per_pool.values()]
-        by_rule[rule] = {"pools": per_pool, "worst_gap": max(gaps), "mean_gap": round(statistics.fmean(gaps), 2),
-                         "mean_sd": round(statistics.fmean(v["sd"] for v in per_pool.values()), 2)}
+    by_rule = {rule: _rule_on_pools(rule, summaries) for rule in RULES}
     return {"rule": RULE, "rules": by_rule, "preferred": prefer(by_rule), "left_out_one_seed": left_out,
             **({"left_out_without_devn": unscored} if unscored else {}),
+            "post_hoc": {rule: _rule_on_pools(rule, summaries) for rule in POST_HOC},
             "summaries": {p: {m: {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}
                               for m, row in s.items()} for p, s in summaries.items()}}
+
+
+def _rule_on_pools(rule: str, summaries: dict[str, dict]) -> dict:
+    """One rule's choice, its mean accuracy and spread, the best in hindsight and the gap per pool;
+    the worst and mean gap and the mean spread over the pools."""
+    per_pool = {}
+    for p, s in summaries.items():
+        chosen = choose_by(rule, s)
+        best = max(s, key=lambda m: s[m]["acc_mean"])
+        per_pool[p] = {"chosen": chosen, "acc": round(s[chosen]["acc_mean"], 2), "sd": round(s[chosen]["acc_sd"], 2),
+                       "best": best, "gap": round(s[best]["acc_mean"] - s[chosen]["acc_mean"], 2)}
+    gaps = [v["gap"] for v in per_pool.values()]
+    return {"pools": per_pool, "worst_gap": max(gaps), "mean_gap": round(statistics.fmean(gaps), 2),
+            "mean_sd": round(statistics.fmean(v["sd"] for v in per_pool.values()), 2)}
 
 
 def prefer(by_rule: dict[str, dict]) -> str:
@@ -194,9 +233,11 @@ def load_pools(paths: list[str]) -> dict[str, dict[int, dict]]:
 def table(result: dict) -> str:
     lines = ["| rule | " + " | ".join(next(iter(result["rules"].values()))["pools"]) + " | worst gap | mean gap |",
              "|---" * (3 + len(next(iter(result["rules"].values()))["pools"])) + "|"]
-    for rule, v in result["rules"].items():
+    post_hoc = result.get("post_hoc", {})
+    for rule, v in [*result["rules"].items(), *post_hoc.items()]:
         cells = [f"{c['chosen']} {c['acc']:.1f} ± {c['sd']:.1f} (gap {c['gap']:.1f})" for c in v["pools"].values()]
-        lines.append(f"| {rule} | " + " | ".join(cells) + f" | {v['worst_gap']:.1f} | {v['mean_gap']:.1f} |")
+        label = f"{rule} (added after, not preferred)" if rule in post_hoc else rule
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {v['worst_gap']:.1f} | {v['mean_gap']:.1f} |")
     left = f"\nleft out (one seed only): {', '.join(result['left_out_one_seed'])}" if result["left_out_one_seed"] else ""
     if result.get("left_out_without_devn"):
         left += f"\nleft out (no run with a DEVN score): {', '.join(result['left_out_without_devn'])}"

@@ -58,6 +58,23 @@ def test_a_pool_without_devn_scores_is_left_out_by_name_and_none_left_is_one_cle
         study.evaluate({"mnist->b": unscored})
 
 
+def test_kappa_discounts_seeds_that_agree_by_piling_onto_one_class():
+    assert study.seed_kappa(STEADY) == 1.0 and study.seed_kappa([[1, 2, 3]]) is None
+    assert study.seed_kappa([[0, 0, 0, 1], [0, 0, 0, 0]]) == 0.0     # agreement 0.75, all of it chance
+    piled = [[0] * 8 + [1, 2], [0] * 8 + [3, 4]]                     # agree on 80 %, both on class 0
+    spread = [[0, 1, 2, 3, 4, 5, 6, 7, 8, 9], [0, 1, 2, 3, 4, 5, 6, 9, 9, 9]]  # agree on 80 %, ten classes
+    assert study.seed_agreement(piled) == study.seed_agreement(spread) == 0.8
+    assert study.seed_kappa(piled) == pytest.approx(0.16 / 0.36) and study.seed_kappa(spread) == pytest.approx(0.7 / 0.9)
+    pool = {s: {"source_only": _row(50, -0.5, spread[s % 2]), "piled": _row(10, -0.1, piled[s % 2]),
+                "steady": _row(70, -0.2, spread[s % 2])} for s in range(2)}
+    summary = study.summarise(pool)
+    assert study.choose_by("devn_agreeing_0.03", summary) == "piled"   # agrees as often: its better DEVN wins
+    assert study.choose_by("devn_kappa_0.03", summary) == "steady"
+    result = study.evaluate({"mnist->a": pool})
+    assert set(result["post_hoc"]) == set(study.POST_HOC) and "devn_kappa_0.03" not in result["rules"]
+    assert "(added after, not preferred)" in study.table(result)
+
+
 def test_a_collapsed_candidate_is_not_chosen_however_its_seeds_agree():
     pool = _pool({"source_only": ([50] * 3, [-0.5] * 3, SHAKY), "collapsed": ([10] * 3, [-0.1] * 3, STEADY)})
     for s in range(3):
