@@ -85,6 +85,28 @@ def seed_agreement(tops: list[list[int]]) -> float | None:
     return sum(sum(x == y for x, y in zip(a, b)) / len(a) for a, b in pairs) / len(pairs)
 
 
+def seed_kappa(tops: list[list[int]]) -> float | None:
+    """:func:`seed_agreement` corrected for chance: the mean over pairs of seeds j < k of Cohen's
+    κ = (p_o − p_e) / (1 − p_e), p_o the share of pictures both answer alike, p_e = Σ_c p^(j)_c p^(k)_c
+    what two seeds with these class shares would share by chance (κ = 0 where p_e = 1). None with
+    fewer than two seeds.
+
+    >>> seed_kappa([[0, 0, 0, 1], [0, 0, 0, 0]])   # p_o 0.75, p_e 0.75: no agreement beyond chance
+    0.0
+    """
+    if len(tops) < 2:
+        return None
+    values = []
+    for j in range(len(tops)):
+        for k in range(j + 1, len(tops)):
+            a, b = tops[j], tops[k]
+            n = len(a)
+            p_o = sum(x == y for x, y in zip(a, b)) / n
+            p_e = sum((a.count(c) / n) * (b.count(c) / n) for c in set(a) | set(b))
+            values.append(0.0 if p_e >= 1 else (p_o - p_e) / (1 - p_e))
+    return statistics.fmean(values)
+
+
 def reads_agreement(candidates: dict[str, dict]) -> bool:
     """Whether :func:`choose_agreeing` reads the seeds' agreement here: some candidate has one."""
     return any((c or {}).get("seed_agreement") is not None for c in candidates.values())

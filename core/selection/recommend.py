@@ -26,7 +26,7 @@ from ..methods import baseline, get_method
 from ..training.engine import TrainingError
 from ..util.stats import rounded
 from ..validators import ValidatorError, get_validator
-from .choice import choose_agreeing, mean_scores, seed_agreement
+from .choice import choose_agreeing, mean_scores, seed_agreement, seed_kappa
 from .scoring import (RECOMMEND_STEPS, default_validator, ProgressFn, candidate_methods, check_validator, run_config,
                       runnable_candidates, score_pool, settings_of, train_and_score)
 
@@ -185,8 +185,9 @@ def _mean(values):
 def _over_seeds(rows: list[dict], done: list[dict | None], first_seed: int, validator: str) -> dict:
     """One candidate's row over its seeds: its scores, source validation accuracy, class share and
     ``target_acc_mean`` the means over the seeds that trained, its ``target_acc`` the first seed's
-    (the model :func:`recommend` saves), ``seed_agreement`` from their top classes on the
-    unlabelled target and each seed's own figures in ``per_seed``. A seed that failed gives the
+    (the model :func:`recommend` saves), ``seed_agreement`` (and, for studies, the chance-corrected
+    ``seed_kappa``) from their top classes on the unlabelled target and each seed's own figures in
+    ``per_seed``. A seed that failed gives the
     candidate its error and a ``score`` of None, and :func:`recommend` passes over it: a recipe that
     diverges on one seed in two is not recommended."""
     ok = [r for r in rows if r["error"] is None]
@@ -201,6 +202,7 @@ def _over_seeds(rows: list[dict], done: list[dict | None], first_seed: int, vali
     out["score"] = None if out["error"] else out["scores"].get(validator)
     tops = [d["evidence"].target_logits.argmax(1).tolist() for d in done if d is not None and d.get("evidence") is not None]
     out["seed_agreement"] = rounded(seed_agreement(tops), 6) if len(tops) == len(rows) else None
+    out["seed_kappa"] = rounded(seed_kappa(tops), 6) if len(tops) == len(rows) else None  # recorded; the rule reads the agreement
     return out
 
 

@@ -41,7 +41,7 @@ than 1 point. The chosen method's spread over seeds is reported beside it.
 **Added after the rules above were declared and run** (kept out of the preference: :data:`POST_HOC`):
 ``devn_kappa_0.03``, the zoo's rule with the seeds' agreement corrected for chance — Cohen's κ,
 (p_o − p_e) / (1 − p_e) with p_e = Σ_c p^(j)_c p^(k)_c from the two seeds' class shares, averaged
-over pairs (:func:`seed_kappa`) — prompted by a ``recommend`` pool (UCI digits → other printed
+over pairs (:func:`core.selection.choice.seed_kappa`) — prompted by a ``recommend`` pool (UCI digits → other printed
 fonts) where two seeds that pile onto the same class agree more than two that are right.
 
 Results are written after every (domain, seed); those already in ``--out`` are skipped, so a stopped
@@ -62,7 +62,7 @@ if __name__ == "__main__":  # one thread per run; an importing test process keep
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from core.selection.choice import seed_agreement  # noqa: E402
+from core.selection.choice import seed_agreement, seed_kappa  # noqa: E402
 from core.util.files import write_json_atomic  # noqa: E402
 
 TIE_PTS = 1.0
@@ -151,28 +151,6 @@ def choose_by(rule: str, summary: dict[str, dict]) -> str | None:
 RULES = ["devn", "seed_agreement", *(f"devn_agreeing_{t:.2f}" for t in THRESHOLDS), "rank_mean"]
 #: Rules added after the study's rules were declared and run: reported, never preferred.
 POST_HOC = ["devn_kappa_0.03"]
-
-
-def seed_kappa(tops: list[list[int]]) -> float | None:
-    """The seeds' agreement corrected for chance: the mean over pairs of seeds j < k of Cohen's
-    κ = (p_o − p_e) / (1 − p_e), p_o the share of pictures both answer alike, p_e = Σ_c p^(j)_c p^(k)_c
-    what two seeds with these class shares would share by chance (κ = 0 where p_e = 1). None with
-    fewer than two seeds.
-
-    >>> seed_kappa([[0, 0, 0, 1], [0, 0, 0, 0]])   # p_o 0.75, p_e 0.75: no agreement beyond chance
-    0.0
-    """
-    if len(tops) < 2:
-        return None
-    values = []
-    for j in range(len(tops)):
-        for k in range(j + 1, len(tops)):
-            a, b = tops[j], tops[k]
-            n = len(a)
-            p_o = sum(x == y for x, y in zip(a, b)) / n
-            p_e = sum((a.count(c) / n) * (b.count(c) / n) for c in set(a) | set(b))
-            values.append(0.0 if p_e >= 1 else (p_o - p_e) / (1 - p_e))
-    return statistics.fmean(values)
 
 
 def evaluate(pools: dict[str, dict[int, dict]]) -> dict:

@@ -241,7 +241,7 @@ def test_recommend_on_two_seeds_averages_them_and_chooses_among_the_candidates_w
         assert c["score"] == pytest.approx(sum(p["score"] for p in per) / 2, abs=1e-5)
         assert c["target_acc_mean"] == pytest.approx(sum(p["target_acc"] for p in per) / 2, abs=0.01)
         assert c["target_acc"] == per[0]["target_acc"]  # the first seed's model: the one saved if chosen
-        assert 0.0 <= c["seed_agreement"] <= 1.0
+        assert 0.0 <= c["seed_agreement"] <= 1.0 and -1.0 <= c["seed_kappa"] <= c["seed_agreement"]  # κ: less chance
     assert len({tuple(p["score"] for p in c["per_seed"]) for c in rec["candidates"]}) == 3  # two real seeds each
     assert rec["recommended"] == choose_agreeing({c["method"]: c for c in rec["candidates"]}, "im")
     chosen = next(c for c in rec["candidates"] if c["method"] == rec["recommended"])
