@@ -79,10 +79,8 @@ def seed_agreement(tops: list[list[int]]) -> float | None:
     >>> seed_agreement([[0, 1, 2, 3], [0, 1, 2, 0], [0, 1, 1, 3]])  # pairs: 3/4, 3/4, 2/4
     0.6666666666666666
     """
-    if len(tops) < 2:
-        return None
-    pairs = [(a, b) for i, a in enumerate(tops) for b in tops[i + 1:]]
-    return sum(sum(x == y for x, y in zip(a, b)) / len(a) for a, b in pairs) / len(pairs)
+    pairs = _seed_pairs(tops)
+    return None if not pairs else statistics.fmean(_same_share(a, b) for a, b in pairs)
 
 
 def seed_kappa(tops: list[list[int]]) -> float | None:
@@ -94,17 +92,25 @@ def seed_kappa(tops: list[list[int]]) -> float | None:
     >>> seed_kappa([[0, 0, 0, 1], [0, 0, 0, 0]])   # p_o 0.75, p_e 0.75: no agreement beyond chance
     0.0
     """
-    if len(tops) < 2:
-        return None
-    values = []
-    for j in range(len(tops)):
-        for k in range(j + 1, len(tops)):
-            a, b = tops[j], tops[k]
-            n = len(a)
-            p_o = sum(x == y for x, y in zip(a, b)) / n
-            p_e = sum((a.count(c) / n) * (b.count(c) / n) for c in set(a) | set(b))
-            values.append(0.0 if p_e >= 1 else (p_o - p_e) / (1 - p_e))
-    return statistics.fmean(values)
+    pairs = _seed_pairs(tops)
+    return None if not pairs else statistics.fmean(_kappa(a, b) for a, b in pairs)
+
+
+def _seed_pairs(tops: list[list[int]]) -> list[tuple[list[int], list[int]]]:
+    """Every pair of seeds j < k."""
+    return [(a, b) for i, a in enumerate(tops) for b in tops[i + 1:]]
+
+
+def _same_share(a: list[int], b: list[int]) -> float:
+    """The share of pictures two seeds answer alike (p_o)."""
+    return sum(x == y for x, y in zip(a, b)) / len(a)
+
+
+def _kappa(a: list[int], b: list[int]) -> float:
+    """Cohen's κ of two seeds' answers; 0 where chance explains every agreement (p_e = 1)."""
+    n = len(a)
+    p_e = sum((a.count(c) / n) * (b.count(c) / n) for c in set(a) | set(b))
+    return 0.0 if p_e >= 1 else (_same_share(a, b) - p_e) / (1 - p_e)
 
 
 def reads_agreement(candidates: dict[str, dict]) -> bool:

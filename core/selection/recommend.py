@@ -57,7 +57,8 @@ def recommend(source: str, target: str, validator: str | None = None, seed: int 
 
     Returns ``{source, target, validator, recommended, checkpoint, target_acc, source_only_acc,
     candidates: [{method, settings, score, scores, target_acc, source_val_acc, seconds, error}
-    (+ target_acc_mean, seed_agreement, per_seed with seeds ≥ 2)], target_acc_mean (seeds ≥ 2),
+    (+ target_acc_mean, seed_agreement, seed_kappa, per_seed with seeds ≥ 2)], target_acc_mean and
+    source_only_acc_mean (seeds ≥ 2),
     skipped: [{method, reason}] (methods that need pictures, on toy point domains), estimated_acc,
     estimated_low, estimated_high, estimator (the recommended model's accuracy on the target test
     pictures estimated without labels, :func:`core.inference.estimate.estimate_fields`),
