@@ -66,6 +66,8 @@ def run_settings(method: str, scenario, key: str, steps: int | None = None, demo
     start_batch = demo.batch_size if demo is not None else base.batch_size
     start_lr = demo.lr if demo is not None else base.lr
     mkey = f"{key}_{method}" if demo is not None else key  # the demo's batch and rate are its own
+    if demo is not None:
+        follow_recipe(demo, key)
     c1, c2, c3 = st.columns(3)
     with c1:
         n_steps = st.number_input("Steps", min_value=10, max_value=20000, step=10 if demo is not None else 50,
@@ -108,6 +110,24 @@ def run_settings(method: str, scenario, key: str, steps: int | None = None, demo
     if demo is not None:
         return demo.config(warm_start=warm, **settings)
     return recipe(method, *scenario, eval_every=max(10, n_steps // 12), **settings)
+
+
+def follow_recipe(demo, key: str) -> None:
+    """When the demo's recipe for this method changed since the form last showed it (another
+    scenario, another tier: :func:`core.training.demo.tier`), forget the form's steps, batch, rate and
+    recipe settings so that they start from the new recipe instead of keeping the old one's.
+
+    The values are written, not forgotten: a browser sends its widgets' last values with every
+    rerun, so a forgotten key would come back with the old recipe's number."""
+    mkey = f"{key}_{demo.method}"
+    signature = (demo.steps, demo.batch_size, demo.lr, tuple(sorted(demo.hparams.items())))
+    seen = st.session_state.get(f"{mkey}_recipe")
+    if seen is not None and seen != signature:
+        values = {"steps": demo.steps, "batch": demo.batch_size if demo.batch_size in BATCH_SIZES else 64,
+                  "lr": demo.lr if demo.lr in LEARNING_RATES else 1e-3, **demo.hparams}
+        for name, value in values.items():
+            st.session_state[f"{mkey}_{name}"] = value
+    st.session_state[f"{mkey}_recipe"] = signature
 
 
 def warm_start_setting(demo, key: str) -> bool:

@@ -180,8 +180,10 @@ def demo_caption(demo, method: str) -> None:
             how += f", {hps[name].label or name} {value}"
     if demo.warm_start is not None:
         how += ", starting from the shipped source-only model"
+    length = ("a quick run" if demo.tier == "quick" else
+              "a fuller run than the quick one of the scenario the app opens on")
     st.caption(f"**{labels.method_label(method)}** is {demo.why}. The demo recipe: {how}, "
-               "about 10 s on one CPU core. Change anything below, or pick another method.")
+               f"{length}, about {demo.about_s} s on one CPU core. Change anything below, or pick another method.")
     if demo.note:
         st.info(demo.note, icon=":material/info:")
 

@@ -30,19 +30,8 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.support.appserver import (cpu_seconds, find_chromium, launch_chromium, settle, start_app,  # noqa: E402
+from tests.support.appserver import (cpu_seconds, find_chromium, launch_chromium, pick_scenario, settle, start_app,  # noqa: E402
                                      start_training, stop_app)
-
-
-def pick_scenario(page, scenario) -> None:
-    """Choose ``scenario`` (source, target) in the sidebar's Scenario box."""
-    from ui.labels import scenario_label
-
-    box = page.locator('[data-testid="stSidebar"]').get_by_role("combobox", name="Scenario")
-    box.click()
-    page.get_by_role("option", name=scenario_label(scenario), exact=True).click()
-    page.get_by_text(f"Scenario {scenario_label(scenario)} on").wait_for(timeout=60_000)  # the page redrawn
-    settle(page)
 
 
 def default_run(page, url: str, scenario=None, timeout: float = 300.0, server_pid: int | None = None) -> dict:
@@ -64,7 +53,8 @@ def default_run(page, url: str, scenario=None, timeout: float = 300.0, server_pi
     run = start_training(page, timeout)
     if server_pid:
         run.update(cpu_split(before, server_cpu(server_pid)))
-    return {"scenario": "->".join(scenario), "method": demo.method, "method_shown": method, "steps": steps,
+    return {"scenario": "->".join(scenario), "method": demo.method, "method_shown": method, "tier": demo.tier,
+            "steps": steps,
             "warm_start": demo.warm_start is not None, **run, "seconds": round(run["seconds"], 2),
             "steps_per_s_click_to_result": round(steps / run["seconds"], 2)}
 

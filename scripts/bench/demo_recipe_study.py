@@ -78,7 +78,7 @@ def main(argv=None) -> int:
     from core.data import load_domain
     from core.evaluation.forward import evaluate_accuracy
     from core.checkpoints import load as load_checkpoint
-    from core.training.demo import BUDGET_S, choose, eval_every, outclassed, shipped_recipes
+    from core.training.demo import budget, choose, eval_every, outclassed, shipped_recipes
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--method", required=True)
@@ -92,11 +92,18 @@ def main(argv=None) -> int:
     ap.add_argument("--candidates", nargs="+", default=None, metavar="B,STEPS,LR,WARM[,K=V…]",
                     help="exactly these candidates instead of the grid, e.g. 32,100,0.003,yes 32,150,0.003,yes,randomize=0.3")
     ap.add_argument("--set", nargs="*", default=[], metavar="K=V", help="method settings for every candidate")
-    ap.add_argument("--budget", type=float, default=BUDGET_S)
+    ap.add_argument("--tier", choices=["quick", "fuller"], default="quick",
+                    help="the demo tier the recipe is for (core.training.demo.tier): its budget, and where --ship writes")
+    ap.add_argument("--budget", type=float, default=None, help="CPU s per run (default: the tier's)")
     ap.add_argument("--json", default=None)
     ap.add_argument("--ship", action="store_true",
                     help="write the chosen recipe into the zoo's demo.json (core.training.demo.recipes_path)")
+    ap.add_argument("--from-json", default=None, metavar="PATH",
+                    help="train nothing: apply the rule to the candidates a study stored in PATH (with --ship, ship them)")
     args = ap.parse_args(argv)
+    args.budget = budget(args.tier) if args.budget is None else args.budget
+    if args.from_json:
+        return rule_again(args, json.loads(Path(args.from_json).read_text()))
     torch.set_num_threads(1)
 
     hparams = dict(_setting(kv) for kv in args.set)
@@ -136,27 +143,40 @@ def main(argv=None) -> int:
             print(json.dumps({k: v for k, v in cand.items() if k != "runs"}), flush=True)
             if cand["median_cpu_s"] > args.budget:
                 break
-    chosen = choose(candidates, args.budget)
-    beaten = outclassed(chosen, args.source, shipped_recipes() or {}, args.method, len(domains)) if chosen else None
     out = {"method": args.method, "source": args.source, "fixtures": domains, "baseline": base_name,
-           "source_only_acc": baseline, "settings": hparams, "budget_cpu_s": args.budget,
-           "chosen": {k: v for k, v in chosen.items() if k != "runs"} if chosen else None,
-           "not_shipped_because": beaten, "candidates": candidates, "torch_threads": 1,
-           "command": "python scripts/bench/demo_recipe_study.py " + " ".join(argv or sys.argv[1:])}
+           "source_only_acc": baseline, "settings": hparams, "tier": args.tier, "candidates": candidates,
+           "torch_threads": 1, "command": "python scripts/bench/demo_recipe_study.py " + " ".join(argv or sys.argv[1:])}
+    return rule_again(args, out)
+
+
+def rule_again(args, out: dict) -> int:
+    """Apply the rule (core.training.demo.choose and .outclassed, the tier's budget) to a study's
+    ``candidates``; write the study to ``--json`` and, with ``--ship``, the choice to demo.json."""
+    from core.training.demo import choose, outclassed, shipped_recipes
+
+    candidates, domains, hparams = out["candidates"], out["fixtures"], out.get("settings", {})
+    chosen = choose(candidates, args.budget)
+    shipped = shipped_recipes(out["source"], args.tier) or {}
+    beaten = outclassed(chosen, out["source"], shipped, out["method"], len(domains)) if chosen else None
+    out.update({"tier": args.tier, "budget_cpu_s": args.budget,
+                "chosen": {k: v for k, v in chosen.items() if k != "runs"} if chosen else None,
+                "not_shipped_because": beaten})
     print(json.dumps(out["chosen"]))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(out, indent=1))
     if args.ship:
-        ship(args.method, args.source,
+        ship(out["method"], out["source"],
              None if chosen is None or beaten else {**chosen, "hparams": {**hparams, **chosen["hparams"]}},
-             domains, args.budget, why=beaten)
+             domains, args.budget, why=beaten, which=args.tier)
     return 0
 
 
-def ship(method: str, source: str, chosen: dict | None, domains: list[str], budget: float, why: str | None = None) -> Path:
-    """Write ``chosen`` as ``method``'s demo recipe into the zoo's demo.json (the other methods' kept);
-    ``chosen`` None removes the method's recipe — no candidate fits the budget and gains, or ``why``
+def ship(method: str, source: str, chosen: dict | None, domains: list[str], budget: float, why: str | None = None,
+         which: str = "quick") -> Path:
+    """Write ``chosen`` as ``method``'s demo recipe into the zoo's demo.json (the other methods' kept):
+    the quick tier's ``recipes``, or the fuller tier's ``fuller.recipes[source]``. ``chosen`` None
+    removes the method's recipe from that tier — no candidate fits the budget and gains, or ``why``
     (another method's recipe outclasses it: core.training.demo.outclassed)."""
     from core.training.demo import fixture_pairs, recipes_path
 
@@ -169,8 +189,15 @@ def ship(method: str, source: str, chosen: dict | None, domains: list[str], budg
                              "the rule in core.training.demo.RULE on the six unseen fixture domains (python -m core "
                              "fixtures), never on the shipped scenarios' target labels. Measurements: "
                              "docs/benchmarks/demo-recipe-<method>.json; docs/first-minutes.md.")
-    data["budget_cpu_s"] = budget
-    recipes = data.setdefault("recipes", {})
+    if which == "quick":
+        data["budget_cpu_s"] = budget
+        recipes = data.setdefault("recipes", {})
+    else:
+        fuller = data.setdefault("fuller", {})
+        fuller["budget_cpu_s"] = budget
+        fuller["about"] = ("Recipes of the fuller tier (core.training.demo.tier: every scenario but the one the app "
+                           "opens on), per source, over the quick ones.")
+        recipes = fuller.setdefault("recipes", {}).setdefault(source, {})
     if chosen is None:
         recipes.pop(method, None)
         path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
@@ -182,7 +209,9 @@ def ship(method: str, source: str, chosen: dict | None, domains: list[str], budg
                        "warm_start": chosen["warm_start"], "hparams": chosen["hparams"],
                        "fixture_mean_gain": chosen["mean_gain"], "median_cpu_s": chosen["median_cpu_s"],
                        "fixture_pairs": fixture_pairs(source, len(domains))}
-    data["recipes"] = dict(sorted(recipes.items()))
+    ordered = sorted(recipes.items())
+    recipes.clear()
+    recipes.update(ordered)
     path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     print(f"shipped {method}'s demo recipe into {path}")
     return path

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.support.appserver import settle, short_training_run, start_training
+from tests.support.appserver import pick_scenario, settle, short_training_run, start_training
 
 from .conftest import ARTIFACTS
 
@@ -206,6 +206,30 @@ def test_the_default_run_shows_the_recommended_method_working(shipped_zoo_server
     assert run["gain_pts"] >= 10, f"the default run gained only {run['gain_pts']:+.1f} points: {run}"
     said = page.locator('[data-testid="stMarkdown"]').filter(has_text="The zoo's recommended model").first.inner_text()
     assert (METHODS[recommended].short_label or METHODS[recommended].label) in said and "of the shipped model's gain" in said, said
+
+
+def test_the_train_form_follows_the_recipe_of_the_scenario_picked_in_the_sidebar(shipped_zoo_server, page):
+    """Another scenario's demo may be the same method in a fuller recipe (core.training.demo.tier):
+    the form's steps follow the sidebar there and back. In a browser, which sends every widget's
+    last value with each rerun, a form that only forgot the old values kept them."""
+    from core.training.demo import demo_for
+    from core.zoo import SCENARIOS
+
+    first = demo_for(*SCENARIOS[0])
+    other = next((s for s in SCENARIOS[1:] if demo_for(*s).method == first.method and demo_for(*s).steps != first.steps),
+                 None)
+    if other is None:
+        pytest.skip("no other scenario's demo trains the first one's method in another recipe")
+    page.goto(f"{shipped_zoo_server}/train")
+    settle(page)
+    steps = page.get_by_label("Steps", exact=True)
+    assert int(steps.input_value()) == first.steps
+    pick_scenario(page, other)
+    assert int(steps.input_value()) == demo_for(*other).steps
+    assert page.get_by_text(f"about {demo_for(*other).about_s} s on one CPU core").count() >= 1
+    pick_scenario(page, SCENARIOS[0])
+    assert int(steps.input_value()) == first.steps
+    no_exception(page)
 
 
 def test_a_short_run_shows_a_real_gain(shipped_zoo_server, page):

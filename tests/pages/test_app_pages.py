@@ -227,9 +227,10 @@ def demo_zoo(tiny_zoo, tmp_path, monkeypatch):
     board["recommended"] = {"mnist->mnistm": {"method": "dann", "target_acc_mean": 50.0, "target_acc_std": 1.5,
                                               "n_seeds": 3, "source_only_acc_mean": 40.0, "gain": 10.0}}
     (zoo / "leaderboard.json").write_text(json.dumps(board))
-    (zoo / RECIPES_NAME).write_text(json.dumps(
-        {"recipes": {"dann": {"steps": 20, "batch_size": 16, "lr": 0.003, "warm_start": True,
-                              "hparams": {"domain_weight": 0.5}}}}))
+    quick = {"steps": 20, "batch_size": 16, "lr": 0.003, "warm_start": True, "hparams": {"domain_weight": 0.5}}
+    fuller = {**quick, "steps": 40, "batch_size": 32, "hparams": {"domain_weight": 0.3}}
+    (zoo / RECIPES_NAME).write_text(json.dumps({"recipes": {"dann": quick},
+                                                "fuller": {"recipes": {"mnist": {"dann": fuller}}}}))
     monkeypatch.setenv("SHIFTLAB_ZOO_DIR", str(zoo))
     return zoo
 
@@ -244,6 +245,7 @@ def test_train_a_tiny_run_to_completion(demo_zoo, jobs_manager):
     assert at.checkbox(key="train_dann_warm").value is True
     assert "recommendation for this scenario" in texts(at.caption) and not at.info
     assert "Domain weight λ 0.5" in texts(at.caption)  # the recipe's own settings are named
+    assert "a quick run, about 10 s on one CPU core" in texts(at.caption)  # the scenario the app opens on
     button(at, "Start training").click().run()
     assert not at.exception
     assert session_job(at) is not None
@@ -293,6 +295,23 @@ def test_train_a_tiny_run_to_completion(demo_zoo, jobs_manager):
     goto(at, "alignment")
     assert at.radio(key="align_projection").value == "pca"
     assert [m.label for m in at.metric].count("Proxy A-distance") == 2
+
+
+def test_train_form_follows_the_recipe_of_the_scenario_in_the_sidebar(demo_zoo):
+    """Another scenario has a fuller recipe: the form's steps, batch and settings move to it (the
+    widgets do not keep the first scenario's numbers), and back again."""
+    at = goto(app(), "train")
+    assert at.number_input(key="train_dann_steps").value == 20
+    at.session_state["scenario"] = ("mnist", "ucidigits")
+    at.run()
+    assert not at.exception
+    assert at.number_input(key="train_dann_steps").value == 40
+    assert at.select_slider(key="train_dann_batch").value == 32
+    assert at.get_by_key("train_dann_domain_weight").value == 0.3
+    assert "a fuller run than the quick one of the scenario the app opens on, about 30 s" in texts(at.caption)
+    at.session_state["scenario"] = ("mnist", "mnistm")
+    at.run()
+    assert at.number_input(key="train_dann_steps").value == 20 and at.select_slider(key="train_dann_batch").value == 16
 
 
 def test_train_keeps_the_method_the_user_picked(demo_zoo):

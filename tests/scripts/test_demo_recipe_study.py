@@ -68,3 +68,48 @@ def test_main_does_not_ship_a_recipe_another_methods_from_the_same_source_outcla
     result = json.loads(out.read_text())
     assert result["chosen"]["mean_gain"] == 10.0 and "self_ensembling" in result["not_shipped_because"]
     assert set(json.loads((tmp_path / "demo.json").read_text())["recipes"]) == {"self_ensembling"}
+
+
+def test_ship_into_the_fuller_tier_keeps_the_quick_recipes_and_files_it_under_its_source(tmp_path, monkeypatch):
+    monkeypatch.setenv("SHIFTLAB_ZOO_DIR", str(tmp_path))
+    (tmp_path / "demo.json").write_text(json.dumps({"budget_cpu_s": 7.0, "recipes": {
+        "self_ensembling": {"steps": 150, "batch_size": 32, "lr": 0.003, "warm_start": True, "hparams": {}}}}))
+    chosen = {"batch_size": 32, "steps": 200, "lr": 0.003, "warm_start": True, "hparams": {"ema": 0.9},
+              "mean_gain": 25.0, "median_cpu_s": 24.0}
+    data = json.loads(ship("adamatch", "syndigits", chosen, ["paper"], 27.0, which="fuller").read_text())
+    assert data["budget_cpu_s"] == 7.0 and list(data["recipes"]) == ["self_ensembling"]  # the quick tier untouched
+    assert data["fuller"]["budget_cpu_s"] == 27.0
+    assert data["fuller"]["recipes"]["syndigits"]["adamatch"]["steps"] == 200
+
+    from core.training.demo import shipped_recipes
+
+    assert set(shipped_recipes("syndigits", "fuller")) == {"self_ensembling", "adamatch"}
+    assert set(shipped_recipes("mnist", "fuller")) == {"self_ensembling"}  # another source: the quick ones only
+    assert set(shipped_recipes()) == {"self_ensembling"}
+    data = json.loads(ship("adamatch", "syndigits", None, ["paper"], 27.0, which="fuller").read_text())
+    assert data["fuller"]["recipes"]["syndigits"] == {}
+
+
+def test_the_rule_applies_again_to_a_stored_study_with_the_tiers_budget(tmp_path, monkeypatch):
+    """--from-json trains nothing: it reads the candidates back, applies the tier's budget and the
+    outclassed clause against that tier's recipes, and ships."""
+    import scripts.bench.demo_recipe_study as study
+
+    monkeypatch.setenv("SHIFTLAB_ZOO_DIR", str(tmp_path))
+    (tmp_path / "demo.json").write_text(json.dumps({"recipes": {}, "fuller": {"recipes": {"mnist": {
+        "self_ensembling": {"steps": 450, "fixture_mean_gain": 40.0, "fixture_pairs": "mnist -> 1 fixture domains"}}}}}))
+    stored = {"method": "adamatch", "source": "mnist", "fixtures": ["paper"], "settings": {}, "candidates": [
+        {"batch_size": 32, "steps": 150, "lr": 0.003, "warm_start": True, "hparams": {}, "mean_gain": 25.0,
+         "median_cpu_s": 20.0},
+        {"batch_size": 32, "steps": 250, "lr": 0.003, "warm_start": True, "hparams": {}, "mean_gain": 30.0,
+         "median_cpu_s": 30.0}]}
+    (tmp_path / "stored.json").write_text(json.dumps(stored))
+    out = tmp_path / "again.json"
+    common = ["--method", "adamatch", "--from-json", str(tmp_path / "stored.json"), "--json", str(out), "--ship"]
+    assert study.main(common + ["--tier", "fuller"]) == 0
+    result = json.loads(out.read_text())
+    assert result["budget_cpu_s"] == 27.0 and result["chosen"]["steps"] == 150  # 250 steps is over the budget
+    assert result["not_shipped_because"] is None                                # +25 ≥ half of +40
+    assert json.loads((tmp_path / "demo.json").read_text())["fuller"]["recipes"]["mnist"]["adamatch"]["steps"] == 150
+    assert study.main(common + ["--tier", "quick"]) == 0                        # nothing fits 7 s
+    assert json.loads(out.read_text())["chosen"] is None

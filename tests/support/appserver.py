@@ -91,6 +91,17 @@ def settle(page, timeout: float = 60.0, quiet: float = 0.8) -> None:
                "the app going quiet")
 
 
+def pick_scenario(page, scenario) -> None:
+    """Choose ``scenario`` (source, target) in the sidebar's Scenario box."""
+    from ui.labels import scenario_label
+
+    box = page.locator('[data-testid="stSidebar"]').get_by_role("combobox", name="Scenario")
+    box.click()
+    page.get_by_role("option", name=scenario_label(scenario), exact=True).click()
+    page.get_by_text(f"Scenario {scenario_label(scenario)} on").wait_for(timeout=60_000)  # the page redrawn
+    settle(page)
+
+
 def short_training_run(page, base_url: str, method_label: str = "Self-training", steps: int = 450,
                        timeout: float = 360.0) -> dict:
     """On the Train page: pick ``method_label``, set ``steps``, start, and wait for the result.

@@ -13,8 +13,9 @@ from core.training import demo as demo_mod
 from core.training.demo import choose, demo_for, eval_every, reference
 
 
-def _zoo(tmp_path, tiny_zoo, recommended="dann", recipes=None, drop=()):
-    """A copy of the tiny zoo whose leaderboard recommends ``recommended`` and ships ``recipes``."""
+def _zoo(tmp_path, tiny_zoo, recommended="dann", recipes=None, drop=(), fuller=None):
+    """A copy of the tiny zoo whose leaderboard recommends ``recommended`` and ships ``recipes``
+    (and the fuller tier's ``fuller``: source → method → recipe)."""
     zoo = tmp_path / "zoo"
     shutil.copytree(tiny_zoo, zoo)
     board = json.loads((zoo / "leaderboard.json").read_text())
@@ -22,7 +23,8 @@ def _zoo(tmp_path, tiny_zoo, recommended="dann", recipes=None, drop=()):
                                               "n_seeds": 3, "source_only_acc_mean": 40.0, "gain": 10.0}}
     (zoo / "leaderboard.json").write_text(json.dumps(board))
     if recipes is not None:
-        (zoo / demo_mod.RECIPES_NAME).write_text(json.dumps({"recipes": recipes}))
+        spec = {"recipes": recipes, **({"fuller": {"recipes": fuller}} if fuller else {})}
+        (zoo / demo_mod.RECIPES_NAME).write_text(json.dumps(spec))
     for name in drop:
         shutil.rmtree(zoo / "mnist-mnistm" / name)
     return zoo
@@ -161,13 +163,20 @@ def test_the_shipped_recipes_name_registered_methods_and_valid_settings():
 
     from core.zoo import ZOO_DIR
 
+    from core.zoo import scenarios
+
     data = json.loads((ZOO_DIR / demo_mod.RECIPES_NAME).read_text())
-    assert data["recipes"]
-    for method, spec in data["recipes"].items():
-        assert method in METHODS, method
-        config = recipe(method, steps=spec["steps"], batch_size=spec["batch_size"], lr=spec["lr"]).validate()
-        coerce_settings(METHODS[method].hyperparameters, spec.get("hparams", {}), method, noun="hyperparameter")
-        assert config.steps <= 1000 and isinstance(spec["warm_start"], bool)
+    assert data["recipes"] and data["fuller"]["recipes"]
+    tiers = [("quick", data["recipes"])] + [("fuller", r) for r in data["fuller"]["recipes"].values()]
+    sources = {s[0] for s in scenarios()}
+    assert set(data["fuller"]["recipes"]) <= sources
+    for which, recipes in tiers:
+        for method, spec in recipes.items():
+            assert method in METHODS, method
+            config = recipe(method, steps=spec["steps"], batch_size=spec["batch_size"], lr=spec["lr"]).validate()
+            coerce_settings(METHODS[method].hyperparameters, spec.get("hparams", {}), method, noun="hyperparameter")
+            assert config.steps <= 2000 and isinstance(spec["warm_start"], bool)
+            assert spec["median_cpu_s"] <= demo_mod.budget(which), (which, method)  # what the rule let through
 
 
 def test_a_recommended_method_without_a_demo_recipe_gives_way_to_the_best_scored_one_with_a_recipe():
@@ -196,3 +205,22 @@ def test_a_scenario_without_scores_trains_the_recipe_that_gained_most_on_the_fix
     assert (demo.method, demo.steps, demo.batch_size) == ("self_ensembling", 20, 16)
     assert "fixture" in demo.why and "+33.8" in demo.why
     assert demo.warm_start is not None  # the same source's shipped source-only model
+
+
+def test_the_scenario_the_app_opens_on_gets_the_quick_tier_and_the_others_the_fuller_one(tmp_path, tiny_zoo, zoo_env):
+    """The quick recipe for the first run a visitor meets; a scenario picked after it gets the fuller
+    recipe measured from its source, or the quick one where none was."""
+    from core.training.demo import tier
+    from core.zoo import scenarios
+
+    first = tuple(scenarios()[0])
+    assert tier(*first) == "quick"
+    assert {tier(*s) for s in scenarios()[1:]} == {"fuller"} and tier("mnist", "folder:/my/pictures") == "fuller"
+    longer = {"mnist": {"dann": {**DANN_DEMO["dann"], "steps": 60}}}
+    zoo_env(_zoo(tmp_path, tiny_zoo, "dann", DANN_DEMO, fuller=longer))
+    quick = demo_for("mnist", "mnistm")
+    assert (quick.tier, quick.steps, quick.about_s) == ("quick", 20, 10)
+    fuller = demo_for("mnist", "ucidigits")
+    assert (fuller.tier, fuller.steps, fuller.about_s) == ("fuller", 60, 30)
+    other_source = demo_for("syndigits", "mnist")
+    assert (other_source.tier, other_source.steps) == ("fuller", 20)  # no fuller recipe from SynDigits
