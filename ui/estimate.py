@@ -4,6 +4,7 @@
     # "**Adapted**: right on about 80 % of pictures like these, likely 72–87 %."
     show_estimates({"universal": (model, card, ref, "Universal"), ...}, rows)   # Predict's rows
     recommended_estimate_line("mnist->mnistm/self_ensembling", "mnistm")   # for Compare's recommended model
+    versus(estimate_ref("session:3", "mnistm"), estimate_ref("mnist->mnistm/source_only", "mnistm"), "source-only")
 
 The numbers are :func:`core.inference.estimate.estimate_images`' (the default estimator, its range
 from held-out domains); a batch too small or a model whose source cannot be read gives the one line
@@ -84,6 +85,12 @@ def recommended_estimate_line(ref: str, target: str, split: str = "test") -> str
     (labels unread) as one sentence — "Estimated without labels: right on about 80 % of pictures like
     these, likely 72–87 %." — or the line that says why there is none. ``ref``: the app's reference
     (``zoo:NAME``, ``session:ID``) or a zoo name."""
+    return f"Estimated without labels: {phrase(estimate_ref(ref, target, split))}."
+
+
+def estimate_ref(ref: str, target: str, split: str = "test") -> dict | str:
+    """:func:`estimate` of the model ``ref`` (``zoo:NAME``, ``session:ID`` or a zoo name) on
+    ``target``'s ``split`` pictures, labels unread; a zoo model's is cached."""
     ref = ref if ref.startswith(("zoo:", "session:", "path:")) else f"zoo:{ref}"
     if ref.startswith("session:"):
         from . import models
@@ -92,26 +99,48 @@ def recommended_estimate_line(ref: str, target: str, split: str = "test") -> str
             model, card = models.load(ref)
         except ValueError as e:
             return f"No estimate: {e}"
-        return _line_for(model, card, None, target, split)
-    return _cached_line(ref, target, split)
+        return _result_for(model, card, None, target, split)
+    return _cached_result(ref, target, split)
+
+
+def versus(run: dict | str, base: dict | str, base_label: str) -> str | None:
+    """What the label-free estimates say about a run against the ``base_label`` model (source-only),
+    in a sentence a newcomer reads — what one would do with one's own unlabelled pictures — or None
+    when either has no estimate. Worse: the run's whole range lies below the other's estimate;
+    better: above it; else the two cannot be told apart.
+
+    >>> versus({"estimated_acc": 48.3, "low": 41.6, "high": 54.9}, {"estimated_acc": 68.7}, "source-only")
+    'Without labels, ShiftLab would call this run likely worse than the source-only model — about 48 % against 69 % — and, on pictures nobody labelled, keep the source-only model.'
+    """
+    if isinstance(run, str) or isinstance(base, str):
+        return None
+    ours, theirs = run["estimated_acc"], base["estimated_acc"]
+    if run["high"] < theirs:
+        verdict, then = "likely worse than", f"keep the {base_label} model"
+    elif run["low"] > theirs:
+        verdict, then = "likely better than", "keep this run"
+    else:
+        verdict, then = "about as good as", "not be able to tell the two apart"
+    return (f"Without labels, ShiftLab would call this run {verdict} the {base_label} model — about {ours:.0f} % "
+            f"against {theirs:.0f} % — and, on pictures nobody labelled, {then}.")
 
 
 @st.cache_data(show_spinner="Estimating accuracy without labels…", max_entries=32)
-def _cached_line(ref: str, target: str, split: str) -> str:
+def _cached_result(ref: str, target: str, split: str) -> dict | str:
     from core.zoo.refs import load_ref
 
     try:
         model, card = load_ref(core_ref(ref))
     except ValueError as e:
         return f"No estimate: {e}"
-    return _line_for(model, card, core_ref(ref), target, split)
+    return _result_for(model, card, core_ref(ref), target, split)
 
 
-def _line_for(model, card: dict, ref: str | None, target: str, split: str) -> str:
+def _result_for(model, card: dict, ref: str | None, target: str, split: str) -> dict | str:
     from core.data import load_domain
 
     try:
         images = load_domain(target, split, size=int(card["input_size"]), classes=card["class_names"]).images
     except ValueError as e:
         return f"No estimate: {e}"
-    return f"Estimated without labels: {phrase(estimate(model, card, images, ref))}."
+    return estimate(model, card, images, ref)

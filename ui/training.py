@@ -371,14 +371,32 @@ def label_free_estimate(entry, key: str) -> None:
     said = st.session_state.setdefault("label_free_estimates", {})
     if entry.id not in said and st.button("Estimate it without labels", key=f"{key}_estimate",
                                           help="How accurate would ShiftLab say this model is on the target "
-                                               "pictures if nobody had labelled them? " + estimate.HELP):
+                                               "pictures if nobody had labelled them, and would it keep the "
+                                               "run or the source-only model? " + estimate.HELP):
         with st.spinner("Estimating accuracy without labels…"):
-            said[entry.id] = estimate.recommended_estimate_line(f"session:{entry.id}", entry.target)
+            said[entry.id] = _estimates(entry, estimate)
     if entry.id in said:
-        line = said[entry.id]
+        line, against = said[entry.id]
         if line.startswith("Estimated without labels: right on"):
             line += " (the estimate you get for your own unlabelled pictures on Predict)"
         st.caption(f"{line} The target's labels say {entry.target_acc:.1f} %.")
+        if against:
+            st.markdown(against)
+
+
+def _estimates(entry, estimate) -> tuple[str, str | None]:
+    """The run's label-free estimate as a line, and the sentence comparing it with the scenario's
+    source-only model's estimate on the same pictures (None when there is no such model or estimate;
+    nothing to compare when the run is itself source-only)."""
+    from core.methods import baseline
+
+    run = estimate.estimate_ref(f"session:{entry.id}", entry.target)
+    line = f"Estimated without labels: {estimate.phrase(run)}."
+    base_ref = models.baseline_ref((entry.source, entry.target))
+    if base_ref is None or entry.method == baseline():
+        return line, None
+    label = "pretrained source-only" if not models.is_session(base_ref) else "your source-only run's"
+    return line, estimate.versus(run, estimate.estimate_ref(base_ref, entry.target), label)
 
 
 def download_button(entry, key: str, label: str = "Download checkpoint (.zip with model card)") -> None:

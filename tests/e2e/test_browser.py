@@ -206,6 +206,12 @@ def test_the_default_run_shows_the_recommended_method_working(shipped_zoo_server
     assert run["gain_pts"] >= 10, f"the default run gained only {run['gain_pts']:+.1f} points: {run}"
     said = page.locator('[data-testid="stMarkdown"]').filter(has_text="The zoo's recommended model").first.inner_text()
     assert (METHODS[recommended].short_label or METHODS[recommended].label) in said and "of the shipped model's gain" in said, said
+    # what a user would do without labels: the run's estimate against the source-only model's
+    page.get_by_role("button", name="Estimate it without labels").click()
+    verdict = page.get_by_text("Without labels, ShiftLab would call this run")
+    verdict.wait_for(timeout=60_000)
+    no_exception(page)
+    assert "than the pretrained source-only model" in verdict.inner_text() or "as good as" in verdict.inner_text()
 
 
 def test_the_train_form_follows_the_recipe_of_the_scenario_picked_in_the_sidebar(shipped_zoo_server, page):

@@ -270,6 +270,9 @@ def test_train_a_tiny_run_to_completion(demo_zoo, jobs_manager):
     line = texts(at.caption)
     assert f"The target's labels say {entry.target_acc:.1f} %" in line
     assert re.search(r"Estimated without labels: (right on about \d+ %|an accuracy estimate needs at least)", line), line
+    if "right on about" in line:  # and what one would do without labels: keep the run or source-only
+        assert re.search(r"Without labels, ShiftLab would call this run (likely worse than|likely better than|about as "
+                         r"good as) the pretrained source-only model — about \d+ % against \d+ %", texts(at.markdown))
     at.run()
     assert f"The target's labels say {entry.target_acc:.1f} %" in texts(at.caption)
     assert "Estimate it without labels" not in [b.label for b in at.button]  # asked once, kept
