@@ -242,7 +242,8 @@ def watchable_method(source: str, target: str, recommended: str, recipes: dict, 
     method with one that the leaderboard's validator scores highest on this scenario (mean over
     seeds; no target labels), with why. A scenario the leaderboard has no scores for (your own
     pictures) gets the method whose recipe gained most on the fixture domains (``fixture_mean_gain``
-    in ``demo.json``). None when neither is known."""
+    in ``demo.json``; among the recipes measured from the scenario's source where there are any).
+    None when neither is known."""
     from ..data import scenario_key
     from ..methods import METHODS
 
@@ -261,6 +262,8 @@ def watchable_method(source: str, target: str, recommended: str, recipes: dict, 
                       "that gains within these seconds")
     gains = {m: r.get("fixture_mean_gain") for m, r in recipes.items() if m in METHODS}
     gains = {m: float(g) for m, g in gains.items() if isinstance(g, (int, float))}
+    own = {m: g for m, g in gains.items() if str(recipes[m].get("fixture_pairs", "")).startswith(f"{source} -> ")}
+    gains = own or gains  # gains measured from this scenario's source, where there are any, weigh like with like
     if not gains:
         return None
     best = max(gains, key=gains.get)

@@ -224,3 +224,15 @@ def test_the_scenario_the_app_opens_on_gets_the_quick_tier_and_the_others_the_fu
     assert (fuller.tier, fuller.steps, fuller.about_s) == ("fuller", 60, 30)
     other_source = demo_for("syndigits", "mnist")
     assert (other_source.tier, other_source.steps) == ("fuller", 20)  # no fuller recipe from SynDigits
+
+
+def test_without_scores_the_fixture_gains_measured_from_the_scenarios_own_source_weigh_first():
+    """A gain measured from MNIST says little about a SynDigits source: where recipes from the
+    scenario's own source exist, the fallback weighs those only."""
+    from core.training.demo import watchable_method
+
+    recipes = {"self_ensembling": {"fixture_mean_gain": 32.4, "fixture_pairs": "mnist -> 6 fixture domains"},
+               "self_training": {"fixture_mean_gain": 29.4, "fixture_pairs": "syndigits -> 6 fixture domains"}}
+    assert watchable_method("syndigits", "folder:/mine", "adamatch", recipes, {})[0] == "self_training"
+    assert watchable_method("mnist", "folder:/mine", "adamatch", recipes, {})[0] == "self_ensembling"
+    assert watchable_method("ucidigits", "folder:/mine", "adamatch", recipes, {})[0] == "self_ensembling"  # none from it
