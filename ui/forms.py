@@ -114,11 +114,11 @@ def run_settings(method: str, scenario, key: str, steps: int | None = None, demo
 
 def follow_recipe(demo, key: str) -> None:
     """When the demo's recipe for this method changed since the form last showed it (another
-    scenario, another tier: :func:`core.training.demo.tier`), forget the form's steps, batch, rate and
-    recipe settings so that they start from the new recipe instead of keeping the old one's.
+    scenario, another tier: :func:`core.training.demo.tier`), set the form's steps, batch, rate and
+    recipe settings to the new recipe's instead of keeping the old one's.
 
-    The values are written, not forgotten: a browser sends its widgets' last values with every
-    rerun, so a forgotten key would come back with the old recipe's number."""
+    The values are written into the session state rather than dropped from it: a browser sends its
+    widgets' last values with every rerun, so a dropped key would come back with the old number."""
     mkey = f"{key}_{demo.method}"
     signature = (demo.steps, demo.batch_size, demo.lr, tuple(sorted(demo.hparams.items())))
     seen = st.session_state.get(f"{mkey}_recipe")

@@ -183,7 +183,7 @@ def demo_caption(demo, method: str) -> None:
     length = ("a quick run" if demo.tier == "quick" else
               "a fuller run than the quick one of the scenario the app opens on")
     st.caption(f"**{labels.method_label(method)}** is {demo.why}. The demo recipe: {how}, "
-               f"{length}, about {demo.about_s} s on one CPU core. Change anything below, or pick another method.")
+               f"{length}, within about {demo.about_s} s on one CPU core. Change anything below, or pick another method.")
     if demo.note:
         st.info(demo.note, icon=":material/info:")
 

@@ -232,7 +232,7 @@ def test_the_train_form_follows_the_recipe_of_the_scenario_picked_in_the_sidebar
     assert int(steps.input_value()) == first.steps
     pick_scenario(page, other)
     assert int(steps.input_value()) == demo_for(*other).steps
-    assert page.get_by_text(f"about {demo_for(*other).about_s} s on one CPU core").count() >= 1
+    assert page.get_by_text(f"within about {demo_for(*other).about_s} s on one CPU core").count() >= 1
     pick_scenario(page, SCENARIOS[0])
     assert int(steps.input_value()) == first.steps
     no_exception(page)
