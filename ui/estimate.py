@@ -4,7 +4,8 @@
     # "**Adapted**: right on about 80 % of pictures like these, likely 72–87 %."
     show_estimates({"universal": (model, card, ref, "Universal"), ...}, rows)   # Predict's rows
     recommended_estimate_line("mnist->mnistm/self_ensembling", "mnistm")   # for Compare's recommended model
-    versus(estimate_ref("session:3", "mnistm"), estimate_ref("mnist->mnistm/source_only", "mnistm"), "source-only")
+    versus(estimate_ref("session:3", "mnistm"), estimate_ref("mnist->mnistm/source_only", "mnistm"),
+           "the pretrained source-only model")
 
 The numbers are :func:`core.inference.estimate.estimate_images`' (the default estimator, its range
 from held-out domains); a batch too small or a model whose source cannot be read gives the one line
@@ -103,25 +104,27 @@ def estimate_ref(ref: str, target: str, split: str = "test") -> dict | str:
     return _cached_result(ref, target, split)
 
 
-def versus(run: dict | str, base: dict | str, base_label: str) -> str | None:
-    """What the label-free estimates say about a run against the ``base_label`` model (source-only),
+def versus(run: dict | str, base: dict | str, base_name: str) -> str | None:
+    """What the label-free estimates say about a run against ``base`` (source-only; ``base_name``
+    names it in the sentence: "the pretrained source-only model", "your source-only run"),
     in a sentence a newcomer reads — what one would do with one's own unlabelled pictures — or None
     when either has no estimate. Worse: the run's whole range lies below the other's estimate;
     better: above it; else the two cannot be told apart.
 
-    >>> versus({"estimated_acc": 48.3, "low": 41.6, "high": 54.9}, {"estimated_acc": 68.7}, "source-only")
+    >>> versus({"estimated_acc": 48.3, "low": 41.6, "high": 54.9}, {"estimated_acc": 68.7},
+    ...        "the source-only model")
     'Without labels, ShiftLab would call this run likely worse than the source-only model — about 48 % against 69 % — and, on pictures nobody labelled, keep the source-only model.'
     """
     if isinstance(run, str) or isinstance(base, str):
         return None
     ours, theirs = run["estimated_acc"], base["estimated_acc"]
     if run["high"] < theirs:
-        verdict, then = "likely worse than", f"keep the {base_label} model"
+        verdict, then = "likely worse than", f"keep {base_name}"
     elif run["low"] > theirs:
         verdict, then = "likely better than", "keep this run"
     else:
         verdict, then = "about as good as", "not be able to tell the two apart"
-    return (f"Without labels, ShiftLab would call this run {verdict} the {base_label} model — about {ours:.0f} % "
+    return (f"Without labels, ShiftLab would call this run {verdict} {base_name} — about {ours:.0f} % "
             f"against {theirs:.0f} % — and, on pictures nobody labelled, {then}.")
 
 

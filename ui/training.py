@@ -395,8 +395,8 @@ def _estimates(entry, estimate) -> tuple[str, str | None]:
     base_ref = models.baseline_ref((entry.source, entry.target))
     if base_ref is None or entry.method == baseline():
         return line, None
-    label = "pretrained source-only" if not models.is_session(base_ref) else "your source-only run's"
-    return line, estimate.versus(run, estimate.estimate_ref(base_ref, entry.target), label)
+    name = "the pretrained source-only model" if not models.is_session(base_ref) else "your source-only run"
+    return line, estimate.versus(run, estimate.estimate_ref(base_ref, entry.target), name)
 
 
 def download_button(entry, key: str, label: str = "Download checkpoint (.zip with model card)") -> None:

@@ -122,9 +122,9 @@ MAX_SEEDS = 5
 
 #: Seeds per candidate when none are asked for. Chosen on the six unseen fixture domains
 #: (``python -m core fixtures``; never the shipped scenarios), 500 steps a run: with two seeds and the
-#: agreement rule the recommended model was within 4.8 points of the best candidate on every domain
-#: (mean 0.8), against 8.3 (mean 1.9) with one seed and the validator alone, at 1.7x the time
-#: (docs/choosing.md, docs/benchmarks/recommend-unseen-2seeds/).
+#: agreement rule the saved model (the chosen method's first seed) was within 1.0 point of the best
+#: candidate's on every domain (mean 0.2), against 8.3 (mean 1.9) with one seed and the validator
+#: alone, at 1.7x the time (docs/choosing.md, docs/benchmarks/recommend-unseen-2seeds/).
 DEFAULT_SEEDS = 2
 
 

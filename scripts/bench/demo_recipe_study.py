@@ -78,7 +78,7 @@ def main(argv=None) -> int:
     from core.data import load_domain
     from core.evaluation.forward import evaluate_accuracy
     from core.checkpoints import load as load_checkpoint
-    from core.training.demo import budget, choose, eval_every, outclassed, shipped_recipes
+    from core.training.demo import budget, eval_every
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--method", required=True)

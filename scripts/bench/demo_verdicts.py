@@ -54,7 +54,7 @@ def main(argv=None) -> int:
                      "run_estimate": {k: round(run[k], 1) for k in ("estimated_acc", "low", "high")},
                      "source_only_true_acc": round(base_acc, 1) if base_acc is not None else None,
                      "source_only_estimate": {k: round(base[k], 1) for k in ("estimated_acc", "low", "high")},
-                     "estimator": run["estimator"], "says": versus(run, base, "pretrained source-only")})
+                     "estimator": run["estimator"], "says": versus(run, base, "the pretrained source-only model")})
         print(json.dumps(rows[-1]), flush=True)
     out = {"command": "python scripts/bench/demo_verdicts.py " + " ".join(argv or sys.argv[1:]), "rows": rows}
     if args.json:
